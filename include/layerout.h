@@ -1,0 +1,195 @@
+/*
+ * layerout.h — the public interface of liblayerout.
+ *
+ * layerout runs an ONNX model on the CPU, captures the output of every layer
+ * for one input instance, and saves each under the name it has in the model,
+ * in the layout AIMET's LayerOutputUtil uses.
+ *
+ * A short tour:
+ *
+ *     lo_error err;
+ *     lo_generator_options opt;
+ *     lo_generator_options_init(&opt);
+ *     lo_generator *gen;
+ *     if (lo_generator_create("model.onnx", "dump", &opt, &gen, &err) != LO_OK) {
+ *         fprintf(stderr, "%s\n", err.message);
+ *         return 1;
+ *     }
+ *     float pixels[1 * 3 * 224 * 224] = {0};
+ *     int64_t dims[4] = {1, 3, 224, 224};
+ *     lo_tensor_view input = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+ *     lo_generator_generate(gen, &input, 1, &err);   // writes sample 0
+ *     lo_generator_generate(gen, &input, 1, &err);   // writes sample 1
+ *     lo_generator_free(gen);
+ *
+ * To take the tensors in memory instead of files, load a model, create a
+ * session and pass an observer to lo_session_run: it is called once for every
+ * graph input and every node output (outputs of Constant nodes excepted), in
+ * graph order, while the tensor is alive. The data it points to is valid only
+ * during the call.
+ *
+ * Every function that can fail returns an lo_status and, when given an
+ * lo_error, fills it with a message naming what was wrong. The library never
+ * exits or aborts on bad input. Every *_create / *_load is paired with a
+ * *_free, which accepts NULL.
+ */
+#ifndef LAYEROUT_H
+#define LAYEROUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LO_VERSION_STRING "0.1.0"
+
+typedef enum lo_status {
+    LO_OK = 0,
+    LO_ERR_IO = 1,          /* a file could not be read or written */
+    LO_ERR_MODEL = 2,       /* the model is malformed or inconsistent */
+    LO_ERR_UNSUPPORTED = 3, /* an operator, opset or dtype the engine does not run */
+    LO_ERR_INPUT = 4,       /* an input tensor or file does not fit the model */
+    LO_ERR_ARGUMENT = 5,    /* a bad option or argument from the caller */
+    LO_ERR_ENCODINGS = 6,   /* a malformed encodings file */
+    LO_ERR_NOMEM = 7,       /* out of memory, or a size beyond the limits */
+    LO_ERR_INTERRUPTED = 8, /* stopped on request (observer or signal) */
+    LO_ERR_RUNTIME = 9      /* a kernel found values it cannot process */
+} lo_status;
+
+/* Element types; the numbers are ONNX's TensorProto.DataType. */
+typedef enum lo_dtype {
+    LO_UNDEFINED = 0,
+    LO_FLOAT = 1,
+    LO_UINT8 = 2,
+    LO_INT8 = 3,
+    LO_UINT16 = 4,
+    LO_INT16 = 5,
+    LO_INT32 = 6,
+    LO_INT64 = 7,
+    LO_STRING = 8,
+    LO_BOOL = 9,
+    LO_FLOAT16 = 10,
+    LO_DOUBLE = 11,
+    LO_UINT32 = 12,
+    LO_UINT64 = 13,
+    LO_COMPLEX64 = 14,
+    LO_COMPLEX128 = 15,
+    LO_BFLOAT16 = 16,
+    LO_FLOAT8E4M3FN = 17,
+    LO_FLOAT8E4M3FNUZ = 18,
+    LO_FLOAT8E5M2 = 19,
+    LO_FLOAT8E5M2FNUZ = 20,
+    LO_UINT4 = 21,
+    LO_INT4 = 22,
+    LO_FLOAT4E2M1 = 23
+} lo_dtype;
+
+#define LO_MAX_RANK 8
+
+typedef struct lo_error {
+    lo_status status;
+    char message[1024];
+} lo_error;
+
+/* A tensor lent to or by the library. For LO_STRING, data is an array of
+ * NUL-terminated `const char *`. 4-bit types hold one element per byte. */
+typedef struct lo_tensor_view {
+    const char *name;
+    lo_dtype dtype;
+    int rank;
+    const int64_t *dims;
+    const void *data;
+    size_t nbytes;
+} lo_tensor_view;
+
+/* What the observer is told about a captured tensor. */
+typedef struct lo_layer_output {
+    const char *name;      /* the tensor's name in the model (ONNX name) */
+    const char *node_name; /* producing node; "" for graph inputs */
+    const char *op_type;   /* producing node's op_type; "" for graph inputs */
+    int iteration;         /* Loop/Scan body iteration, or -1 */
+    int is_graph_input;
+    lo_tensor_view tensor;
+} lo_layer_output;
+
+/* Return LO_OK to go on; anything else stops the run with that status
+ * (fill err to say why). */
+typedef lo_status (*lo_observer_fn)(void *user, const lo_layer_output *output, lo_error *err);
+
+const char *lo_version(void);
+const char *lo_status_name(lo_status status);
+const char *lo_dtype_name(lo_dtype dtype);
+/* Bytes of one element (1 for the 4-bit types, which are held unpacked;
+ * sizeof(char *) for strings); 0 for an unknown type. */
+size_t lo_dtype_size(lo_dtype dtype);
+
+/* ---- models ----------------------------------------------------------- */
+
+typedef struct lo_model lo_model;
+
+lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
+void lo_model_free(lo_model *model);
+
+/* Graph inputs that are not initializers, in model order. A dim of -1 is
+ * dynamic. */
+int lo_model_input_count(const lo_model *model);
+const char *lo_model_input_name(const lo_model *model, int index);
+lo_dtype lo_model_input_dtype(const lo_model *model, int index);
+int lo_model_input_rank(const lo_model *model, int index);
+int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
+int lo_model_output_count(const lo_model *model);
+const char *lo_model_output_name(const lo_model *model, int index);
+
+/* ---- sessions: run a model, observe every layer ----------------------- */
+
+typedef struct lo_session lo_session;
+
+typedef struct lo_session_options {
+    int threads; /* 0: as many as cores */
+} lo_session_options;
+
+void lo_session_options_init(lo_session_options *options);
+/* The session keeps a reference to the model: free the session first. */
+lo_status lo_session_create(lo_model *model, const lo_session_options *options,
+                            lo_session **session, lo_error *err);
+/* inputs: one per model input, in model order, or matched by name when every
+ * view has a name. observer may be NULL. */
+lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+                         lo_observer_fn observer, void *user, lo_error *err);
+void lo_session_free(lo_session *session);
+
+/* ---- generators: AIMET's LayerOutputUtil ------------------------------ */
+
+typedef enum lo_format { LO_FORMAT_RAW = 0, LO_FORMAT_NPY = 1 } lo_format;
+typedef enum lo_dir_mode {
+    LO_DIR_NEW = 0,       /* refuse a non-empty directory */
+    LO_DIR_OVERWRITE = 1, /* replace what a directory holds */
+    LO_DIR_APPEND = 2     /* continue after the last complete sample */
+} lo_dir_mode;
+
+typedef struct lo_generator_options {
+    lo_format format;
+    lo_dir_mode mode;
+    int threads;
+} lo_generator_options;
+
+typedef struct lo_generator lo_generator;
+
+void lo_generator_options_init(lo_generator_options *options);
+lo_status lo_generator_create(const char *model_path, const char *dir,
+                              const lo_generator_options *options, lo_generator **generator,
+                              lo_error *err);
+/* Runs one input instance and writes it as the next sample K. */
+lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
+                                int n_inputs, lo_error *err);
+/* Number of complete samples in the directory (including earlier runs'). */
+int lo_generator_sample_count(const lo_generator *generator);
+const lo_model *lo_generator_model(const lo_generator *generator);
+void lo_generator_free(lo_generator *generator);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

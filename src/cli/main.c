@@ -1,0 +1,3 @@
+#include <stdio.h>
+#include "layerout.h"
+int main(void) { printf("%s\n", lo_version()); return 0; }

@@ -1,0 +1,20 @@
+/* The run loop: plans a model's graphs, runs nodes in order, applies the
+ * quantization step of encoded tensors, and hands each captured tensor to an
+ * observer. */
+#ifndef LO_EXEC_H
+#define LO_EXEC_H
+
+#include "../ops/ops.h"
+
+/* Runs a subgraph (If branch, Loop or Scan body) of the node being run in
+ * ctx. inputs are bound to body->inputs in order; outer-scope names resolve
+ * to the enclosing frames. outputs[0..body->n_outputs) receive the body's
+ * outputs, owned by the caller (free with lo_tensor_free_data). iteration
+ * (-1 for If) is what the observer reports for the body's tensors. */
+lo_status lo_exec_subgraph(lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
+                           int n_inputs, lo_tensor *outputs, int iteration);
+
+/* Deep copy of a tensor or sequence into fresh memory. */
+lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
+
+#endif

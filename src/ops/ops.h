@@ -1,0 +1,85 @@
+/* Kernels and the registry that maps (domain, op_type, opset) to them.
+ *
+ * A kernel has two parts. prepare runs once at load time: it reads the
+ * node's attributes (ONNX defaults applied) into a plain params struct and
+ * rejects what it cannot run, so unsupported attribute values fail before
+ * anything runs. run gets resolved input tensors, asks lo_output() for each
+ * output's buffer once it knows the output's dtype and shape (shapes depend
+ * on the actual inputs), and computes. run does not allocate anything else
+ * of a tensor's size; scratch memory comes from lo_scratch(). */
+#ifndef LO_OPS_H
+#define LO_OPS_H
+
+#include "../graph/graph.h"
+
+struct lo_frame;
+
+typedef struct lo_kernel_ctx {
+    const lo_node *node;
+    const void *params;
+    const lo_tensor *const *in; /* in[i] is NULL for an omitted optional input */
+    int n_in;
+    lo_tensor *const *out; /* out[i] is NULL for an omitted optional output */
+    int n_out;
+    lo_error *err;
+    struct lo_frame *frame; /* the running graph, for control flow */
+    int threads;
+} lo_kernel_ctx;
+
+/* Sets out[i]'s dtype and shape and gives it a buffer (zero-filled only for
+ * LO_STRING). Omitted outputs (NULL) get a scratch buffer that is dropped. */
+lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const int64_t *dims);
+/* Scratch memory valid until the kernel returns. */
+void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes);
+
+typedef struct lo_op_def {
+    const char *domain; /* "" for ai.onnx */
+    const char *op_type;
+    int since; /* first opset version served */
+    int until; /* last opset version served, inclusive */
+    lo_status (*prepare)(const lo_node *node, void **params, lo_error *err); /* may be NULL */
+    lo_status (*run)(lo_kernel_ctx *ctx);
+    void (*free_params)(void *params); /* NULL: free() */
+} lo_op_def;
+
+#define LO_OPSET_MAX 25
+
+/* Finds the kernel for a node's op at its opset. On failure err says whether
+ * the op is unknown or known only at other versions. */
+const lo_op_def *lo_op_lookup(const char *domain, const char *op_type, int opset);
+/* A comma-separated description of the versions served, for messages. */
+void lo_op_versions(const char *domain, const char *op_type, char *buf, size_t size);
+/* Calls fn for every registered kernel (for docs and the conformance report). */
+void lo_op_foreach(void (*fn)(const lo_op_def *def, void *user), void *user);
+
+/* Shared helpers for kernels. */
+
+/* Broadcast the shapes of n tensors per ONNX multidirectional rules. */
+lo_status lo_broadcast_shape(int n, const lo_tensor *const *ts, int *rank, int64_t *dims,
+                             lo_error *err);
+/* Strides (in elements) for reading t as if broadcast to (rank, dims):
+ * broadcast axes get stride 0. */
+void lo_broadcast_strides(const lo_tensor *t, int rank, const int64_t *dims, int64_t *strides);
+/* Normalizes a possibly negative axis against rank; false if out of range. */
+bool lo_norm_axis(int64_t axis, int rank, int *out);
+/* Fails the kernel with a message that names the node and its op. */
+lo_status lo_kernel_fail(lo_kernel_ctx *ctx, lo_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Returns LO_ERR_INPUT from the calling kernel unless cond holds. */
+#define LO_CHECK(ctx, cond, ...)                                                  \
+    do {                                                                          \
+        if (!(cond)) return lo_kernel_fail((ctx), LO_ERR_INPUT, __VA_ARGS__);     \
+    } while (0)
+
+
+/* Tables of the kernel families, each ended by an entry with op_type NULL. */
+extern const lo_op_def lo_ops_elementwise[];
+extern const lo_op_def lo_ops_shape[];
+extern const lo_op_def lo_ops_conv[];
+extern const lo_op_def lo_ops_pool[];
+extern const lo_op_def lo_ops_gemm[];
+extern const lo_op_def lo_ops_norm[];
+extern const lo_op_def lo_ops_reduce[];
+extern const lo_op_def lo_ops_control[];
+
+#endif
