@@ -1,22 +1,476 @@
-/* placeholder until the run loop lands */
+/* The run loop. Planning binds each node to a kernel (so an unsupported op
+ * fails before anything runs) and counts readers; running walks the
+ * topological order, asks each kernel for its outputs, shows every output to
+ * the observer, and frees a tensor as soon as its last reader has run and the
+ * observer has seen it. */
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../onnx/onnx.h"
 #include "exec.h"
+#include "internal.h"
+
+/* ---- buffers ---------------------------------------------------------------- */
+
+/* Tensor buffers are 64-byte aligned for the vector kernels and oneDNN. */
+static void *buffer_alloc(size_t bytes) {
+    void *p = NULL;
+    size_t size = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
+    return p;
+}
 
 lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const int64_t *dims) {
-    LO_ASSERT(i >= 0 && i < ctx->n_out && ctx->out[i]);
+    LO_ASSERT(i >= 0);
+    if (i >= ctx->n_out || !ctx->out[i]) return LO_OK;
     lo_tensor *t = ctx->out[i];
+    LO_ASSERT(t->data == NULL);
     size_t bytes;
-    if (!lo_shape_bytes(dtype, rank, dims, &bytes, ctx->err)) return ctx->err->status;
+    lo_error sub;
+    if (!lo_shape_bytes(dtype, rank, dims, &bytes, &sub))
+        return lo_kernel_fail(ctx, sub.status, "output %d: %s", i, sub.message);
     t->kind = LO_KIND_TENSOR;
     t->dtype = dtype;
     t->rank = rank;
-    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->nbytes = bytes;
-    t->data = calloc(1, bytes ? bytes : 1);
-    if (!t->data) return lo_fail(ctx->err, LO_ERR_NOMEM, "out of memory");
+    t->data = buffer_alloc(bytes);
+    if (!t->data)
+        return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
+    if (dtype == LO_STRING) memset(t->data, 0, bytes);
     return LO_OK;
 }
 
-void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes) { (void)ctx; (void)bytes; return NULL; }
+void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes) {
+    lo_frame *f = ctx->frame;
+    if (!f || !f->session) return NULL;
+    lo_session *s = f->session;
+    if (bytes > s->scratch_size) {
+        free(s->scratch);
+        s->scratch = buffer_alloc(bytes);
+        s->scratch_size = s->scratch ? bytes : 0;
+    }
+    return s->scratch;
+}
+
+lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err) {
+    *dst = *src;
+    dst->data = NULL;
+    dst->items = NULL;
+    if (src->kind == LO_KIND_SEQUENCE) {
+        dst->items = calloc((size_t)src->n_items + 1, sizeof *dst->items);
+        if (!dst->items) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < src->n_items; i++) {
+            lo_status st = lo_tensor_clone(&src->items[i], &dst->items[i], err);
+            if (st != LO_OK) {
+                dst->n_items = i;
+                lo_tensor_free_data(dst);
+                return st;
+            }
+        }
+        return LO_OK;
+    }
+    if (src->kind == LO_KIND_NONE) return LO_OK;
+    dst->data = buffer_alloc(src->nbytes);
+    if (!dst->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory (%zu bytes)", src->nbytes);
+    if (src->dtype == LO_STRING) {
+        size_t n = src->nbytes / sizeof(char *);
+        for (size_t i = 0; i < n; i++) {
+            const char *s = ((char *const *)src->data)[i];
+            ((char **)dst->data)[i] = lo_strdup(s ? s : "");
+        }
+    } else if (src->nbytes) {
+        memcpy(dst->data, src->data, src->nbytes);
+    }
+    return LO_OK;
+}
+
+/* ---- planning --------------------------------------------------------------- */
+
+static lo_status plan_graph(lo_graph *g, lo_error *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        lo_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == LO_ATTR_GRAPH && n->attrs[a].graph)
+                LO_TRY(plan_graph(n->attrs[a].graph, err));
+            if (n->attrs[a].type == LO_ATTR_GRAPHS)
+                for (int64_t k = 0; k < n->attrs[a].n; k++) LO_TRY(plan_graph(n->attrs[a].graphs[k], err));
+        }
+        if (n->def) continue;
+        if (n->opset < 0)
+            return lo_fail(err, LO_ERR_UNSUPPORTED,
+                           "node '%s' uses op %s of domain '%s', which the model does not import",
+                           n->name, n->op_type, n->domain[0] ? n->domain : "ai.onnx");
+        const lo_op_def *def = lo_op_lookup(n->domain, n->op_type, n->opset);
+        if (!def) {
+            char versions[200];
+            lo_op_versions(n->domain, n->op_type, versions, sizeof versions);
+            if (versions[0])
+                return lo_fail(err, LO_ERR_UNSUPPORTED,
+                               "node '%s': op %s (domain '%s') at opset %d is not supported; "
+                               "supported opsets: %s",
+                               n->name, n->op_type, n->domain[0] ? n->domain : "ai.onnx", n->opset,
+                               versions);
+            return lo_fail(err, LO_ERR_UNSUPPORTED,
+                           "node '%s': op %s (domain '%s', opset %d) is not supported",
+                           n->name, n->op_type, n->domain[0] ? n->domain : "ai.onnx", n->opset);
+        }
+        n->def = def;
+        if (def->prepare) {
+            void *params = NULL;
+            lo_error sub;
+            sub.message[0] = 0;
+            lo_status st = def->prepare(n, &params, &sub);
+            if (st != LO_OK) {
+                if (params) (def->free_params ? def->free_params : free)(params);
+                n->def = NULL;
+                if (strstr(sub.message, n->name)) return lo_fail(err, st, "%s", sub.message);
+                return lo_fail(err, st, "node '%s' (%s): %s", n->name, n->op_type, sub.message);
+            }
+            n->params = params;
+            n->params_free = def->free_params;
+        }
+    }
+    return LO_OK;
+}
+
+/* ---- public model API --------------------------------------------------------- */
+
+lo_status lo_model_load(const char *path, lo_model **out, lo_error *err) {
+    *out = NULL;
+    lo_model_ir *ir;
+    LO_TRY(lo_onnx_load(path, &ir, err));
+    lo_status st = plan_graph(ir->graph, err);
+    if (st != LO_OK) {
+        lo_model_ir_free(ir);
+        return st;
+    }
+    lo_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        lo_model_ir_free(ir);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    }
+    m->ir = ir;
+    *out = m;
+    return LO_OK;
+}
+
+void lo_model_free(lo_model *m) {
+    if (!m) return;
+    lo_model_ir_free(m->ir);
+    free(m);
+}
+
+static const lo_value *input_value(const lo_model *m, int i) {
+    const lo_graph *g = m->ir->graph;
+    return i >= 0 && i < g->n_inputs ? &g->values[g->inputs[i]] : NULL;
+}
+
+int lo_model_input_count(const lo_model *m) { return m->ir->graph->n_inputs; }
+const char *lo_model_input_name(const lo_model *m, int i) {
+    const lo_value *v = input_value(m, i);
+    return v ? v->name : NULL;
+}
+lo_dtype lo_model_input_dtype(const lo_model *m, int i) {
+    const lo_value *v = input_value(m, i);
+    return v ? v->decl_dtype : LO_UNDEFINED;
+}
+int lo_model_input_rank(const lo_model *m, int i) {
+    const lo_value *v = input_value(m, i);
+    return v ? v->decl_rank : -1;
+}
+int64_t lo_model_input_dim(const lo_model *m, int i, int axis) {
+    const lo_value *v = input_value(m, i);
+    return v && axis >= 0 && axis < v->decl_rank ? v->decl_dims[axis] : -1;
+}
+int lo_model_output_count(const lo_model *m) { return m->ir->graph->n_outputs; }
+const char *lo_model_output_name(const lo_model *m, int i) {
+    const lo_graph *g = m->ir->graph;
+    return i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+void lo_session_options_init(lo_session_options *o) { memset(o, 0, sizeof *o); }
+
+lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_session **out,
+                            lo_error *err) {
+    *out = NULL;
+    lo_session *s = calloc(1, sizeof *s);
+    if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    s->model = model;
+    s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
+    *out = s;
+    return LO_OK;
+}
+
+void lo_session_free(lo_session *s) {
+    if (!s) return;
+    free(s->scratch);
+    free(s);
+}
+
+static void view_of(const lo_tensor *t, const char *name, lo_tensor_view *v) {
+    v->name = name;
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    v->dims = t->dims;
+    v->data = t->data;
+    v->nbytes = t->nbytes;
+}
+
+static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_node *producer) {
+    if (!f->observer) return LO_OK;
+    const lo_tensor *t = &f->vals[value];
+    if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
+    lo_layer_output out;
+    memset(&out, 0, sizeof out);
+    out.name = g->values[value].name;
+    out.node_name = producer ? producer->name : "";
+    out.op_type = producer ? producer->op_type : "";
+    out.iteration = f->iteration;
+    out.is_graph_input = producer == NULL;
+    view_of(t, out.name, &out.tensor);
+    lo_error sub;
+    sub.message[0] = 0;
+    lo_status st = f->observer(f->user, &out, &sub);
+    if (st != LO_OK) return lo_fail(f->err, st, "%s", sub.message[0] ? sub.message : "stopped by the observer");
+    return LO_OK;
+}
+
+static void release(lo_frame *f, int v) {
+    if (f->owned[v]) lo_tensor_free_data(&f->vals[v]);
+    f->owned[v] = false;
+    memset(&f->vals[v], 0, sizeof f->vals[v]);
+}
+
+static lo_status frame_init(lo_frame *f, const lo_graph *g, lo_error *err) {
+    f->graph = g;
+    f->vals = calloc((size_t)g->n_values + 1, sizeof *f->vals);
+    f->owned = calloc((size_t)g->n_values + 1, sizeof *f->owned);
+    f->remaining = calloc((size_t)g->n_values + 1, sizeof *f->remaining);
+    if (!f->vals || !f->owned || !f->remaining) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    for (int v = 0; v < g->n_values; v++) {
+        const lo_value *val = &g->values[v];
+        f->remaining[v] = val->n_readers;
+        if (val->kind == LO_VALUE_INITIALIZER) f->vals[v] = val->init; /* borrowed */
+        else if (val->kind == LO_VALUE_OUTER) {
+            LO_ASSERT(f->parent);
+            f->vals[v] = f->parent->vals[val->outer_value]; /* borrowed */
+        }
+    }
+    return LO_OK;
+}
+
+static void frame_free(lo_frame *f) {
+    if (f->vals)
+        for (int v = 0; v < f->graph->n_values; v++)
+            if (f->owned[v]) lo_tensor_free_data(&f->vals[v]);
+    free(f->vals);
+    free(f->owned);
+    free(f->remaining);
+}
+
+static lo_status run_nodes(lo_frame *f) {
+    const lo_graph *g = f->graph;
+    lo_error *err = f->err;
+    const lo_tensor *in_buf[64];
+    lo_tensor *out_buf[64];
+    for (int oi = 0; oi < g->n_nodes; oi++) {
+        const lo_node *n = &g->nodes[g->order[oi]];
+        if (f->session->stop && *f->session->stop)
+            return lo_fail(err, LO_ERR_INTERRUPTED, "interrupted");
+        const lo_tensor **in = in_buf;
+        lo_tensor **out = out_buf;
+        if (n->n_inputs > 64 || n->n_outputs > 64) {
+            in = calloc((size_t)n->n_inputs + 1, sizeof *in);
+            out = calloc((size_t)n->n_outputs + 1, sizeof *out);
+            if (!in || !out) {
+                if (in != in_buf) free(in);
+                if (out != out_buf) free(out);
+                return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+            }
+        }
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            in[k] = v < 0 ? NULL : &f->vals[v];
+            /* an optional input whose producer gave nothing counts as omitted */
+            if (v >= 0 && f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data && g->values[v].kind == LO_VALUE_NODE)
+                in[k] = NULL;
+        }
+        for (int k = 0; k < n->n_outputs; k++) {
+            int v = n->outputs[k];
+            out[k] = v < 0 ? NULL : &f->vals[v];
+            if (v >= 0) {
+                memset(&f->vals[v], 0, sizeof f->vals[v]);
+                f->owned[v] = true;
+            }
+        }
+        lo_kernel_ctx ctx = {
+            .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
+            .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
+        };
+        lo_status st = n->def->run(&ctx);
+        if (in != in_buf) free(in);
+        if (out != out_buf) free(out);
+        if (st != LO_OK) return st;
+        bool is_constant = strcmp(n->op_type, "Constant") == 0 && n->domain[0] == 0;
+        for (int k = 0; k < n->n_outputs; k++) {
+            int v = n->outputs[k];
+            if (v < 0) continue;
+            if (f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data)
+                return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name,
+                               n->op_type, k);
+            if (!is_constant) LO_TRY(observe(f, g, v, n));
+            if (f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
+        }
+        for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
+            int v = k < n->n_inputs ? n->inputs[k] : n->implicit_inputs[k - n->n_inputs];
+            if (v < 0) continue;
+            if (--f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
+        }
+    }
+    return LO_OK;
+}
+
+lo_status lo_exec_subgraph(lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
+                           int n_inputs, lo_tensor *outputs, int iteration) {
+    lo_frame *parent = ctx->frame;
+    lo_frame f;
+    memset(&f, 0, sizeof f);
+    f.parent = parent;
+    f.session = parent->session;
+    f.observer = parent->observer;
+    f.user = parent->user;
+    f.err = ctx->err;
+    f.iteration = iteration >= 0 ? iteration : parent->iteration;
+    lo_status st = frame_init(&f, body, ctx->err);
+    if (st == LO_OK && n_inputs > body->n_inputs)
+        st = lo_kernel_fail(ctx, LO_ERR_MODEL, "subgraph '%s' takes %d inputs, given %d", body->name,
+                            body->n_inputs, n_inputs);
+    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
+        if (inputs[i]) f.vals[body->inputs[i]] = *inputs[i]; /* borrowed */
+        else f.vals[body->inputs[i]].kind = LO_KIND_NONE;
+    }
+    if (st == LO_OK) st = run_nodes(&f);
+    for (int o = 0; o < body->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
+    for (int o = 0; st == LO_OK && o < body->n_outputs; o++) {
+        int v = body->outputs[o];
+        /* the first listing takes the tensor; a repeated one gets a copy */
+        int earlier = -1;
+        for (int p = 0; p < o && earlier < 0; p++)
+            if (body->outputs[p] == v) earlier = p;
+        if (earlier >= 0) {
+            st = lo_tensor_clone(&outputs[earlier], &outputs[o], ctx->err);
+        } else if (f.owned[v]) {
+            outputs[o] = f.vals[v];
+            f.owned[v] = false;
+        } else {
+            st = lo_tensor_clone(&f.vals[v], &outputs[o], ctx->err);
+        }
+    }
+    if (st != LO_OK)
+        for (int o = 0; o < body->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
+    frame_free(&f);
+    return st;
+}
+
+static lo_status check_input(const lo_value *val, const lo_tensor_view *view, lo_error *err) {
+    char s1[160], s2[160];
+    if (val->decl_dtype && view->dtype != val->decl_dtype)
+        return lo_fail(err, LO_ERR_INPUT, "input '%s' must be %s, got %s", val->name,
+                       lo_dtype_name(val->decl_dtype), lo_dtype_name(view->dtype));
+    if (view->rank < 0 || view->rank > LO_MAX_RANK)
+        return lo_fail(err, LO_ERR_INPUT, "input '%s': rank %d is not supported", val->name, view->rank);
+    bool ok = val->decl_rank < 0 || val->decl_rank == view->rank;
+    for (int d = 0; ok && val->decl_rank >= 0 && d < view->rank; d++)
+        if (val->decl_dims[d] >= 0 && val->decl_dims[d] != view->dims[d]) ok = false;
+    if (!ok)
+        return lo_fail(err, LO_ERR_INPUT, "input '%s' must have shape %s, got %s", val->name,
+                       lo_shape_str(val->decl_rank, val->decl_dims, s1, sizeof s1),
+                       lo_shape_str(view->rank, view->dims, s2, sizeof s2));
+    size_t bytes;
+    lo_error sub;
+    if (!lo_shape_bytes(view->dtype, view->rank, view->dims, &bytes, &sub))
+        return lo_fail(err, sub.status, "input '%s': %s", val->name, sub.message);
+    if (view->nbytes != bytes)
+        return lo_fail(err, LO_ERR_INPUT, "input '%s' of shape %s (%s) needs %zu bytes, given %zu",
+                       val->name, lo_shape_str(view->rank, view->dims, s1, sizeof s1),
+                       lo_dtype_name(view->dtype), bytes, view->nbytes);
+    if (bytes && !view->data)
+        return lo_fail(err, LO_ERR_INPUT, "input '%s' has no data", val->name);
+    return LO_OK;
+}
+
+lo_status lo_session_run(lo_session *s, const lo_tensor_view *inputs, int n_inputs,
+                         lo_observer_fn observer, void *user, lo_error *err) {
+    return lo_session_run_outputs(s, inputs, n_inputs, observer, user, NULL, err);
+}
+
+lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, int n_inputs,
+                                 lo_observer_fn observer, void *user, lo_tensor *outputs,
+                                 lo_error *err) {
+    const lo_graph *g = s->model->ir->graph;
+    if (n_inputs != g->n_inputs) {
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s (%s%s), given %d", g->n_inputs,
+                       g->n_inputs == 1 ? "" : "s", g->n_inputs ? g->values[g->inputs[0]].name : "",
+                       g->n_inputs > 1 ? ", ..." : "", n_inputs);
+    }
+    /* Match by name when every view names an input of the model. */
+    int order[256];
+    if (n_inputs > 256) return lo_fail(err, LO_ERR_UNSUPPORTED, "more than 256 model inputs");
+    bool by_name = n_inputs > 0;
+    for (int i = 0; i < n_inputs && by_name; i++)
+        if (!inputs[i].name || lo_graph_find(g, inputs[i].name) < 0 ||
+            g->values[lo_graph_find(g, inputs[i].name)].kind != LO_VALUE_INPUT)
+            by_name = false;
+    for (int i = 0; i < n_inputs; i++) order[i] = i;
+    if (by_name) {
+        for (int i = 0; i < n_inputs; i++) {
+            order[i] = -1;
+            for (int j = 0; j < n_inputs; j++)
+                if (strcmp(inputs[j].name, g->values[g->inputs[i]].name) == 0) order[i] = j;
+            if (order[i] < 0)
+                return lo_fail(err, LO_ERR_INPUT, "no tensor given for input '%s'",
+                               g->values[g->inputs[i]].name);
+        }
+    }
+    for (int i = 0; i < n_inputs; i++)
+        LO_TRY(check_input(&g->values[g->inputs[i]], &inputs[order[i]], err));
+
+    omp_set_num_threads(s->threads);
+    lo_frame f;
+    memset(&f, 0, sizeof f);
+    f.session = s;
+    f.observer = observer;
+    f.user = user;
+    f.err = err;
+    f.iteration = -1;
+    lo_status st = frame_init(&f, g, err);
+    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
+        int v = g->inputs[i];
+        const lo_tensor_view *view = &inputs[order[i]];
+        lo_tensor *t = &f.vals[v];
+        t->kind = LO_KIND_TENSOR;
+        t->dtype = view->dtype;
+        t->rank = view->rank;
+        if (view->rank) memcpy(t->dims, view->dims, (size_t)view->rank * sizeof(int64_t));
+        t->data = (void *)view->data; /* borrowed: kernels never write their inputs */
+        t->nbytes = view->nbytes;
+        st = observe(&f, g, v, NULL);
+    }
+    if (st == LO_OK) st = run_nodes(&f);
+    if (outputs) {
+        for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
+        for (int o = 0; st == LO_OK && o < g->n_outputs; o++) {
+            int v = g->outputs[o];
+            st = lo_tensor_clone(&f.vals[v], &outputs[o], err);
+        }
+        if (st != LO_OK)
+            for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
+    }
+    frame_free(&f);
+    return st;
+}

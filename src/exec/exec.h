@@ -17,4 +17,11 @@ lo_status lo_exec_subgraph(lo_kernel_ctx *ctx, const lo_graph *body, const lo_te
 /* Deep copy of a tensor or sequence into fresh memory. */
 lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
 
+/* lo_session_run that also hands back the graph's outputs: outputs (when
+ * not NULL) has room for lo_model_output_count() tensors, each owned by the
+ * caller afterwards (free with lo_tensor_free_data). */
+lo_status lo_session_run_outputs(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+                                 lo_observer_fn observer, void *user, lo_tensor *outputs,
+                                 lo_error *err);
+
 #endif

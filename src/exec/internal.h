@@ -1,0 +1,35 @@
+/* Structures private to src/exec. */
+#ifndef LO_EXEC_INTERNAL_H
+#define LO_EXEC_INTERNAL_H
+
+#include <signal.h>
+
+#include "exec.h"
+
+struct lo_model {
+    lo_model_ir *ir;
+};
+
+struct lo_session {
+    lo_model *model;
+    int threads;
+    void *scratch;
+    size_t scratch_size;
+    volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */
+};
+
+/* One running graph: the top level, or a subgraph invocation. */
+typedef struct lo_frame {
+    const lo_graph *graph;
+    lo_tensor *vals;  /* runtime value of each graph value */
+    bool *owned;      /* whether vals[v] is ours to free */
+    int *remaining;   /* readers still to run */
+    struct lo_frame *parent;
+    lo_session *session;
+    lo_observer_fn observer;
+    void *user;
+    lo_error *err;
+    int iteration;
+} lo_frame;
+
+#endif
