@@ -1,3 +1,36 @@
+/* layerout: the command. One file per subcommand; this one dispatches. */
 #include <stdio.h>
-#include "layerout.h"
-int main(void) { printf("%s\n", lo_version()); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "layerout " LO_VERSION_STRING " - run an ONNX model and save the output of every layer\n"
+    "\n"
+    "Usage:\n"
+    "  layerout generate MODEL.onnx -o DIR [-i INPUT ...] [options]\n"
+    "                       run MODEL on each input sample and save every layer's output\n"
+    "                       in AIMET's layer-output layout under DIR\n"
+    "  layerout --help      show this help; 'layerout generate --help' shows its options\n"
+    "  layerout --version   print the version\n"
+    "\n"
+    "Exit status: 0 on success, 2 on any error (the message says what was wrong).\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("layerout %s\n", lo_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1);
+    fprintf(stderr, "layerout: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages, and the reference
+# Python packages into .venv), builds, and runs every test suite: unit tests,
+# command-line tests, the ONNX conformance suite, the oracle test against ONNX
+# Runtime, PyTorch and AIMET, and the unit and command-line tests again under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bash scripts/install-deps.sh --test || exit 2
+PY=$(bash scripts/test-venv.sh | tail -n 1) || exit 2
+export LAYEROUT_VENV_PYTHON="$PY"
+
+jobs=$(nproc)
+passed=0; failed=0; failures=()
+suite() {  # suite NAME COMMAND...: runs one suite and tallies it
+  local name=$1; shift
+  echo "=== $name"
+  local t0=$SECONDS
+  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - t0)) s)"
+  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - t0)) s)"; fi
+}
+build() {  # build DIR [cmake args]
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j"$jobs" 2>&1 | grep -E "error|warning" ; test "${PIPESTATUS[0]}" -eq 0
+}
+
+suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
+suite "unit tests" ctest --test-dir build --output-on-failure -j"$jobs"
+suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
+suite "conformance" bash tests/conformance/run.sh "$root/build"
+suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
+suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DLAYEROUT_SANITIZE=ON
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+suite "unit tests (sanitizers)" ctest --test-dir build-asan --output-on-failure -j"$jobs"
+suite "command-line tests (sanitizers)" bash tests/cli/run.sh "$root/build-asan/layerout"
+suite "conformance (sanitizers)" bash tests/conformance/run.sh "$root/build-asan" --quiet-report
+
+echo
+[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "test suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

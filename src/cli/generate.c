@@ -1,0 +1,282 @@
+/* layerout generate: run a model over input samples and dump every layer. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dump/dump.h"
+
+static const char usage[] =
+    "Usage: layerout generate MODEL.onnx -o DIR [-i INPUT ...] [--input-list LIST] [options]\n"
+    "\n"
+    "Runs MODEL on each input sample and saves every graph input and every node output\n"
+    "(outputs of Constant nodes excepted) in AIMET's layer-output layout:\n"
+    "  DIR/layer_output_name_order.json    {\"layer_output_names\": [...]} in graph order\n"
+    "  DIR/inputs/input_K.raw              sample K's input (input_K/I.raw for several inputs)\n"
+    "  DIR/outputs/layer_outputs_K/NAME.raw  each tensor, NAME = ONNX name with \\W+ -> _\n"
+    "  DIR/manifest.json                   model SHA-256, every tensor's name, node, dtype, shape,\n"
+    "                                      and the number of complete samples; written last\n"
+    ".raw files hold the tensor's bytes in its own dtype, C order, little-endian, no header.\n"
+    "\n"
+    "Inputs:\n"
+    "  -i, --input FILE|NAME=FILE  one file per model input, in the model's input order, or\n"
+    "                              matched by input NAME; repeat for several inputs. Files:\n"
+    "                              .npy (dtype and shape checked), .pb (ONNX TensorProto), or\n"
+    "                              raw bytes of the input's declared dtype and shape\n"
+    "      --input-list LIST       Qualcomm input_list.txt: one sample per line, paths in input\n"
+    "                              order or NAME:=PATH pairs; '#' comments and blank lines skipped\n"
+    "      --shape NAME=DIMS       shape of a raw input with dynamic dims, e.g. input=1x3x224x224\n"
+    "Output:\n"
+    "  -o, --output DIR            the dump folder (created if missing)\n"
+    "      --format raw|npy        file format of the saved tensors (default raw)\n"
+    "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
+    "      --append                add samples after the last complete one in DIR (same model)\n"
+    "Running:\n"
+    "      --threads N             threads for the kernels (default: all cores)\n"
+    "  -q, --quiet                 print nothing but errors\n"
+    "  -h, --help                  show this help\n"
+    "\n"
+    "Ctrl-C stops after the current sample; completed samples stay valid.\n"
+    "Exit status: 0 on success, 2 on any error.\n";
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct shape_opt {
+    char *name;
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+} shape_opt;
+
+static bool parse_shape(const char *arg, shape_opt *s) {
+    const char *eq = strrchr(arg, '=');
+    if (!eq || eq == arg) return false;
+    s->name = strndup(arg, (size_t)(eq - arg));
+    s->rank = 0;
+    const char *p = eq + 1;
+    if (!*p) return false;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || s->rank >= LO_MAX_RANK) return false;
+        s->dims[s->rank++] = v;
+        p = end;
+        if (*p == 'x' || *p == 'X' || *p == ',') p++;
+        else if (*p) return false;
+    }
+    return true;
+}
+
+typedef struct progress {
+    bool enabled;
+    int total;
+    struct timespec start;
+} progress;
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static void progress_show(const progress *p, int done) {
+    if (!p->enabled) return;
+    int width = 30, filled = p->total ? done * width / p->total : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : ' ';
+    bar[width] = 0;
+    double el = seconds_since(&p->start);
+    double eta = done ? el / done * (p->total - done) : 0;
+    fprintf(stderr, "\r[%s] %d/%d samples  %.1fs elapsed  %.1fs left ", bar, done, p->total, el, eta);
+    if (done == p->total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* Loads one sample's tensors in model input order. */
+static lo_status load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,
+                             const shape_opt *shapes, int n_shapes, lo_tensor *tensors, lo_error *err) {
+    int n = lo_model_input_count(m);
+    if (n_files != n)
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s but %d file%s given", n,
+                       n == 1 ? "" : "s", n_files, n_files == 1 ? " was" : "s were");
+    int which[256];
+    for (int i = 0; i < n; i++) which[i] = -1;
+    for (int f = 0; f < n_files; f++) {
+        int idx = f;
+        if (names[f]) {
+            idx = -1;
+            for (int i = 0; i < n; i++)
+                if (strcmp(names[f], lo_model_input_name(m, i)) == 0) idx = i;
+            if (idx < 0) return lo_fail(err, LO_ERR_INPUT, "the model has no input named '%s'", names[f]);
+        }
+        if (which[idx] >= 0)
+            return lo_fail(err, LO_ERR_INPUT, "input '%s' is given twice", lo_model_input_name(m, idx));
+        which[idx] = f;
+    }
+    for (int i = 0; i < n; i++) {
+        if (which[i] < 0) return lo_fail(err, LO_ERR_INPUT, "no file given for input '%s'", lo_model_input_name(m, i));
+        int rank = lo_model_input_rank(m, i);
+        int64_t dims[LO_MAX_RANK];
+        for (int d = 0; d < rank && d < LO_MAX_RANK; d++) dims[d] = lo_model_input_dim(m, i, d);
+        for (int s = 0; s < n_shapes; s++)
+            if (strcmp(shapes[s].name, lo_model_input_name(m, i)) == 0) {
+                if (rank >= 0 && rank != shapes[s].rank)
+                    return lo_fail(err, LO_ERR_ARGUMENT, "--shape %s has rank %d; the input has rank %d",
+                                   shapes[s].name, shapes[s].rank, rank);
+                rank = shapes[s].rank;
+                memcpy(dims, shapes[s].dims, sizeof dims);
+            }
+        LO_TRY(lo_read_tensor_file(paths[which[i]], lo_model_input_dtype(m, i), rank, dims, &tensors[i], err));
+    }
+    return LO_OK;
+}
+
+int cli_generate(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
+        {"input-list", required_argument, 0, 'L'}, {"shape", required_argument, 0, 'S'},
+        {"format", required_argument, 0, 'F'},    {"threads", required_argument, 0, 'T'},
+        {"overwrite", no_argument, 0, 'W'},       {"append", no_argument, 0, 'A'},
+        {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *out_dir = NULL, *list_path = NULL;
+    char *in_names[256], *in_paths[256];
+    int n_in = 0, n_shapes = 0;
+    shape_opt shapes[64];
+    bool quiet = false;
+    lo_generator_options opt;
+    lo_generator_options_init(&opt);
+    int c;
+    optind = 1;
+    opterr = 0; /* our own messages, prefixed like every other */
+    while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i': {
+            if (n_in >= 256) return cli_error("too many -i inputs");
+            const char *eq = strchr(optarg, '=');
+            in_names[n_in] = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
+            in_paths[n_in] = strdup(eq ? eq + 1 : optarg);
+            n_in++;
+            break;
+        }
+        case 'o': out_dir = optarg; break;
+        case 'L': list_path = optarg; break;
+        case 'S':
+            if (n_shapes >= 64 || !parse_shape(optarg, &shapes[n_shapes]))
+                return cli_error("--shape takes NAME=DIMS such as input=1x3x224x224, got '%s'", optarg);
+            n_shapes++;
+            break;
+        case 'F':
+            if (!strcmp(optarg, "raw")) opt.format = LO_FORMAT_RAW;
+            else if (!strcmp(optarg, "npy")) opt.format = LO_FORMAT_NPY;
+            else return cli_error("--format takes raw or npy, got '%s'", optarg);
+            break;
+        case 'T': {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 1 || t > 1024) return cli_error("--threads takes a number from 1, got '%s'", optarg);
+            opt.threads = (int)t;
+            break;
+        }
+        case 'W':
+            if (opt.mode == LO_DIR_APPEND) return cli_error("--overwrite and --append exclude each other");
+            opt.mode = LO_DIR_OVERWRITE;
+            break;
+        case 'A':
+            if (opt.mode == LO_DIR_OVERWRITE) return cli_error("--overwrite and --append exclude each other");
+            opt.mode = LO_DIR_APPEND;
+            break;
+        case 'q': quiet = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default:
+            return cli_error("unknown option or missing value: '%s' (see 'layerout generate --help')",
+                             argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_error(optind >= argc ? "generate needs a MODEL.onnx (see 'layerout generate --help')"
+                                        : "generate takes one MODEL.onnx (see 'layerout generate --help')");
+    const char *model_path = argv[optind];
+    if (!out_dir) return cli_error("generate needs an output folder: -o DIR");
+    if (!n_in && !list_path) return cli_error("no input given: use -i FILE (one per model input) or --input-list LIST");
+    if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
+
+    lo_input_list list = {0};
+    lo_error err;
+    if (list_path && lo_input_list_read(list_path, &list, &err) != LO_OK) return cli_fail(&err);
+
+    lo_generator *gen;
+    if (lo_generator_create(model_path, out_dir, &opt, &gen, &err) != LO_OK) {
+        lo_input_list_free(&list);
+        return cli_fail(&err);
+    }
+    const lo_model *m = lo_generator_model(gen);
+    int n_samples = list_path ? list.n_samples : 1;
+    int first = lo_generator_sample_count(gen);
+    progress prog = {list_path && !quiet && isatty(2), n_samples, {0, 0}};
+    clock_gettime(CLOCK_MONOTONIC, &prog.start);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+
+    int rc = 0, done = 0;
+    int n_inputs = lo_model_input_count(m);
+    lo_tensor *tensors = calloc((size_t)n_inputs + 1, sizeof *tensors);
+    lo_tensor_view *views = calloc((size_t)n_inputs + 1, sizeof *views);
+    for (int s = 0; s < n_samples && rc == 0; s++) {
+        if (interrupted) break;
+        lo_status st = list_path ? load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
+                                               n_shapes, tensors, &err)
+                                 : load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
+        if (st == LO_OK) {
+            for (int i = 0; i < n_inputs; i++)
+                views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,
+                                            tensors[i].dims, tensors[i].data, tensors[i].nbytes};
+            st = lo_generator_generate(gen, views, n_inputs, &err);
+        }
+        for (int i = 0; i < n_inputs; i++) lo_tensor_free_data(&tensors[i]);
+        if (st != LO_OK) {
+            if (prog.enabled) fputc('\n', stderr);
+            if (list_path) fprintf(stderr, "layerout: sample %d (line %d of the input list): ", first + s, s + 1);
+            rc = cli_fail(&err);
+            break;
+        }
+        done++;
+        progress_show(&prog, done);
+    }
+    sigaction(SIGINT, &old, NULL);
+    int total = lo_generator_sample_count(gen);
+    if (interrupted && rc == 0) {
+        if (prog.enabled) fputc('\n', stderr);
+        fprintf(stderr, "layerout: interrupted; %d sample%s complete in %s (resume with --append)\n", total,
+                total == 1 ? "" : "s", out_dir);
+        rc = 130;
+    }
+    if (rc == 0 && !quiet) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
+        printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
+               done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
+    }
+    free(tensors);
+    free(views);
+    lo_generator_free(gen);
+    lo_input_list_free(&list);
+    for (int i = 0; i < n_in; i++) {
+        free(in_names[i]);
+        free(in_paths[i]);
+    }
+    for (int i = 0; i < n_shapes; i++) free(shapes[i].name);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* Dumps: file names for tensors, tensor files (.raw, .npy, .pb), input
+ * lists, and the generator that writes AIMET's layer-output layout. */
+#ifndef LO_DUMP_H
+#define LO_DUMP_H
+
+#include "../graph/graph.h"
+
+/* AIMET's file-name rule, re.sub(r'\W+', '_', name): every run of characters
+ * that are not letters, digits or '_' becomes one '_'. Letters beyond ASCII
+ * count as word characters, as in Python. The result never holds '/', '.'
+ * or a NUL, so it cannot leave the folder it is written in. Names longer
+ * than a file system allows are cut and given a hash suffix. malloc'd. */
+char *lo_sanitize_name(const char *name);
+
+/* ---- tensor files --------------------------------------------------------- */
+
+/* Reads an input tensor. Format by extension: .npy, .pb, anything else raw.
+ * A raw file needs dtype and shape (want_*); .npy and .pb files are checked
+ * against them when want_rank >= 0 (dims of -1 match anything).
+ * The tensor's data is malloc'd. */
+lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_rank,
+                              const int64_t *want_dims, lo_tensor *out, lo_error *err);
+
+/* Parses a .npy image held in memory. */
+lo_status lo_npy_decode(const uint8_t *bytes, size_t len, lo_tensor *out, lo_error *err);
+/* The .npy header for a tensor (v1.0), into buf; returns its length, 0 if
+ * the dtype has no numpy equivalent. */
+size_t lo_npy_header(lo_dtype dtype, int rank, const int64_t *dims, char *buf, size_t size);
+/* numpy's name for a dtype ("float32", "int64", "bool", ...). */
+const char *lo_numpy_name(lo_dtype dtype);
+
+/* Writes bytes to path through path.tmp + fsync + rename, so the file is
+ * either absent, the old one, or complete. */
+lo_status lo_write_file_atomic(const char *path, const void *data, size_t len, lo_error *err);
+
+/* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
+
+typedef struct lo_input_list {
+    int n_samples;
+    int *n_files;   /* per sample */
+    char ***names;  /* per sample: input name per file, or NULL entries */
+    char ***paths;  /* per sample: file paths */
+} lo_input_list;
+
+lo_status lo_input_list_read(const char *path, lo_input_list *list, lo_error *err);
+void lo_input_list_free(lo_input_list *list);
+
+#endif

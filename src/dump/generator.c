@@ -1,0 +1,599 @@
+/* The layer-output generator: AIMET's LayerOutputUtil layout, written so
+ * that a sample is either complete or absent.
+ *
+ * A sample's files go to hidden ".partial" folders that are renamed into
+ * place when the run succeeded; then layer_output_name_order.json and
+ * manifest.json are replaced atomically. A dump whose manifest counts K
+ * samples holds samples 0..K-1 complete. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dump.h"
+
+/* The run loop's public side is all the generator needs. */
+
+typedef struct saved_tensor {
+    char *file; /* stem, without extension */
+    char *name; /* ONNX name (with __iterN for loop bodies) */
+    char *node;
+    char *op_type;
+    lo_dtype dtype;
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    int iteration;
+} saved_tensor;
+
+struct lo_generator {
+    lo_model *model;
+    lo_session *session;
+    char *dir;
+    char *model_path;
+    char sha256[65];
+    lo_generator_options opt;
+    int samples; /* complete samples in the directory */
+    int n_saved, cap_saved;
+    saved_tensor *saved;
+    /* per-run state */
+    int dirfd;     /* the sample's partial outputs folder */
+    bool *seen;    /* which saved entries this run wrote, to catch repeated names */
+    lo_error *err;
+};
+
+/* ---- small file helpers ------------------------------------------------------ */
+
+static lo_status make_dir(const char *path, lo_error *err) {
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return LO_OK;
+        return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", path);
+    }
+    return lo_fail(err, LO_ERR_IO, "cannot create folder '%s': %s", path, strerror(errno));
+}
+
+static lo_status make_dirs(const char *path, lo_error *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return lo_fail(err, LO_ERR_IO, "path too long: '%s'", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return lo_fail(err, LO_ERR_IO, "cannot create folder '%s': %s", buf, strerror(errno));
+            *p = '/';
+        }
+    return make_dir(buf, err);
+}
+
+/* Removes a file or a folder tree (no symlink is followed). */
+static lo_status remove_tree(const char *path, lo_error *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? LO_OK : lo_fail(err, LO_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+        struct dirent *e;
+        lo_status s = LO_OK;
+        while (s == LO_OK && (e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[4096];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            s = remove_tree(child, err);
+        }
+        closedir(d);
+        if (s != LO_OK) return s;
+        if (rmdir(path) != 0) return lo_fail(err, LO_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
+        return LO_OK;
+    }
+    if (unlink(path) != 0) return lo_fail(err, LO_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
+    return LO_OK;
+}
+
+/* Whether a folder holds anything but the empty inputs/ and outputs/ folders
+ * and hidden leftovers that a failed first sample leaves. */
+static bool dir_is_empty(const char *path, int depth) {
+    DIR *d = opendir(path);
+    if (!d) return true;
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (depth == 1 && e->d_name[0] == '.' && strstr(e->d_name, ".partial")) continue;
+        if (depth == 0 && (!strcmp(e->d_name, "inputs") || !strcmp(e->d_name, "outputs"))) {
+            char sub[4200];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            struct stat st;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty(sub, 1)) continue;
+        }
+        empty = false;
+    }
+    closedir(d);
+    return empty;
+}
+
+static lo_status sha256_file(const char *path, char hex[65], lo_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        fclose(f);
+        EVP_MD_CTX_free(ctx);
+        return lo_fail(err, LO_ERR_NOMEM, "cannot start SHA-256");
+    }
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(ctx, buf, n);
+    bool bad = ferror(f);
+    fclose(f);
+    unsigned char md[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    if (bad) return lo_fail(err, LO_ERR_IO, "cannot read '%s'", path);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return LO_OK;
+}
+
+/* Writes a whole tensor to dirfd/name, reporting the OS error with the path. */
+static lo_status write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
+                                 const lo_tensor_view *t, lo_error *err) {
+    char header[1024];
+    size_t hl = 0;
+    if (format == LO_FORMAT_NPY) {
+        hl = lo_npy_header(t->dtype, t->rank, t->dims, header, sizeof header);
+        if (!hl)
+            return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot write %s tensor '%s' as .npy (numpy has "
+                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name);
+    }
+    int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot create '%s/%s': %s", dirpath, file, strerror(errno));
+    const char *parts[2] = {header, t->data};
+    size_t lens[2] = {hl, t->nbytes};
+    char *strings = NULL;
+    if (t->dtype == LO_STRING) {
+        /* strings: each one followed by a NUL */
+        size_t n = t->nbytes / sizeof(char *), total = 0;
+        const char *const *s = t->data;
+        for (size_t i = 0; i < n; i++) total += strlen(s[i] ? s[i] : "") + 1;
+        strings = malloc(total + 1);
+        if (!strings) {
+            close(fd);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(s[i] ? s[i] : "") + 1;
+            memcpy(strings + at, s[i] ? s[i] : "", l);
+            at += l;
+        }
+        parts[1] = strings;
+        lens[1] = total;
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *p = parts[k];
+        size_t left = lens[k];
+        while (left) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e = w < 0 ? errno : ENOSPC;
+                close(fd);
+                free(strings);
+                return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    free(strings);
+    if (close(fd) != 0)
+        return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(errno));
+    return LO_OK;
+}
+
+/* ---- manifest ------------------------------------------------------------------ */
+
+static json_t *dims_json(int rank, const int64_t *dims) {
+    json_t *a = json_array();
+    for (int d = 0; d < rank; d++) json_array_append_new(a, json_integer(dims[d]));
+    return a;
+}
+
+static lo_status write_json(const char *dir, const char *name, json_t *root, lo_error *err) {
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory writing %s", name);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t len = strlen(text);
+    text[len] = '\n';
+    lo_status st = lo_write_file_atomic(path, text, len + 1, err);
+    free(text);
+    return st;
+}
+
+static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMAT_NPY ? ".npy" : ".raw"; }
+
+static lo_status write_index(lo_generator *g, lo_error *err) {
+    json_t *order = json_object();
+    json_t *names = json_array();
+    for (int i = 0; i < g->n_saved; i++) json_array_append_new(names, json_string(g->saved[i].file));
+    json_object_set_new(order, "layer_output_names", names);
+    LO_TRY(write_json(g->dir, "layer_output_name_order.json", order, err));
+
+    json_t *m = json_object();
+    json_object_set_new(m, "tool", json_string("layerout"));
+    json_object_set_new(m, "version", json_string(lo_version()));
+    json_t *model = json_object();
+    json_object_set_new(model, "path", json_string(g->model_path));
+    json_object_set_new(model, "sha256", json_string(g->sha256));
+    json_object_set_new(m, "model", model);
+    json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
+    json_t *inputs = json_array();
+    for (int i = 0; i < lo_model_input_count(g->model); i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(lo_model_input_name(g->model, i)));
+        json_object_set_new(e, "dtype", json_string(lo_numpy_name(lo_model_input_dtype(g->model, i))));
+        json_array_append_new(inputs, e);
+    }
+    json_object_set_new(m, "inputs", inputs);
+    json_t *tensors = json_array();
+    for (int i = 0; i < g->n_saved; i++) {
+        const saved_tensor *s = &g->saved[i];
+        json_t *e = json_object();
+        char file[512];
+        snprintf(file, sizeof file, "%s%s", s->file, ext(g));
+        json_object_set_new(e, "file", json_string(file));
+        json_object_set_new(e, "name", json_string(s->name));
+        json_object_set_new(e, "node", json_string(s->node));
+        json_object_set_new(e, "op_type", json_string(s->op_type));
+        json_object_set_new(e, "dtype", json_string(lo_numpy_name(s->dtype)));
+        json_object_set_new(e, "shape", dims_json(s->rank, s->dims));
+        if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
+        json_array_append_new(tensors, e);
+    }
+    json_object_set_new(m, "tensors", tensors);
+    json_object_set_new(m, "samples", json_integer(g->samples));
+    return write_json(g->dir, "manifest.json", m, err);
+}
+
+/* Makes room for one more saved entry (and its seen flag). */
+static lo_status grow_saved(lo_generator *g, lo_error *err) {
+    if (g->n_saved < g->cap_saved) return LO_OK;
+    int cap = g->cap_saved ? g->cap_saved * 2 : 256;
+    saved_tensor *p = realloc(g->saved, (size_t)cap * sizeof *p);
+    if (p) g->saved = p;
+    bool *seen = realloc(g->seen, (size_t)cap * sizeof *seen);
+    if (seen) g->seen = seen;
+    if (!p || !seen) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    g->cap_saved = cap;
+    return LO_OK;
+}
+
+static lo_dtype dtype_from_numpy(const char *name) {
+    for (int d = 1; name && d <= LO_FLOAT4E2M1; d++)
+        if (strcmp(lo_numpy_name((lo_dtype)d), name) == 0) return (lo_dtype)d;
+    return LO_UNDEFINED;
+}
+
+static void saved_free(saved_tensor *s) {
+    free(s->file);
+    free(s->name);
+    free(s->node);
+    free(s->op_type);
+}
+
+/* Reads an earlier run's manifest for --append. */
+static lo_status load_manifest(lo_generator *g, lo_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", g->dir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    if (!m)
+        return lo_fail(err, LO_ERR_IO, "cannot --append to '%s': no readable manifest.json (%s)", g->dir,
+                       je.text);
+    lo_status st = LO_OK;
+    const char *sha = json_string_value(json_object_get(json_object_get(m, "model"), "sha256"));
+    const char *fmt = json_string_value(json_object_get(m, "format"));
+    json_t *samples = json_object_get(m, "samples");
+    json_t *tensors = json_object_get(m, "tensors");
+    if (!sha || !json_is_integer(samples) || !json_is_array(tensors) || !fmt)
+        st = lo_fail(err, LO_ERR_IO, "cannot --append: '%s' is not a layerout manifest", path);
+    else if (strcmp(sha, g->sha256) != 0)
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was written for another model "
+                     "(SHA-256 %.12s..., this model %.12s...)", g->dir, sha, g->sha256);
+    else if (strcmp(fmt, g->opt.format == LO_FORMAT_NPY ? "npy" : "raw") != 0)
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
+    if (st == LO_OK) {
+        g->samples = (int)json_integer_value(samples);
+        size_t i;
+        json_t *e;
+        json_array_foreach(tensors, i, e) {
+            if ((st = grow_saved(g, err)) != LO_OK) break;
+            saved_tensor *s = &g->saved[g->n_saved];
+            memset(s, 0, sizeof *s);
+            const char *file = json_string_value(json_object_get(e, "file"));
+            const char *name = json_string_value(json_object_get(e, "name"));
+            if (!file || !name) {
+                st = lo_fail(err, LO_ERR_IO, "cannot --append: malformed tensor entry in '%s'", path);
+                break;
+            }
+            size_t fl = strlen(file);
+            s->file = lo_strndup(file, fl > 4 ? fl - 4 : fl);
+            s->name = lo_strdup(name);
+            s->node = lo_strdup(json_string_value(json_object_get(e, "node")));
+            s->op_type = lo_strdup(json_string_value(json_object_get(e, "op_type")));
+            s->iteration = json_is_integer(json_object_get(e, "iteration"))
+                               ? (int)json_integer_value(json_object_get(e, "iteration")) : -1;
+            json_t *shape = json_object_get(e, "shape");
+            s->rank = (int)json_array_size(shape);
+            if (s->rank > LO_MAX_RANK) s->rank = LO_MAX_RANK;
+            for (int d = 0; d < s->rank; d++) s->dims[d] = json_integer_value(json_array_get(shape, d));
+            s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
+            g->seen[g->n_saved] = false;
+            g->n_saved++;
+        }
+    }
+    json_decref(m);
+    return st;
+}
+
+/* ---- the generator ---------------------------------------------------------------- */
+
+void lo_generator_options_init(lo_generator_options *o) {
+    memset(o, 0, sizeof *o);
+    o->format = LO_FORMAT_RAW;
+    o->mode = LO_DIR_NEW;
+}
+
+static lo_status prepare_dir(lo_generator *g, lo_error *err) {
+    struct stat st;
+    bool exists = stat(g->dir, &st) == 0;
+    if (exists && !S_ISDIR(st.st_mode)) return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", g->dir);
+    if (exists && !dir_is_empty(g->dir, 0)) {
+        if (g->opt.mode == LO_DIR_NEW)
+            return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' is not empty; use --overwrite to "
+                           "replace its dump or --append to add samples to it", g->dir);
+        if (g->opt.mode == LO_DIR_OVERWRITE) {
+            /* only what a dump consists of is removed; anything else stays */
+            const char *ours[] = {"inputs", "outputs", "layer_output_name_order.json", "manifest.json"};
+            for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+                char p[4200];
+                snprintf(p, sizeof p, "%s/%s", g->dir, ours[i]);
+                LO_TRY(remove_tree(p, err));
+            }
+        } else {
+            LO_TRY(load_manifest(g, err));
+        }
+    }
+    LO_TRY(make_dirs(g->dir, err));
+    char p[4200];
+    snprintf(p, sizeof p, "%s/outputs", g->dir);
+    LO_TRY(make_dir(p, err));
+    snprintf(p, sizeof p, "%s/inputs", g->dir);
+    LO_TRY(make_dir(p, err));
+    /* a test write, so an unwritable folder fails before any model runs */
+    snprintf(p, sizeof p, "%s/outputs/.layerout-write-test", g->dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot write in '%s/outputs': %s", g->dir, strerror(errno));
+    close(fd);
+    unlink(p);
+    return LO_OK;
+}
+
+lo_status lo_generator_create(const char *model_path, const char *dir, const lo_generator_options *opt,
+                              lo_generator **out, lo_error *err) {
+    *out = NULL;
+    if (!model_path || !dir || !*dir) return lo_fail(err, LO_ERR_ARGUMENT, "a model path and a folder are required");
+    lo_generator *g = calloc(1, sizeof *g);
+    if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    if (opt) g->opt = *opt;
+    else lo_generator_options_init(&g->opt);
+    g->dir = lo_strdup(dir);
+    g->model_path = lo_strdup(model_path);
+    g->dirfd = -1;
+    lo_status st = lo_model_load(model_path, &g->model, err);
+    if (st == LO_OK) st = sha256_file(model_path, g->sha256, err);
+    if (st == LO_OK) {
+        lo_session_options so;
+        lo_session_options_init(&so);
+        so.threads = g->opt.threads;
+        st = lo_session_create(g->model, &so, &g->session, err);
+    }
+    if (st == LO_OK) st = prepare_dir(g, err);
+    if (st != LO_OK) {
+        lo_generator_free(g);
+        return st;
+    }
+    *out = g;
+    return LO_OK;
+}
+
+int lo_generator_sample_count(const lo_generator *g) { return g->samples; }
+const lo_model *lo_generator_model(const lo_generator *g) { return g->model; }
+
+void lo_generator_free(lo_generator *g) {
+    if (!g) return;
+    lo_session_free(g->session);
+    lo_model_free(g->model);
+    for (int i = 0; i < g->n_saved; i++) saved_free(&g->saved[i]);
+    free(g->saved);
+    free(g->seen);
+    free(g->dir);
+    free(g->model_path);
+    free(g);
+}
+
+/* Finds or adds the saved entry for a tensor; file stems stay unique. */
+static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *full_name, lo_error *err) {
+    for (int i = 0; i < g->n_saved; i++)
+        if (strcmp(g->saved[i].name, full_name) == 0) return i;
+    char *stem = lo_sanitize_name(full_name);
+    if (!stem) {
+        lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    /* two names that sanitize alike (a.b and a/b) get distinct files */
+    for (int k = 2;; k++) {
+        bool clash = false;
+        for (int i = 0; i < g->n_saved && !clash; i++)
+            if (strcmp(g->saved[i].file, stem) == 0) clash = true;
+        if (!clash) break;
+        char *base = lo_sanitize_name(full_name);
+        char *next = malloc(strlen(base) + 24);
+        if (!base || !next) {
+            free(base);
+            free(next);
+            free(stem);
+            lo_fail(err, LO_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        sprintf(next, "%s__%d", base, k);
+        free(base);
+        free(stem);
+        stem = next;
+    }
+    if (grow_saved(g, err) != LO_OK) {
+        free(stem);
+        return -1;
+    }
+    saved_tensor *s = &g->saved[g->n_saved];
+    memset(s, 0, sizeof *s);
+    s->file = stem;
+    s->name = lo_strdup(full_name);
+    s->node = lo_strdup(o->node_name);
+    s->op_type = lo_strdup(o->op_type);
+    s->iteration = o->iteration;
+    g->seen[g->n_saved] = false;
+    return g->n_saved++;
+}
+
+static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) {
+    lo_generator *g = user;
+    char full[1024];
+    if (o->iteration >= 0) snprintf(full, sizeof full, "%s__iter%d", o->name, o->iteration);
+    else snprintf(full, sizeof full, "%s", o->name);
+    int i = saved_entry(g, o, full, err);
+    if (i < 0) return err->status;
+    saved_tensor *s = &g->saved[i];
+    s->dtype = o->tensor.dtype;
+    s->rank = o->tensor.rank;
+    memcpy(s->dims, o->tensor.dims, (size_t)o->tensor.rank * sizeof(int64_t));
+    g->seen[i] = true;
+    char file[512], dirpath[4200];
+    snprintf(file, sizeof file, "%s%s", s->file, ext(g));
+    snprintf(dirpath, sizeof dirpath, "%s/outputs/.layer_outputs_%d.partial", g->dir, g->samples);
+    return write_tensor_at(g->dirfd, dirpath, file, g->opt.format, &o->tensor, err);
+}
+
+/* Writes the sample's inputs under inputs/ (partial names first). */
+static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int n, const int *order,
+                              lo_error *err) {
+    char p[4200];
+    int K = g->samples;
+    const char *e = ext(g);
+    if (n == 1) {
+        snprintf(p, sizeof p, "%s/inputs", g->dir);
+        int fd = open(p, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
+        char file[64];
+        snprintf(file, sizeof file, ".input_%d%s.partial", K, e);
+        lo_status st = write_tensor_at(fd, p, file, g->opt.format, &inputs[order[0]], err);
+        close(fd);
+        return st;
+    }
+    snprintf(p, sizeof p, "%s/inputs/.input_%d.partial", g->dir, K);
+    LO_TRY(remove_tree(p, err));
+    LO_TRY(make_dir(p, err));
+    int fd = open(p, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
+    lo_status st = LO_OK;
+    for (int i = 0; i < n && st == LO_OK; i++) {
+        char file[64];
+        snprintf(file, sizeof file, "%d%s", i, e);
+        st = write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
+    }
+    close(fd);
+    return st;
+}
+
+static lo_status publish(const char *from, const char *to, lo_error *err) {
+    LO_TRY(remove_tree(to, err)); /* a leftover of a run that died before its manifest */
+    if (rename(from, to) != 0)
+        return lo_fail(err, LO_ERR_IO, "cannot rename '%s' to '%s': %s", from, to, strerror(errno));
+    return LO_OK;
+}
+
+lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_error *err) {
+    int K = g->samples;
+    int n_model = lo_model_input_count(g->model);
+    if (n_inputs != n_model)
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s, given %d", n_model,
+                       n_model == 1 ? "" : "s", n_inputs);
+    /* inputs are written in model order; match by name when all are named */
+    int order[256];
+    if (n_inputs > 256) return lo_fail(err, LO_ERR_UNSUPPORTED, "more than 256 model inputs");
+    for (int i = 0; i < n_inputs; i++) order[i] = i;
+    bool by_name = true;
+    for (int i = 0; i < n_inputs && by_name; i++) {
+        int found = -1;
+        for (int j = 0; j < n_inputs; j++)
+            if (inputs[j].name && strcmp(inputs[j].name, lo_model_input_name(g->model, i)) == 0) found = j;
+        if (found < 0) by_name = false;
+        else order[i] = found;
+    }
+    if (!by_name)
+        for (int i = 0; i < n_inputs; i++) order[i] = i;
+
+    char partial[4200], final[4200];
+    snprintf(partial, sizeof partial, "%s/outputs/.layer_outputs_%d.partial", g->dir, K);
+    snprintf(final, sizeof final, "%s/outputs/layer_outputs_%d", g->dir, K);
+    LO_TRY(remove_tree(partial, err));
+    LO_TRY(make_dir(partial, err));
+    g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
+    if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", partial, strerror(errno));
+    for (int i = 0; i < g->n_saved; i++) g->seen[i] = false;
+    int saved_before = g->n_saved;
+
+    lo_tensor_view ordered[256];
+    for (int i = 0; i < n_inputs; i++) {
+        ordered[i] = inputs[order[i]];
+        ordered[i].name = lo_model_input_name(g->model, i);
+    }
+    lo_status st = lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);
+    close(g->dirfd);
+    g->dirfd = -1;
+    int ident[256];
+    for (int i = 0; i < n_inputs; i++) ident[i] = i;
+    if (st == LO_OK) st = write_inputs(g, ordered, n_inputs, ident, err);
+    char in_partial[4200], in_final[4200];
+    if (n_inputs == 1) {
+        snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d%s.partial", g->dir, K, ext(g));
+        snprintf(in_final, sizeof in_final, "%s/inputs/input_%d%s", g->dir, K, ext(g));
+    } else {
+        snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d.partial", g->dir, K);
+        snprintf(in_final, sizeof in_final, "%s/inputs/input_%d", g->dir, K);
+    }
+    if (st == LO_OK && n_inputs > 0) st = publish(in_partial, in_final, err);
+    if (st == LO_OK) st = publish(partial, final, err);
+    if (st != LO_OK) {
+        lo_error ignore;
+        remove_tree(partial, &ignore);
+        remove_tree(in_partial, &ignore);
+        /* names first seen in a failed sample are not part of the dump */
+        for (int i = saved_before; i < g->n_saved; i++) saved_free(&g->saved[i]);
+        g->n_saved = saved_before;
+        return st;
+    }
+    g->samples = K + 1;
+    st = write_index(g, err);
+    if (st != LO_OK) g->samples = K;
+    return st;
+}

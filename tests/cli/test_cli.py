@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Command-line tests of `layerout generate`: the layout and values of a dump
+(references computed with numpy by make_fixtures.py), input forms, directory
+modes, and every kind of bad input the generate issue names: one clear
+message, exit status 2, no signal, no half-written sample.
+
+Usage: test_cli.py LAYEROUT_BINARY FIXTURE_DIR WORK_DIR"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+LAYEROUT, FX, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+results = []
+
+
+def run(*args, expect=0):
+    p = subprocess.run([LAYEROUT, *args], capture_output=True, text=True, timeout=300)
+    if p.returncode < 0:
+        raise AssertionError("killed by signal %d: %s" % (-p.returncode, p.stderr))
+    if expect is not None and p.returncode != expect:
+        raise AssertionError("exit %d (wanted %d)\nstdout: %s\nstderr: %s" % (p.returncode, expect, p.stdout, p.stderr))
+    return p
+
+
+def fx(name):
+    return os.path.join(FX, name)
+
+
+def fresh(name):
+    d = os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    return d
+
+
+def test(fn):
+    try:
+        fn()
+        results.append((fn.__name__, None))
+        print("PASS", fn.__name__)
+    except Exception as e:  # noqa: BLE001 - every failure is reported
+        results.append((fn.__name__, e))
+        print("FAIL", fn.__name__, "\n   ", str(e).replace("\n", "\n    "))
+    return fn
+
+
+def tree(d):
+    out = []
+    for root, dirs, files in os.walk(d):
+        for f in files + [x + "/" for x in dirs]:
+            out.append(os.path.relpath(os.path.join(root, f), d))
+    return sorted(out)
+
+
+def check_no_partial(d):
+    leftovers = [p for p in tree(d) if ".partial" in p or p.endswith(".tmp")]
+    assert not leftovers, "half-written files left behind: %s" % leftovers
+
+
+def bad(args, *words, dump=None):
+    p = run(*args, expect=2)
+    msg = p.stderr.strip()
+    assert msg.startswith("layerout: "), "message should start with 'layerout: ': %r" % msg
+    for w in words:
+        assert w in msg, "message %r does not mention %r" % (msg, w)
+    assert "\n" not in msg or len(msg.splitlines()) <= 2, "one clear message expected, got %r" % msg
+    if dump and os.path.isdir(dump):
+        check_no_partial(dump)
+        assert not os.path.exists(os.path.join(dump, "outputs", "layer_outputs_0")), "a sample was written"
+    return msg
+
+
+EXPECTED = ["x", "y", "add_out_0", "mul_out", "z"]
+
+
+@test
+def generate_two_inputs_layout_and_values():
+    d = fresh("two")
+    p = run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d)
+    assert "1 sample" in p.stdout and "5 layer outputs" in p.stdout, p.stdout
+    order = json.load(open(os.path.join(d, "layer_output_name_order.json")))
+    assert order == {"layer_output_names": EXPECTED}, order
+    files = sorted(os.listdir(os.path.join(d, "outputs", "layer_outputs_0")))
+    assert files == sorted(n + ".raw" for n in EXPECTED), files
+    for n in EXPECTED:
+        got = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", n + ".raw"), np.float32).reshape(2, 3)
+        ref = np.load(fx("ref_%s.npy" % n))
+        assert np.allclose(got, ref, rtol=1e-6, atol=1e-7), (n, got, ref)
+    # several inputs: inputs/input_0/0.raw and 1.raw in model-input order
+    assert sorted(os.listdir(os.path.join(d, "inputs", "input_0"))) == ["0.raw", "1.raw"]
+    got_y = np.fromfile(os.path.join(d, "inputs", "input_0", "1.raw"), np.float32)
+    assert np.array_equal(got_y, np.load(fx("y.npy")).ravel())
+    m = json.load(open(os.path.join(d, "manifest.json")))
+    assert m["samples"] == 1 and len(m["model"]["sha256"]) == 64
+    byname = {t["name"]: t for t in m["tensors"]}
+    assert byname["add/out.0"]["file"] == "add_out_0.raw" and byname["add/out.0"]["node"] == "add"
+    assert byname["add/out.0"]["op_type"] == "Add" and byname["add/out.0"]["dtype"] == "float32"
+    assert byname["add/out.0"]["shape"] == [2, 3]
+    assert "const:out" not in byname, "outputs of Constant nodes are not saved"
+    check_no_partial(d)
+
+
+@test
+def inputs_by_name_pb_raw_and_npy_format():
+    d = fresh("byname")
+    run("generate", fx("two_inputs.onnx"), "-i", "y=" + fx("y.raw"), "-i", "x=" + fx("x.pb"), "-o", d,
+        "--format", "npy", "--quiet")
+    z = np.load(os.path.join(d, "outputs", "layer_outputs_0", "z.npy"))
+    assert z.shape == (2, 3) and np.allclose(z, np.load(fx("ref_z.npy")), atol=1e-7)
+    assert os.path.exists(os.path.join(d, "inputs", "input_0", "0.npy"))
+
+
+@test
+def input_list_two_samples_then_append():
+    d = fresh("list")
+    run("generate", fx("two_inputs.onnx"), "--input-list", fx("list.txt"), "-o", d, "-q")
+    assert os.path.isdir(os.path.join(d, "outputs", "layer_outputs_1"))
+    x2 = np.fromfile(os.path.join(d, "outputs", "layer_outputs_1", "x.raw"), np.float32)
+    assert np.array_equal(x2, np.load(fx("x2.npy")).ravel()), "line 2 names its inputs out of order"
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "--append", "-q")
+    m = json.load(open(os.path.join(d, "manifest.json")))
+    assert m["samples"] == 3 and os.path.isdir(os.path.join(d, "outputs", "layer_outputs_2"))
+    bad(("generate", fx("dynamic.onnx"), "-i", fx("x.npy"), "-o", d, "--append"), "another model")
+
+
+@test
+def non_empty_dir_needs_a_flag_and_overwrite_keeps_other_files():
+    d = fresh("modes")
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "-q")
+    bad(("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d), "not empty", "--overwrite")
+    open(os.path.join(d, "notes.txt"), "w").write("mine")
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "--overwrite", "-q")
+    assert open(os.path.join(d, "notes.txt")).read() == "mine"
+    assert json.load(open(os.path.join(d, "manifest.json")))["samples"] == 1
+
+
+@test
+def unsorted_file_order_is_sorted():
+    d = fresh("unsorted")
+    run("generate", fx("unsorted.onnx"), "-i", fx("x.npy"), "-o", d, "-q")
+    order = json.load(open(os.path.join(d, "layer_output_name_order.json")))["layer_output_names"]
+    assert order == ["x", "a", "b"], order
+    b = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", "b.raw"), np.float32)
+    assert np.array_equal(b, np.maximum(-np.load(fx("x.npy")), 0).ravel())
+
+
+@test
+def dynamic_raw_input_needs_shape():
+    d = fresh("dyn")
+    bad(("generate", fx("dynamic.onnx"), "-i", fx("x.raw"), "-o", d), "dynamic", "--shape", dump=d)
+    run("generate", fx("dynamic.onnx"), "-i", fx("x.raw"), "--shape", "x=2x3", "-o", d, "--overwrite", "-q")
+    r = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", "r.raw"), np.float32)
+    assert np.array_equal(r, np.maximum(np.load(fx("x.npy")), 0).ravel())
+
+
+@test
+def bad_models():
+    d = fresh("badmodels")
+    bad(("generate", fx("missing.onnx"), "-i", fx("x.npy"), "-o", d), "missing.onnx", "No such file")
+    bad(("generate", fx("truncated.onnx"), "-i", fx("x.npy"), "-o", d), "truncated.onnx")
+    bad(("generate", fx("not_onnx.onnx"), "-i", fx("x.npy"), "-o", d), "not an ONNX model")
+    bad(("generate", fx("empty.onnx"), "-i", fx("x.npy"), "-o", d), "empty.onnx")
+    bad(("generate", fx("unsupported.onnx"), "-i", fx("x.npy"), "-o", d), "FancyOp", "com.example", "fancy", "opset 1")
+    bad(("generate", fx("cycle.onnx"), "-i", fx("x.npy"), "-o", d), "cycle")
+    bad(("generate", fx("dangling.onnx"), "-i", fx("x.npy"), "-o", d), "ghost", "adder")
+    assert not os.path.exists(os.path.join(d, "manifest.json"))
+
+
+@test
+def bad_inputs_leave_nothing_half_written():
+    d = fresh("badinputs")
+    m = fx("two_inputs.onnx")
+    bad(("generate", m, "-i", fx("x.npy"), "-o", d), "2 inputs", dump=d)
+    bad(("generate", m, "-i", fx("x_f64.npy"), "-i", fx("y.npy"), "-o", d), "float64", "float32", dump=d)
+    bad(("generate", m, "-i", fx("x_shape.npy"), "-i", fx("y.npy"), "-o", d), "3x2", "2x3", dump=d)
+    bad(("generate", m, "-i", fx("x_short.raw"), "-i", fx("y.npy"), "-o", d), "x_short.raw", "bytes", dump=d)
+    bad(("generate", m, "-i", fx("bad.npy"), "-i", fx("y.npy"), "-o", d), "bad.npy", dump=d)
+    bad(("generate", m, "-i", fx("nope.npy"), "-i", fx("y.npy"), "-o", d), "nope.npy", dump=d)
+    bad(("generate", m, "-i", "w=" + fx("x.npy"), "-i", fx("y.npy"), "-o", d), "no input named 'w'", dump=d)
+
+
+@test
+def unwritable_dir():
+    if os.geteuid() == 0:
+        # root writes anywhere; a path through a regular file fails for everyone
+        blocker = os.path.join(WORK, "a_file")
+        open(blocker, "w").write("x")
+        bad(("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", os.path.join(blocker, "dump")),
+            "a_file")
+    else:
+        d = fresh("ro")
+        os.makedirs(d)
+        os.chmod(d, 0o500)
+        bad(("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", os.path.join(d, "dump")), "ro")
+
+
+@test
+def usage_errors_and_help():
+    p = run("--help")
+    assert "generate" in p.stdout
+    p = run("generate", "--help")
+    for opt in ("--input-list", "--shape", "--format", "--threads", "--overwrite", "--append", "--quiet"):
+        assert opt in p.stdout, opt
+    assert run("--version").stdout.startswith("layerout ")
+    bad(("generate",), "MODEL")
+    bad(("generate", fx("two_inputs.onnx"), "-i", fx("x.npy")), "-o DIR")
+    bad(("generate", fx("two_inputs.onnx"), "-o", fresh("u")), "no input")
+    bad(("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-o", fresh("u"), "--format", "csv"), "csv")
+    bad(("frobnicate",), "unknown command")
+
+
+if __name__ == "__main__":
+    n_fail = sum(1 for _, e in results if e)
+    print("cli: %d passed, %d failed" % (len(results) - n_fail, n_fail))
+    sys.exit(1 if n_fail else 0)
