@@ -111,6 +111,7 @@ typedef struct lo_layer_output {
     const char *op_type;   /* producing node's op_type; "" for graph inputs */
     int iteration;         /* Loop/Scan body iteration, or -1 */
     int is_graph_input;
+    const char *encoding; /* the quantization applied to it, or NULL */
     lo_tensor_view tensor;
 } lo_layer_output;
 
@@ -129,7 +130,23 @@ size_t lo_dtype_size(lo_dtype dtype);
 
 typedef struct lo_model lo_model;
 
+typedef enum lo_rounding_mode {
+    LO_ROUNDING_HALF_EVEN = 0, /* torch.round: aimet_torch v2 and aimet_onnx (the default) */
+    LO_ROUNDING_HALF_AWAY = 1  /* C round(): AIMET's legacy libpymo kernels */
+} lo_rounding_mode;
+
+typedef struct lo_model_options {
+    const char *encodings;     /* AIMET encodings file to simulate, or NULL */
+    lo_rounding_mode rounding; /* how x/scale is rounded */
+    int strict;                /* encodings naming tensors the model lacks: error, not warning */
+} lo_model_options;
+
+void lo_model_options_init(lo_model_options *options);
 lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
+lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
+                           lo_error *err);
+/* Warnings from loading (e.g. encodings for tensors the model lacks), or "". */
+const char *lo_model_warnings(const lo_model *model);
 void lo_model_free(lo_model *model);
 
 /* Graph inputs that are not initializers, in model order. A dim of -1 is
@@ -173,6 +190,7 @@ typedef struct lo_generator_options {
     lo_format format;
     lo_dir_mode mode;
     int threads;
+    lo_model_options model; /* encodings to simulate */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

@@ -31,6 +31,6 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1);
-    fprintf(stderr, "layerout: unknown command '%s'\n\n%s", cmd, usage);
+    fprintf(stderr, "layerout: unknown command '%s' (see 'layerout --help')\n", cmd);
     return 2;
 }

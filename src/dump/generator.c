@@ -29,6 +29,7 @@ typedef struct saved_tensor {
     int rank;
     int64_t dims[LO_MAX_RANK];
     int iteration;
+    char *encoding; /* the quantization applied, or NULL */
 } saved_tensor;
 
 struct lo_generator {
@@ -257,6 +258,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
         json_object_set_new(e, "dtype", json_string(lo_numpy_name(s->dtype)));
         json_object_set_new(e, "shape", dims_json(s->rank, s->dims));
         if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
+        json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
         json_array_append_new(tensors, e);
     }
     json_object_set_new(m, "tensors", tensors);
@@ -288,6 +290,7 @@ static void saved_free(saved_tensor *s) {
     free(s->name);
     free(s->node);
     free(s->op_type);
+    free(s->encoding);
 }
 
 /* Reads an earlier run's manifest for --append. */
@@ -337,6 +340,8 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
             if (s->rank > LO_MAX_RANK) s->rank = LO_MAX_RANK;
             for (int d = 0; d < s->rank; d++) s->dims[d] = json_integer_value(json_array_get(shape, d));
             s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
+            const char *enc = json_string_value(json_object_get(e, "encoding"));
+            s->encoding = enc ? lo_strdup(enc) : NULL;
             g->seen[g->n_saved] = false;
             g->n_saved++;
         }
@@ -399,7 +404,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     g->dir = lo_strdup(dir);
     g->model_path = lo_strdup(model_path);
     g->dirfd = -1;
-    lo_status st = lo_model_load(model_path, &g->model, err);
+    lo_status st = lo_model_load_ex(model_path, &g->opt.model, &g->model, err);
     if (st == LO_OK) st = sha256_file(model_path, g->sha256, err);
     if (st == LO_OK) {
         lo_session_options so;
@@ -487,6 +492,10 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
     s->rank = o->tensor.rank;
     memcpy(s->dims, o->tensor.dims, (size_t)o->tensor.rank * sizeof(int64_t));
     g->seen[i] = true;
+    if (o->encoding && (!s->encoding || strcmp(s->encoding, o->encoding) != 0)) {
+        free(s->encoding);
+        s->encoding = lo_strdup(o->encoding);
+    }
     char file[512], dirpath[4200];
     snprintf(file, sizeof file, "%s%s", s->file, ext(g));
     snprintf(dirpath, sizeof dirpath, "%s/outputs/.layer_outputs_%d.partial", g->dir, g->samples);

@@ -138,28 +138,40 @@ static lo_status plan_graph(lo_graph *g, lo_error *err) {
 
 /* ---- public model API --------------------------------------------------------- */
 
+void lo_model_options_init(lo_model_options *o) { memset(o, 0, sizeof *o); }
+
 lo_status lo_model_load(const char *path, lo_model **out, lo_error *err) {
+    return lo_model_load_ex(path, NULL, out, err);
+}
+
+lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_model **out, lo_error *err) {
     *out = NULL;
-    lo_model_ir *ir;
-    LO_TRY(lo_onnx_load(path, &ir, err));
-    lo_status st = plan_graph(ir->graph, err);
+    lo_model *m = calloc(1, sizeof *m);
+    if (!m) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    lo_status st = lo_onnx_load(path, &m->ir, err);
+    if (st == LO_OK) st = plan_graph(m->ir->graph, err);
+    if (st == LO_OK && opt && opt->encodings) {
+        st = lo_quant_load(opt->encodings, &m->quant, err);
+        if (st == LO_OK)
+            st = lo_quant_bind(m->quant, m->ir,
+                               opt->rounding == LO_ROUNDING_HALF_AWAY ? LO_ROUND_HALF_AWAY : LO_ROUND_HALF_EVEN,
+                               opt->strict != 0, &m->warnings, err);
+    }
     if (st != LO_OK) {
-        lo_model_ir_free(ir);
+        lo_model_free(m);
         return st;
     }
-    lo_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        lo_model_ir_free(ir);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-    }
-    m->ir = ir;
     *out = m;
     return LO_OK;
 }
 
+const char *lo_model_warnings(const lo_model *m) { return m->warnings ? m->warnings : ""; }
+
 void lo_model_free(lo_model *m) {
     if (!m) return;
+    lo_quant_free(m->quant);
     lo_model_ir_free(m->ir);
+    free(m->warnings);
     free(m);
 }
 
@@ -221,10 +233,32 @@ static void view_of(const lo_tensor *t, const char *name, lo_tensor_view *v) {
     v->nbytes = t->nbytes;
 }
 
+/* The quantization step of an encoded tensor: the value every reader and
+ * the observer see is the quantize-dequantized one. A borrowed tensor (a
+ * caller's input) is copied first: the caller's data is never written. */
+static lo_status quantize_value(lo_frame *f, const lo_graph *g, int value, const lo_encoding **enc) {
+    *enc = NULL;
+    const lo_quant *q = f->session->model->quant;
+    if (!q) return LO_OK;
+    const lo_encoding *e = lo_quant_find(q, g, value);
+    if (!e || f->vals[value].kind != LO_KIND_TENSOR) return LO_OK;
+    if (!f->owned[value]) {
+        lo_tensor copy;
+        LO_TRY(lo_tensor_clone(&f->vals[value], &copy, f->err));
+        f->vals[value] = copy;
+        f->owned[value] = true;
+    }
+    *enc = e;
+    return lo_quant_apply(q, e, &f->vals[value], f->err);
+}
+
 static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_node *producer) {
+    const lo_encoding *enc;
+    LO_TRY(quantize_value(f, g, value, &enc));
     if (!f->observer) return LO_OK;
     const lo_tensor *t = &f->vals[value];
     if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
+    char desc[256];
     lo_layer_output out;
     memset(&out, 0, sizeof out);
     out.name = g->values[value].name;
@@ -232,6 +266,7 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     out.op_type = producer ? producer->op_type : "";
     out.iteration = f->iteration;
     out.is_graph_input = producer == NULL;
+    out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);
     lo_error sub;
     sub.message[0] = 0;
@@ -324,6 +359,10 @@ static lo_status run_nodes(lo_frame *f) {
                 return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name,
                                n->op_type, k);
             if (!is_constant) LO_TRY(observe(f, g, v, n));
+            else {
+                const lo_encoding *enc;
+                LO_TRY(quantize_value(f, g, v, &enc));
+            }
             if (f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
         }
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {

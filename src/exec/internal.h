@@ -6,8 +6,12 @@
 
 #include "exec.h"
 
+#include "../quant/quant.h"
+
 struct lo_model {
     lo_model_ir *ir;
+    lo_quant *quant; /* NULL for the float model */
+    char *warnings;
 };
 
 struct lo_session {
