@@ -5,6 +5,8 @@
 #include "layerout.h"
 
 int cli_generate(int argc, char **argv);
+int cli_encodings(int argc, char **argv);
+int cli_compare(int argc, char **argv);
 
 /* Prints "layerout: MESSAGE" and returns the error exit status (2). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -147,6 +147,8 @@ int cli_generate(int argc, char **argv) {
         {"format", required_argument, 0, 'F'},    {"threads", required_argument, 0, 'T'},
         {"overwrite", no_argument, 0, 'W'},       {"append", no_argument, 0, 'A'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {"encodings", required_argument, 0, 'E'}, {"rounding", required_argument, 0, 'R'},
+        {"strict", no_argument, 0, 'X'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -196,6 +198,13 @@ int cli_generate(int argc, char **argv) {
             if (opt.mode == LO_DIR_OVERWRITE) return cli_error("--overwrite and --append exclude each other");
             opt.mode = LO_DIR_APPEND;
             break;
+        case 'E': opt.model.encodings = optarg; break;
+        case 'R':
+            if (!strcmp(optarg, "half-even")) opt.model.rounding = LO_ROUNDING_HALF_EVEN;
+            else if (!strcmp(optarg, "half-away")) opt.model.rounding = LO_ROUNDING_HALF_AWAY;
+            else return cli_error("--rounding takes half-even or half-away, got '%s'", optarg);
+            break;
+        case 'X': opt.model.strict = 1; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default:
@@ -221,6 +230,7 @@ int cli_generate(int argc, char **argv) {
         return cli_fail(&err);
     }
     const lo_model *m = lo_generator_model(gen);
+    if (*lo_model_warnings(m)) fprintf(stderr, "layerout: warning: %s\n", lo_model_warnings(m));
     int n_samples = list_path ? list.n_samples : 1;
     int first = lo_generator_sample_count(gen);
     progress prog = {list_path && !quiet && isatty(2), n_samples, {0, 0}};

@@ -11,7 +11,11 @@ static const char usage[] =
     "  layerout generate MODEL.onnx -o DIR [-i INPUT ...] [options]\n"
     "                       run MODEL on each input sample and save every layer's output\n"
     "                       in AIMET's layer-output layout under DIR\n"
-    "  layerout --help      show this help; 'layerout generate --help' shows its options\n"
+    "  layerout encodings FILE [--model MODEL.onnx]
+                       summarize an AIMET encodings file
+  layerout compare REF TEST [options]
+                       compare two dumps layer by layer
+  layerout --help      show this help; 'layerout generate --help' shows its options\n"
     "  layerout --version   print the version\n"
     "\n"
     "Exit status: 0 on success, 2 on any error (the message says what was wrong).\n";
@@ -31,6 +35,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "encodings")) return cli_encodings(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare")) return cli_compare(argc - 1, argv + 1);
     fprintf(stderr, "layerout: unknown command '%s' (see 'layerout --help')\n", cmd);
     return 2;
 }
