@@ -11,11 +11,11 @@ static const char usage[] =
     "  layerout generate MODEL.onnx -o DIR [-i INPUT ...] [options]\n"
     "                       run MODEL on each input sample and save every layer's output\n"
     "                       in AIMET's layer-output layout under DIR\n"
-    "  layerout encodings FILE [--model MODEL.onnx]
-                       summarize an AIMET encodings file
-  layerout compare REF TEST [options]
-                       compare two dumps layer by layer
-  layerout --help      show this help; 'layerout generate --help' shows its options\n"
+    "  layerout encodings FILE [--model MODEL.onnx]\n"
+    "                       summarize an AIMET encodings file\n"
+    "  layerout compare REF TEST [options]\n"
+    "                       compare two dumps layer by layer\n"
+    "  layerout --help      show this help; 'layerout COMMAND --help' shows a command's options\n"
     "  layerout --version   print the version\n"
     "\n"
     "Exit status: 0 on success, 2 on any error (the message says what was wrong).\n";
