@@ -137,6 +137,34 @@ static lo_status node_subgraphs_implicit(lo_graph *g, lo_node *n, lo_error *err)
     return LO_OK;
 }
 
+/* A min-heap of node indices: the ready set of the topological sort. */
+static void heap_push(int *heap, int *n, int value) {
+    int k = (*n)++;
+    heap[k] = value;
+    while (k > 0 && heap[(k - 1) / 2] > heap[k]) {
+        int t = heap[k];
+        heap[k] = heap[(k - 1) / 2];
+        heap[(k - 1) / 2] = t;
+        k = (k - 1) / 2;
+    }
+}
+
+static int heap_pop(int *heap, int *n) {
+    int top = heap[0];
+    heap[0] = heap[--*n];
+    for (int k = 0;;) {
+        int l = 2 * k + 1, r = l + 1, m = k;
+        if (l < *n && heap[l] < heap[m]) m = l;
+        if (r < *n && heap[r] < heap[m]) m = r;
+        if (m == k) break;
+        int t = heap[k];
+        heap[k] = heap[m];
+        heap[m] = t;
+        k = m;
+    }
+    return top;
+}
+
 lo_status lo_graph_finalize(lo_graph *g, lo_error *err) {
     /* Nested graphs first: their outer references must be known here. */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -172,11 +200,10 @@ lo_status lo_graph_finalize(lo_graph *g, lo_error *err) {
     }
     /* Kahn's algorithm, taking ready nodes in file order so that a model
      * already sorted keeps its order (it is the order AIMET reports). */
-    int head = 0, tail = 0, done = 0;
+    int tail = 0, done = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (!pending[i]) queue[tail++] = i;
-    /* consumers of each value: scan is O(nodes * inputs), fine for our sizes,
-     * but use a per-value list for large graphs. */
+    /* Readers of each value as linked lists over the edges. */
     int *first = malloc((size_t)g->n_values * sizeof *first);
     int *next = NULL, *who = NULL;
     int n_edges = 0;
@@ -199,23 +226,17 @@ lo_status lo_graph_finalize(lo_graph *g, lo_error *err) {
             first[v] = e++;
         }
     }
-    /* A min-ordered ready set keeps file order among ready nodes. */
-    while (head < tail) {
-        /* pick the smallest index among ready ones */
-        int best = head;
-        for (int q = head + 1; q < tail; q++)
-            if (queue[q] < queue[best]) best = q;
-        int tmp = queue[head];
-        queue[head] = queue[best];
-        queue[best] = tmp;
-        int i = queue[head++];
+    int heap_n = 0;
+    for (int q = 0; q < tail; q++) heap_push(queue, &heap_n, queue[q]);
+    while (heap_n > 0) {
+        int i = heap_pop(queue, &heap_n);
         g->order[done++] = i;
         lo_node *n = &g->nodes[i];
         for (int o = 0; o < n->n_outputs; o++) {
             int v = n->outputs[o];
             if (v < 0) continue;
             for (int ed = first[v]; ed >= 0; ed = next[ed])
-                if (--pending[who[ed]] == 0) queue[tail++] = who[ed];
+                if (--pending[who[ed]] == 0) heap_push(queue, &heap_n, who[ed]);
         }
     }
     lo_status st = LO_OK;
