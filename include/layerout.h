@@ -186,11 +186,22 @@ typedef enum lo_dir_mode {
     LO_DIR_APPEND = 2     /* continue after the last complete sample */
 } lo_dir_mode;
 
+/* How saved files are named (see README, "Naming schemes"). */
+typedef enum lo_naming {
+    LO_NAMING_ONNX = 0,       /* ONNX tensor names, \W+ -> _ (AIMET's ONNX scheme) */
+    LO_NAMING_QNN = 1,        /* as Qualcomm's QNN converter names tensors */
+    LO_NAMING_PYTORCH = 2,    /* PyTorch leaf-module names, one file per module call */
+    LO_NAMING_TORCHSCRIPT = 3 /* TorchScript value names, from a name map */
+} lo_naming;
+
 typedef struct lo_generator_options {
     lo_format format;
     lo_dir_mode mode;
     int threads;
     lo_model_options model; /* encodings to simulate */
+    lo_naming naming;
+    const char *name_map; /* JSON object: ONNX tensor name -> name to use; or NULL */
+    int all_tensors;      /* pytorch scheme: keep tensors of no module under ONNX names */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

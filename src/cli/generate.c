@@ -36,6 +36,21 @@ static const char usage[] =
     "      --format raw|npy        file format of the saved tensors (default raw)\n"
     "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
     "      --append                add samples after the last complete one in DIR (same model)\n"
+    "Naming (which file name each tensor gets):\n"
+    "      --naming SCHEME         onnx (default): the ONNX name with \\W+ -> _, as AIMET's ONNX scheme;\n"
+    "                              qnn: the same, then a leading _ unless it starts with a letter,\n"
+    "                              as Qualcomm's converter names tensors; pytorch: one file per call\n"
+    "                              of a leaf module, named by the module (layer1.0.conv1 ->\n"
+    "                              layer1_0_conv1); torchscript: TorchScript names from --name-map\n"
+    "      --name-map FILE         JSON object of ONNX tensor name -> name to use (any scheme)\n"
+    "      --all-tensors           pytorch/torchscript: also keep tensors of no module, by ONNX name\n"
+    "Quantization simulation:\n"
+    "      --encodings FILE        AIMET encodings (0.6.1, 1.0.0 or 2.0.0) to simulate: parameters are\n"
+    "                              quantize-dequantized at load, activations as they are produced;\n"
+    "                              the saved value of an encoded tensor is the quantized one\n"
+    "      --rounding MODE         half-even (default, as current AIMET) or half-away (C round(),\n"
+    "                              AIMET's legacy C++ kernels)\n"
+    "      --strict                encodings naming tensors the model lacks are an error, not a warning\n"
     "Running:\n"
     "      --threads N             threads for the kernels (default: all cores)\n"
     "  -q, --quiet                 print nothing but errors\n"
@@ -148,7 +163,8 @@ int cli_generate(int argc, char **argv) {
         {"overwrite", no_argument, 0, 'W'},       {"append", no_argument, 0, 'A'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"encodings", required_argument, 0, 'E'}, {"rounding", required_argument, 0, 'R'},
-        {"strict", no_argument, 0, 'X'},
+        {"strict", no_argument, 0, 'X'},        {"naming", required_argument, 0, 'N'},
+        {"name-map", required_argument, 0, 'M'},  {"all-tensors", no_argument, 0, 'Y'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -205,6 +221,15 @@ int cli_generate(int argc, char **argv) {
             else return cli_error("--rounding takes half-even or half-away, got '%s'", optarg);
             break;
         case 'X': opt.model.strict = 1; break;
+        case 'N':
+            if (!strcmp(optarg, "onnx")) opt.naming = LO_NAMING_ONNX;
+            else if (!strcmp(optarg, "qnn")) opt.naming = LO_NAMING_QNN;
+            else if (!strcmp(optarg, "pytorch")) opt.naming = LO_NAMING_PYTORCH;
+            else if (!strcmp(optarg, "torchscript")) opt.naming = LO_NAMING_TORCHSCRIPT;
+            else return cli_error("--naming takes onnx, qnn, pytorch or torchscript, got '%s'", optarg);
+            break;
+        case 'M': opt.name_map = optarg; break;
+        case 'Y': opt.all_tensors = 1; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default:

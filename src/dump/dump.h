@@ -12,6 +12,25 @@
  * than a file system allows are cut and given a hash suffix. malloc'd. */
 char *lo_sanitize_name(const char *name);
 
+/* QNN's converter rule: AIMET's, then a leading '_' unless the name starts
+ * with a letter. malloc'd. */
+char *lo_sanitize_qnn(const char *name);
+
+/* ---- naming schemes ------------------------------------------------------------ */
+
+typedef struct lo_namer lo_namer;
+
+/* Prepares a naming scheme for a model (the pytorch scheme recovers module
+ * names and calls from node names or metadata here). name_map may be NULL. */
+lo_status lo_namer_create(const lo_model_ir *model, lo_naming scheme, const char *name_map,
+                          bool all_tensors, lo_namer **namer, lo_error *err);
+/* The file stem (malloc'd) for a captured tensor, or false when the scheme
+ * leaves it out. *note, when set, says what the file holds beyond the
+ * tensor's name (for the manifest), e.g. "module layer1.0.relu, call 1 of 2". */
+bool lo_namer_stem(const lo_namer *namer, const char *tensor_name, int iteration, char **stem,
+                   const char **note);
+void lo_namer_free(lo_namer *namer);
+
 /* ---- tensor files --------------------------------------------------------- */
 
 /* Reads an input tensor. Format by extension: .npy, .pb, anything else raw.

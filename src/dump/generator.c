@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../exec/exec.h"
 #include "dump.h"
 
 /* The run loop's public side is all the generator needs. */
@@ -30,6 +31,7 @@ typedef struct saved_tensor {
     int64_t dims[LO_MAX_RANK];
     int iteration;
     char *encoding; /* the quantization applied, or NULL */
+    char *note;     /* what the file holds under the naming scheme, or NULL */
 } saved_tensor;
 
 struct lo_generator {
@@ -39,6 +41,7 @@ struct lo_generator {
     char *model_path;
     char sha256[65];
     lo_generator_options opt;
+    lo_namer *namer;
     int samples; /* complete samples in the directory */
     int n_saved, cap_saved;
     saved_tensor *saved;
@@ -47,6 +50,8 @@ struct lo_generator {
     bool *seen;    /* which saved entries this run wrote, to catch repeated names */
     lo_error *err;
 };
+
+static const char *const scheme_names[] = {"onnx", "qnn", "pytorch", "torchscript"};
 
 /* ---- small file helpers ------------------------------------------------------ */
 
@@ -225,7 +230,8 @@ static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMA
 static lo_status write_index(lo_generator *g, lo_error *err) {
     json_t *order = json_object();
     json_t *names = json_array();
-    for (int i = 0; i < g->n_saved; i++) json_array_append_new(names, json_string(g->saved[i].file));
+    for (int i = 0; i < g->n_saved; i++)
+        if (g->saved[i].file) json_array_append_new(names, json_string(g->saved[i].file));
     json_object_set_new(order, "layer_output_names", names);
     LO_TRY(write_json(g->dir, "layer_output_name_order.json", order, err));
 
@@ -237,6 +243,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     json_object_set_new(model, "sha256", json_string(g->sha256));
     json_object_set_new(m, "model", model);
     json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
+    json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
     json_t *inputs = json_array();
     for (int i = 0; i < lo_model_input_count(g->model); i++) {
         json_t *e = json_object();
@@ -248,6 +255,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     json_t *tensors = json_array();
     for (int i = 0; i < g->n_saved; i++) {
         const saved_tensor *s = &g->saved[i];
+        if (!s->file) continue;
         json_t *e = json_object();
         char file[512];
         snprintf(file, sizeof file, "%s%s", s->file, ext(g));
@@ -259,6 +267,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
         json_object_set_new(e, "shape", dims_json(s->rank, s->dims));
         if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
         json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
+        if (s->note) json_object_set_new(e, "holds", json_string(s->note));
         json_array_append_new(tensors, e);
     }
     json_object_set_new(m, "tensors", tensors);
@@ -291,6 +300,7 @@ static void saved_free(saved_tensor *s) {
     free(s->node);
     free(s->op_type);
     free(s->encoding);
+    free(s->note);
 }
 
 /* Reads an earlier run's manifest for --append. */
@@ -305,6 +315,7 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
     lo_status st = LO_OK;
     const char *sha = json_string_value(json_object_get(json_object_get(m, "model"), "sha256"));
     const char *fmt = json_string_value(json_object_get(m, "format"));
+    const char *naming = json_string_value(json_object_get(m, "naming"));
     json_t *samples = json_object_get(m, "samples");
     json_t *tensors = json_object_get(m, "tensors");
     if (!sha || !json_is_integer(samples) || !json_is_array(tensors) || !fmt)
@@ -314,6 +325,8 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
                      "(SHA-256 %.12s..., this model %.12s...)", g->dir, sha, g->sha256);
     else if (strcmp(fmt, g->opt.format == LO_FORMAT_NPY ? "npy" : "raw") != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
+    else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
     if (st == LO_OK) {
         g->samples = (int)json_integer_value(samples);
         size_t i;
@@ -340,6 +353,8 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
             if (s->rank > LO_MAX_RANK) s->rank = LO_MAX_RANK;
             for (int d = 0; d < s->rank; d++) s->dims[d] = json_integer_value(json_array_get(shape, d));
             s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
+            const char *holds = json_string_value(json_object_get(e, "holds"));
+            s->note = holds ? lo_strdup(holds) : NULL;
             const char *enc = json_string_value(json_object_get(e, "encoding"));
             s->encoding = enc ? lo_strdup(enc) : NULL;
             g->seen[g->n_saved] = false;
@@ -406,6 +421,9 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     g->dirfd = -1;
     lo_status st = lo_model_load_ex(model_path, &g->opt.model, &g->model, err);
     if (st == LO_OK) st = sha256_file(model_path, g->sha256, err);
+    if (st == LO_OK)
+        st = lo_namer_create(lo_model_graph(g->model), g->opt.naming, g->opt.name_map, g->opt.all_tensors != 0,
+                             &g->namer, err);
     if (st == LO_OK) {
         lo_session_options so;
         lo_session_options_init(&so);
@@ -427,6 +445,7 @@ const lo_model *lo_generator_model(const lo_generator *g) { return g->model; }
 void lo_generator_free(lo_generator *g) {
     if (!g) return;
     lo_session_free(g->session);
+    lo_namer_free(g->namer);
     lo_model_free(g->model);
     for (int i = 0; i < g->n_saved; i++) saved_free(&g->saved[i]);
     free(g->saved);
@@ -436,34 +455,31 @@ void lo_generator_free(lo_generator *g) {
     free(g);
 }
 
-/* Finds or adds the saved entry for a tensor; file stems stay unique. */
-static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *full_name, lo_error *err) {
+/* Finds or adds the entry of a captured tensor. The naming scheme decides
+ * its file stem once; a tensor the scheme leaves out keeps an entry with no
+ * file, so the decision is not made again. Stems stay unique: two names that
+ * sanitize alike (a.b and a/b) get distinct files. */
+static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *key, lo_error *err) {
     for (int i = 0; i < g->n_saved; i++)
-        if (strcmp(g->saved[i].name, full_name) == 0) return i;
-    char *stem = lo_sanitize_name(full_name);
-    if (!stem) {
-        lo_fail(err, LO_ERR_NOMEM, "out of memory");
-        return -1;
-    }
-    /* two names that sanitize alike (a.b and a/b) get distinct files */
-    for (int k = 2;; k++) {
-        bool clash = false;
-        for (int i = 0; i < g->n_saved && !clash; i++)
-            if (strcmp(g->saved[i].file, stem) == 0) clash = true;
-        if (!clash) break;
-        char *base = lo_sanitize_name(full_name);
-        char *next = malloc(strlen(base) + 24);
-        if (!base || !next) {
-            free(base);
-            free(next);
-            free(stem);
+        if (strcmp(g->saved[i].name, key) == 0) return i;
+    char *stem = NULL;
+    const char *note = NULL;
+    if (lo_namer_stem(g->namer, o->name, o->iteration, &stem, &note)) {
+        char *base = stem;
+        for (int k = 2; stem; k++) {
+            bool clash = false;
+            for (int i = 0; i < g->n_saved && !clash; i++)
+                if (g->saved[i].file && strcmp(g->saved[i].file, stem) == 0) clash = true;
+            if (!clash) break;
+            if (stem != base) free(stem);
+            stem = malloc(strlen(base) + 24);
+            if (stem) sprintf(stem, "%s__%d", base, k);
+        }
+        if (stem != base) free(base);
+        if (!stem) {
             lo_fail(err, LO_ERR_NOMEM, "out of memory");
             return -1;
         }
-        sprintf(next, "%s__%d", base, k);
-        free(base);
-        free(stem);
-        stem = next;
     }
     if (grow_saved(g, err) != LO_OK) {
         free(stem);
@@ -472,9 +488,10 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *fu
     saved_tensor *s = &g->saved[g->n_saved];
     memset(s, 0, sizeof *s);
     s->file = stem;
-    s->name = lo_strdup(full_name);
+    s->name = lo_strdup(key);
     s->node = lo_strdup(o->node_name);
     s->op_type = lo_strdup(o->op_type);
+    s->note = note ? lo_strdup(note) : NULL;
     s->iteration = o->iteration;
     g->seen[g->n_saved] = false;
     return g->n_saved++;
@@ -488,6 +505,7 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
     int i = saved_entry(g, o, full, err);
     if (i < 0) return err->status;
     saved_tensor *s = &g->saved[i];
+    if (!s->file) return LO_OK; /* not saved under this naming scheme */
     s->dtype = o->tensor.dtype;
     s->rank = o->tensor.rank;
     memcpy(s->dims, o->tensor.dims, (size_t)o->tensor.rank * sizeof(int64_t));

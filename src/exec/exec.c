@@ -165,6 +165,8 @@ lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_mod
     return LO_OK;
 }
 
+const lo_model_ir *lo_model_graph(const lo_model *m) { return m->ir; }
+
 const char *lo_model_warnings(const lo_model *m) { return m->warnings ? m->warnings : ""; }
 
 void lo_model_free(lo_model *m) {

@@ -24,4 +24,7 @@ lo_status lo_session_run_outputs(lo_session *session, const lo_tensor_view *inpu
                                  lo_observer_fn observer, void *user, lo_tensor *outputs,
                                  lo_error *err);
 
+/* The graph of a loaded model, for stages that read it (naming, reports). */
+const lo_model_ir *lo_model_graph(const lo_model *model);
+
 #endif
