@@ -81,5 +81,6 @@ extern const lo_op_def lo_ops_gemm[];
 extern const lo_op_def lo_ops_norm[];
 extern const lo_op_def lo_ops_reduce[];
 extern const lo_op_def lo_ops_control[];
+extern const lo_op_def lo_ops_resize[];
 
 #endif
