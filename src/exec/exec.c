@@ -22,6 +22,59 @@ static void *buffer_alloc(size_t bytes) {
     return p;
 }
 
+/* Small blocks are cheap to get from malloc; only large ones are pooled. */
+#define POOL_MIN_BYTES (64 * 1024)
+
+/* Takes the smallest pooled block that fits without wasting more than half. */
+static void *pool_take(lo_pool *p, size_t bytes, size_t *capacity) {
+    int best = -1;
+    for (int i = 0; i < p->n; i++)
+        if (p->size[i] >= bytes && p->size[i] / 2 <= bytes && (best < 0 || p->size[i] < p->size[best])) best = i;
+    if (best < 0) return NULL;
+    void *b = p->block[best];
+    *capacity = p->size[best];
+    p->bytes -= p->size[best];
+    p->block[best] = p->block[--p->n];
+    p->size[best] = p->size[p->n];
+    return b;
+}
+
+static void pool_give(lo_pool *p, void *block, size_t size) {
+    if (p->n == LO_POOL_SLOTS) {
+        /* full: drop the smallest block, the cheapest to allocate again */
+        int smallest = 0;
+        for (int i = 1; i < p->n; i++)
+            if (p->size[i] < p->size[smallest]) smallest = i;
+        if (p->size[smallest] >= size) {
+            free(block);
+            return;
+        }
+        free(p->block[smallest]);
+        p->bytes -= p->size[smallest];
+        p->block[smallest] = p->block[--p->n];
+        p->size[smallest] = p->size[p->n];
+    }
+    p->block[p->n] = block;
+    p->size[p->n++] = size;
+    p->bytes += size;
+}
+
+static void pool_free(lo_pool *p) {
+    for (int i = 0; i < p->n; i++) free(p->block[i]);
+    memset(p, 0, sizeof *p);
+}
+
+/* Frees a tensor, giving a large plain block back to the session's pool. */
+static void tensor_release(lo_session *s, lo_tensor *t) {
+    if (s && t->kind == LO_KIND_TENSOR && t->dtype != LO_STRING && t->capacity >= POOL_MIN_BYTES && t->data) {
+        pool_give(&s->pool, t->data, t->capacity);
+        t->data = NULL;
+        t->nbytes = t->capacity = 0;
+        return;
+    }
+    lo_tensor_free_data(t);
+}
+
 lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const int64_t *dims) {
     LO_ASSERT(i >= 0);
     if (i >= ctx->n_out || !ctx->out[i]) return LO_OK;
@@ -36,7 +89,15 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     t->rank = rank;
     if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->nbytes = bytes;
-    t->data = buffer_alloc(bytes);
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    lo_session *s = ctx->frame ? ctx->frame->session : NULL;
+    t->data = NULL;
+    t->capacity = 0;
+    if (s && rounded >= POOL_MIN_BYTES && dtype != LO_STRING) t->data = pool_take(&s->pool, rounded, &t->capacity);
+    if (!t->data) {
+        t->data = buffer_alloc(bytes);
+        t->capacity = rounded;
+    }
     if (!t->data)
         return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
     if (dtype == LO_STRING) memset(t->data, 0, bytes);
@@ -222,6 +283,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
 
 void lo_session_free(lo_session *s) {
     if (!s) return;
+    pool_free(&s->pool);
     free(s->scratch);
     free(s);
 }
@@ -278,7 +340,7 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
 }
 
 static void release(lo_frame *f, int v) {
-    if (f->owned[v]) lo_tensor_free_data(&f->vals[v]);
+    if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
     f->owned[v] = false;
     memset(&f->vals[v], 0, sizeof f->vals[v]);
 }
@@ -304,7 +366,7 @@ static lo_status frame_init(lo_frame *f, const lo_graph *g, lo_error *err) {
 static void frame_free(lo_frame *f) {
     if (f->vals)
         for (int v = 0; v < f->graph->n_values; v++)
-            if (f->owned[v]) lo_tensor_free_data(&f->vals[v]);
+            if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
     free(f->vals);
     free(f->owned);
     free(f->remaining);

@@ -14,9 +14,20 @@ struct lo_model {
     char *warnings;
 };
 
+/* Freed tensor blocks kept for reuse: a model allocates the same sizes for
+ * every sample, and a reused block costs no page faults. */
+#define LO_POOL_SLOTS 64
+typedef struct lo_pool {
+    void *block[LO_POOL_SLOTS];
+    size_t size[LO_POOL_SLOTS];
+    int n;
+    size_t bytes; /* held in the pool */
+} lo_pool;
+
 struct lo_session {
     lo_model *model;
     int threads;
+    lo_pool pool;
     void *scratch;
     size_t scratch_size;
     volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */

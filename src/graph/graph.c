@@ -204,7 +204,7 @@ lo_status lo_graph_finalize(lo_graph *g, lo_error *err) {
     for (int i = 0; i < g->n_nodes; i++)
         if (!pending[i]) queue[tail++] = i;
     /* Readers of each value as linked lists over the edges. */
-    int *first = malloc((size_t)g->n_values * sizeof *first);
+    int *first = malloc(((size_t)g->n_values + 1) * sizeof *first);
     int *next = NULL, *who = NULL;
     int n_edges = 0;
     for (int i = 0; i < g->n_nodes; i++) n_edges += g->nodes[i].n_inputs + g->nodes[i].n_implicit;

@@ -56,6 +56,8 @@ typedef struct lo_tensor {
     int64_t dims[LO_MAX_RANK];
     void *data;    /* LO_STRING: char ** (each string owned with the tensor) */
     size_t nbytes; /* element count × lo_dtype_size(dtype) */
+    size_t capacity; /* bytes of the block data points to, when the run loop
+                        allocated it (0 otherwise); lets it reuse the block */
 } lo_tensor;
 
 int64_t lo_numel(const lo_tensor *t);
