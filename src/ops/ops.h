@@ -82,5 +82,9 @@ extern const lo_op_def lo_ops_norm[];
 extern const lo_op_def lo_ops_reduce[];
 extern const lo_op_def lo_ops_control[];
 extern const lo_op_def lo_ops_resize[];
+extern const lo_op_def lo_ops_sequence[];
+extern const lo_op_def lo_ops_loss[];
+extern const lo_op_def lo_ops_misc[];
+extern const lo_op_def lo_ops_quantize[];
 
 #endif

@@ -10,6 +10,7 @@
 static const lo_op_def *const families[] = {
     lo_ops_elementwise, lo_ops_shape, lo_ops_conv,   lo_ops_pool,
     lo_ops_gemm,        lo_ops_norm,  lo_ops_reduce, lo_ops_control, lo_ops_resize,
+    lo_ops_sequence,    lo_ops_loss,  lo_ops_misc,   lo_ops_quantize,
 };
 
 static bool same_domain(const char *a, const char *b) {

@@ -1,0 +1,5 @@
+#include "ops.h"
+
+const lo_op_def lo_ops_misc[] = {
+    {0},
+};
