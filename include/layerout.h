@@ -165,6 +165,7 @@ typedef struct lo_session lo_session;
 
 typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
+    int profile; /* time every node (see lo_session_profile) */
 } lo_session_options;
 
 void lo_session_options_init(lo_session_options *options);
@@ -175,6 +176,10 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *options,
  * view has a name. observer may be NULL. */
 lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
                          lo_observer_fn observer, void *user, lo_error *err);
+/* With options.profile: a report of the runs so far (time per node and per
+ * op type, GFLOP/s of Conv, ConvTranspose, Gemm and MatMul), or NULL.
+ * malloc'd; the caller frees it. */
+char *lo_session_profile(const lo_session *session);
 void lo_session_free(lo_session *session);
 
 /* ---- generators: AIMET's LayerOutputUtil ------------------------------ */
@@ -202,6 +207,10 @@ typedef struct lo_generator_options {
     lo_naming naming;
     const char *name_map; /* JSON object: ONNX tensor name -> name to use; or NULL */
     int all_tensors;      /* pytorch scheme: keep tensors of no module under ONNX names */
+    const char *layers;   /* POSIX extended regex: save only tensors whose ONNX name or file
+                             name matches; NULL saves all */
+    const char *op_types; /* comma-separated op types: save only their outputs; NULL: all */
+    int profile;          /* time every node; see lo_generator_profile */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;
@@ -216,6 +225,9 @@ lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *i
 /* Number of complete samples in the directory (including earlier runs'). */
 int lo_generator_sample_count(const lo_generator *generator);
 const lo_model *lo_generator_model(const lo_generator *generator);
+/* With options.profile: the session's profile report plus the time spent
+ * writing files; malloc'd, or NULL. */
+char *lo_generator_profile(const lo_generator *generator);
 void lo_generator_free(lo_generator *generator);
 
 #ifdef __cplusplus

@@ -1,3 +1,109 @@
-/* placeholder: lands with the compare issue */
+/* layerout compare: two dumps, layer by layer. Exit status 0 when every
+ * compared tensor is at or above the threshold, 1 otherwise (or when a
+ * matched pair could not be compared), 2 on error: usable in CI. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
-int cli_compare(int argc, char **argv) { return cli_error("compare: not implemented yet"); }
+#include "compare/compare.h"
+
+static const char usage[] =
+    "Usage: layerout compare REF TEST [options]\n"
+    "\n"
+    "Compares two dumps tensor by tensor. REF and TEST are folders written by\n"
+    "'layerout generate', by AIMET's LayerOutputUtil, or by qnn-net-run (Result_K\n"
+    "folders of float32 .raw files, or one such folder). Tensors are matched by name\n"
+    "across the ONNX, QNN and PyTorch naming schemes; QNN's channel-last images are\n"
+    "transposed to the model's layout.\n"
+    "\n"
+    "Options:\n"
+    "  --model MODEL.onnx   shapes for dumps without a manifest, and the model's edges\n"
+    "                       for the drop rule (else: the previous tensor in graph order)\n"
+    "  --sqnr-min DB        threshold (default 30): a tensor passes when its SQNR is at\n"
+    "                       or above it in every sample\n"
+    "  --drop-db DB         a sharp drop is a loss of DB against the tensor's inputs\n"
+    "                       (default 20)\n"
+    "  --top N              terminal table: the N worst tensors (default 20); 0 lists\n"
+    "                       every tensor in graph order\n"
+    "  --csv FILE           one row per tensor and sample, plus a pooled row\n"
+    "  --json FILE          everything, per sample and pooled\n"
+    "  --html FILE          a self-contained page: summary, SQNR chart, sortable table\n"
+    "  --quiet              print nothing but errors\n"
+    "\n"
+    "Exit status: 0 every tensor passes, 1 some tensor is below the threshold or not\n"
+    "comparable, 2 on error.\n";
+
+static int parse_double(const char *opt, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || isnan(v)) return cli_error("%s wants a number, not '%s'", opt, s);
+    *out = v;
+    return 0;
+}
+
+int cli_compare(int argc, char **argv) {
+    const char *paths[2] = {NULL, NULL};
+    const char *csv = NULL, *json = NULL, *html = NULL;
+    int n_paths = 0, top = 20, quiet = 0;
+    lo_compare_options opt;
+    lo_compare_options_init(&opt);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = 1;
+            continue;
+        }
+        bool takes = !strcmp(a, "--model") || !strcmp(a, "--csv") || !strcmp(a, "--json") ||
+                     !strcmp(a, "--html") || !strcmp(a, "--sqnr-min") || !strcmp(a, "--top") ||
+                     !strcmp(a, "--drop-db");
+        if (takes && !v) return cli_error("%s needs a value (see 'layerout compare --help')", a);
+        if (!strcmp(a, "--model")) opt.model_path = v;
+        else if (!strcmp(a, "--csv")) csv = v;
+        else if (!strcmp(a, "--json")) json = v;
+        else if (!strcmp(a, "--html")) html = v;
+        else if (!strcmp(a, "--sqnr-min")) {
+            if (parse_double(a, v, &opt.sqnr_min)) return 2;
+        } else if (!strcmp(a, "--drop-db")) {
+            if (parse_double(a, v, &opt.drop_db)) return 2;
+            if (opt.drop_db < 0) return cli_error("--drop-db must not be negative");
+        } else if (!strcmp(a, "--top")) {
+            char *end;
+            long t = strtol(v, &end, 10);
+            if (end == v || *end || t < 0 || t > 1000000) return cli_error("--top wants a count, not '%s'", v);
+            top = (int)t;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_error("compare: unknown option '%s' (see 'layerout compare --help')", a);
+        } else {
+            if (n_paths == 2) return cli_error("compare takes two folders, REF and TEST; '%s' is a third", a);
+            paths[n_paths++] = a;
+            continue;
+        }
+        i++;
+    }
+    if (n_paths != 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    lo_error err;
+    lo_comparison *c;
+    if (lo_compare_run(paths[0], paths[1], &opt, &c, &err) != LO_OK) return cli_fail(&err);
+    int rc = 0;
+    if ((csv && lo_report_csv(c, csv, &err) != LO_OK) || (json && lo_report_json(c, json, &err) != LO_OK) ||
+        (html && lo_report_html(c, html, &err) != LO_OK))
+        rc = cli_fail(&err);
+    if (!rc) {
+        if (!quiet) lo_report_text(c, stdout, top);
+        rc = c->n_below || c->n_error ? 1 : 0;
+    }
+    lo_comparison_free(c);
+    return rc;
+}

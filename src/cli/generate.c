@@ -34,6 +34,9 @@ static const char usage[] =
     "Output:\n"
     "  -o, --output DIR            the dump folder (created if missing)\n"
     "      --format raw|npy        file format of the saved tensors (default raw)\n"
+    "      --layers REGEX          save only tensors whose ONNX name or file name matches REGEX\n"
+    "                              (POSIX extended); '^$' saves none: plain inference\n"
+    "      --op-types A,B          save only outputs of nodes of these op types\n"
     "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
     "      --append                add samples after the last complete one in DIR (same model)\n"
     "Naming (which file name each tensor gets):\n"
@@ -53,6 +56,8 @@ static const char usage[] =
     "      --strict                encodings naming tensors the model lacks are an error, not a warning\n"
     "Running:\n"
     "      --threads N             threads for the kernels (default: all cores)\n"
+    "      --profile               print time per node and per op type, with GFLOP/s of\n"
+    "                              Conv, ConvTranspose, Gemm and MatMul, to stderr\n"
     "  -q, --quiet                 print nothing but errors\n"
     "  -h, --help                  show this help\n"
     "\n"
@@ -165,6 +170,8 @@ int cli_generate(int argc, char **argv) {
         {"encodings", required_argument, 0, 'E'}, {"rounding", required_argument, 0, 'R'},
         {"strict", no_argument, 0, 'X'},        {"naming", required_argument, 0, 'N'},
         {"name-map", required_argument, 0, 'M'},  {"all-tensors", no_argument, 0, 'Y'},
+        {"layers", required_argument, 0, 'G'},    {"op-types", required_argument, 0, 'P'},
+        {"profile", no_argument, 0, 'O'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -230,6 +237,9 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'M': opt.name_map = optarg; break;
         case 'Y': opt.all_tensors = 1; break;
+        case 'G': opt.layers = optarg; break;
+        case 'P': opt.op_types = optarg; break;
+        case 'O': opt.profile = 1; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default:
@@ -303,6 +313,11 @@ int cli_generate(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
         printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
                done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
+    }
+    if (opt.profile) {
+        char *report = lo_generator_profile(gen);
+        if (report) fputs(report, stderr);
+        free(report);
     }
     free(tensors);
     free(views);

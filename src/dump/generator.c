@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,9 @@ struct lo_generator {
     char sha256[65];
     lo_generator_options opt;
     lo_namer *namer;
+    bool has_layers;
+    regex_t layers; /* --layers */
+    char *op_types; /* --op-types, as ",A,B," for whole-word search */
     int samples; /* complete samples in the directory */
     int n_saved, cap_saved;
     saved_tensor *saved;
@@ -419,7 +423,23 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     g->dir = lo_strdup(dir);
     g->model_path = lo_strdup(model_path);
     g->dirfd = -1;
-    lo_status st = lo_model_load_ex(model_path, &g->opt.model, &g->model, err);
+    lo_status st = LO_OK;
+    if (g->opt.layers) {
+        int rc = regcomp(&g->layers, g->opt.layers, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char msg[200];
+            regerror(rc, &g->layers, msg, sizeof msg);
+            st = lo_fail(err, LO_ERR_ARGUMENT, "--layers '%s' is not a valid regular expression: %s", g->opt.layers, msg);
+        } else {
+            g->has_layers = true;
+        }
+    }
+    if (st == LO_OK && g->opt.op_types) {
+        g->op_types = malloc(strlen(g->opt.op_types) + 3);
+        if (!g->op_types) st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        else sprintf(g->op_types, ",%s,", g->opt.op_types);
+    }
+    if (st == LO_OK) st = lo_model_load_ex(model_path, &g->opt.model, &g->model, err);
     if (st == LO_OK) st = sha256_file(model_path, g->sha256, err);
     if (st == LO_OK)
         st = lo_namer_create(lo_model_graph(g->model), g->opt.naming, g->opt.name_map, g->opt.all_tensors != 0,
@@ -428,6 +448,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         lo_session_options so;
         lo_session_options_init(&so);
         so.threads = g->opt.threads;
+        so.profile = g->opt.profile;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
     if (st == LO_OK) st = prepare_dir(g, err);
@@ -440,6 +461,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
 }
 
 int lo_generator_sample_count(const lo_generator *g) { return g->samples; }
+char *lo_generator_profile(const lo_generator *g) { return lo_session_profile(g->session); }
 const lo_model *lo_generator_model(const lo_generator *g) { return g->model; }
 
 void lo_generator_free(lo_generator *g) {
@@ -447,12 +469,26 @@ void lo_generator_free(lo_generator *g) {
     lo_session_free(g->session);
     lo_namer_free(g->namer);
     lo_model_free(g->model);
+    if (g->has_layers) regfree(&g->layers);
+    free(g->op_types);
     for (int i = 0; i < g->n_saved; i++) saved_free(&g->saved[i]);
     free(g->saved);
     free(g->seen);
     free(g->dir);
     free(g->model_path);
     free(g);
+}
+
+/* --layers and --op-types: whether a tensor is saved at all. */
+static bool selected(const lo_generator *g, const lo_layer_output *o, const char *stem) {
+    if (g->has_layers && regexec(&g->layers, o->name, 0, NULL, 0) != 0 && regexec(&g->layers, stem, 0, NULL, 0) != 0)
+        return false;
+    if (g->op_types) {
+        char word[256];
+        snprintf(word, sizeof word, ",%s,", o->op_type);
+        if (!o->op_type[0] || !strstr(g->op_types, word)) return false;
+    }
+    return true;
 }
 
 /* Finds or adds the entry of a captured tensor. The naming scheme decides
@@ -464,7 +500,11 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
         if (strcmp(g->saved[i].name, key) == 0) return i;
     char *stem = NULL;
     const char *note = NULL;
-    if (lo_namer_stem(g->namer, o->name, o->iteration, &stem, &note)) {
+    if (lo_namer_stem(g->namer, o->name, o->iteration, &stem, &note) && !selected(g, o, stem)) {
+        free(stem);
+        stem = NULL;
+    }
+    if (stem) {
         char *base = stem;
         for (int k = 2; stem; k++) {
             bool clash = false;

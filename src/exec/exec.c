@@ -5,6 +5,7 @@
  * observer has seen it. */
 #include <omp.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,12 +278,116 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
     if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     s->model = model;
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
+    if (opt && opt->profile) {
+        int n = model->ir->graph->n_nodes;
+        s->profile = true;
+        s->node_seconds = calloc((size_t)n + 1, sizeof *s->node_seconds);
+        s->node_flops = calloc((size_t)n + 1, sizeof *s->node_flops);
+        if (!s->node_seconds || !s->node_flops) {
+            lo_session_free(s);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        }
+    }
     *out = s;
     return LO_OK;
 }
 
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Multiply-adds ×2 of the ops whose speed the profile reports. */
+static double node_flops(const lo_node *n, const lo_tensor *const *in, lo_tensor *const *out) {
+    if (n->domain[0] || n->n_inputs < 2 || !in[0] || !in[1] || !out[0] || out[0]->kind != LO_KIND_TENSOR) return 0;
+    const lo_tensor *a = in[0], *w = in[1], *y = out[0];
+    double per = 0;
+    if (!strcmp(n->op_type, "Conv") && w->rank >= 2) {
+        per = (double)lo_numel(w) / (double)w->dims[0]; /* C/group × kernel */
+        return 2.0 * (double)lo_numel(y) * per;
+    }
+    if (!strcmp(n->op_type, "ConvTranspose") && w->rank >= 2) {
+        per = (double)lo_numel(w) / (double)w->dims[0]; /* M/group × kernel */
+        return 2.0 * (double)lo_numel(a) * per;
+    }
+    if (!strcmp(n->op_type, "Gemm") && a->rank == 2)
+        return 2.0 * (double)lo_numel(y) * (double)(lo_attr_int(n, "transA", 0) ? a->dims[0] : a->dims[1]);
+    if (!strcmp(n->op_type, "MatMul") && a->rank >= 1) return 2.0 * (double)lo_numel(y) * (double)a->dims[a->rank - 1];
+    return 0;
+}
+
+typedef struct op_total {
+    const char *op_type;
+    int count;
+    double seconds, flops, flop_seconds;
+} op_total;
+
+static int by_seconds(const void *a, const void *b) {
+    double x = ((const op_total *)a)->seconds, y = ((const op_total *)b)->seconds;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+char *lo_session_profile(const lo_session *s) {
+    if (!s->profile || !s->runs) return NULL;
+    const lo_graph *g = s->model->ir->graph;
+    op_total *ops = calloc((size_t)g->n_nodes + 1, sizeof *ops);
+    op_total *nodes = calloc((size_t)g->n_nodes + 1, sizeof *nodes);
+    size_t cap = 4096 + (size_t)g->n_nodes * 160;
+    char *out = malloc(cap);
+    if (!ops || !nodes || !out) {
+        free(ops);
+        free(nodes);
+        free(out);
+        return NULL;
+    }
+    int n_ops = 0;
+    double total = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const lo_node *n = &g->nodes[i];
+        total += s->node_seconds[i];
+        int k = 0;
+        while (k < n_ops && strcmp(ops[k].op_type, n->op_type)) k++;
+        if (k == n_ops) ops[n_ops++].op_type = n->op_type;
+        ops[k].count++;
+        ops[k].seconds += s->node_seconds[i];
+        if (s->node_flops[i] > 0) {
+            ops[k].flops += s->node_flops[i];
+            ops[k].flop_seconds += s->node_seconds[i];
+        }
+        nodes[i] = (op_total){n->name, i, s->node_seconds[i], s->node_flops[i], s->node_seconds[i]};
+    }
+    qsort(ops, (size_t)n_ops, sizeof *ops, by_seconds);
+    qsort(nodes, (size_t)g->n_nodes, sizeof *nodes, by_seconds);
+    size_t len = 0;
+#define EMIT(...) len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, __VA_ARGS__)
+    EMIT("profile: %d run%s, %d threads; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
+         s->runs == 1 ? "" : "s", s->threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
+    EMIT("%-28s %6s %12s %7s %10s\n", "op type", "nodes", "ms per run", "share", "GFLOP/s");
+    for (int k = 0; k < n_ops; k++) {
+        char gf[32] = "";
+        if (ops[k].flops > 0 && ops[k].flop_seconds > 0) snprintf(gf, sizeof gf, "%.1f", ops[k].flops / ops[k].flop_seconds * 1e-9);
+        EMIT("%-28.28s %6d %12.3f %6.1f%% %10s\n", ops[k].op_type, ops[k].count, 1e3 * ops[k].seconds / s->runs,
+             total > 0 ? 100 * ops[k].seconds / total : 0, gf);
+    }
+    int top = g->n_nodes < 15 ? g->n_nodes : 15;
+    EMIT("slowest nodes:\n");
+    for (int k = 0; k < top; k++) {
+        const lo_node *n = &g->nodes[nodes[k].count];
+        char gf[32] = "";
+        if (nodes[k].flops > 0 && nodes[k].seconds > 0) snprintf(gf, sizeof gf, "%.1f GFLOP/s", nodes[k].flops / nodes[k].seconds * 1e-9);
+        EMIT("  %10.3f ms  %-16.16s %s %s\n", 1e3 * nodes[k].seconds / s->runs, n->op_type, n->name, gf);
+    }
+#undef EMIT
+    free(ops);
+    free(nodes);
+    return out;
+}
+
 void lo_session_free(lo_session *s) {
     if (!s) return;
+    free(s->node_seconds);
+    free(s->node_flops);
     pool_free(&s->pool);
     free(s->scratch);
     free(s);
@@ -334,7 +439,9 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     view_of(t, out.name, &out.tensor);
     lo_error sub;
     sub.message[0] = 0;
+    double t0 = f->session->profile ? now_seconds() : 0;
     lo_status st = f->observer(f->user, &out, &sub);
+    if (f->session->profile) f->session->observer_seconds += now_seconds() - t0;
     if (st != LO_OK) return lo_fail(f->err, st, "%s", sub.message[0] ? sub.message : "stopped by the observer");
     return LO_OK;
 }
@@ -411,7 +518,13 @@ static lo_status run_nodes(lo_frame *f) {
             .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
             .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
         };
+        bool timed = f->session->profile && !f->parent;
+        double t0 = timed ? now_seconds() : 0;
         lo_status st = n->def->run(&ctx);
+        if (timed) {
+            f->session->node_seconds[g->order[oi]] += now_seconds() - t0;
+            if (st == LO_OK) f->session->node_flops[g->order[oi]] += node_flops(n, in, out);
+        }
         if (in != in_buf) free(in);
         if (out != out_buf) free(out);
         if (st != LO_OK) return st;
@@ -565,6 +678,7 @@ lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, in
         st = observe(&f, g, v, NULL);
     }
     if (st == LO_OK) st = run_nodes(&f);
+    if (st == LO_OK) s->runs++;
     if (outputs) {
         for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
         for (int o = 0; st == LO_OK && o < g->n_outputs; o++) {

@@ -31,6 +31,12 @@ struct lo_session {
     void *scratch;
     size_t scratch_size;
     volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */
+    /* profile: per top-graph node, seconds and FLOPs summed over runs */
+    bool profile;
+    double *node_seconds;
+    double *node_flops;
+    double observer_seconds;
+    int runs;
 };
 
 /* One running graph: the top level, or a subgraph invocation. */
