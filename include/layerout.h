@@ -113,7 +113,17 @@ typedef struct lo_layer_output {
     int is_graph_input;
     const char *encoding; /* the quantization applied to it, or NULL */
     lo_tensor_view tensor;
+    /* Non-NULL when the observer may keep tensor.data past the call: take a
+     * hold with lo_block_hold during the call and release it, from any
+     * thread, when done. (Graph inputs stay valid until the run returns.) */
+    const struct lo_block *block;
 } lo_layer_output;
+
+typedef struct lo_block lo_block;
+typedef struct lo_hold lo_hold;
+/* NULL when out of memory: then the data is valid only during the call. */
+lo_hold *lo_block_hold(const lo_block *block);
+void lo_hold_release(lo_hold *hold);
 
 /* Return LO_OK to go on; anything else stops the run with that status
  * (fill err to say why). */

@@ -52,6 +52,25 @@ const char *lo_numpy_name(lo_dtype dtype);
  * either absent, the old one, or complete. */
 lo_status lo_write_file_atomic(const char *path, const void *data, size_t len, lo_error *err);
 
+/* Writes a whole tensor to dirfd/file (.raw bytes, or .npy with header),
+ * reporting the OS error with dirpath/file. */
+lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
+                             const lo_tensor_view *t, lo_error *err);
+
+/* ---- the background writer --------------------------------------------------------- */
+
+typedef struct lo_writer lo_writer;
+
+/* bound: the most tensor bytes held for writing at once. */
+lo_status lo_writer_create(size_t bound, lo_writer **writer, lo_error *err);
+/* Starts a sample: files go to dirfd (dirpath names it in messages). */
+void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format);
+/* Queues a captured tensor (or writes it now when it cannot be held). */
+lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o, lo_error *err);
+/* Waits until everything queued is written; the first write error, if any. */
+lo_status lo_writer_finish(lo_writer *w, lo_error *err);
+void lo_writer_free(lo_writer *w);
+
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 
 typedef struct lo_input_list {

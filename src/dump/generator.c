@@ -43,6 +43,7 @@ struct lo_generator {
     char sha256[65];
     lo_generator_options opt;
     lo_namer *namer;
+    lo_writer *writer;
     bool has_layers;
     regex_t layers; /* --layers */
     char *op_types; /* --op-types, as ",A,B," for whole-word search */
@@ -54,6 +55,10 @@ struct lo_generator {
     bool *seen;    /* which saved entries this run wrote, to catch repeated names */
     lo_error *err;
 };
+
+/* The most tensor bytes the background writer holds at once: the memory a
+ * dump needs beyond plain inference. */
+#define WRITE_QUEUE_BYTES ((size_t)256 << 20)
 
 static const char *const scheme_names[] = {"onnx", "qnn", "pytorch", "torchscript"};
 
@@ -148,63 +153,6 @@ static lo_status sha256_file(const char *path, char hex[65], lo_error *err) {
     EVP_MD_CTX_free(ctx);
     if (bad) return lo_fail(err, LO_ERR_IO, "cannot read '%s'", path);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return LO_OK;
-}
-
-/* Writes a whole tensor to dirfd/name, reporting the OS error with the path. */
-static lo_status write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
-                                 const lo_tensor_view *t, lo_error *err) {
-    char header[1024];
-    size_t hl = 0;
-    if (format == LO_FORMAT_NPY) {
-        hl = lo_npy_header(t->dtype, t->rank, t->dims, header, sizeof header);
-        if (!hl)
-            return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot write %s tensor '%s' as .npy (numpy has "
-                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name);
-    }
-    int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot create '%s/%s': %s", dirpath, file, strerror(errno));
-    const char *parts[2] = {header, t->data};
-    size_t lens[2] = {hl, t->nbytes};
-    char *strings = NULL;
-    if (t->dtype == LO_STRING) {
-        /* strings: each one followed by a NUL */
-        size_t n = t->nbytes / sizeof(char *), total = 0;
-        const char *const *s = t->data;
-        for (size_t i = 0; i < n; i++) total += strlen(s[i] ? s[i] : "") + 1;
-        strings = malloc(total + 1);
-        if (!strings) {
-            close(fd);
-            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-        }
-        size_t at = 0;
-        for (size_t i = 0; i < n; i++) {
-            size_t l = strlen(s[i] ? s[i] : "") + 1;
-            memcpy(strings + at, s[i] ? s[i] : "", l);
-            at += l;
-        }
-        parts[1] = strings;
-        lens[1] = total;
-    }
-    for (int k = 0; k < 2; k++) {
-        const char *p = parts[k];
-        size_t left = lens[k];
-        while (left) {
-            ssize_t w = write(fd, p, left);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                int e = w < 0 ? errno : ENOSPC;
-                close(fd);
-                free(strings);
-                return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(e));
-            }
-            p += w;
-            left -= (size_t)w;
-        }
-    }
-    free(strings);
-    if (close(fd) != 0)
-        return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(errno));
     return LO_OK;
 }
 
@@ -451,6 +399,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.profile = g->opt.profile;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
+    if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);
     if (st == LO_OK) st = prepare_dir(g, err);
     if (st != LO_OK) {
         lo_generator_free(g);
@@ -466,6 +415,7 @@ const lo_model *lo_generator_model(const lo_generator *g) { return g->model; }
 
 void lo_generator_free(lo_generator *g) {
     if (!g) return;
+    lo_writer_free(g->writer); /* releases its holds before the session goes */
     lo_session_free(g->session);
     lo_namer_free(g->namer);
     lo_model_free(g->model);
@@ -554,10 +504,9 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
         free(s->encoding);
         s->encoding = lo_strdup(o->encoding);
     }
-    char file[512], dirpath[4200];
+    char file[512];
     snprintf(file, sizeof file, "%s%s", s->file, ext(g));
-    snprintf(dirpath, sizeof dirpath, "%s/outputs/.layer_outputs_%d.partial", g->dir, g->samples);
-    return write_tensor_at(g->dirfd, dirpath, file, g->opt.format, &o->tensor, err);
+    return lo_writer_put(g->writer, file, o, err);
 }
 
 /* Writes the sample's inputs under inputs/ (partial names first). */
@@ -572,7 +521,7 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
         if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
         char file[64];
         snprintf(file, sizeof file, ".input_%d%s.partial", K, e);
-        lo_status st = write_tensor_at(fd, p, file, g->opt.format, &inputs[order[0]], err);
+        lo_status st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[0]], err);
         close(fd);
         return st;
     }
@@ -585,7 +534,7 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
     for (int i = 0; i < n && st == LO_OK; i++) {
         char file[64];
         snprintf(file, sizeof file, "%d%s", i, e);
-        st = write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
+        st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
     }
     close(fd);
     return st;
@@ -634,7 +583,15 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
         ordered[i] = inputs[order[i]];
         ordered[i].name = lo_model_input_name(g->model, i);
     }
+    lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format);
     lo_status st = lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);
+    /* the sample is complete only when every file is written */
+    lo_error werr;
+    lo_status wst = lo_writer_finish(g->writer, &werr);
+    if (st == LO_OK && wst != LO_OK) {
+        *err = werr;
+        st = wst;
+    }
     close(g->dirfd);
     g->dirfd = -1;
     int ident[256];

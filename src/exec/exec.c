@@ -65,15 +65,78 @@ static void pool_free(lo_pool *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Frees a tensor, giving a large plain block back to the session's pool. */
+/* A block goes back to the pool when large, else to malloc. Lock held. */
+static void block_drop(lo_session *s, void *data, size_t capacity) {
+    if (capacity >= POOL_MIN_BYTES) pool_give(&s->pool, data, capacity);
+    else free(data);
+}
+
+static lo_held *held_find(lo_session *s, const void *data) {
+    for (int i = 0; i < s->n_held; i++)
+        if (s->held[i].data == data) return &s->held[i];
+    return NULL;
+}
+
+/* Frees a tensor, giving a large plain block back to the session's pool;
+ * a block an observer still holds is freed by its last release instead. */
 static void tensor_release(lo_session *s, lo_tensor *t) {
-    if (s && t->kind == LO_KIND_TENSOR && t->dtype != LO_STRING && t->capacity >= POOL_MIN_BYTES && t->data) {
-        pool_give(&s->pool, t->data, t->capacity);
+    if (s && t->kind == LO_KIND_TENSOR && t->dtype != LO_STRING && t->capacity && t->data) {
+        pthread_mutex_lock(&s->lock);
+        lo_held *h = s->n_held ? held_find(s, t->data) : NULL;
+        if (h) {
+            h->dead = true;
+            h->capacity = t->capacity;
+        } else {
+            block_drop(s, t->data, t->capacity);
+        }
+        pthread_mutex_unlock(&s->lock);
         t->data = NULL;
         t->nbytes = t->capacity = 0;
         return;
     }
     lo_tensor_free_data(t);
+}
+
+lo_hold *lo_block_hold(const lo_block *b) {
+    lo_session *s = b->session;
+    lo_hold *hold = malloc(sizeof *hold);
+    if (!hold) return NULL;
+    hold->block = *b;
+    pthread_mutex_lock(&s->lock);
+    lo_held *h = held_find(s, b->data);
+    if (!h && s->n_held == s->cap_held) {
+        int cap = s->cap_held ? s->cap_held * 2 : 64;
+        lo_held *p = realloc(s->held, (size_t)cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&s->lock);
+            free(hold);
+            return NULL;
+        }
+        s->held = p;
+        s->cap_held = cap;
+    }
+    if (!h) {
+        h = &s->held[s->n_held++];
+        *h = (lo_held){b->data, 0, 0, false};
+    }
+    h->count++;
+    pthread_mutex_unlock(&s->lock);
+    return hold;
+}
+
+void lo_hold_release(lo_hold *hold) {
+    if (!hold) return;
+    const lo_block *b = &hold->block;
+    lo_session *s = b->session;
+    pthread_mutex_lock(&s->lock);
+    lo_held *h = held_find(s, b->data);
+    LO_ASSERT(h != NULL && h->count > 0);
+    if (--h->count == 0) {
+        if (h->dead) block_drop(s, h->data, h->capacity);
+        *h = s->held[--s->n_held];
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(hold);
 }
 
 lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const int64_t *dims) {
@@ -94,7 +157,11 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     lo_session *s = ctx->frame ? ctx->frame->session : NULL;
     t->data = NULL;
     t->capacity = 0;
-    if (s && rounded >= POOL_MIN_BYTES && dtype != LO_STRING) t->data = pool_take(&s->pool, rounded, &t->capacity);
+    if (s && rounded >= POOL_MIN_BYTES && dtype != LO_STRING) {
+        pthread_mutex_lock(&s->lock);
+        t->data = pool_take(&s->pool, rounded, &t->capacity);
+        pthread_mutex_unlock(&s->lock);
+    }
     if (!t->data) {
         t->data = buffer_alloc(bytes);
         t->capacity = rounded;
@@ -277,6 +344,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
     lo_session *s = calloc(1, sizeof *s);
     if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     s->model = model;
+    pthread_mutex_init(&s->lock, NULL);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
@@ -386,6 +454,10 @@ char *lo_session_profile(const lo_session *s) {
 
 void lo_session_free(lo_session *s) {
     if (!s) return;
+    /* observers must have released every block by now */
+    LO_ASSERT(s->n_held == 0);
+    free(s->held);
+    pthread_mutex_destroy(&s->lock);
     free(s->node_seconds);
     free(s->node_flops);
     pool_free(&s->pool);
@@ -437,6 +509,10 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     out.is_graph_input = producer == NULL;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);
+    /* Only top-level blocks of the run loop's own can outlive the call:
+     * those are freed through tensor_release, which respects holds. */
+    lo_block block = {f->session, t->data};
+    if (!f->parent && f->owned[value] && t->capacity && t->dtype != LO_STRING) out.block = &block;
     lo_error sub;
     sub.message[0] = 0;
     double t0 = f->session->profile ? now_seconds() : 0;

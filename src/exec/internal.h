@@ -2,6 +2,7 @@
 #ifndef LO_EXEC_INTERNAL_H
 #define LO_EXEC_INTERNAL_H
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "exec.h"
@@ -24,10 +25,30 @@ typedef struct lo_pool {
     size_t bytes; /* held in the pool */
 } lo_pool;
 
+/* A tensor block an observer holds past the run loop's own use of it. */
+typedef struct lo_held {
+    void *data;
+    size_t capacity;
+    int count; /* holds not yet released */
+    bool dead; /* the run loop is done with it: the last release frees it */
+} lo_held;
+
+struct lo_block {
+    struct lo_session *session;
+    void *data;
+};
+
+struct lo_hold {
+    struct lo_block block;
+};
+
 struct lo_session {
     lo_model *model;
     int threads;
+    pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
+    int n_held, cap_held;
+    lo_held *held;
     void *scratch;
     size_t scratch_size;
     volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */

@@ -1,0 +1,214 @@
+/* The background writer: saves tensors on an I/O thread while the next
+ * layers compute. It writes straight from the run loop's own blocks, which
+ * it holds until written (lo_block_hold), so nothing is copied; the bytes it
+ * holds at once are bounded, and a producer waits when the bound is reached. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dump.h"
+
+typedef struct job {
+    char file[256];
+    lo_tensor_view tensor;
+    int64_t dims[LO_MAX_RANK];
+    lo_hold *hold;
+} job;
+
+struct lo_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    job *ring;
+    int cap, head, n;
+    size_t bytes, bound;
+    bool busy, quit;
+    int dirfd;
+    char dirpath[4200];
+    lo_format format;
+    bool failed;
+    lo_error error;
+};
+
+lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
+                             const lo_tensor_view *t, lo_error *err) {
+    char header[1024];
+    size_t hl = 0;
+    if (format == LO_FORMAT_NPY) {
+        hl = lo_npy_header(t->dtype, t->rank, t->dims, header, sizeof header);
+        if (!hl)
+            return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot write %s tensor '%s' as .npy (numpy has "
+                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name);
+    }
+    int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot create '%s/%s': %s", dirpath, file, strerror(errno));
+    const char *parts[2] = {header, t->data};
+    size_t lens[2] = {hl, t->nbytes};
+    char *strings = NULL;
+    if (t->dtype == LO_STRING) {
+        /* strings: each one followed by a NUL */
+        size_t n = t->nbytes / sizeof(char *), total = 0;
+        const char *const *s = t->data;
+        for (size_t i = 0; i < n; i++) total += strlen(s[i] ? s[i] : "") + 1;
+        strings = malloc(total + 1);
+        if (!strings) {
+            close(fd);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(s[i] ? s[i] : "") + 1;
+            memcpy(strings + at, s[i] ? s[i] : "", l);
+            at += l;
+        }
+        parts[1] = strings;
+        lens[1] = total;
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *p = parts[k];
+        size_t left = lens[k];
+        while (left) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e = w < 0 ? errno : ENOSPC;
+                close(fd);
+                free(strings);
+                return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    free(strings);
+    if (close(fd) != 0)
+        return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(errno));
+    return LO_OK;
+}
+
+static void *writer_main(void *arg) {
+    lo_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->n && !w->quit) pthread_cond_wait(&w->changed, &w->mu);
+        if (!w->n && w->quit) break;
+        job j = w->ring[w->head];
+        w->head = (w->head + 1) % w->cap;
+        w->n--;
+        w->busy = true;
+        bool skip = w->failed;
+        pthread_mutex_unlock(&w->mu);
+        lo_error e;
+        lo_status st = skip ? LO_OK : lo_write_tensor_at(w->dirfd, w->dirpath, j.file, w->format, &j.tensor, &e);
+        lo_hold_release(j.hold);
+        pthread_mutex_lock(&w->mu);
+        if (st != LO_OK && !w->failed) {
+            w->failed = true;
+            w->error = e;
+        }
+        w->bytes -= j.tensor.nbytes;
+        w->busy = false;
+        pthread_cond_broadcast(&w->changed);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+lo_status lo_writer_create(size_t bound, lo_writer **out, lo_error *err) {
+    *out = NULL;
+    lo_writer *w = calloc(1, sizeof *w);
+    if (!w) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    w->cap = 4096;
+    w->ring = calloc((size_t)w->cap, sizeof *w->ring);
+    w->bound = bound;
+    w->dirfd = -1;
+    if (!w->ring) {
+        free(w);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->changed, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->changed);
+        free(w->ring);
+        free(w);
+        return lo_fail(err, LO_ERR_NOMEM, "cannot start the writer thread");
+    }
+    *out = w;
+    return LO_OK;
+}
+
+void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format) {
+    pthread_mutex_lock(&w->mu);
+    w->dirfd = dirfd;
+    snprintf(w->dirpath, sizeof w->dirpath, "%s", dirpath);
+    w->format = format;
+    w->failed = false;
+    pthread_mutex_unlock(&w->mu);
+}
+
+lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o, lo_error *err) {
+    const lo_tensor_view *t = &o->tensor;
+    lo_hold *hold = NULL;
+    /* a tensor beyond the bound, or one whose block cannot be held, is
+     * written now, on this thread */
+    if (o->block && t->nbytes <= w->bound && strlen(file) < sizeof(((job *)0)->file))
+        hold = lo_block_hold(o->block);
+    pthread_mutex_lock(&w->mu);
+    if (w->failed) {
+        *err = w->error;
+        pthread_mutex_unlock(&w->mu);
+        lo_hold_release(hold);
+        return err->status;
+    }
+    if (!hold) {
+        pthread_mutex_unlock(&w->mu);
+        return lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
+    }
+    while (w->n == w->cap || w->bytes + t->nbytes > w->bound) pthread_cond_wait(&w->changed, &w->mu);
+    job *j = &w->ring[(w->head + w->n) % w->cap];
+    snprintf(j->file, sizeof j->file, "%s", file);
+    j->tensor = *t;
+    memcpy(j->dims, t->dims, (size_t)t->rank * sizeof(int64_t));
+    j->tensor.dims = j->dims;
+    j->tensor.name = NULL;
+    j->hold = hold;
+    w->n++;
+    w->bytes += t->nbytes;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->mu);
+    return LO_OK;
+}
+
+lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
+    pthread_mutex_lock(&w->mu);
+    while (w->n || w->busy) pthread_cond_wait(&w->changed, &w->mu);
+    lo_status st = LO_OK;
+    if (w->failed) {
+        *err = w->error;
+        st = err->status;
+    }
+    w->failed = false;
+    w->dirfd = -1;
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+void lo_writer_free(lo_writer *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    while (w->n || w->busy) pthread_cond_wait(&w->changed, &w->mu);
+    w->quit = true;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->changed);
+    free(w->ring);
+    free(w);
+}
