@@ -176,6 +176,7 @@ typedef struct lo_session lo_session;
 typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
+    size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
 } lo_session_options;
 
 void lo_session_options_init(lo_session_options *options);
@@ -221,6 +222,7 @@ typedef struct lo_generator_options {
                              name matches; NULL saves all */
     const char *op_types; /* comma-separated op types: save only their outputs; NULL: all */
     int profile;          /* time every node; see lo_generator_profile */
+    size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

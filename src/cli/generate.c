@@ -56,6 +56,8 @@ static const char usage[] =
     "      --strict                encodings naming tensors the model lacks are an error, not a warning\n"
     "Running:\n"
     "      --threads N             threads for the kernels (default: all cores)\n"
+    "      --max-memory SIZE       bound on the engine's tensor memory (e.g. 512M, 4G); a model\n"
+    "                              that needs more stops with a message naming the node\n"
     "      --profile               print time per node and per op type, with GFLOP/s of\n"
     "                              Conv, ConvTranspose, Gemm and MatMul, to stderr\n"
     "  -q, --quiet                 print nothing but errors\n"
@@ -171,7 +173,7 @@ int cli_generate(int argc, char **argv) {
         {"strict", no_argument, 0, 'X'},        {"naming", required_argument, 0, 'N'},
         {"name-map", required_argument, 0, 'M'},  {"all-tensors", no_argument, 0, 'Y'},
         {"layers", required_argument, 0, 'G'},    {"op-types", required_argument, 0, 'P'},
-        {"profile", no_argument, 0, 'O'},
+        {"profile", no_argument, 0, 'O'},         {"max-memory", required_argument, 0, 'Z'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -240,6 +242,19 @@ int cli_generate(int argc, char **argv) {
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.profile = 1; break;
+        case 'Z': {
+            char *end;
+            errno = 0;
+            double v = strtod(optarg, &end);
+            double unit = 1;
+            if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
+            else if (*end == 'M' || *end == 'm') unit = 1048576.0, end++;
+            else if (*end == 'G' || *end == 'g') unit = 1073741824.0, end++;
+            if (end == optarg || *end || errno || v <= 0 || v * unit > 1e18)
+                return cli_error("--max-memory takes a size such as 512M or 4G, got '%s'", optarg);
+            opt.max_memory = (size_t)(v * unit);
+            break;
+        }
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default:

@@ -40,7 +40,9 @@ static void *pool_take(lo_pool *p, size_t bytes, size_t *capacity) {
     return b;
 }
 
-static void pool_give(lo_pool *p, void *block, size_t size) {
+/* Returns the bytes it had to free to make room (0 if none). */
+static size_t pool_give(lo_pool *p, void *block, size_t size) {
+    size_t freed = 0;
     if (p->n == LO_POOL_SLOTS) {
         /* full: drop the smallest block, the cheapest to allocate again */
         int smallest = 0;
@@ -48,9 +50,10 @@ static void pool_give(lo_pool *p, void *block, size_t size) {
             if (p->size[i] < p->size[smallest]) smallest = i;
         if (p->size[smallest] >= size) {
             free(block);
-            return;
+            return size;
         }
         free(p->block[smallest]);
+        freed = p->size[smallest];
         p->bytes -= p->size[smallest];
         p->block[smallest] = p->block[--p->n];
         p->size[smallest] = p->size[p->n];
@@ -58,6 +61,7 @@ static void pool_give(lo_pool *p, void *block, size_t size) {
     p->block[p->n] = block;
     p->size[p->n++] = size;
     p->bytes += size;
+    return freed;
 }
 
 static void pool_free(lo_pool *p) {
@@ -67,8 +71,12 @@ static void pool_free(lo_pool *p) {
 
 /* A block goes back to the pool when large, else to malloc. Lock held. */
 static void block_drop(lo_session *s, void *data, size_t capacity) {
-    if (capacity >= POOL_MIN_BYTES) pool_give(&s->pool, data, capacity);
-    else free(data);
+    if (capacity >= POOL_MIN_BYTES) {
+        s->arena_bytes -= pool_give(&s->pool, data, capacity);
+    } else {
+        free(data);
+        s->arena_bytes -= capacity;
+    }
 }
 
 static lo_held *held_find(lo_session *s, const void *data) {
@@ -157,18 +165,34 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     lo_session *s = ctx->frame ? ctx->frame->session : NULL;
     t->data = NULL;
     t->capacity = 0;
-    if (s && rounded >= POOL_MIN_BYTES && dtype != LO_STRING) {
-        pthread_mutex_lock(&s->lock);
-        t->data = pool_take(&s->pool, rounded, &t->capacity);
-        pthread_mutex_unlock(&s->lock);
+    if (dtype == LO_STRING || !s) {
+        /* strings own their characters too: freed outside the arena */
+        t->data = buffer_alloc(bytes);
+        if (!t->data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
+        if (dtype == LO_STRING) memset(t->data, 0, bytes);
+        return LO_OK;
     }
-    if (!t->data) {
+    pthread_mutex_lock(&s->lock);
+    if (rounded >= POOL_MIN_BYTES) t->data = pool_take(&s->pool, rounded, &t->capacity);
+    if (!t->data && s->max_memory && s->arena_bytes + rounded > s->max_memory) {
+        /* pooled blocks are the first to go when the bound is near */
+        s->arena_bytes -= s->pool.bytes;
+        pool_free(&s->pool);
+    }
+    size_t in_use = s->arena_bytes;
+    bool over = !t->data && s->max_memory && in_use + rounded > s->max_memory;
+    if (!t->data && !over) {
         t->data = buffer_alloc(bytes);
         t->capacity = rounded;
+        if (t->data) s->arena_bytes += rounded;
     }
-    if (!t->data)
-        return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
-    if (dtype == LO_STRING) memset(t->data, 0, bytes);
+    pthread_mutex_unlock(&s->lock);
+    if (over)
+        return lo_kernel_fail(ctx, LO_ERR_NOMEM,
+                              "output %d needs %.1f MiB with %.1f MiB of tensors in use, beyond the "
+                              "--max-memory bound of %.1f MiB",
+                              i, rounded / 1048576.0, in_use / 1048576.0, s->max_memory / 1048576.0);
+    if (!t->data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
     return LO_OK;
 }
 
@@ -346,6 +370,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
     s->model = model;
     pthread_mutex_init(&s->lock, NULL);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
+    s->max_memory = opt ? opt->max_memory : 0;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;

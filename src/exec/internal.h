@@ -47,6 +47,8 @@ struct lo_session {
     int threads;
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
+    size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */
+    size_t max_memory;  /* bound on arena_bytes, 0 for none */
     int n_held, cap_held;
     lo_held *held;
     void *scratch;
