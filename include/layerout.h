@@ -141,8 +141,10 @@ size_t lo_dtype_size(lo_dtype dtype);
 typedef struct lo_model lo_model;
 
 typedef enum lo_rounding_mode {
-    LO_ROUNDING_HALF_EVEN = 0, /* torch.round: aimet_torch v2 and aimet_onnx (the default) */
-    LO_ROUNDING_HALF_AWAY = 1  /* C round(): AIMET's legacy libpymo kernels */
+    /* roundf() on AIMET's unsigned grid, as aimet_onnx's quantize-dequantize
+     * kernel does (the default: our input is what aimet_onnx exports) */
+    LO_ROUNDING_HALF_AWAY = 0,
+    LO_ROUNDING_HALF_EVEN = 1 /* torch.round, as aimet_torch v2 and ONNX QuantizeLinear do */
 } lo_rounding_mode;
 
 typedef struct lo_model_options {

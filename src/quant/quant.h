@@ -3,15 +3,29 @@
  * The executor sees only this header: after loading a model it binds the
  * encodings to it (parameter encodings are applied to the initializers then,
  * once), and for every tensor it produces it asks for that tensor's
- * activation encoding and applies it in place before anyone reads it. */
+ * activation encoding and applies it in place before anyone reads it.
+ *
+ * Every integer encoding, whatever its version, symmetry or dtype, is held
+ * as AIMET's libpymo holds it: an unsigned grid q in [0, 2^bw - 1] with
+ * real = (q + offset) * scale, offset <= 0 for the usual grids. Symmetric,
+ * unsigned symmetric and strict symmetric differ only in the offset (-2^(bw-1),
+ * 0, -(2^(bw-1) - 1)); aimet_onnx 2.42 loads all three that way (its
+ * AffineEncoding.to_TfEncoding), so a strict-symmetric int8 grid read from a
+ * file spans [-127, 128] * scale there too. */
 #ifndef LO_QUANT_H
 #define LO_QUANT_H
 
 #include "../graph/graph.h"
 
 typedef enum lo_rounding {
-    LO_ROUND_HALF_EVEN = 0, /* torch.round, aimet_torch v2 and aimet_onnx's current kernels */
-    LO_ROUND_HALF_AWAY = 1  /* C round(): libpymo's legacy kernels */
+    /* round(x / scale) half to even, clamped on the integer grid: torch's
+     * fake_quantize_*, aimet_torch v2 and ONNX QuantizeLinear. */
+    LO_ROUND_HALF_EVEN = 0,
+    /* aimet_onnx's C++ kernel (libpymo quantizeDequantizeCpu, still what
+     * aimet-onnx 2.42 runs): clamp x to [min, max] in float, then
+     * roundf(x / scale - offset), i.e. half away from zero on the unsigned
+     * grid, which is half up on the real line. */
+    LO_ROUND_HALF_AWAY = 1
 } lo_rounding;
 
 typedef struct lo_encoding lo_encoding; /* one tensor's encoding */
@@ -39,5 +53,52 @@ lo_status lo_quant_apply(const lo_quant *quant, const lo_encoding *enc, lo_tenso
 /* A one-line description of an encoding for the manifest
  * ("int8 asym per-tensor scale=0.0123 offset=-128"), into buf. */
 const char *lo_encoding_describe(const lo_encoding *enc, char *buf, size_t size);
+
+/* ---- what `layerout encodings` prints ------------------------------------ */
+
+typedef enum lo_granularity {
+    LO_GRAN_PER_TENSOR = 0,
+    LO_GRAN_PER_CHANNEL = 1,
+    LO_GRAN_PER_BLOCK = 2,
+    LO_GRAN_LPBQ = 3
+} lo_granularity;
+
+typedef enum lo_enc_kind {
+    LO_ENC_UNKNOWN = 0,   /* a 2.0.0 entry before binding: the file does not say */
+    LO_ENC_PARAM = 1,     /* a weight: an initializer, or listed under param_encodings */
+    LO_ENC_ACTIVATION = 2 /* a tensor computed at run time, or a graph input */
+} lo_enc_kind;
+
+typedef struct lo_encoding_info {
+    const char *name;
+    lo_enc_kind kind;
+    const char *dtype;    /* "int8", "uint4", "float16", ... */
+    const char *symmetry; /* "sym", "asym", "unsigned-sym", "strict-sym"; "" for floats */
+    int bitwidth;
+    bool is_float; /* a float16/bfloat16 cast */
+    lo_granularity granularity;
+    int n_scales;
+    bool excluded; /* named in excluded_layers: left as it is */
+} lo_encoding_info;
+
+const char *lo_quant_version(const lo_quant *quant);
+int lo_quant_count(const lo_quant *quant);
+void lo_quant_info(const lo_quant *quant, int index, lo_encoding_info *info);
+int lo_quant_excluded_count(const lo_quant *quant);
+const char *lo_quant_excluded(const lo_quant *quant, int index);
+
+/* ---- the arithmetic (qdq.c) ------------------------------------------------ */
+
+/* Quantize-dequantizes a float32 tensor of the given shape in place on an
+ * affine grid q in [0, qmax] with real = (q + offset) * scale. The scales
+ * and offsets form a tensor of shape enc_dims (same rank as dims, each
+ * enc_dims[d] dividing dims[d]); element i uses the scale at
+ * i[d] / (dims[d] / enc_dims[d]) on every axis, which covers per-tensor
+ * (all 1), per-channel and per-block layouts alike. */
+void lo_qdq_affine(float *data, int rank, const int64_t *dims, const int64_t *enc_dims,
+                   const double *scale, const double *offset, double qmax, lo_rounding rounding);
+/* Rounds every element to the nearest float16 (bfloat16), ties to even. */
+void lo_qdq_float16(float *data, int64_t n);
+void lo_qdq_bfloat16(float *data, int64_t n);
 
 #endif
