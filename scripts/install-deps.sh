@@ -16,6 +16,7 @@ if [ "${1:-}" = "--test" ]; then
     python3 python3-venv python3-pip python3-numpy
     python3-torch python3-torchvision python3-onnx  # PyTorch 1.13 and its TorchScript exporter
     clang libclang-rt-14-dev valgrind      # sanitizers, fuzzing, leak checks
+    chromium                               # opens the HTML report in tests
   )
 fi
 missing=()

@@ -31,6 +31,7 @@ suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
 suite "conformance" bash tests/conformance/run.sh "$root/build"
 suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
 suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/build" "$PY"
+suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
 suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (sanitizers)" ctest --test-dir build-asan --output-on-failure -j"$jobs"
