@@ -225,6 +225,8 @@ typedef struct lo_generator_options {
     const char *op_types; /* comma-separated op types: save only their outputs; NULL: all */
     int profile;          /* time every node; see lo_generator_profile */
     size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
+    int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
+                             when its caller passes a list */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

@@ -516,7 +516,7 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
     char p[4200];
     int K = g->samples;
     const char *e = ext(g);
-    if (n == 1) {
+    if (n == 1 && !g->opt.input_folder) {
         snprintf(p, sizeof p, "%s/inputs", g->dir);
         int fd = open(p, O_RDONLY | O_DIRECTORY);
         if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
@@ -599,7 +599,7 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
     for (int i = 0; i < n_inputs; i++) ident[i] = i;
     if (st == LO_OK) st = write_inputs(g, ordered, n_inputs, ident, err);
     char in_partial[4200], in_final[4200];
-    if (n_inputs == 1) {
+    if (n_inputs == 1 && !g->opt.input_folder) {
         snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d%s.partial", g->dir, K, ext(g));
         snprintf(in_final, sizeof in_final, "%s/inputs/input_%d%s", g->dir, K, ext(g));
     } else {
