@@ -274,7 +274,10 @@ static lo_status decode_sparse(loader *L, const Onnx__SparseTensorProto *sp, lo_
         st = lo_fail(err, LO_ERR_UNSUPPORTED, "%s: sparse tensor of this kind is not supported", what);
     if (st == LO_OK && !(t->data = calloc(1, t->nbytes ? t->nbytes : 1)))
         st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
-    int64_t nnz = values.rank ? values.dims[0] : 1, total = lo_numel(t);
+    /* values must be [nnz]: its dims[0] is trusted as the count read below */
+    if (st == LO_OK && values.rank != 1)
+        st = lo_fail(err, LO_ERR_MODEL, "%s: sparse values must be 1-D, not rank %d", what, values.rank);
+    int64_t nnz = values.rank == 1 ? values.dims[0] : 0, total = lo_numel(t);
     size_t esize = lo_dtype_size(values.dtype);
     const int64_t *ix = indices.data;
     /* indices are either [nnz] linear or [nnz, rank] coordinates */
@@ -427,7 +430,12 @@ static lo_status node_metadata(const Onnx__NodeProto *np, lo_node *n, lo_error *
     for (unsigned i = 0; i < base->n_unknown_fields; i++) {
         const ProtobufCMessageUnknownField *u = &base->unknown_fields[i];
         if (u->tag != 9 || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) continue;
-        Onnx__StringStringEntryProto *e = onnx__string_string_entry_proto__unpack(NULL, u->len, u->data);
+        /* protobuf-c keeps the field's length prefix (a varint) in data */
+        size_t pre = 0;
+        while (pre < u->len && (u->data[pre] & 0x80)) pre++;
+        pre++;
+        if (pre > u->len) continue;
+        Onnx__StringStringEntryProto *e = onnx__string_string_entry_proto__unpack(NULL, u->len - pre, u->data + pre);
         if (!e) continue;
         char **k = realloc(n->meta_keys, (size_t)(n->n_meta + 1) * sizeof *k);
         if (k) n->meta_keys = k;
