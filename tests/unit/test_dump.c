@@ -53,7 +53,7 @@ static void test_sanitize(void) {
 }
 
 static void test_npy(void) {
-    char buf[256];
+    char buf[256] = {0}; /* headers are not NUL-terminated: keep the tail zero for strstr */
     int64_t dims[4] = {1, 3, 224, 224};
     size_t n = lo_npy_header(LO_FLOAT, 4, dims, buf, sizeof buf);
     /* numpy 1.x writes exactly this header for np.zeros((1,3,224,224), np.float32) */
@@ -61,9 +61,11 @@ static void test_npy(void) {
     CHECK(n == 128 && memcmp(buf, "\x93NUMPY\x01\x00", 8) == 0 && buf[n - 1] == '\n', "npy header framing");
     CHECK(memcmp(buf + 10, want, strlen(want)) == 0, "npy header dict: %.70s", buf + 10);
     int64_t one[1] = {5};
-    n = lo_npy_header(LO_INT64, 1, one, buf, sizeof buf);
+    memset(buf, 0, sizeof buf);
+    n = lo_npy_header(LO_INT64, 1, one, buf, sizeof buf - 1);
     CHECK(n && strstr(buf + 10, "'shape': (5,)") != NULL, "rank-1 shape keeps its comma");
-    n = lo_npy_header(LO_BOOL, 0, NULL, buf, sizeof buf);
+    memset(buf, 0, sizeof buf);
+    n = lo_npy_header(LO_BOOL, 0, NULL, buf, sizeof buf - 1);
     CHECK(n && strstr(buf + 10, "'descr': '|b1'") && strstr(buf + 10, "'shape': ()"), "scalar bool");
 
     /* round trip through the decoder */
