@@ -111,7 +111,7 @@ size_t lo_npy_header(lo_dtype dtype, int rank, const int64_t *dims, char *buf, s
     for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
         if (npy_types[i].dtype == dtype) descr = npy_types[i].descr;
     if (!descr || size < 128) return 0;
-    char shape[LO_MAX_RANK * 24 + 8];
+    char shape[LO_MAX_RANK * 24 + 8] = "";
     size_t sl = 0;
     for (int d = 0; d < rank; d++)
         sl += (size_t)snprintf(shape + sl, sizeof shape - sl, "%lld,%s", (long long)dims[d],
