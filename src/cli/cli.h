@@ -2,11 +2,26 @@
 #ifndef LO_CLI_H
 #define LO_CLI_H
 
-#include "layerout.h"
+#include <stdbool.h>
+
+#include "graph/graph.h"
 
 int cli_generate(int argc, char **argv);
 int cli_encodings(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_analyze(int argc, char **argv);
+
+/* --shape NAME=1x3x224x224 */
+typedef struct cli_shape {
+    char *name;
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+} cli_shape;
+bool cli_parse_shape(const char *arg, cli_shape *s);
+/* Reads one sample's input files (names[i] NULL: by position) into
+ * tensors[] in model input order, checked against the model. */
+lo_status cli_load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,
+                          const cli_shape *shapes, int n_shapes, lo_tensor *tensors, lo_error *err);
 
 /* Prints "layerout: MESSAGE" and returns the error exit status (2). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

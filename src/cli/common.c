@@ -2,7 +2,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "dump/dump.h"
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -23,3 +28,64 @@ int cli_count_layers(const char *path) {
     json_decref(j);
     return n;
 }
+
+bool cli_parse_shape(const char *arg, cli_shape *s) {
+    const char *eq = strrchr(arg, '=');
+    if (!eq || eq == arg) return false;
+    s->name = strndup(arg, (size_t)(eq - arg));
+    s->rank = 0;
+    const char *p = eq + 1;
+    if (!*p) return false;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || s->rank >= LO_MAX_RANK) return false;
+        s->dims[s->rank++] = v;
+        p = end;
+        if (*p == 'x' || *p == 'X' || *p == ',') p++;
+        else if (*p) return false;
+    }
+    return true;
+}
+
+
+/* Loads one sample's tensors in model input order. */
+lo_status cli_load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,
+                             const cli_shape *shapes, int n_shapes, lo_tensor *tensors, lo_error *err) {
+    int n = lo_model_input_count(m);
+    if (n_files != n)
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s but %d file%s given", n,
+                       n == 1 ? "" : "s", n_files, n_files == 1 ? " was" : "s were");
+    int which[256];
+    for (int i = 0; i < n; i++) which[i] = -1;
+    for (int f = 0; f < n_files; f++) {
+        int idx = f;
+        if (names[f]) {
+            idx = -1;
+            for (int i = 0; i < n; i++)
+                if (strcmp(names[f], lo_model_input_name(m, i)) == 0) idx = i;
+            if (idx < 0) return lo_fail(err, LO_ERR_INPUT, "the model has no input named '%s'", names[f]);
+        }
+        if (which[idx] >= 0)
+            return lo_fail(err, LO_ERR_INPUT, "input '%s' is given twice", lo_model_input_name(m, idx));
+        which[idx] = f;
+    }
+    for (int i = 0; i < n; i++) {
+        if (which[i] < 0) return lo_fail(err, LO_ERR_INPUT, "no file given for input '%s'", lo_model_input_name(m, i));
+        int rank = lo_model_input_rank(m, i);
+        int64_t dims[LO_MAX_RANK];
+        for (int d = 0; d < rank && d < LO_MAX_RANK; d++) dims[d] = lo_model_input_dim(m, i, d);
+        for (int s = 0; s < n_shapes; s++)
+            if (strcmp(shapes[s].name, lo_model_input_name(m, i)) == 0) {
+                if (rank >= 0 && rank != shapes[s].rank)
+                    return lo_fail(err, LO_ERR_ARGUMENT, "--shape %s has rank %d; the input has rank %d",
+                                   shapes[s].name, shapes[s].rank, rank);
+                rank = shapes[s].rank;
+                memcpy(dims, shapes[s].dims, sizeof dims);
+            }
+        LO_TRY(lo_read_tensor_file(paths[which[i]], lo_model_input_dtype(m, i), rank, dims, &tensors[i], err));
+    }
+    return LO_OK;
+}
+

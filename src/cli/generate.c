@@ -72,32 +72,6 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-typedef struct shape_opt {
-    char *name;
-    int rank;
-    int64_t dims[LO_MAX_RANK];
-} shape_opt;
-
-static bool parse_shape(const char *arg, shape_opt *s) {
-    const char *eq = strrchr(arg, '=');
-    if (!eq || eq == arg) return false;
-    s->name = strndup(arg, (size_t)(eq - arg));
-    s->rank = 0;
-    const char *p = eq + 1;
-    if (!*p) return false;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0 || s->rank >= LO_MAX_RANK) return false;
-        s->dims[s->rank++] = v;
-        p = end;
-        if (*p == 'x' || *p == 'X' || *p == ',') p++;
-        else if (*p) return false;
-    }
-    return true;
-}
-
 typedef struct progress {
     bool enabled;
     int total;
@@ -123,45 +97,6 @@ static void progress_show(const progress *p, int done) {
     fflush(stderr);
 }
 
-/* Loads one sample's tensors in model input order. */
-static lo_status load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,
-                             const shape_opt *shapes, int n_shapes, lo_tensor *tensors, lo_error *err) {
-    int n = lo_model_input_count(m);
-    if (n_files != n)
-        return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s but %d file%s given", n,
-                       n == 1 ? "" : "s", n_files, n_files == 1 ? " was" : "s were");
-    int which[256];
-    for (int i = 0; i < n; i++) which[i] = -1;
-    for (int f = 0; f < n_files; f++) {
-        int idx = f;
-        if (names[f]) {
-            idx = -1;
-            for (int i = 0; i < n; i++)
-                if (strcmp(names[f], lo_model_input_name(m, i)) == 0) idx = i;
-            if (idx < 0) return lo_fail(err, LO_ERR_INPUT, "the model has no input named '%s'", names[f]);
-        }
-        if (which[idx] >= 0)
-            return lo_fail(err, LO_ERR_INPUT, "input '%s' is given twice", lo_model_input_name(m, idx));
-        which[idx] = f;
-    }
-    for (int i = 0; i < n; i++) {
-        if (which[i] < 0) return lo_fail(err, LO_ERR_INPUT, "no file given for input '%s'", lo_model_input_name(m, i));
-        int rank = lo_model_input_rank(m, i);
-        int64_t dims[LO_MAX_RANK];
-        for (int d = 0; d < rank && d < LO_MAX_RANK; d++) dims[d] = lo_model_input_dim(m, i, d);
-        for (int s = 0; s < n_shapes; s++)
-            if (strcmp(shapes[s].name, lo_model_input_name(m, i)) == 0) {
-                if (rank >= 0 && rank != shapes[s].rank)
-                    return lo_fail(err, LO_ERR_ARGUMENT, "--shape %s has rank %d; the input has rank %d",
-                                   shapes[s].name, shapes[s].rank, rank);
-                rank = shapes[s].rank;
-                memcpy(dims, shapes[s].dims, sizeof dims);
-            }
-        LO_TRY(lo_read_tensor_file(paths[which[i]], lo_model_input_dtype(m, i), rank, dims, &tensors[i], err));
-    }
-    return LO_OK;
-}
-
 int cli_generate(int argc, char **argv) {
     static const struct option longopts[] = {
         {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
@@ -179,7 +114,7 @@ int cli_generate(int argc, char **argv) {
     const char *out_dir = NULL, *list_path = NULL;
     char *in_names[256], *in_paths[256];
     int n_in = 0, n_shapes = 0;
-    shape_opt shapes[64];
+    cli_shape shapes[64];
     bool quiet = false;
     lo_generator_options opt;
     lo_generator_options_init(&opt);
@@ -199,7 +134,7 @@ int cli_generate(int argc, char **argv) {
         case 'o': out_dir = optarg; break;
         case 'L': list_path = optarg; break;
         case 'S':
-            if (n_shapes >= 64 || !parse_shape(optarg, &shapes[n_shapes]))
+            if (n_shapes >= 64 || !cli_parse_shape(optarg, &shapes[n_shapes]))
                 return cli_error("--shape takes NAME=DIMS such as input=1x3x224x224, got '%s'", optarg);
             n_shapes++;
             break;
@@ -296,9 +231,9 @@ int cli_generate(int argc, char **argv) {
     lo_tensor_view *views = calloc((size_t)n_inputs + 1, sizeof *views);
     for (int s = 0; s < n_samples && rc == 0; s++) {
         if (interrupted) break;
-        lo_status st = list_path ? load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
+        lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
                                                n_shapes, tensors, &err)
-                                 : load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
+                                 : cli_load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
         if (st == LO_OK) {
             for (int i = 0; i < n_inputs; i++)
                 views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,

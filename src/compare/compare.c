@@ -578,6 +578,7 @@ fail:
 }
 
 void lo_comparison_free(lo_comparison *c) {
+    if (c) free(c->isolated);
     if (!c) return;
     for (int r = 0; r < c->n_rows; r++) {
         free(c->rows[r].name);

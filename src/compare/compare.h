@@ -210,6 +210,8 @@ typedef struct lo_comparison {
     int n_compared, n_pass, n_below, n_error, n_only_ref, n_only_test;
     int first_divergence;      /* row index, -1 when none */
     char *notes;               /* warnings for the user ("" when none) */
+    double *isolated;          /* analyze: per row, the layer's isolated SQNR (NAN when
+                                  none); NULL for a plain comparison. Reports show it. */
 } lo_comparison;
 
 /* Opens both dumps, matches, measures every pair. Errors (status) only for

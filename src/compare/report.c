@@ -219,9 +219,10 @@ lo_status lo_report_csv(const lo_comparison *c, const char *path, lo_error *err)
     FILE *f = m.f;
     /* One row per tensor and sample, and a pooled row per tensor (sample
      * "all"), so a spreadsheet can filter either. */
-    fputs("index,tensor,ref_file,test_file,status,shape,layout,sample,sqnr_db,cosine,mse,mean_abs_err,"
+    fprintf(f, "index,tensor,ref_file,test_file,status,shape,layout,sample,sqnr_db,cosine,mse,mean_abs_err,"
           "max_abs_err,max_abs_err_at,max_abs_err_index,rel_l2,atol,rtol,elements,nan_ref,inf_ref,"
-          "nan_test,inf_test,nonfinite_mismatch,max_abs_err_sample,sqnr_min_db,input_sqnr_db,below,drop,error\n", f);
+          "nan_test,inf_test,nonfinite_mismatch,max_abs_err_sample,sqnr_min_db,input_sqnr_db,below,drop,error%s\n",
+          c->isolated ? ",isolated_sqnr_db" : "");
     for (int i = 0; i < c->n_rows; i++) {
         const lo_row *r = &c->rows[i];
         char s[128], b1[48], b2[48];
@@ -244,6 +245,7 @@ lo_status lo_report_csv(const lo_comparison *c, const char *path, lo_error *err)
                 fputs(",,,,,,,,,,,,,,,,,,,,,,,", f);
             }
             csv_str(f, r->error ? r->error : "");
+            if (c->isolated) fprintf(f, ",%s", num(c->isolated[i], b1, sizeof b1));
             fputc('\n', f);
         }
     }
@@ -360,6 +362,8 @@ static json_t *comparison_json(const lo_comparison *c) {
             json_object_set_new(o, "input_sqnr_db", isnan(r->input_sqnr) ? json_null() : jnum(r->input_sqnr));
             json_object_set_new(o, "below", json_boolean(r->below));
             json_object_set_new(o, "drop", json_boolean(r->drop));
+            if (c->isolated)
+                json_object_set_new(o, "isolated_sqnr_db", isnan(c->isolated[i]) ? json_null() : jnum(c->isolated[i]));
         }
         json_array_append_new(rows, o);
     }
@@ -504,6 +508,17 @@ static void html_chart(const lo_comparison *c, FILE *f) {
         }
         fputs("\"/>\n", f);
     }
+    if (c->isolated) {
+        /* analyze: each layer's isolated SQNR, where it was measured */
+        fputs("<polyline class=\"series\" data-series=\"isolated\" fill=\"none\" stroke=\"#1e8449\" "
+              "stroke-width=\"1.5\" points=\"", f);
+        for (int r = 0; r < n; r++) {
+            double v = c->isolated[r];
+            if (!compared(&c->rows[r]) || isnan(v)) continue;
+            fprintf(f, "%.1f,%.1f ", X(r), isinf(v) ? (v > 0 ? Y(hi) : Y(lo)) : Y(v));
+        }
+        fputs("\"/>\n", f);
+    }
     for (int r = 0; r < n; r++) {
         const lo_row *row = &c->rows[r];
         if (!compared(row)) continue;
@@ -519,10 +534,12 @@ static void html_chart(const lo_comparison *c, FILE *f) {
 #undef X
 #undef Y
     fputs("</svg>\n", f);
-    fprintf(f, "<div class=\"legend\"><span style=\"color:#2471a3\">&#9679; pooled SQNR</span>%s"
+    fprintf(f, "<div class=\"legend\"><span style=\"color:#2471a3\">&#9679; %s</span>%s%s"
                "<span style=\"color:#c0392b\">&#9679; below threshold</span>"
                "<span style=\"color:#e67e22\">&#9679; sharp drop</span></div>\n",
-            c->n_samples > 1 ? "<span style=\"color:#8e44ad\">- - per-sample minimum</span>" : "");
+            c->isolated ? "cumulative SQNR (pooled)" : "pooled SQNR",
+            c->n_samples > 1 ? "<span style=\"color:#8e44ad\">- - per-sample minimum</span>" : "",
+            c->isolated ? "<span style=\"color:#1e8449\">&#8212; isolated SQNR</span>" : "");
 }
 
 static void card(FILE *f, const char *cls, const char *label, const char *value) {
@@ -537,9 +554,11 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
     FILE *f = m.f;
     char a[64], b[64];
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-          "<meta name=\"viewport\" content=\"width=device-width\"><title>layerout compare</title><style>", f);
+          "<meta name=\"viewport\" content=\"width=device-width\"><title>", f);
+    const char *title = c->isolated ? "layerout analyze" : "layerout compare";
+    fprintf(f, "%s</title><style>", title);
     fputs(html_style, f);
-    fputs("</style></head>\n<body>\n<h1>layerout compare</h1>\n<div class=\"paths\">REF ", f);
+    fprintf(f, "</style></head>\n<body>\n<h1>%s</h1>\n<div class=\"paths\">REF ", title);
     html_str(f, c->ref.path);
     fprintf(f, " (%s, %d samples) &mdash; TEST ", lo_dump_kind_name(c->ref.kind), c->ref.n_samples);
     html_str(f, c->test.path);
@@ -585,9 +604,11 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
         {"atol", "atol", true}, {"rtol", "rtol", true}, {"input_sqnr", "inputs dB", true},
         {"nonfinite", "NaN/Inf ref/test", false}, {"layout", "layout", false}, {"files", "REF / TEST file", false}};
     fputs("<div style=\"overflow-x:auto\"><table id=\"rows\"><thead><tr>", f);
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         fprintf(f, "<th data-col=\"%s\"%s%s>%s</th>", cols[i].col, cols[i].num ? " data-num" : "",
                 i == 1 ? " class=\"n\"" : "", cols[i].label);
+        if (i == 5 && c->isolated) fputs("<th data-col=\"isolated\" data-num>isolated dB</th>", f);
+    }
     fputs("</tr></thead>\n<tbody>\n", f);
     for (int i = 0; i < c->n_rows; i++) {
         const lo_row *r = &c->rows[i];
@@ -603,6 +624,7 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
             const lo_metrics *pm = &r->pooled;
             html_num_cell(f, r->sqnr);
             html_num_cell(f, r->sqnr_min);
+            if (c->isolated) html_num_cell(f, c->isolated[i]);
             html_num_cell(f, lo_metrics_cosine(pm));
             html_num_cell(f, lo_metrics_mse(pm));
             html_num_cell(f, lo_metrics_mean_abs(pm));
@@ -618,6 +640,7 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
         } else {
             /* not measured: sorts with the worst (-inf) so it is not missed */
             fputs("<td data-v=\"-Infinity\"></td><td data-v=\"-Infinity\"></td>", f);
+            if (c->isolated) fputs("<td data-v=\"NaN\"></td>", f);
             for (int k = 0; k < 4; k++) fputs("<td data-v=\"NaN\"></td>", f);
             fputs("<td></td>", f);
             for (int k = 0; k < 4; k++) fputs("<td data-v=\"NaN\"></td>", f);

@@ -57,6 +57,9 @@ lo_status lo_write_file_atomic(const char *path, const void *data, size_t len, l
 lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
                              const lo_tensor_view *t, lo_error *err);
 
+/* Removes a file or a folder tree; symlinks are removed, not followed. */
+lo_status lo_remove_tree(const char *path, lo_error *err);
+
 /* ---- the background writer --------------------------------------------------------- */
 
 typedef struct lo_writer lo_writer;
@@ -70,6 +73,19 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
 /* Waits until everything queued is written; the first write error, if any. */
 lo_status lo_writer_finish(lo_writer *w, lo_error *err);
 void lo_writer_free(lo_writer *w);
+
+/* ---- generators driven by another run ------------------------------------------ */
+
+/* A run that feeds a generator: it must call observer(observer_user, ...)
+ * for the tensors to save, as lo_session_run does. session is the
+ * generator's own. */
+typedef lo_status (*lo_run_fn)(void *run_user, lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+                               lo_observer_fn observer, void *observer_user, lo_error *err);
+/* lo_generator_generate, with the tensors coming from run instead of a
+ * plain run of the generator's model (analyze's isolated run). */
+lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
+                                    void *run_user, lo_error *err);
+lo_session *lo_generator_session(lo_generator *g);
 
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 

@@ -88,7 +88,7 @@ static lo_status make_dirs(const char *path, lo_error *err) {
 }
 
 /* Removes a file or a folder tree (no symlink is followed). */
-static lo_status remove_tree(const char *path, lo_error *err) {
+lo_status lo_remove_tree(const char *path, lo_error *err) {
     struct stat st;
     if (lstat(path, &st) != 0) return errno == ENOENT ? LO_OK : lo_fail(err, LO_ERR_IO, "cannot remove '%s': %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
@@ -100,7 +100,7 @@ static lo_status remove_tree(const char *path, lo_error *err) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             char child[4096];
             snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            s = remove_tree(child, err);
+            s = lo_remove_tree(child, err);
         }
         closedir(d);
         if (s != LO_OK) return s;
@@ -111,9 +111,20 @@ static lo_status remove_tree(const char *path, lo_error *err) {
     return LO_OK;
 }
 
+/* Whether a name is sample K's published folder or input file. */
+static bool is_sample_name(const char *name) {
+    const char *p = !strncmp(name, "layer_outputs_", 14) ? name + 14 : !strncmp(name, "input_", 6) ? name + 6 : NULL;
+    if (!p || !(*p >= '0' && *p <= '9')) return false;
+    while (*p >= '0' && *p <= '9') p++;
+    return !*p || !strcmp(p, ".raw") || !strcmp(p, ".npy");
+}
+
 /* Whether a folder holds anything but the empty inputs/ and outputs/ folders
- * and hidden leftovers that a failed first sample leaves. */
-static bool dir_is_empty(const char *path, int depth) {
+ * and hidden leftovers that a failed first sample leaves. Without either
+ * JSON file no sample was ever complete (they are written after a sample is
+ * moved into place), so a published first sample is a leftover too: a run
+ * killed between the two can be started again, or resumed with --append. */
+static bool dir_is_empty_at(const char *path, int depth, bool no_index) {
     DIR *d = opendir(path);
     if (!d) return true;
     struct dirent *e;
@@ -121,16 +132,30 @@ static bool dir_is_empty(const char *path, int depth) {
     while (empty && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (depth == 1 && e->d_name[0] == '.' && strstr(e->d_name, ".partial")) continue;
+        if (depth == 1 && no_index && is_sample_name(e->d_name)) continue;
+        /* lo_write_file_atomic's temporary, left by a run killed while writing */
+        if (depth == 0 && (!strcmp(e->d_name, "manifest.json.tmp") ||
+                           !strcmp(e->d_name, "layer_output_name_order.json.tmp")))
+            continue;
         if (depth == 0 && (!strcmp(e->d_name, "inputs") || !strcmp(e->d_name, "outputs"))) {
             char sub[4200];
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
             struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty(sub, 1)) continue;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty_at(sub, 1, no_index)) continue;
         }
         empty = false;
     }
     closedir(d);
     return empty;
+}
+
+static bool dir_is_empty(const char *path) {
+    char manifest[4200], order[4200];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", path);
+    snprintf(order, sizeof order, "%s/layer_output_name_order.json", path);
+    struct stat st;
+    bool no_index = lstat(manifest, &st) != 0 && lstat(order, &st) != 0;
+    return dir_is_empty_at(path, 0, no_index);
 }
 
 static lo_status sha256_file(const char *path, char hex[65], lo_error *err) {
@@ -329,7 +354,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     struct stat st;
     bool exists = stat(g->dir, &st) == 0;
     if (exists && !S_ISDIR(st.st_mode)) return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", g->dir);
-    if (exists && !dir_is_empty(g->dir, 0)) {
+    if (exists && !dir_is_empty(g->dir)) {
         if (g->opt.mode == LO_DIR_NEW)
             return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' is not empty; use --overwrite to "
                            "replace its dump or --append to add samples to it", g->dir);
@@ -339,7 +364,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
             for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
                 char p[4200];
                 snprintf(p, sizeof p, "%s/%s", g->dir, ours[i]);
-                LO_TRY(remove_tree(p, err));
+                LO_TRY(lo_remove_tree(p, err));
             }
         } else {
             LO_TRY(load_manifest(g, err));
@@ -527,7 +552,7 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
         return st;
     }
     snprintf(p, sizeof p, "%s/inputs/.input_%d.partial", g->dir, K);
-    LO_TRY(remove_tree(p, err));
+    LO_TRY(lo_remove_tree(p, err));
     LO_TRY(make_dir(p, err));
     int fd = open(p, O_RDONLY | O_DIRECTORY);
     if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
@@ -542,13 +567,20 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
 }
 
 static lo_status publish(const char *from, const char *to, lo_error *err) {
-    LO_TRY(remove_tree(to, err)); /* a leftover of a run that died before its manifest */
+    LO_TRY(lo_remove_tree(to, err)); /* a leftover of a run that died before its manifest */
     if (rename(from, to) != 0)
         return lo_fail(err, LO_ERR_IO, "cannot rename '%s' to '%s': %s", from, to, strerror(errno));
     return LO_OK;
 }
 
 lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_error *err) {
+    return lo_generator_generate_run(g, inputs, n_inputs, NULL, NULL, err);
+}
+
+lo_session *lo_generator_session(lo_generator *g) { return g->session; }
+
+lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
+                                    void *run_user, lo_error *err) {
     int K = g->samples;
     int n_model = lo_model_input_count(g->model);
     if (n_inputs != n_model)
@@ -572,7 +604,7 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
     char partial[4200], final[4200];
     snprintf(partial, sizeof partial, "%s/outputs/.layer_outputs_%d.partial", g->dir, K);
     snprintf(final, sizeof final, "%s/outputs/layer_outputs_%d", g->dir, K);
-    LO_TRY(remove_tree(partial, err));
+    LO_TRY(lo_remove_tree(partial, err));
     LO_TRY(make_dir(partial, err));
     g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
     if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", partial, strerror(errno));
@@ -585,7 +617,8 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
         ordered[i].name = lo_model_input_name(g->model, i);
     }
     lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format);
-    lo_status st = lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);
+    lo_status st = run ? run(run_user, g->session, ordered, n_inputs, on_tensor, g, err)
+                       : lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);
     /* the sample is complete only when every file is written */
     lo_error werr;
     lo_status wst = lo_writer_finish(g->writer, &werr);
@@ -610,8 +643,8 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
     if (st == LO_OK) st = publish(partial, final, err);
     if (st != LO_OK) {
         lo_error ignore;
-        remove_tree(partial, &ignore);
-        remove_tree(in_partial, &ignore);
+        lo_remove_tree(partial, &ignore);
+        lo_remove_tree(in_partial, &ignore);
         /* names first seen in a failed sample are not part of the dump */
         for (int i = saved_before; i < g->n_saved; i++) saved_free(&g->saved[i]);
         g->n_saved = saved_before;

@@ -580,69 +580,78 @@ static void frame_free(lo_frame *f) {
     free(f->remaining);
 }
 
-static lo_status run_nodes(lo_frame *f) {
+/* Runs one node of a frame: its kernel on f->vals, then for each output
+ * the quantization step and the observer; outputs nobody reads are freed. */
+static lo_status run_node(lo_frame *f, int node_index) {
     const lo_graph *g = f->graph;
+    const lo_node *n = &g->nodes[node_index];
     lo_error *err = f->err;
     const lo_tensor *in_buf[64];
     lo_tensor *out_buf[64];
+    const lo_tensor **in = in_buf;
+    lo_tensor **out = out_buf;
+    if (n->n_inputs > 64 || n->n_outputs > 64) {
+        in = calloc((size_t)n->n_inputs + 1, sizeof *in);
+        out = calloc((size_t)n->n_outputs + 1, sizeof *out);
+        if (!in || !out) {
+            if (in != in_buf) free(in);
+            if (out != out_buf) free(out);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (int k = 0; k < n->n_inputs; k++) {
+        int v = n->inputs[k];
+        in[k] = v < 0 ? NULL : &f->vals[v];
+        /* an optional input whose producer gave nothing counts as omitted */
+        if (v >= 0 && f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data && g->values[v].kind == LO_VALUE_NODE)
+            in[k] = NULL;
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
+        int v = n->outputs[k];
+        out[k] = v < 0 ? NULL : &f->vals[v];
+        if (v >= 0) {
+            memset(&f->vals[v], 0, sizeof f->vals[v]);
+            f->owned[v] = true;
+        }
+    }
+    lo_kernel_ctx ctx = {
+        .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
+        .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
+    };
+    bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
+    double t0 = timed ? now_seconds() : 0;
+    lo_status st = n->def->run(&ctx);
+    if (timed) {
+        f->session->node_seconds[node_index] += now_seconds() - t0;
+        if (st == LO_OK) f->session->node_flops[node_index] += node_flops(n, in, out);
+    }
+    if (in != in_buf) free(in);
+    if (out != out_buf) free(out);
+    if (st != LO_OK) return st;
+    bool is_constant = strcmp(n->op_type, "Constant") == 0 && n->domain[0] == 0;
+    for (int k = 0; k < n->n_outputs; k++) {
+        int v = n->outputs[k];
+        if (v < 0) continue;
+        if (f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data)
+            return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name, n->op_type, k);
+        if (!is_constant) LO_TRY(observe(f, g, v, n));
+        else {
+            const lo_encoding *enc;
+            LO_TRY(quantize_value(f, g, v, &enc));
+        }
+        if (f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
+    }
+    return LO_OK;
+}
+
+static lo_status run_nodes(lo_frame *f) {
+    const lo_graph *g = f->graph;
     for (int oi = 0; oi < g->n_nodes; oi++) {
-        const lo_node *n = &g->nodes[g->order[oi]];
-        if (f->session->stop && *f->session->stop)
-            return lo_fail(err, LO_ERR_INTERRUPTED, "interrupted");
-        const lo_tensor **in = in_buf;
-        lo_tensor **out = out_buf;
-        if (n->n_inputs > 64 || n->n_outputs > 64) {
-            in = calloc((size_t)n->n_inputs + 1, sizeof *in);
-            out = calloc((size_t)n->n_outputs + 1, sizeof *out);
-            if (!in || !out) {
-                if (in != in_buf) free(in);
-                if (out != out_buf) free(out);
-                return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-            }
-        }
-        for (int k = 0; k < n->n_inputs; k++) {
-            int v = n->inputs[k];
-            in[k] = v < 0 ? NULL : &f->vals[v];
-            /* an optional input whose producer gave nothing counts as omitted */
-            if (v >= 0 && f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data && g->values[v].kind == LO_VALUE_NODE)
-                in[k] = NULL;
-        }
-        for (int k = 0; k < n->n_outputs; k++) {
-            int v = n->outputs[k];
-            out[k] = v < 0 ? NULL : &f->vals[v];
-            if (v >= 0) {
-                memset(&f->vals[v], 0, sizeof f->vals[v]);
-                f->owned[v] = true;
-            }
-        }
-        lo_kernel_ctx ctx = {
-            .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
-            .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
-        };
-        bool timed = f->session->profile && !f->parent;
-        double t0 = timed ? now_seconds() : 0;
-        lo_status st = n->def->run(&ctx);
-        if (timed) {
-            f->session->node_seconds[g->order[oi]] += now_seconds() - t0;
-            if (st == LO_OK) f->session->node_flops[g->order[oi]] += node_flops(n, in, out);
-        }
-        if (in != in_buf) free(in);
-        if (out != out_buf) free(out);
-        if (st != LO_OK) return st;
-        bool is_constant = strcmp(n->op_type, "Constant") == 0 && n->domain[0] == 0;
-        for (int k = 0; k < n->n_outputs; k++) {
-            int v = n->outputs[k];
-            if (v < 0) continue;
-            if (f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data)
-                return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name,
-                               n->op_type, k);
-            if (!is_constant) LO_TRY(observe(f, g, v, n));
-            else {
-                const lo_encoding *enc;
-                LO_TRY(quantize_value(f, g, v, &enc));
-            }
-            if (f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
-        }
+        int i = g->order[oi];
+        const lo_node *n = &g->nodes[i];
+        if (f->session->stop && *f->session->stop) return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
+        LO_TRY(run_node(f, i));
+        if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
             int v = k < n->n_inputs ? n->inputs[k] : n->implicit_inputs[k - n->n_inputs];
             if (v < 0) continue;
@@ -789,6 +798,141 @@ lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, in
         if (st != LO_OK)
             for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
     }
+    frame_free(&f);
+    return st;
+}
+
+/* ---- running with sequence and optional inputs ------------------------------------ */
+/* For the conformance runner, whose cases feed sequences and optionals as
+ * graph inputs, which lo_tensor_view cannot express. inputs are positional
+ * (the graph's input order) and borrowed. */
+
+lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_inputs, lo_tensor *outputs,
+                                lo_error *err) {
+    const lo_graph *g = s->model->ir->graph;
+    if (n_inputs != g->n_inputs)
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        if (inputs[i].kind != LO_KIND_TENSOR) continue;
+        lo_tensor_view view;
+        view_of(&inputs[i], g->values[g->inputs[i]].name, &view);
+        /* as ONNX's backend runner: the declared shape is not enforced
+         * (some cases feed a different one), the dtype and sizes are */
+        lo_value loose = g->values[g->inputs[i]];
+        loose.decl_rank = -1;
+        LO_TRY(check_input(&loose, &view, err));
+    }
+    omp_set_num_threads(s->threads);
+    lo_frame f;
+    memset(&f, 0, sizeof f);
+    f.session = s;
+    f.err = err;
+    f.iteration = -1;
+    lo_status st = frame_init(&f, g, err);
+    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
+        f.vals[g->inputs[i]] = inputs[i]; /* borrowed */
+        f.vals[g->inputs[i]].capacity = 0;
+        st = observe(&f, g, g->inputs[i], NULL);
+    }
+    if (st == LO_OK) st = run_nodes(&f);
+    for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
+    for (int o = 0; st == LO_OK && o < g->n_outputs; o++) st = lo_tensor_clone(&f.vals[g->outputs[o]], &outputs[o], err);
+    if (st != LO_OK)
+        for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
+    frame_free(&f);
+    return st;
+}
+
+/* ---- isolated quantization error ---------------------------------------------------- */
+
+typedef struct isolated_run {
+    lo_frame *quant; /* frame of the quantized model's graph */
+    lo_frame *flt;
+} isolated_run;
+
+/* Copies value v of the float run into the quantized frame and applies v's
+ * own encoding there. */
+static lo_status isolated_input(isolated_run *r, int v) {
+    lo_frame *q = r->quant;
+    const lo_graph *qg = q->graph;
+    if (qg->values[v].kind != LO_VALUE_NODE && qg->values[v].kind != LO_VALUE_INPUT) return LO_OK;
+    if (q->owned[v]) return LO_OK; /* read twice by one node */
+    const lo_tensor *src = &r->flt->vals[v];
+    if (src->kind == LO_KIND_TENSOR && !src->data) return LO_OK;
+    LO_TRY(lo_tensor_clone(src, &q->vals[v], q->err));
+    q->owned[v] = true;
+    const lo_encoding *enc;
+    return quantize_value(q, qg, v, &enc);
+}
+
+static lo_status isolated_after_node(lo_frame *f, int node, void *user) {
+    isolated_run *r = user;
+    lo_frame *q = r->quant;
+    const lo_node *n = &q->graph->nodes[node];
+    lo_status st = LO_OK;
+    for (int k = 0; st == LO_OK && k < n->n_inputs + n->n_implicit; k++) {
+        int v = k < n->n_inputs ? n->inputs[k] : n->implicit_inputs[k - n->n_inputs];
+        if (v >= 0) st = isolated_input(r, v);
+    }
+    if (st == LO_OK) st = run_node(q, node);
+    for (int k = 0; k < n->n_outputs; k++)
+        if (n->outputs[k] >= 0) release(q, n->outputs[k]);
+    for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
+        int v = k < n->n_inputs ? n->inputs[k] : n->implicit_inputs[k - n->n_inputs];
+        if (v >= 0 && q->graph->values[v].kind != LO_VALUE_INITIALIZER) release(q, v);
+    }
+    (void)f;
+    return st;
+}
+
+lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_tensor_view *inputs, int n_inputs,
+                                  lo_observer_fn float_observer, void *float_user, lo_observer_fn iso_observer,
+                                  void *iso_user, lo_error *err) {
+    const lo_graph *g = flt->model->ir->graph, *qg = quant->model->ir->graph;
+    /* both sessions must run the same file: nodes and values line up by index */
+    bool same = g->n_nodes == qg->n_nodes && g->n_values == qg->n_values;
+    for (int i = 0; same && i < g->n_nodes; i++) same = !strcmp(g->nodes[i].op_type, qg->nodes[i].op_type);
+    for (int v = 0; same && v < g->n_values; v++) same = !strcmp(g->values[v].name, qg->values[v].name);
+    if (!same) return lo_fail(err, LO_ERR_ARGUMENT, "the float and quantized sessions run different models");
+    if (n_inputs != g->n_inputs)
+        return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
+    for (int i = 0; i < n_inputs; i++) LO_TRY(check_input(&g->values[g->inputs[i]], &inputs[i], err));
+    omp_set_num_threads(flt->threads);
+    lo_frame f, q;
+    memset(&f, 0, sizeof f);
+    memset(&q, 0, sizeof q);
+    f.session = flt;
+    f.observer = float_observer;
+    f.user = float_user;
+    f.err = err;
+    f.iteration = -1;
+    q.session = quant;
+    q.observer = iso_observer;
+    q.user = iso_user;
+    q.err = err;
+    q.iteration = -1;
+    isolated_run r = {&q, &f};
+    f.after_node = isolated_after_node;
+    f.after_user = &r;
+    lo_status st = frame_init(&f, g, err);
+    if (st == LO_OK) st = frame_init(&q, qg, err);
+    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
+        int v = g->inputs[i];
+        lo_tensor *t = &f.vals[v];
+        t->kind = LO_KIND_TENSOR;
+        t->dtype = inputs[i].dtype;
+        t->rank = inputs[i].rank;
+        if (inputs[i].rank) memcpy(t->dims, inputs[i].dims, (size_t)inputs[i].rank * sizeof(int64_t));
+        t->data = (void *)inputs[i].data;
+        t->nbytes = inputs[i].nbytes;
+        st = observe(&f, g, v, NULL);
+        /* the isolated side sees the input quantized with its own encoding */
+        if (st == LO_OK) st = isolated_input(&r, v);
+        if (st == LO_OK) st = observe(&q, qg, v, NULL);
+        release(&q, v);
+    }
+    if (st == LO_OK) st = run_nodes(&f);
+    frame_free(&q);
     frame_free(&f);
     return st;
 }

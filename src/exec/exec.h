@@ -24,6 +24,23 @@ lo_status lo_session_run_outputs(lo_session *session, const lo_tensor_view *inpu
                                  lo_observer_fn observer, void *user, lo_tensor *outputs,
                                  lo_error *err);
 
+/* lo_session_run_outputs for inputs that may be sequences or optionals
+ * (kind LO_KIND_SEQUENCE / LO_KIND_NONE): inputs are full tensors in the
+ * graph's input order, borrowed; no observer. For the conformance runner. */
+lo_status lo_session_run_values(lo_session *session, const lo_tensor *inputs, int n_inputs, lo_tensor *outputs,
+                                lo_error *err);
+
+/* Isolated quantization error. Runs the float model (session flt) and, after
+ * each of its top-level nodes, the same node of the quantized model (session
+ * quant: the same file loaded with encodings) on the float values of the
+ * node's inputs, each quantize-dequantized with its own encoding. Inputs are
+ * in model order. float_observer sees the float run's tensors; iso_observer
+ * sees each node's isolated outputs (quantized where encoded) and the graph
+ * inputs quantized. */
+lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_tensor_view *inputs, int n_inputs,
+                                  lo_observer_fn float_observer, void *float_user, lo_observer_fn iso_observer,
+                                  void *iso_user, lo_error *err);
+
 /* The graph of a loaded model, for stages that read it (naming, reports). */
 const lo_model_ir *lo_model_graph(const lo_model *model);
 

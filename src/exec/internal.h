@@ -74,6 +74,9 @@ typedef struct lo_frame {
     void *user;
     lo_error *err;
     int iteration;
+    /* called after each node ran, before its inputs may be freed */
+    lo_status (*after_node)(struct lo_frame *f, int node, void *user);
+    void *after_user;
 } lo_frame;
 
 #endif
