@@ -133,9 +133,9 @@ static bool dir_is_empty_at(const char *path, int depth, bool no_index) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (depth == 1 && e->d_name[0] == '.' && strstr(e->d_name, ".partial")) continue;
         if (depth == 1 && no_index && is_sample_name(e->d_name)) continue;
-        /* lo_write_file_atomic's temporary, left by a run killed while writing */
-        if (depth == 0 && (!strcmp(e->d_name, "manifest.json.tmp") ||
-                           !strcmp(e->d_name, "layer_output_name_order.json.tmp")))
+        /* staged index files (and their own temporaries) of a killed run */
+        if (depth == 0 && (!strncmp(e->d_name, "manifest.json.tmp", 17) ||
+                           !strncmp(e->d_name, "layer_output_name_order.json.tmp", 32)))
             continue;
         if (depth == 0 && (!strcmp(e->d_name, "inputs") || !strcmp(e->d_name, "outputs"))) {
             char sub[4200];
@@ -189,17 +189,43 @@ static json_t *dims_json(int rank, const int64_t *dims) {
     return a;
 }
 
-static lo_status write_json(const char *dir, const char *name, json_t *root, lo_error *err) {
+/* Writes dir/name.tmp complete (itself through a temporary, so it is whole
+ * whenever it exists); commit_json moves it into place. Both index files are
+ * staged before either is moved, so once the name-order file is replaced a
+ * complete manifest is waiting beside it: a run killed between the two
+ * renames is finished by the next one (recover_index). */
+static lo_status stage_json(const char *dir, const char *name, json_t *root, lo_error *err) {
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory writing %s", name);
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(path, sizeof path, "%s/%s.tmp", dir, name);
     size_t len = strlen(text);
     text[len] = '\n';
     lo_status st = lo_write_file_atomic(path, text, len + 1, err);
     free(text);
     return st;
+}
+
+static lo_status commit_json(const char *dir, const char *name, lo_error *err) {
+    char from[4200], to[4200];
+    snprintf(from, sizeof from, "%s/%s.tmp", dir, name);
+    snprintf(to, sizeof to, "%s/%s", dir, name);
+    if (rename(from, to) != 0)
+        return lo_fail(err, LO_ERR_IO, "cannot rename '%s' to '%s': %s", from, to, strerror(errno));
+    return LO_OK;
+}
+
+/* A first sample's run killed between its two index renames leaves the
+ * name-order file, no manifest, and the staged complete manifest. */
+static lo_status recover_index(const char *dir, lo_error *err) {
+    char manifest[4200], order[4200], staged[4200];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", dir);
+    snprintf(order, sizeof order, "%s/layer_output_name_order.json", dir);
+    snprintf(staged, sizeof staged, "%s/manifest.json.tmp", dir);
+    struct stat st;
+    if (lstat(manifest, &st) == 0 || lstat(order, &st) != 0 || lstat(staged, &st) != 0) return LO_OK;
+    return commit_json(dir, "manifest.json", err);
 }
 
 static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMAT_NPY ? ".npy" : ".raw"; }
@@ -210,7 +236,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     for (int i = 0; i < g->n_saved; i++)
         if (g->saved[i].file) json_array_append_new(names, json_string(g->saved[i].file));
     json_object_set_new(order, "layer_output_names", names);
-    LO_TRY(write_json(g->dir, "layer_output_name_order.json", order, err));
+    LO_TRY(stage_json(g->dir, "layer_output_name_order.json", order, err));
 
     json_t *m = json_object();
     json_object_set_new(m, "tool", json_string("layerout"));
@@ -249,7 +275,9 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     }
     json_object_set_new(m, "tensors", tensors);
     json_object_set_new(m, "samples", json_integer(g->samples));
-    return write_json(g->dir, "manifest.json", m, err);
+    LO_TRY(stage_json(g->dir, "manifest.json", m, err));
+    LO_TRY(commit_json(g->dir, "layer_output_name_order.json", err));
+    return commit_json(g->dir, "manifest.json", err);
 }
 
 /* Makes room for one more saved entry (and its seen flag). */
@@ -354,6 +382,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     struct stat st;
     bool exists = stat(g->dir, &st) == 0;
     if (exists && !S_ISDIR(st.st_mode)) return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", g->dir);
+    if (exists) LO_TRY(recover_index(g->dir, err));
     if (exists && !dir_is_empty(g->dir)) {
         if (g->opt.mode == LO_DIR_NEW)
             return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' is not empty; use --overwrite to "
@@ -481,17 +510,19 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
         stem = NULL;
     }
     if (stem) {
-        char *base = stem;
-        for (int k = 2; stem; k++) {
+        char *base = stem, *cand = stem;
+        for (int k = 2;; k++) {
             bool clash = false;
             for (int i = 0; i < g->n_saved && !clash; i++)
-                if (g->saved[i].file && strcmp(g->saved[i].file, stem) == 0) clash = true;
+                if (g->saved[i].file && strcmp(g->saved[i].file, cand) == 0) clash = true;
             if (!clash) break;
-            if (stem != base) free(stem);
-            stem = malloc(strlen(base) + 24);
-            if (stem) sprintf(stem, "%s__%d", base, k);
+            if (cand != base) free(cand);
+            size_t len = strlen(base) + 24;
+            if (!(cand = malloc(len))) break;
+            snprintf(cand, len, "%s__%d", base, k);
         }
-        if (stem != base) free(base);
+        if (cand != base) free(base);
+        stem = cand;
         if (!stem) {
             lo_fail(err, LO_ERR_NOMEM, "out of memory");
             return -1;
