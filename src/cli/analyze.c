@@ -94,9 +94,11 @@ int cli_analyze(int argc, char **argv) {
         switch (c) {
         case 'i': {
             if (n_in >= 256) return cli_error("too many -i inputs");
-            const char *eq = strchr(optarg, '=');
-            in_names[n_in] = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
-            in_paths[n_in] = strdup(eq ? eq + 1 : optarg);
+            /* NAME=FILE is split in place: argv strings are ours to modify */
+            char *eq = strchr(optarg, '=');
+            if (eq) *eq = 0;
+            in_names[n_in] = eq ? optarg : NULL;
+            in_paths[n_in] = eq ? eq + 1 : optarg;
             n_in++;
             break;
         }
@@ -263,11 +265,6 @@ done:
     free(tensors);
     free(views);
     lo_input_list_free(&list);
-    for (int i = 0; i < n_in; i++) {
-        free(in_names[i]);
-        free(in_paths[i]);
-    }
-    for (int i = 0; i < n_shapes; i++) free(shapes[i].name);
     if (tmp[0]) {
         lo_error ignore;
         lo_remove_tree(tmp, &ignore); /* the temporary folder this command made */

@@ -17,7 +17,7 @@ typedef struct cli_shape {
     int rank;
     int64_t dims[LO_MAX_RANK];
 } cli_shape;
-bool cli_parse_shape(const char *arg, cli_shape *s);
+bool cli_parse_shape(char *arg, cli_shape *s);
 /* Reads one sample's input files (names[i] NULL: by position) into
  * tensors[] in model input order, checked against the model. */
 lo_status cli_load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,

@@ -29,10 +29,9 @@ int cli_count_layers(const char *path) {
     return n;
 }
 
-bool cli_parse_shape(const char *arg, cli_shape *s) {
+bool cli_parse_shape(char *arg, cli_shape *s) {
     const char *eq = strrchr(arg, '=');
     if (!eq || eq == arg) return false;
-    s->name = strndup(arg, (size_t)(eq - arg));
     s->rank = 0;
     const char *p = eq + 1;
     if (!*p) return false;
@@ -46,6 +45,8 @@ bool cli_parse_shape(const char *arg, cli_shape *s) {
         if (*p == 'x' || *p == 'X' || *p == ',') p++;
         else if (*p) return false;
     }
+    *(char *)eq = 0; /* split in place, once valid: argv strings are ours to modify */
+    s->name = arg;
     return true;
 }
 

@@ -125,9 +125,11 @@ int cli_generate(int argc, char **argv) {
         switch (c) {
         case 'i': {
             if (n_in >= 256) return cli_error("too many -i inputs");
-            const char *eq = strchr(optarg, '=');
-            in_names[n_in] = eq ? strndup(optarg, (size_t)(eq - optarg)) : NULL;
-            in_paths[n_in] = strdup(eq ? eq + 1 : optarg);
+            /* NAME=FILE is split in place: argv strings are ours to modify */
+            char *eq = strchr(optarg, '=');
+            if (eq) *eq = 0;
+            in_names[n_in] = eq ? optarg : NULL;
+            in_paths[n_in] = eq ? eq + 1 : optarg;
             n_in++;
             break;
         }
@@ -273,10 +275,5 @@ int cli_generate(int argc, char **argv) {
     free(views);
     lo_generator_free(gen);
     lo_input_list_free(&list);
-    for (int i = 0; i < n_in; i++) {
-        free(in_names[i]);
-        free(in_paths[i]);
-    }
-    for (int i = 0; i < n_shapes; i++) free(shapes[i].name);
     return rc;
 }
