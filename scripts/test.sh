@@ -34,7 +34,7 @@ suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$ro
 suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/build" "$PY"
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
 suite "analyze (a degraded layer found)" "$PY" tests/compare/test_analyze.py "$root/build/layerout" "$root/build/analyze-test"
-suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DLAYEROUT_SANITIZE=ON
+suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (sanitizers)" ctest --test-dir build-asan --output-on-failure -j"$jobs"
 suite "command-line tests (sanitizers)" bash tests/cli/run.sh "$root/build-asan/layerout"
