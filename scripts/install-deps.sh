@@ -17,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
     python3-torch python3-torchvision python3-onnx  # PyTorch 1.13 and its TorchScript exporter
     clang libclang-rt-14-dev valgrind      # sanitizers, fuzzing, leak checks
     chromium                               # opens the HTML report in tests
+    python3-pytest python3-setuptools      # the Python package's tests and offline install
   )
 fi
 missing=()

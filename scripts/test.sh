@@ -33,6 +33,7 @@ suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$
 suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$root/build" "$PY"
 suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/build" "$PY"
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
+suite "python package (LayerOutputUtil)" bash tests/python/run.sh "$root/build" "$PY"
 suite "analyze (a degraded layer found)" "$PY" tests/compare/test_analyze.py "$root/build/layerout" "$root/build/analyze-test"
 suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

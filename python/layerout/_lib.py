@@ -1,0 +1,325 @@
+"""ctypes binding of liblayerout's public header (include/layerout.h).
+
+Only this module knows the C structs; the rest of the package talks in numpy
+arrays and Python exceptions. The structs below mirror the header field by
+field: ctypes has no way to check them against the C side, so any change to
+the header must be repeated here.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+
+import numpy as np
+
+# ---- enums (values of the header) -------------------------------------------------
+
+LO_OK = 0
+LO_ERR_INTERRUPTED = 8
+
+STATUS_NAMES = {
+    0: "ok", 1: "io", 2: "model", 3: "unsupported", 4: "input", 5: "argument",
+    6: "encodings", 7: "nomem", 8: "interrupted", 9: "runtime",
+}
+
+LO_FLOAT, LO_UINT8, LO_INT8, LO_UINT16, LO_INT16, LO_INT32, LO_INT64 = 1, 2, 3, 4, 5, 6, 7
+LO_STRING, LO_BOOL, LO_FLOAT16, LO_DOUBLE, LO_UINT32, LO_UINT64 = 8, 9, 10, 11, 12, 13
+LO_COMPLEX64, LO_COMPLEX128, LO_BFLOAT16 = 14, 15, 16
+LO_FLOAT8E4M3FN, LO_FLOAT8E4M3FNUZ, LO_FLOAT8E5M2, LO_FLOAT8E5M2FNUZ = 17, 18, 19, 20
+LO_UINT4, LO_INT4, LO_FLOAT4E2M1 = 21, 22, 23
+
+LO_MAX_RANK = 8
+
+FORMATS = {"raw": 0, "npy": 1}
+DIR_MODES = {"new": 0, "overwrite": 1, "append": 2}
+NAMINGS = {"onnx": 0, "qnn": 1, "pytorch": 2, "torchscript": 3}
+ROUNDINGS = {"half-away": 0, "half-even": 1}
+
+
+def _numpy_dtypes():
+    """lo_dtype -> numpy dtype of the bytes the library hands over.
+
+    Types numpy lacks keep their bytes: bfloat16 as uint16 and the 8- and
+    4-bit floats as uint8 (one element per byte, as the library holds them),
+    unless ml_dtypes is installed, whose types are bit-compatible."""
+    table = {
+        LO_FLOAT: np.float32, LO_UINT8: np.uint8, LO_INT8: np.int8, LO_UINT16: np.uint16,
+        LO_INT16: np.int16, LO_INT32: np.int32, LO_INT64: np.int64, LO_BOOL: np.bool_,
+        LO_FLOAT16: np.float16, LO_DOUBLE: np.float64, LO_UINT32: np.uint32, LO_UINT64: np.uint64,
+        LO_COMPLEX64: np.complex64, LO_COMPLEX128: np.complex128, LO_BFLOAT16: np.uint16,
+        LO_FLOAT8E4M3FN: np.uint8, LO_FLOAT8E4M3FNUZ: np.uint8, LO_FLOAT8E5M2: np.uint8,
+        LO_FLOAT8E5M2FNUZ: np.uint8, LO_UINT4: np.uint8, LO_INT4: np.int8, LO_FLOAT4E2M1: np.uint8,
+    }
+    try:
+        import ml_dtypes  # optional: gives the exotic floats their real numpy types
+        for code, attr in ((LO_BFLOAT16, "bfloat16"), (LO_FLOAT8E4M3FN, "float8_e4m3fn"),
+                           (LO_FLOAT8E4M3FNUZ, "float8_e4m3fnuz"), (LO_FLOAT8E5M2, "float8_e5m2"),
+                           (LO_FLOAT8E5M2FNUZ, "float8_e5m2fnuz"), (LO_UINT4, "uint4"),
+                           (LO_INT4, "int4"), (LO_FLOAT4E2M1, "float4_e2m1fn")):
+            if hasattr(ml_dtypes, attr):
+                table[code] = getattr(ml_dtypes, attr)
+    except ImportError:
+        pass
+    return {k: np.dtype(v) for k, v in table.items()}
+
+
+NUMPY_OF = _numpy_dtypes()
+# The reverse, for inputs: the first lo_dtype listed for a numpy type wins,
+# so uint16 means LO_UINT16, not bfloat16.
+LO_OF = {}
+for _code, _dt in sorted(NUMPY_OF.items()):
+    LO_OF.setdefault(_dt, _code)
+
+
+# ---- structs ------------------------------------------------------------------------
+
+class LoError(ctypes.Structure):
+    _fields_ = [("status", ctypes.c_int), ("message", ctypes.c_char * 1024)]
+
+
+class LoTensorView(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("dtype", ctypes.c_int),
+        ("rank", ctypes.c_int),
+        ("dims", ctypes.POINTER(ctypes.c_int64)),
+        ("data", ctypes.c_void_p),
+        ("nbytes", ctypes.c_size_t),
+    ]
+
+
+class LoLayerOutput(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("node_name", ctypes.c_char_p),
+        ("op_type", ctypes.c_char_p),
+        ("iteration", ctypes.c_int),
+        ("is_graph_input", ctypes.c_int),
+        ("encoding", ctypes.c_char_p),
+        ("tensor", LoTensorView),
+        ("block", ctypes.c_void_p),
+    ]
+
+
+class LoModelOptions(ctypes.Structure):
+    _fields_ = [("encodings", ctypes.c_char_p), ("rounding", ctypes.c_int), ("strict", ctypes.c_int)]
+
+
+class LoSessionOptions(ctypes.Structure):
+    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t)]
+
+
+class LoGeneratorOptions(ctypes.Structure):
+    _fields_ = [
+        ("format", ctypes.c_int),
+        ("mode", ctypes.c_int),
+        ("threads", ctypes.c_int),
+        ("model", LoModelOptions),
+        ("naming", ctypes.c_int),
+        ("name_map", ctypes.c_char_p),
+        ("all_tensors", ctypes.c_int),
+        ("layers", ctypes.c_char_p),
+        ("op_types", ctypes.c_char_p),
+        ("profile", ctypes.c_int),
+        ("max_memory", ctypes.c_size_t),
+        ("input_folder", ctypes.c_int),
+    ]
+
+
+OBSERVER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(LoLayerOutput),
+                            ctypes.POINTER(LoError))
+
+
+# ---- errors -----------------------------------------------------------------------------
+
+class LayerOutError(RuntimeError):
+    """An error reported by liblayerout (or the layerout command).
+
+    ``status`` is the library's lo_status code and ``status_name`` its short
+    name ("model", "input", "encodings", ...); the message is the library's
+    own, naming what was wrong."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+        self.status_name = STATUS_NAMES.get(status, "unknown") if status is not None else None
+
+
+def check(status, err):
+    """Raises LayerOutError with the C message unless status is LO_OK."""
+    if status != LO_OK:
+        msg = err.message.decode("utf-8", "replace") or f"liblayerout failed ({STATUS_NAMES.get(status, status)})"
+        raise LayerOutError(msg, status)
+
+
+# ---- finding the library and the command --------------------------------------------------
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_lib = None
+_lib_path = None
+
+
+def _candidates():
+    env = os.environ.get("LAYEROUT_LIBRARY")
+    if env:
+        # an explicit choice is the only one: falling back silently would
+        # test or run a library other than the one asked for
+        yield env
+        return
+    for d in (_HERE, os.path.dirname(_HERE)):
+        for name in ("liblayerout.so", "liblayerout.so.0"):
+            yield os.path.join(d, name)
+    # where `cmake --install` puts it (GNUInstallDirs: lib under /usr/local,
+    # the multiarch folder under /usr)
+    for d in ("/usr/local/lib", "/usr/local/lib64", "/usr/local/lib/x86_64-linux-gnu",
+              "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"):
+        for name in ("liblayerout.so", "liblayerout.so.0"):
+            yield os.path.join(d, name)
+    found = ctypes.util.find_library("layerout")
+    if found:
+        yield found
+
+
+def library_path():
+    """The path of the liblayerout.so this package uses (loading it if needed)."""
+    load()
+    return _lib_path
+
+
+def load():
+    """Loads liblayerout once and declares the functions used."""
+    global _lib, _lib_path
+    if _lib is not None:
+        return _lib
+    tried = []
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append(path)
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path} ({e})")
+            continue
+        _declare(lib)
+        _lib, _lib_path = lib, os.path.realpath(path) if os.path.exists(path) else path
+        return _lib
+    raise LayerOutError("cannot find liblayerout.so: build it (cmake --build build), install it "
+                        "(cmake --install build) or set LAYEROUT_LIBRARY to its path; tried "
+                        + ", ".join(tried))
+
+
+def _declare(lib):
+    c = ctypes
+    P = c.POINTER
+    sigs = {
+        "lo_version": (c.c_char_p, []),
+        "lo_status_name": (c.c_char_p, [c.c_int]),
+        "lo_model_options_init": (None, [P(LoModelOptions)]),
+        "lo_model_load_ex": (c.c_int, [c.c_char_p, P(LoModelOptions), P(c.c_void_p), P(LoError)]),
+        "lo_model_warnings": (c.c_char_p, [c.c_void_p]),
+        "lo_model_free": (None, [c.c_void_p]),
+        "lo_model_input_count": (c.c_int, [c.c_void_p]),
+        "lo_model_input_name": (c.c_char_p, [c.c_void_p, c.c_int]),
+        "lo_model_input_dtype": (c.c_int, [c.c_void_p, c.c_int]),
+        "lo_model_input_rank": (c.c_int, [c.c_void_p, c.c_int]),
+        "lo_model_input_dim": (c.c_int64, [c.c_void_p, c.c_int, c.c_int]),
+        "lo_session_options_init": (None, [P(LoSessionOptions)]),
+        "lo_session_create": (c.c_int, [c.c_void_p, P(LoSessionOptions), P(c.c_void_p), P(LoError)]),
+        "lo_session_run": (c.c_int, [c.c_void_p, P(LoTensorView), c.c_int, OBSERVER, c.c_void_p, P(LoError)]),
+        "lo_session_free": (None, [c.c_void_p]),
+        "lo_generator_options_init": (None, [P(LoGeneratorOptions)]),
+        "lo_generator_create": (c.c_int, [c.c_char_p, c.c_char_p, P(LoGeneratorOptions), P(c.c_void_p),
+                                          P(LoError)]),
+        "lo_generator_generate": (c.c_int, [c.c_void_p, P(LoTensorView), c.c_int, P(LoError)]),
+        "lo_generator_sample_count": (c.c_int, [c.c_void_p]),
+        "lo_generator_model": (c.c_void_p, [c.c_void_p]),
+        "lo_generator_free": (None, [c.c_void_p]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        f = getattr(lib, name)
+        f.restype = restype
+        f.argtypes = argtypes
+
+
+def version():
+    """liblayerout's version string."""
+    return load().lo_version().decode()
+
+
+def find_binary():
+    """The `layerout` command: $LAYEROUT_BINARY, else beside the library
+    (a build folder holds both; an install puts it in ../bin), else PATH."""
+    env = os.environ.get("LAYEROUT_BINARY")
+    if env:
+        return env
+    lib_dir = os.path.dirname(library_path())
+    for cand in (os.path.join(lib_dir, "layerout"), os.path.join(lib_dir, "..", "bin", "layerout"),
+                 os.path.join(lib_dir, "..", "..", "bin", "layerout")):
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return os.path.normpath(cand)
+    found = shutil.which("layerout")
+    if found:
+        return found
+    raise LayerOutError("cannot find the layerout command (needed by compare): put it on PATH or "
+                        "set LAYEROUT_BINARY")
+
+
+# ---- tensors --------------------------------------------------------------------------------
+
+class InputViews:
+    """lo_tensor_view array for a list of numpy arrays; holds every buffer the
+    views point into for as long as it lives."""
+
+    def __init__(self, arrays, names=None):
+        n = len(arrays)
+        self.views = (LoTensorView * max(n, 1))()
+        self.count = n
+        self._keep = []
+        for i, a in enumerate(arrays):
+            v = self.views[i]
+            if a.dtype.kind in "USO":
+                # strings: an array of NUL-terminated char pointers
+                flat = [str(s).encode("utf-8") for s in a.reshape(-1)]
+                ptrs = (ctypes.c_char_p * max(len(flat), 1))(*flat)
+                self._keep += [flat, ptrs]
+                code, data = LO_STRING, ctypes.cast(ptrs, ctypes.c_void_p)
+                nbytes = len(flat) * ctypes.sizeof(ctypes.c_char_p)
+            else:
+                # the library reads C-order little-endian bytes of the array's own type
+                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+                code = LO_OF.get(np.dtype(a.dtype))
+                if code is None:
+                    raise TypeError(f"input {i}: numpy dtype {a.dtype} has no ONNX equivalent")
+                data, nbytes = ctypes.c_void_p(a.ctypes.data), a.nbytes
+                self._keep.append(a)
+            dims = (ctypes.c_int64 * max(a.ndim, 1))(*a.shape)
+            self._keep.append(dims)
+            v.dtype, v.rank, v.dims, v.data, v.nbytes = code, a.ndim, dims, data, nbytes
+            if names and names[i]:
+                b = names[i].encode()
+                self._keep.append(b)
+                v.name = b
+
+
+def copy_tensor(view):
+    """A numpy array holding a copy of a lo_tensor_view's data (the library's
+    buffer is valid only during the observer call)."""
+    shape = tuple(view.dims[d] for d in range(view.rank))
+    if view.dtype == LO_STRING:
+        count = int(np.prod(shape, dtype=np.int64))
+        ptrs = ctypes.cast(view.data, ctypes.POINTER(ctypes.c_char_p))
+        out = np.empty(count, dtype=object)
+        for i in range(count):
+            out[i] = ptrs[i].decode("utf-8", "replace")
+        return out.reshape(shape)
+    dt = NUMPY_OF.get(view.dtype)
+    if dt is None:
+        raise LayerOutError(f"tensor of unknown element type {view.dtype}")
+    arr = np.empty(shape, dtype=dt)
+    if arr.nbytes != view.nbytes:
+        raise LayerOutError(f"tensor {view.name!r}: {view.nbytes} bytes for shape {shape} of {dt}")
+    if arr.nbytes:
+        ctypes.memmove(arr.ctypes.data, view.data, arr.nbytes)
+    return arr
