@@ -196,6 +196,18 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     return LO_OK;
 }
 
+bool lo_input_is_constant(const lo_kernel_ctx *ctx, int i) {
+    if (!ctx->frame || i < 0 || i >= ctx->node->n_inputs || ctx->node->inputs[i] < 0) return false;
+    const lo_graph *g = ctx->frame->graph;
+    int v = ctx->node->inputs[i];
+    /* an outer-scope name resolves to its defining graph's value */
+    while (g && g->values[v].kind == LO_VALUE_OUTER) {
+        v = g->values[v].outer_value;
+        g = g->parent;
+    }
+    return g && g->values[v].kind == LO_VALUE_INITIALIZER;
+}
+
 void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes) {
     lo_frame *f = ctx->frame;
     if (!f || !f->session) return NULL;

@@ -40,7 +40,7 @@ char *lo_strdup(const char *s) { return lo_strndup(s ? s : "", strlen(s ? s : ""
 char *lo_strndup(const char *s, size_t n) {
     char *p = malloc(n + 1);
     if (!p) return NULL;
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n); /* s may be NULL when n is 0 (empty protobuf bytes) */
     p[n] = 0;
     return p;
 }

@@ -29,8 +29,13 @@ typedef struct lo_kernel_ctx {
 /* Sets out[i]'s dtype and shape and gives it a buffer (zero-filled only for
  * LO_STRING). Omitted outputs (NULL) get a scratch buffer that is dropped. */
 lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const int64_t *dims);
-/* Scratch memory valid until the kernel returns. */
+/* Scratch memory valid until the kernel returns. Every call returns the
+ * same session block (grown as needed): a second call invalidates the
+ * first, so a kernel asks once and carves the block itself. */
 void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes);
+/* Whether input i is an initializer: its data and address stay the same for
+ * the whole session, so a kernel may cache what it derives from it. */
+bool lo_input_is_constant(const lo_kernel_ctx *ctx, int i);
 
 typedef struct lo_op_def {
     const char *domain; /* "" for ai.onnx */
@@ -42,7 +47,7 @@ typedef struct lo_op_def {
     void (*free_params)(void *params); /* NULL: free() */
 } lo_op_def;
 
-#define LO_OPSET_MAX 25
+#define LO_OPSET_MAX 28
 
 /* Finds the kernel for a node's op at its opset. On failure err says whether
  * the op is unknown or known only at other versions. */
