@@ -35,11 +35,14 @@ suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/bu
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
 suite "python package (LayerOutputUtil)" bash tests/python/run.sh "$root/build" "$PY"
 suite "analyze (a degraded layer found)" "$PY" tests/compare/test_analyze.py "$root/build/layerout" "$root/build/analyze-test"
+suite "hardening (broken files, kills, full disk, valgrind)" bash tests/hardening/run.sh "$root/build"
 suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (sanitizers)" ctest --test-dir build-asan --output-on-failure -j"$jobs"
 suite "command-line tests (sanitizers)" bash tests/cli/run.sh "$root/build-asan/layerout"
 suite "conformance (sanitizers)" bash tests/conformance/run.sh "$root/build-asan" --quiet-report
+suite "hardening (sanitizers)" bash tests/hardening/run.sh "$root/build-asan" --no-valgrind
+suite "fuzzing (libFuzzer, 60 s a target)" bash tests/fuzz/run.sh "$root/build-fuzz" 60
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"

@@ -204,8 +204,8 @@ int cli_analyze(int argc, char **argv) {
         if (st == LO_OK) st = lo_generator_generate_run(gen[2], views, n_inputs, run_isolated, &ictx, &err);
         for (int i = 0; i < n_inputs; i++) lo_tensor_free_data(&tensors[i]);
         if (st != LO_OK) {
-            if (list_path) fprintf(stderr, "layerout: sample %d (line %d of the input list): ", s, s + 1);
-            rc = cli_fail(&err);
+            if (list_path) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
+            else rc = cli_fail(&err);
         }
     }
     for (int k = 0; k < 3; k++) {

@@ -38,7 +38,9 @@ static const char usage[] =
     "                              (POSIX extended); '^$' saves none: plain inference\n"
     "      --op-types A,B          save only outputs of nodes of these op types\n"
     "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
-    "      --append                add samples after the last complete one in DIR (same model)\n"
+    "      --append                add samples after the last complete one in DIR (same model);\n"
+    "                              with --input-list, line K is sample K, so lines already\n"
+    "                              complete are skipped: re-running a stopped command resumes it\n"
     "Naming (which file name each tensor gets):\n"
     "      --naming SCHEME         onnx (default): the ONNX name with \\W+ -> _, as AIMET's ONNX scheme;\n"
     "                              qnn: the same, then a leading _ unless it starts with a letter,\n"
@@ -220,7 +222,13 @@ int cli_generate(int argc, char **argv) {
     if (*lo_model_warnings(m)) fprintf(stderr, "layerout: warning: %s\n", lo_model_warnings(m));
     int n_samples = list_path ? list.n_samples : 1;
     int first = lo_generator_sample_count(gen);
-    progress prog = {list_path && !quiet && isatty(2), n_samples, {0, 0}};
+    /* With a list, line K is sample K: --append resumes after the samples
+     * already complete, so re-running an interrupted command finishes it. */
+    int start = list_path && opt.mode == LO_DIR_APPEND ? first : 0;
+    if (list_path && start >= n_samples && !quiet)
+        printf("layerout: all %d samples of %s are already in %s\n", n_samples, list_path, out_dir);
+    if (start > n_samples) start = n_samples;
+    progress prog = {list_path && !quiet && isatty(2), n_samples - start, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &prog.start);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -231,7 +239,7 @@ int cli_generate(int argc, char **argv) {
     int n_inputs = lo_model_input_count(m);
     lo_tensor *tensors = calloc((size_t)n_inputs + 1, sizeof *tensors);
     lo_tensor_view *views = calloc((size_t)n_inputs + 1, sizeof *views);
-    for (int s = 0; s < n_samples && rc == 0; s++) {
+    for (int s = start; s < n_samples && rc == 0; s++) {
         if (interrupted) break;
         lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
                                                n_shapes, tensors, &err)
@@ -245,8 +253,8 @@ int cli_generate(int argc, char **argv) {
         for (int i = 0; i < n_inputs; i++) lo_tensor_free_data(&tensors[i]);
         if (st != LO_OK) {
             if (prog.enabled) fputc('\n', stderr);
-            if (list_path) fprintf(stderr, "layerout: sample %d (line %d of the input list): ", first + s, s + 1);
-            rc = cli_fail(&err);
+            if (list_path) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
+            else rc = cli_fail(&err);
             break;
         }
         done++;
@@ -260,7 +268,7 @@ int cli_generate(int argc, char **argv) {
                 total == 1 ? "" : "s", out_dir);
         rc = 130;
     }
-    if (rc == 0 && !quiet) {
+    if (rc == 0 && !quiet && done) {
         char path[4200];
         snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
         printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,

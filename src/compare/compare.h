@@ -86,6 +86,7 @@ typedef struct lo_mapped {
     lo_dtype npy_dtype; /* the .npy header's dtype, LO_UNDEFINED for raw files */
     int npy_rank;       /* the .npy header's rank, -1 for raw files */
     int64_t npy_dims[LO_MAX_RANK];
+    void *copy; /* an aligned copy of misaligned .npy data, or NULL */
 } lo_mapped;
 
 /* Maps sample's file of tensor t (NAME.raw, else NAME.npy). LO_ERR_IO when

@@ -173,7 +173,7 @@ static lo_status list_stems(lo_dump *d, const char *dir, lo_error *err) {
         else n++;
     }
     closedir(dh);
-    if (st == LO_OK) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (st == LO_OK && n > 0) qsort(names, (size_t)n, sizeof *names, cmp_str);
     int tcap = 0;
     for (int i = 0; i < n; i++)
         if (st == LO_OK && (i == 0 || strcmp(names[i], names[i - 1]) != 0))
@@ -208,6 +208,12 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
             st = lo_fail(err, LO_ERR_IO, "'%s': tensor %zu has no file", path, i);
             goto done;
         }
+        /* a file name that leaves the sample folder is not ours to read */
+        if (strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..") || !file[0]) {
+            st = lo_fail(err, LO_ERR_IO, "'%s': tensor %zu names the file '%s', which is not a file name in "
+                         "the sample folder", path, i, file);
+            goto done;
+        }
         /* the manifest's file may carry an extension; stems are what we match */
         char *stem = lo_strdup(file);
         size_t len = strlen(stem);
@@ -229,7 +235,8 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
         }
     }
     int want = (int)json_integer_value(samples);
-    if (d->n_samples > want) d->n_samples = want; /* leftovers past the manifest are not whole */
+    /* leftovers past the manifest are not whole */
+    while (d->n_samples > want && d->n_samples > 0) free(d->sample_dirs[--d->n_samples]);
 done:
     json_decref(m);
     return st;
@@ -329,51 +336,24 @@ void lo_dump_close(lo_dump *d) {
 /* The data offset, dtype and shape of a .npy image: enough of the header to
  * point into the mapping (lo_npy_decode would copy the data). */
 static lo_status npy_locate(lo_mapped *m, const char *path, lo_error *err) {
-    const uint8_t *b = m->map;
-    size_t len = m->map_size, hl, start;
-    if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
-        return lo_fail(err, LO_ERR_IO, "'%s' is not a .npy file", path);
-    if (b[6] == 1) {
-        hl = (size_t)b[8] | (size_t)b[9] << 8;
-        start = 10;
-    } else {
-        if (len < 12) return lo_fail(err, LO_ERR_IO, "'%s': truncated .npy header", path);
-        hl = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
-        start = 12;
+    lo_npy_header_info h;
+    lo_error sub;
+    if (lo_npy_parse(m->map, m->map_size, &h, &sub) != LO_OK)
+        return lo_fail(err, LO_ERR_IO, "'%s': %s", path, sub.message);
+    m->npy_dtype = h.dtype;
+    m->npy_rank = h.rank;
+    memcpy(m->npy_dims, h.dims, sizeof h.dims);
+    m->data = (const uint8_t *)m->map + h.data_offset;
+    m->nbytes = h.nbytes;
+    /* a header whose length breaks the data's alignment (numpy pads to 64,
+     * a hand-made file may not): read from an aligned copy instead */
+    size_t esize = lo_dtype_size(h.dtype);
+    if (esize && (uintptr_t)m->data % esize) {
+        m->copy = malloc(m->nbytes ? m->nbytes : 1);
+        if (!m->copy) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        memcpy(m->copy, m->data, m->nbytes);
+        m->data = m->copy;
     }
-    if (hl > len - start) return lo_fail(err, LO_ERR_IO, "'%s': truncated .npy header", path);
-    char hdr[4096];
-    size_t copy = hl < sizeof hdr - 1 ? hl : sizeof hdr - 1;
-    memcpy(hdr, b + start, copy);
-    hdr[copy] = 0;
-    if (strstr(hdr, "'fortran_order': True"))
-        return lo_fail(err, LO_ERR_IO, "'%s' is in Fortran order", path);
-    const char *descr = strstr(hdr, "'descr':");
-    const char *shape = strstr(hdr, "'shape':");
-    m->npy_dtype = LO_UNDEFINED;
-    m->npy_rank = -1;
-    if (descr && (descr = strchr(descr + 8, '\''))) {
-        char code[8] = {0};
-        for (int i = 0; i < 7 && descr[1 + i] && descr[1 + i] != '\''; i++) code[i] = descr[1 + i];
-        static const struct { const char *code; lo_dtype dtype; } codes[] = {
-            {"<f4", LO_FLOAT}, {"<f8", LO_DOUBLE}, {"<f2", LO_FLOAT16}, {"|i1", LO_INT8},
-            {"|u1", LO_UINT8}, {"<i2", LO_INT16}, {"<u2", LO_UINT16}, {"<i4", LO_INT32},
-            {"<u4", LO_UINT32}, {"<i8", LO_INT64}, {"<u8", LO_UINT64}, {"|b1", LO_BOOL}};
-        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-            if (!strcmp(code, codes[i].code)) m->npy_dtype = codes[i].dtype;
-    }
-    if (shape && (shape = strchr(shape, '('))) {
-        int r = 0;
-        const char *p = shape + 1;
-        while (r < LO_MAX_RANK) {
-            while (*p == ' ' || *p == ',') p++;
-            if (!isdigit((unsigned char)*p)) break;
-            m->npy_dims[r++] = strtoll(p, (char **)&p, 10);
-        }
-        m->npy_rank = r;
-    }
-    m->data = b + start + hl;
-    m->nbytes = len - start - hl;
     return LO_OK;
 }
 
@@ -430,5 +410,6 @@ lo_status lo_dump_map(const lo_dump *d, int sample, int t, lo_mapped *out, lo_er
 
 void lo_unmap(lo_mapped *m) {
     if (m->map) munmap(m->map, m->map_size);
+    free(m->copy);
     memset(m, 0, sizeof *m);
 }

@@ -40,7 +40,18 @@ void lo_namer_free(lo_namer *namer);
 lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_rank,
                               const int64_t *want_dims, lo_tensor *out, lo_error *err);
 
-/* Parses a .npy image held in memory. */
+/* A .npy file's header: what it holds and where its data starts. */
+typedef struct lo_npy_header_info {
+    lo_dtype dtype;
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    size_t nbytes;      /* the data's size, which the file's length was checked against */
+    size_t data_offset; /* the data starts here */
+} lo_npy_header_info;
+
+/* Parses and checks the header of a .npy image held in memory. */
+lo_status lo_npy_parse(const uint8_t *bytes, size_t len, lo_npy_header_info *info, lo_error *err);
+/* Parses a .npy image held in memory into a tensor (data copied). */
 lo_status lo_npy_decode(const uint8_t *bytes, size_t len, lo_tensor *out, lo_error *err);
 /* The .npy header for a tensor (v1.0), into buf; returns its length, 0 if
  * the dtype has no numpy equivalent. */

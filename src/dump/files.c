@@ -147,8 +147,8 @@ static const char *npy_field(const char *hdr, const char *key) {
     return p;
 }
 
-lo_status lo_npy_decode(const uint8_t *b, size_t len, lo_tensor *out, lo_error *err) {
-    memset(out, 0, sizeof *out);
+lo_status lo_npy_parse(const uint8_t *b, size_t len, lo_npy_header_info *h, lo_error *err) {
+    memset(h, 0, sizeof *h);
     if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
         return lo_fail(err, LO_ERR_INPUT, "not a .npy file (bad magic)");
     int major = b[6];
@@ -182,37 +182,46 @@ lo_status lo_npy_decode(const uint8_t *b, size_t len, lo_tensor *out, lo_error *
     if (d[0] == '=') d[0] = '<';
     if (d[0] == '|' && d[1] != 'u' && d[1] != 'i' && d[1] != 'b') d[0] = '<';
     if ((d[1] == 'u' || d[1] == 'i' || d[1] == 'b') && d[2] == '1') d[0] = '|';
-    out->dtype = LO_UNDEFINED;
     for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
-        if (strcmp(npy_types[i].descr, d) == 0) out->dtype = npy_types[i].dtype;
-    if (!out->dtype)
+        if (strcmp(npy_types[i].descr, d) == 0) h->dtype = npy_types[i].dtype;
+    if (!h->dtype)
         return lo_fail(err, LO_ERR_INPUT, ".npy dtype '%s' is not supported%s", d,
                        d[0] == '>' ? " (big-endian)" : "");
     const char *p = shape + 1;
-    out->kind = LO_KIND_TENSOR;
-    out->rank = 0;
     while (*p && *p != ')') {
         while (*p == ' ' || *p == ',') p++;
         if (*p == ')') break;
         if (!isdigit((unsigned char)*p)) return lo_fail(err, LO_ERR_INPUT, "malformed .npy shape");
-        if (out->rank >= LO_MAX_RANK)
+        if (h->rank >= LO_MAX_RANK)
             return lo_fail(err, LO_ERR_INPUT, ".npy array has more than %d dimensions", LO_MAX_RANK);
         errno = 0;
         char *end;
         long long v = strtoll(p, &end, 10);
         if (errno) return lo_fail(err, LO_ERR_INPUT, "malformed .npy shape");
-        out->dims[out->rank++] = v;
+        h->dims[h->rank++] = v;
         p = end;
     }
     if (*p != ')') return lo_fail(err, LO_ERR_INPUT, "malformed .npy shape");
-    if (!lo_shape_bytes(out->dtype, out->rank, out->dims, &out->nbytes, err)) return err->status;
-    size_t data_at = start + hl;
-    if (len - data_at != out->nbytes)
-        return lo_fail(err, LO_ERR_INPUT, ".npy data is %zu bytes, its header says %zu", len - data_at,
-                       out->nbytes);
+    if (!lo_shape_bytes(h->dtype, h->rank, h->dims, &h->nbytes, err)) return err->status;
+    h->data_offset = start + hl;
+    if (len - h->data_offset != h->nbytes)
+        return lo_fail(err, LO_ERR_INPUT, ".npy data is %zu bytes, its header says %zu", len - h->data_offset,
+                       h->nbytes);
+    return LO_OK;
+}
+
+lo_status lo_npy_decode(const uint8_t *b, size_t len, lo_tensor *out, lo_error *err) {
+    memset(out, 0, sizeof *out);
+    lo_npy_header_info h;
+    LO_TRY(lo_npy_parse(b, len, &h, err));
+    out->kind = LO_KIND_TENSOR;
+    out->dtype = h.dtype;
+    out->rank = h.rank;
+    memcpy(out->dims, h.dims, sizeof h.dims);
+    out->nbytes = h.nbytes;
     out->data = malloc(out->nbytes ? out->nbytes : 1);
     if (!out->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-    if (out->nbytes) memcpy(out->data, b + data_at, out->nbytes);
+    if (out->nbytes) memcpy(out->data, b + h.data_offset, out->nbytes);
     return LO_OK;
 }
 

@@ -372,8 +372,9 @@ static lo_status parse_200(const ctx *c, const json_t *d, lo_encoding *e) {
     e->axis = AXIS_AUTO;
     if (j) {
         if (!json_is_integer(j)) return bad(c, "axis", "expected an integer, got %s", json_kind(j));
-        e->axis = (int)json_integer_value(j);
-        if (e->axis < -LO_MAX_RANK || e->axis >= LO_MAX_RANK) return bad(c, "axis", "%d is out of range", e->axis);
+        json_int_t axis = json_integer_value(j);
+        if (axis < -LO_MAX_RANK || axis >= LO_MAX_RANK) return bad(c, "axis", "%lld is out of range", (long long)axis);
+        e->axis = (int)axis;
     }
     if (json_object_get(d, "block_size")) {
         LO_TRY(get_int(c, d, "block_size", &e->block_size));
