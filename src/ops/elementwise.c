@@ -534,7 +534,13 @@ static void elem_binary(ew_loop *L, int64_t o, int64_t ia, int64_t ib, int64_t i
         int64_t a = load_i(L->in[0], ta, ia), r;
         if (op == OP_POW && class_of(tb) == CLASS_FLOAT)
             r = f64_to_i64(pow((double)a, load_f(L->in[1], tb, ib)));
-        else
+        else if (op == OP_BITSHIFT) {
+            /* opset 28 semantics: arithmetic right shift; a shift that is
+             * negative or not below the width leaves only the sign fill */
+            int64_t b = load_i(L->in[1], tb, ib), bits = (int64_t)lo_dtype_size(ta) * 8;
+            if (b < 0 || b >= bits) r = p->shift_left ? 0 : (a < 0 ? -1 : 0);
+            else r = p->shift_left ? (int64_t)((uint64_t)a << b) : a >> b;
+        } else
             r = binary_i64(op, a, load_i(L->in[1], tb, ib), p);
         if (op_is_compare(op)) ((uint8_t *)L->out)[o] = r != 0;
         else store_i(L->out, L->out_dtype, o, r);
@@ -689,7 +695,7 @@ static lo_status binary_check_types(lo_kernel_ctx *ctx, ew_op op, lo_dtype ta, l
     bool ok;
     switch (op) {
     case OP_AND: case OP_OR: case OP_XOR: ok = ca == CLASS_BOOL; break;
-    case OP_BITSHIFT: ok = ca == CLASS_UNSIGNED; break;
+    case OP_BITSHIFT: ok = ca == CLASS_UNSIGNED || ca == CLASS_SIGNED; break;
     case OP_BITAND: case OP_BITOR: case OP_BITXOR: ok = ca == CLASS_SIGNED || ca == CLASS_UNSIGNED; break;
     case OP_EQ: ok = ca != CLASS_OTHER; break;
     case OP_LT: case OP_GT: case OP_LE: case OP_GE: ok = is_numeric(ta) || ca == CLASS_BOOL; break;

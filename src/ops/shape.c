@@ -468,6 +468,30 @@ static lo_status dropout_prepare(const lo_node *node, void **params, lo_error *e
     return LO_OK;
 }
 
+/* Training mode: a random keep-mask (probability 1 - ratio) from a
+ * splitmix64 stream seeded by the `seed` attribute; kept values are scaled
+ * by 1 / (1 - ratio). Only the shapes and types are reproducible across
+ * engines, as with every random operator. */
+static lo_status dropout_train(lo_kernel_ctx *ctx, const lo_tensor *x, double ratio) {
+    LO_CHECK(ctx, ratio >= 0 && ratio <= 1, "ratio %g outside [0, 1]", ratio);
+    LO_CHECK(ctx, lo_dtype_is_float(x->dtype), "training-mode dropout of %s", lo_dtype_name(x->dtype));
+    LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
+    LO_TRY(lo_output(ctx, 1, LO_BOOL, x->rank, x->dims));
+    uint64_t state = (uint64_t)lo_attr_int(ctx->node, "seed", 0) + 0x9E3779B97F4A7C15ull;
+    double scale = ratio < 1 ? 1.0 / (1.0 - ratio) : 0.0;
+    int64_t n = lo_numel(x);
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        bool keep = (double)(z >> 11) * 0x1.0p-53 >= ratio;
+        if (has_out(ctx, 0)) lo_set_f64(ctx->out[0], i, keep ? lo_get_f64(x, i) * scale : 0.0);
+        if (has_out(ctx, 1)) ((uint8_t *)ctx->out[1]->data)[i] = keep;
+    }
+    return LO_OK;
+}
+
 static lo_status dropout_run(lo_kernel_ctx *ctx) {
     LO_TRY(need_in(ctx, 0, "data"));
     const lo_tensor *x = ctx->in[0];
@@ -479,9 +503,7 @@ static lo_status dropout_run(lo_kernel_ctx *ctx) {
             LO_CHECK(ctx, lo_numel(ctx->in[1]) == 1, "ratio must be a scalar");
             ratio = lo_get_f64(ctx->in[1], 0);
         }
-        if (training && ratio != 0)
-            return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED,
-                                  "training-mode dropout (random masks) is not supported");
+        if (training && ratio != 0) return dropout_train(ctx, x, ratio);
     }
     LO_TRY(copy_reshaped(ctx, 0, x, x->rank, x->dims));
     if (!has_out(ctx, 1)) return LO_OK;
@@ -1698,6 +1720,11 @@ static lo_status range_run(lo_kernel_ctx *ctx) {
     if (dt == LO_FLOAT) {
         float v = *(const float *)ts->data, d = *(const float *)td->data, *o = out->data;
         for (int64_t i = 0; i < n; i++, v += d) o[i] = v;
+    } else if ((dt == LO_FLOAT16 || dt == LO_BFLOAT16) && ctx->node->opset >= 27 &&
+               lo_attr_int(ctx->node, "stash_type", 1) == 1) {
+        /* Range-27 stash_type 1 (the default): 16-bit ranges accumulate in float */
+        float v = (float)lo_get_f64(ts, 0), d = (float)lo_get_f64(td, 0);
+        for (int64_t i = 0; i < n; i++, v += d) lo_set_f64(out, i, v);
     } else if (lo_dtype_is_float(dt)) {
         double v = lo_get_f64(ts, 0), d = lo_get_f64(td, 0);
         for (int64_t i = 0; i < n; i++) {
