@@ -297,7 +297,11 @@ static lo_status reshape_run(lo_kernel_ctx *ctx) {
             LO_CHECK(ctx, req[i] >= 0, "shape[%d] is %lld", i, (long long)req[i]);
             dims[i] = req[i];
         }
-        if (i != infer) known *= dims[i];
+        /* a product past the input's element count can never match it */
+        if (i != infer) {
+            LO_CHECK(ctx, dims[i] == 0 || known <= INT64_MAX / dims[i], "shape holds too many elements");
+            known *= dims[i];
+        }
     }
     int64_t numel = lo_numel(x);
     if (infer >= 0) {
