@@ -244,7 +244,9 @@ def test_reference(args, work):
                 try:
                     enc = os.path.join(work, f"{name}_{ci}_{version}.encodings")
                     write_encodings(enc, version, pgrids, acts)
-                    dump = run_layerout(args.layerout, path, enc, x, os.path.join(work, f"{name}_{ci}_{version}"))
+                    # torch.fake_quantize_* and ONNX QuantizeLinear round half to even
+                    dump = run_layerout(args.layerout, path, enc, x, os.path.join(work, f"{name}_{ci}_{version}"),
+                                        ["--rounding", "half-even"])
                     compared, ties, problems = compare_reference(torch, ref, models.leaf_modules(ref), call_names, acts, dump, x)
                     total_compared += compared
                     total_ties += ties
@@ -482,7 +484,8 @@ def compare_aimet(dump, aimet_dir):
     folder = os.path.join(aimet_dir, "outputs", "layer_outputs_0")
     import re
     problems = []
-    n = exact = close = ties = 0
+    n = exact = close = ties = propagated = 0
+    tie_seen = False  # a tie decided differently upstream moves values downstream
     theirs_files = set(os.listdir(folder))
     steps = [float(m.group(1)) for _, enc in dump.values() if enc for m in [re.search(r"scale=([0-9.e+-]+)", enc)] if m]
     max_step = max(steps) if steps else 0.0
@@ -509,13 +512,30 @@ def compare_aimet(dump, aimet_dir):
         m = re.search(r"scale=([0-9.e+-]+)", enc)
         step = float(m.group(1)) if m else None
         diff = np.abs(ours.astype(np.float64) - theirs)
-        one = (~same) & (step is not None) & (diff <= (step or 0) * 1.001)
+        # one step, plus float32 rounding of the dequantized value itself:
+        # with 16 bits, (q + offset) * scale carries up to ~0.4% of a step
+        slack = 2 * np.finfo(np.float32).eps * np.maximum(np.abs(ours), np.abs(theirs)).astype(np.float64)
+        one = (~same) & (step is not None) & (diff <= (step or 0) * 1.001 + slack)
         ties += int(one.sum())
-        if (~same & ~one).any():
-            problems.append(f"{name}: {int((~same & ~one).sum())} elements differ by more than one step")
+        # Past a tie decided differently, the layers downstream read slightly
+        # different inputs: a few elements may then land a few steps apart.
+        # Allowed only downstream of such a tie, for at most 0.1% of a
+        # tensor's elements and within 4 steps; counted.
+        more = ~same & ~one
+        few = more & (step is not None) & (diff <= (step or 0) * 4.001 + slack)
+        if tie_seen and more.sum() == few.sum() and few.sum() <= max(1, ours.size // 1000):
+            propagated += int(few.sum())
+        elif more.any():
+            worst = float(diff[more].max() / step) if step else float("nan")
+            problems.append(f"{name}: {int(more.sum())} elements differ by more than one step "
+                            f"(up to {worst:.2f} steps; tie upstream: {tie_seen})")
+        if one.any():
+            tie_seen = True
     missing = theirs_files - {re.sub(r"\W+", "_", k) + ".raw" for k in dump}
     if missing:
         problems.append(f"AIMET saved tensors we did not: {sorted(missing)[:5]}")
+    if propagated:
+        print(f"  {propagated} elements downstream of a tie decided differently are 2-4 steps apart", flush=True)
     return n, exact, close, ties, problems
 
 
