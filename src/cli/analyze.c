@@ -92,16 +92,9 @@ int cli_analyze(int argc, char **argv) {
     opterr = 0;
     while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'i': {
-            if (n_in >= 256) return cli_error("too many -i inputs");
-            /* NAME=FILE is split in place: argv strings are ours to modify */
-            char *eq = strchr(optarg, '=');
-            if (eq) *eq = 0;
-            in_names[n_in] = eq ? optarg : NULL;
-            in_paths[n_in] = eq ? eq + 1 : optarg;
-            n_in++;
+        case 'i':
+            if (!cli_add_input(optarg, in_names, in_paths, &n_in)) return cli_error("too many -i inputs");
             break;
-        }
         case 'L': list_path = optarg; break;
         case 'S':
             if (n_shapes >= 64 || !cli_parse_shape(optarg, &shapes[n_shapes]))

@@ -11,6 +11,11 @@ int cli_encodings(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_analyze(int argc, char **argv);
 
+#define CLI_MAX_INPUTS 256
+/* -i FILE or -i NAME=FILE, into names[*n] (NULL: by position) and paths[*n];
+ * false when there are too many. */
+bool cli_add_input(char *arg, char **names, char **paths, int *n);
+
 /* --shape NAME=1x3x224x224 */
 typedef struct cli_shape {
     char *name;

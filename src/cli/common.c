@@ -29,6 +29,17 @@ int cli_count_layers(const char *path) {
     return n;
 }
 
+bool cli_add_input(char *arg, char **names, char **paths, int *n) {
+    if (*n >= CLI_MAX_INPUTS) return false;
+    /* NAME=FILE is split in place: argv strings are ours to modify */
+    char *eq = strchr(arg, '=');
+    if (eq) *eq = 0;
+    names[*n] = eq ? arg : NULL;
+    paths[*n] = eq ? eq + 1 : arg;
+    (*n)++;
+    return true;
+}
+
 bool cli_parse_shape(char *arg, cli_shape *s) {
     const char *eq = strrchr(arg, '=');
     if (!eq || eq == arg) return false;

@@ -227,29 +227,6 @@ lo_status lo_npy_decode(const uint8_t *b, size_t len, lo_tensor *out, lo_error *
 
 /* ---- reading input files ---------------------------------------------------------- */
 
-static lo_status slurp(const char *path, uint8_t **data, size_t *len, lo_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return lo_fail(err, LO_ERR_IO, "'%s' is not a regular file", path);
-    }
-    *len = (size_t)st.st_size;
-    *data = malloc(*len ? *len : 1);
-    if (!*data) {
-        fclose(f);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory reading '%s'", path);
-    }
-    size_t got = *len ? fread(*data, 1, *len, f) : 0;
-    fclose(f);
-    if (got != *len) {
-        free(*data);
-        return lo_fail(err, LO_ERR_IO, "cannot read '%s'", path);
-    }
-    return LO_OK;
-}
-
 static bool ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcasecmp(s + a - b, suffix) == 0;
@@ -267,7 +244,7 @@ lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_ra
     } else if (ends_with(path, ".npy")) {
         uint8_t *b;
         size_t len;
-        LO_TRY(slurp(path, &b, &len, err));
+        LO_TRY(lo_read_file(path, &b, &len, err));
         lo_status st = lo_npy_decode(b, len, out, &sub);
         free(b);
         if (st != LO_OK) return lo_fail(err, st, "'%s': %s", path, sub.message);
@@ -291,7 +268,7 @@ lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_ra
             return lo_fail(err, LO_ERR_INPUT, "'%s': string inputs cannot be raw files", path);
         uint8_t *b;
         size_t len;
-        LO_TRY(slurp(path, &b, &len, err));
+        LO_TRY(lo_read_file(path, &b, &len, err));
         if (len != out->nbytes) {
             free(b);
             return lo_fail(err, LO_ERR_INPUT, "'%s' holds %zu bytes; a %s tensor of shape %s needs %zu",

@@ -294,7 +294,8 @@ static lo_status grow_saved(lo_generator *g, lo_error *err) {
 }
 
 static lo_dtype dtype_from_numpy(const char *name) {
-    for (int d = 1; name && d <= LO_FLOAT4E2M1; d++)
+    /* every known type has a size, so the loop stops past the last one */
+    for (int d = 1; name && lo_dtype_size((lo_dtype)d); d++)
         if (strcmp(lo_numpy_name((lo_dtype)d), name) == 0) return (lo_dtype)d;
     return LO_UNDEFINED;
 }

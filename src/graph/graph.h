@@ -36,6 +36,9 @@ void *lo_calloc(size_t count, size_t size, lo_error *err);
 char *lo_strdup(const char *s);
 char *lo_strndup(const char *s, size_t n);
 
+/* Reads a whole regular file into malloc'd memory. */
+lo_status lo_read_file(const char *path, uint8_t **data, size_t *len, lo_error *err);
+
 /* Overflow-checked size arithmetic: false when the result would not fit. */
 bool lo_mul_size(size_t a, size_t b, size_t *out);
 
@@ -69,7 +72,7 @@ bool lo_shape_bytes(lo_dtype dtype, int rank, const int64_t *dims, size_t *nbyte
 /* "1x3x224x224" (or "scalar") into buf. */
 const char *lo_shape_str(int rank, const int64_t *dims, char *buf, size_t size);
 bool lo_dtype_is_float(lo_dtype dtype); /* float16/bfloat16/float/double */
-bool lo_dtype_is_int(lo_dtype dtype);   /* signed or unsigned integer, incl. 4-bit */
+bool lo_dtype_is_int(lo_dtype dtype);   /* signed or unsigned integer, incl. 2- and 4-bit */
 
 /* Reads element i of any numeric/bool tensor as double or int64. */
 double lo_get_f64(const lo_tensor *t, int64_t i);

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include "graph.h"
 
 lo_status lo_fail(lo_error *err, lo_status status, const char *fmt, ...) {
@@ -43,6 +46,32 @@ char *lo_strndup(const char *s, size_t n) {
     if (n) memcpy(p, s, n); /* s may be NULL when n is 0 (empty protobuf bytes) */
     p[n] = 0;
     return p;
+}
+
+lo_status lo_read_file(const char *path, uint8_t **data, size_t *len, lo_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return lo_fail(err, LO_ERR_IO, "'%s' is not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory reading '%s' (%zu bytes)", path, size);
+    }
+    size_t got = size ? fread(buf, 1, size, f) : 0;
+    int failed = ferror(f);
+    fclose(f);
+    if (got != size || failed) {
+        free(buf);
+        return lo_fail(err, LO_ERR_IO, "cannot read '%s'", path);
+    }
+    *data = buf;
+    *len = size;
+    return LO_OK;
 }
 
 bool lo_mul_size(size_t a, size_t b, size_t *out) {
@@ -97,17 +126,22 @@ static const struct {
     [LO_UINT4] = {"uint4", 1},
     [LO_INT4] = {"int4", 1},
     [LO_FLOAT4E2M1] = {"float4e2m1", 1},
+    [LO_FLOAT8E8M0] = {"float8e8m0", 1},
+    [LO_UINT2] = {"uint2", 1},
+    [LO_INT2] = {"int2", 1},
+    [LO_FLOAT6E2M3] = {"float6e2m3", 1},
+    [LO_FLOAT6E3M2] = {"float6e3m2", 1},
 };
-_Static_assert(sizeof dtype_table / sizeof dtype_table[0] == LO_FLOAT4E2M1 + 1,
+_Static_assert(sizeof dtype_table / sizeof dtype_table[0] == LO_FLOAT6E3M2 + 1,
                "one dtype_table row per lo_dtype");
 
 const char *lo_dtype_name(lo_dtype dtype) {
-    if ((unsigned)dtype > LO_FLOAT4E2M1) return "unknown";
+    if ((unsigned)dtype > LO_FLOAT6E3M2) return "unknown";
     return dtype_table[dtype].name;
 }
 
 size_t lo_dtype_size(lo_dtype dtype) {
-    if ((unsigned)dtype > LO_FLOAT4E2M1) return 0;
+    if ((unsigned)dtype > LO_FLOAT6E3M2) return 0;
     return dtype_table[dtype].size;
 }
 
@@ -118,7 +152,7 @@ bool lo_dtype_is_float(lo_dtype d) {
 bool lo_dtype_is_int(lo_dtype d) {
     switch (d) {
     case LO_UINT8: case LO_INT8: case LO_UINT16: case LO_INT16: case LO_INT32: case LO_INT64:
-    case LO_UINT32: case LO_UINT64: case LO_UINT4: case LO_INT4: return true;
+    case LO_UINT32: case LO_UINT64: case LO_UINT4: case LO_INT4: case LO_UINT2: case LO_INT2: return true;
     default: return false;
     }
 }
@@ -256,6 +290,12 @@ double lo_get_f64(const lo_tensor *t, int64_t i) {
     case LO_FLOAT16: return lo_half_to_float(((const uint16_t *)d)[i]);
     case LO_BFLOAT16: return lo_bfloat16_to_float(((const uint16_t *)d)[i]);
     case LO_UINT64: return (double)((const uint64_t *)d)[i];
+    /* read here because it is QuantizeLinear's MX scale type; every code
+     * is an exact power of two, so no rounding is involved */
+    case LO_FLOAT8E8M0: {
+        uint8_t e = ((const uint8_t *)d)[i];
+        return e == 0xff ? NAN : ldexp(1.0, (int)e - 127);
+    }
     default: return (double)lo_get_i64(t, i);
     }
 }
@@ -263,8 +303,8 @@ double lo_get_f64(const lo_tensor *t, int64_t i) {
 int64_t lo_get_i64(const lo_tensor *t, int64_t i) {
     const void *d = t->data;
     switch (t->dtype) {
-    case LO_UINT8: case LO_UINT4: return ((const uint8_t *)d)[i];
-    case LO_INT8: case LO_INT4: return ((const int8_t *)d)[i];
+    case LO_UINT8: case LO_UINT4: case LO_UINT2: return ((const uint8_t *)d)[i];
+    case LO_INT8: case LO_INT4: case LO_INT2: return ((const int8_t *)d)[i];
     case LO_BOOL: return ((const uint8_t *)d)[i] != 0;
     case LO_UINT16: return ((const uint16_t *)d)[i];
     case LO_INT16: return ((const int16_t *)d)[i];
@@ -272,7 +312,7 @@ int64_t lo_get_i64(const lo_tensor *t, int64_t i) {
     case LO_INT64: return ((const int64_t *)d)[i];
     case LO_UINT32: return ((const uint32_t *)d)[i];
     case LO_UINT64: return (int64_t)((const uint64_t *)d)[i];
-    case LO_FLOAT: case LO_DOUBLE: case LO_FLOAT16: case LO_BFLOAT16: {
+    case LO_FLOAT: case LO_DOUBLE: case LO_FLOAT16: case LO_BFLOAT16: case LO_FLOAT8E8M0: {
         double v = lo_get_f64(t, i);
         if (isnan(v)) return 0;
         if (v >= 9.2233720368547758e18) return INT64_MAX;
@@ -311,6 +351,9 @@ void lo_set_i64(lo_tensor *t, int64_t i, int64_t v) {
     switch (t->dtype) {
     case LO_UINT8: case LO_UINT4: ((uint8_t *)d)[i] = (uint8_t)v; return;
     case LO_INT8: case LO_INT4: ((int8_t *)d)[i] = (int8_t)v; return;
+    /* wrapped to two bits so a held 2-bit element is always in range */
+    case LO_UINT2: ((uint8_t *)d)[i] = (uint8_t)(v & 3); return;
+    case LO_INT2: ((int8_t *)d)[i] = (int8_t)((int)((v & 3) ^ 2) - 2); return;
     case LO_BOOL: ((uint8_t *)d)[i] = v != 0; return;
     case LO_UINT16: ((uint16_t *)d)[i] = (uint16_t)v; return;
     case LO_INT16: ((int16_t *)d)[i] = (int16_t)v; return;

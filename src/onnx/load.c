@@ -21,32 +21,6 @@ typedef struct loader {
 
 /* ---- files ------------------------------------------------------------------ */
 
-static lo_status read_file(const char *path, uint8_t **data, size_t *len, lo_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return lo_fail(err, LO_ERR_IO, "'%s' is not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) {
-        fclose(f);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory reading '%s' (%zu bytes)", path, size);
-    }
-    size_t got = size ? fread(buf, 1, size, f) : 0;
-    int failed = ferror(f);
-    fclose(f);
-    if (got != size || failed) {
-        free(buf);
-        return lo_fail(err, LO_ERR_IO, "cannot read '%s'", path);
-    }
-    *data = buf;
-    *len = size;
-    return LO_OK;
-}
-
 /* ---- tensors ------------------------------------------------------------------ */
 
 static lo_status decode_shape(const int64_t *dims, size_t n_dims, lo_dtype dtype, lo_tensor *t,
@@ -141,6 +115,35 @@ static lo_status map_external(loader *L, const Onnx__TensorProto *tp, lo_tensor 
     return LO_OK;
 }
 
+/* Width of one element as ONNX packs it, for the types narrower than a
+ * byte; 0 for the others. In memory each is unpacked to one byte. */
+static int packed_bits(lo_dtype t) {
+    switch (t) {
+    case LO_UINT2: case LO_INT2: return 2;
+    case LO_UINT4: case LO_INT4: case LO_FLOAT4E2M1: return 4;
+    case LO_FLOAT6E2M3: case LO_FLOAT6E3M2: return 6;
+    default: return 0;
+    }
+}
+
+/* Elements one int32_data entry carries: 2- and 4-bit types are packed into
+ * its low byte as into raw_data, float6 is not (one code per entry). */
+static int per_int32(lo_dtype t) {
+    int bits = packed_bits(t);
+    return bits == 2 || bits == 4 ? 8 / bits : 1;
+}
+
+/* Stores an unpacked sub-byte code, sign-extending the signed integers so
+ * the byte reads as their value. */
+static void store_code(lo_tensor *t, int64_t i, unsigned code) {
+    int bits = packed_bits(t->dtype);
+    code &= (1u << bits) - 1;
+    if ((t->dtype == LO_INT4 || t->dtype == LO_INT2) && (code >> (bits - 1)))
+        ((int8_t *)t->data)[i] = (int8_t)((int)code - (1 << bits));
+    else
+        ((uint8_t *)t->data)[i] = (uint8_t)code;
+}
+
 /* Copies n typed values into t->data, converting to the tensor's element
  * type as ONNX stores each type in the typed fields. */
 static lo_status decode_typed(const Onnx__TensorProto *tp, lo_tensor *t, const char *what,
@@ -155,11 +158,10 @@ static lo_status decode_typed(const Onnx__TensorProto *tp, lo_tensor *t, const c
     case LO_INT64: have = tp->n_int64_data; break;
     case LO_UINT32: case LO_UINT64: have = tp->n_uint64_data; break;
     case LO_STRING: have = tp->n_string_data; break;
-    case LO_UINT4: case LO_INT4: case LO_FLOAT4E2M1: have = tp->n_int32_data * 2; break;
-    default: have = tp->n_int32_data; break;
+    default: have = tp->n_int32_data * (size_t)per_int32(t->dtype); break;
     }
-    if ((int64_t)have < n || (t->dtype != LO_UINT4 && t->dtype != LO_INT4 && t->dtype != LO_FLOAT4E2M1 &&
-                              (int64_t)have > n))
+    /* packed entries may pad the last one, never more */
+    if ((int64_t)have < n || (int64_t)have - n >= per_int32(t->dtype))
         return lo_fail(err, LO_ERR_MODEL, "%s: holds %zu values but its shape needs %lld", what,
                        have, (long long)n);
     t->data = malloc(t->nbytes ? t->nbytes : 1);
@@ -190,12 +192,10 @@ static lo_status decode_typed(const Onnx__TensorProto *tp, lo_tensor *t, const c
             break;
         case LO_INT16: ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
         case LO_INT32: ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
-        case LO_UINT4: case LO_FLOAT4E2M1:
-            ((uint8_t *)t->data)[i] = (uint8_t)((tp->int32_data[i / 2] >> (4 * (i & 1))) & 0xf);
-            break;
-        case LO_INT4: {
-            int v = (tp->int32_data[i / 2] >> (4 * (i & 1))) & 0xf;
-            ((int8_t *)t->data)[i] = (int8_t)(v >= 8 ? v - 16 : v);
+        case LO_UINT4: case LO_INT4: case LO_FLOAT4E2M1: case LO_UINT2: case LO_INT2:
+        case LO_FLOAT6E2M3: case LO_FLOAT6E3M2: {
+            int per = per_int32(t->dtype);
+            store_code(t, i, (unsigned)tp->int32_data[i / per] >> (packed_bits(t->dtype) * (i % per)));
             break;
         }
         default: /* 1-byte types: uint8, int8, bool, float8 */
@@ -210,8 +210,8 @@ static lo_status decode_typed(const Onnx__TensorProto *tp, lo_tensor *t, const c
 static lo_status decode_raw(const ProtobufCBinaryData *raw, lo_tensor *t, const char *what,
                             lo_error *err) {
     int64_t n = lo_numel(t);
-    bool packed4 = t->dtype == LO_UINT4 || t->dtype == LO_INT4 || t->dtype == LO_FLOAT4E2M1;
-    size_t expect = packed4 ? (size_t)(n + 1) / 2 : t->nbytes;
+    int bits = packed_bits(t->dtype);
+    size_t expect = bits ? ((size_t)n * (size_t)bits + 7) / 8 : t->nbytes;
     if (t->dtype == LO_STRING)
         return lo_fail(err, LO_ERR_MODEL, "%s: a string tensor cannot use raw_data", what);
     if (raw->len != expect)
@@ -219,15 +219,18 @@ static lo_status decode_raw(const ProtobufCBinaryData *raw, lo_tensor *t, const 
                        what, raw->len, expect);
     t->data = malloc(t->nbytes ? t->nbytes : 1);
     if (!t->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory decoding %s", what);
-    if (!packed4) {
+    if (!bits) {
         if (raw->len) memcpy(t->data, raw->data, raw->len);
         if (t->dtype == LO_BOOL)
             for (int64_t i = 0; i < n; i++) ((uint8_t *)t->data)[i] = ((uint8_t *)t->data)[i] != 0;
         return LO_OK;
     }
+    /* an LSB-first bit stream: a 6-bit code may straddle two bytes */
     for (int64_t i = 0; i < n; i++) {
-        int v = (raw->data[i / 2] >> (4 * (i & 1))) & 0xf;
-        ((int8_t *)t->data)[i] = (int8_t)(t->dtype == LO_INT4 && v >= 8 ? v - 16 : v);
+        size_t bit = (size_t)i * (size_t)bits, byte = bit / 8;
+        unsigned window = raw->data[byte];
+        if (byte + 1 < raw->len) window |= (unsigned)raw->data[byte + 1] << 8;
+        store_code(t, i, window >> (bit % 8));
     }
     return LO_OK;
 }
@@ -236,7 +239,7 @@ static lo_status decode_tensor(loader *L, const Onnx__TensorProto *tp, lo_tensor
                                const char *what) {
     lo_error *err = L->err;
     memset(t, 0, sizeof *t);
-    if (!tp->has_data_type || tp->data_type <= 0 || tp->data_type > LO_FLOAT4E2M1)
+    if (!tp->has_data_type || tp->data_type <= 0 || tp->data_type > LO_FLOAT6E3M2)
         return lo_fail(err, LO_ERR_UNSUPPORTED, "%s has unknown data type %d", what,
                        (int)tp->data_type);
     if (tp->data_type == LO_COMPLEX64 || tp->data_type == LO_COMPLEX128) {
@@ -247,7 +250,7 @@ static lo_status decode_tensor(loader *L, const Onnx__TensorProto *tp, lo_tensor
                        what);
     LO_TRY(decode_shape(tp->dims, tp->n_dims, (lo_dtype)tp->data_type, t, what, err));
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        if (t->dtype == LO_STRING || t->dtype == LO_UINT4 || t->dtype == LO_INT4)
+        if (t->dtype == LO_STRING || packed_bits(t->dtype)) /* mapped bytes cannot be unpacked in place */
             return lo_fail(err, LO_ERR_UNSUPPORTED, "%s: external %s data is not supported", what,
                            lo_dtype_name(t->dtype));
         return map_external(L, tp, t, what);
@@ -601,7 +604,7 @@ lo_status lo_onnx_load(const char *path, lo_model_ir **out, lo_error *err) {
     *out = NULL;
     uint8_t *bytes;
     size_t len;
-    LO_TRY(read_file(path, &bytes, &len, err));
+    LO_TRY(lo_read_file(path, &bytes, &len, err));
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
     free(bytes);
     if (!mp)
@@ -686,7 +689,7 @@ lo_status lo_onnx_decode_tensor(const uint8_t *bytes, size_t len, lo_tensor *out
 lo_status lo_onnx_read_tensor_file(const char *path, lo_tensor *out, char **name, lo_error *err) {
     uint8_t *bytes;
     size_t len;
-    LO_TRY(read_file(path, &bytes, &len, err));
+    LO_TRY(lo_read_file(path, &bytes, &len, err));
     lo_error sub;
     lo_status st = lo_onnx_decode_tensor(bytes, len, out, name, &sub);
     free(bytes);

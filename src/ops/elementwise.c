@@ -165,12 +165,15 @@ typedef struct ew_params {
     bool detect_pos, detect_neg;
     lo_dtype to;        /* Cast */
     bool saturate;
+    int e8m0_round;     /* Cast's round_mode, an e8m0_rounding */
 } ew_params;
 
 /* ---- element access ------------------------------------------------------- */
 
 typedef enum { CLASS_FLOAT, CLASS_SIGNED, CLASS_UNSIGNED, CLASS_BOOL, CLASS_STRING, CLASS_OTHER } dclass;
 
+/* int2/uint2 stay CLASS_OTHER: no operator but Cast takes them, and the
+ * arithmetic kernels then refuse them without a case of their own. */
 static dclass class_of(lo_dtype t) {
     switch (t) {
     case LO_FLOAT: case LO_DOUBLE: case LO_FLOAT16: case LO_BFLOAT16: return CLASS_FLOAT;
@@ -190,8 +193,8 @@ static bool is_numeric(lo_dtype t) {
 /* Integers (and bool) as int64; uint64 keeps its bit pattern. */
 static inline int64_t load_i(const void *d, lo_dtype t, int64_t i) {
     switch (t) {
-    case LO_INT8: case LO_INT4: return ((const int8_t *)d)[i];
-    case LO_UINT8: case LO_UINT4: case LO_BOOL: return ((const uint8_t *)d)[i];
+    case LO_INT8: case LO_INT4: case LO_INT2: return ((const int8_t *)d)[i];
+    case LO_UINT8: case LO_UINT4: case LO_UINT2: case LO_BOOL: return ((const uint8_t *)d)[i];
     case LO_INT16: return ((const int16_t *)d)[i];
     case LO_UINT16: return ((const uint16_t *)d)[i];
     case LO_INT32: return ((const int32_t *)d)[i];
@@ -227,6 +230,8 @@ static inline void store_i(void *d, lo_dtype t, int64_t i, int64_t v) {
     case LO_UINT64: ((uint64_t *)d)[i] = (uint64_t)v; return;
     case LO_INT4: ((int8_t *)d)[i] = (int8_t)((int)((v & 0xf) ^ 8) - 8); return;
     case LO_UINT4: ((uint8_t *)d)[i] = (uint8_t)(v & 0xf); return;
+    case LO_INT2: ((int8_t *)d)[i] = (int8_t)((int)((v & 3) ^ 2) - 2); return;
+    case LO_UINT2: ((uint8_t *)d)[i] = (uint8_t)(v & 3); return;
     default: return;
     }
 }
@@ -1121,6 +1126,8 @@ static const minifloat FMT_E4M3FNUZ = {4, 3, 8, false, false, true, false};
 static const minifloat FMT_E5M2 = {5, 2, 15, true, false, false, false};
 static const minifloat FMT_E5M2FNUZ = {5, 2, 16, false, false, true, false};
 static const minifloat FMT_E2M1 = {2, 1, 1, false, false, false, true};
+static const minifloat FMT_E2M3 = {2, 3, 1, false, false, false, true};
+static const minifloat FMT_E3M2 = {3, 2, 3, false, false, false, true};
 
 static const minifloat *minifloat_of(lo_dtype t) {
     switch (t) {
@@ -1131,6 +1138,8 @@ static const minifloat *minifloat_of(lo_dtype t) {
     case LO_FLOAT8E5M2: return &FMT_E5M2;
     case LO_FLOAT8E5M2FNUZ: return &FMT_E5M2FNUZ;
     case LO_FLOAT4E2M1: return &FMT_E2M1;
+    case LO_FLOAT6E2M3: return &FMT_E2M3;
+    case LO_FLOAT6E3M2: return &FMT_E3M2;
     default: return NULL;
     }
 }
@@ -1190,6 +1199,35 @@ static uint32_t minifloat_encode(double v, const minifloat *f, bool saturate) {
     return sign | ((uint32_t)(E + f->bias) << f->man_bits) | man;
 }
 
+/* float8e8m0 is a bare biased exponent, 2^(code-127), with 0xff the NaN: no
+ * sign, no zero, no mantissa. Casting to it rounds the float32 value to a
+ * power of two as Cast's round_mode says. */
+typedef enum { E8M0_UP, E8M0_DOWN, E8M0_NEAREST } e8m0_rounding;
+
+static double e8m0_decode(uint8_t code) { return code == 0xff ? NAN : ldexp(1.0, (int)code - 127); }
+
+/* Works on float32's bits as ONNX's reference does, so float32 subnormals
+ * (exponent field 0) land on the codes exactly as the conformance data
+ * has them; the sign is ignored (negative inputs are undefined). */
+static uint8_t e8m0_encode(float x, e8m0_rounding mode, bool saturate) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    uint32_t exp = (bits >> 23) & 0xff, frac = bits & 0x7fffff;
+    if (exp == 0xff) return 0xff; /* inf has no code of its own: NaN either way */
+    bool up;
+    switch (mode) {
+    case E8M0_UP: up = frac != 0; break;
+    case E8M0_DOWN: up = false; break;
+    default:
+        /* mantissa >= 1.5 goes up, ties included; on a subnormal the lone
+         * top bit is the code's own value, not a tie, and stays */
+        up = (frac & 0x400000) && ((frac & 0x3fffff) || exp > 0);
+        break;
+    }
+    if (up && exp == 0xfe) return saturate ? 0xfe : 0xff;
+    return (uint8_t)(exp + (up ? 1 : 0));
+}
+
 /* A value on its way through Cast: floats as double (float32 also kept
  * exactly for the float targets), integers as int64 with a flag for
  * uint64 values beyond INT64_MAX. */
@@ -1221,6 +1259,11 @@ static cast_value cast_read(const void *d, lo_dtype t, int64_t i) {
         v.f = minifloat_decode(((const uint8_t *)d)[i] & 0xff, mf);
         return v;
     }
+    if (t == LO_FLOAT8E8M0) {
+        v.is_float = true;
+        v.f = e8m0_decode(((const uint8_t *)d)[i]);
+        return v;
+    }
     v.i = load_i(d, t, i);
     v.is_unsigned = t == LO_UINT64;
     return v;
@@ -1231,7 +1274,12 @@ static double cast_as_double(const cast_value *v) {
     return v->is_unsigned ? (double)(uint64_t)v->i : (double)v->i;
 }
 
-static void cast_write(void *d, lo_dtype t, int64_t i, const cast_value *v, bool saturate) {
+typedef struct cast_mode {
+    bool saturate;
+    e8m0_rounding e8m0_round;
+} cast_mode;
+
+static void cast_write(void *d, lo_dtype t, int64_t i, const cast_value *v, const cast_mode *mode) {
     switch (t) {
     case LO_FLOAT:
         ((float *)d)[i] = v->have_f32      ? v->f32
@@ -1249,11 +1297,17 @@ static void cast_write(void *d, lo_dtype t, int64_t i, const cast_value *v, bool
                                          : (uint16_t)minifloat_encode(cast_as_double(v), &FMT_BF16, false);
         return;
     case LO_BOOL: ((uint8_t *)d)[i] = v->is_float ? v->f != 0 : v->i != 0; return;
+    case LO_FLOAT8E8M0: {
+        /* the rounding is defined on float32, so other inputs get there first */
+        float x = v->have_f32 ? v->f32 : (float)cast_as_double(v);
+        ((uint8_t *)d)[i] = e8m0_encode(x, mode->e8m0_round, mode->saturate);
+        return;
+    }
     default: break;
     }
     const minifloat *mf = minifloat_of(t);
     if (mf) {
-        ((uint8_t *)d)[i] = (uint8_t)minifloat_encode(cast_as_double(v), mf, saturate);
+        ((uint8_t *)d)[i] = (uint8_t)minifloat_encode(cast_as_double(v), mf, mode->saturate);
         return;
     }
     if (!v->is_float) {
@@ -1285,6 +1339,9 @@ static void format_float(double x, lo_dtype t, char *buf, size_t size) {
         case LO_FLOAT: same = strtof(sci, NULL) == (float)x; break;
         case LO_FLOAT16: same = minifloat_encode(back, &FMT_F16, false) == minifloat_encode(x, &FMT_F16, false); break;
         case LO_BFLOAT16: same = minifloat_encode(back, &FMT_BF16, false) == minifloat_encode(x, &FMT_BF16, false); break;
+        case LO_FLOAT8E8M0:
+            same = e8m0_encode((float)back, E8M0_NEAREST, true) == e8m0_encode((float)x, E8M0_NEAREST, true);
+            break;
         default: {
             const minifloat *mf = minifloat_of(t);
             same = mf ? minifloat_encode(back, mf, true) == minifloat_encode(x, mf, true) : back == x;
@@ -1375,10 +1432,11 @@ static cast_value parse_string(const char *s, lo_dtype target) {
 
 static bool cast_target_ok(lo_dtype t) {
     return t == LO_STRING || t == LO_BOOL || class_of(t) == CLASS_FLOAT || class_of(t) == CLASS_SIGNED ||
-           class_of(t) == CLASS_UNSIGNED || minifloat_of(t) != NULL;
+           class_of(t) == CLASS_UNSIGNED || minifloat_of(t) != NULL || t == LO_FLOAT8E8M0 || t == LO_INT2 ||
+           t == LO_UINT2;
 }
 
-static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, bool saturate) {
+static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, const cast_mode *mode) {
     const lo_tensor *x = ctx->in[0];
     lo_dtype from = x->dtype;
     if (!cast_target_ok(from))
@@ -1398,7 +1456,7 @@ static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, bool saturate) {
     if (from == LO_STRING) {
         for (int64_t i = 0; i < n; i++) {
             cast_value v = parse_string(((char *const *)x->data)[i], to);
-            cast_write(out, to, i, &v, saturate);
+            cast_write(out, to, i, &v, mode);
         }
         return LO_OK;
     }
@@ -1410,7 +1468,7 @@ static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, bool saturate) {
 #pragma omp parallel for num_threads(threads) if (threads > 1 && n > PARALLEL_MIN_COSTLY)
     for (int64_t i = 0; i < n; i++) {
         cast_value v = cast_read(x->data, from, i);
-        cast_write(out, to, i, &v, saturate);
+        cast_write(out, to, i, &v, mode);
     }
     return LO_OK;
 }
@@ -1418,13 +1476,15 @@ static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, bool saturate) {
 static lo_status run_cast(lo_kernel_ctx *ctx) {
     LO_CHECK(ctx, input_ok(ctx, 0), "input is missing or not a tensor");
     const ew_params *p = ctx->params;
-    return cast_compute(ctx, p->to, p->saturate);
+    cast_mode mode = {p->saturate, (e8m0_rounding)p->e8m0_round};
+    return cast_compute(ctx, p->to, &mode);
 }
 
 static lo_status run_castlike(lo_kernel_ctx *ctx) {
     LO_CHECK(ctx, input_ok(ctx, 0) && input_ok(ctx, 1), "needs two tensor inputs");
     const ew_params *p = ctx->params;
-    return cast_compute(ctx, ctx->in[1]->dtype, p->saturate);
+    cast_mode mode = {p->saturate, (e8m0_rounding)p->e8m0_round};
+    return cast_compute(ctx, ctx->in[1]->dtype, &mode);
 }
 
 /* ---- prepare ---------------------------------------------------------------- */
@@ -1452,10 +1512,22 @@ static lo_status prepare_cast_target(const lo_node *node, ew_params *p, lo_error
                        node->op_type, to->s);
     }
     int64_t t = to->i;
-    if (t < 0 || t > LO_FLOAT4E2M1 || !cast_target_ok((lo_dtype)t))
+    if (t < 0 || t > LO_FLOAT6E3M2 || !cast_target_ok((lo_dtype)t))
         return lo_fail(err, LO_ERR_UNSUPPORTED, "node '%s' (%s): casting to type %lld is not supported",
                        node->name, node->op_type, (long long)t);
     p->to = (lo_dtype)t;
+    return LO_OK;
+}
+
+/* Absent before opset 24, where casting to float8e8m0 does not exist. */
+static lo_status prepare_round_mode(const lo_node *node, ew_params *p, lo_error *err) {
+    const char *m = lo_attr_string(node, "round_mode", "up");
+    if (strcmp(m, "up") == 0) p->e8m0_round = E8M0_UP;
+    else if (strcmp(m, "down") == 0) p->e8m0_round = E8M0_DOWN;
+    else if (strcmp(m, "nearest") == 0) p->e8m0_round = E8M0_NEAREST;
+    else
+        return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): round_mode must be up, down or nearest, not '%s'",
+                       node->name, node->op_type, m);
     return LO_OK;
 }
 
@@ -1513,9 +1585,13 @@ static lo_status ew_prepare(const lo_node *node, void **out, lo_error *err, ew_o
     }
     case OP_CAST:
         st = prepare_cast_target(node, p, err);
+        if (st == LO_OK) st = prepare_round_mode(node, p, err);
         p->saturate = lo_attr_int(node, "saturate", 1) != 0;
         break;
-    case OP_CASTLIKE: p->saturate = lo_attr_int(node, "saturate", 1) != 0; break;
+    case OP_CASTLIKE:
+        st = prepare_round_mode(node, p, err);
+        p->saturate = lo_attr_int(node, "saturate", 1) != 0;
+        break;
     default: break;
     }
     bool binary_legacy = op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV || op == OP_POW ||

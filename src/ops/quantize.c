@@ -41,8 +41,12 @@ static bool small_float(lo_dtype t) {
 
 static bool int_target(lo_dtype t) {
     return t == LO_INT8 || t == LO_UINT8 || t == LO_INT16 || t == LO_UINT16 || t == LO_INT4 || t == LO_UINT4 ||
-           t == LO_INT32;
+           t == LO_INT2 || t == LO_UINT2 || t == LO_INT32;
 }
+
+/* float8e8m0 scales (opset 25, microscaling) are powers of two that
+ * lo_get_f64 reads exactly; the arithmetic then runs in float32. */
+static bool scale_type_ok(lo_dtype t) { return lo_dtype_is_float(t) || t == LO_FLOAT8E8M0; }
 
 static void int_range(lo_dtype t, double *lo, double *hi) {
     switch (t) {
@@ -52,6 +56,8 @@ static void int_range(lo_dtype t, double *lo, double *hi) {
     case LO_UINT16: *lo = 0, *hi = 65535; break;
     case LO_INT4: *lo = -8, *hi = 7; break;
     case LO_UINT4: *lo = 0, *hi = 15; break;
+    case LO_INT2: *lo = -2, *hi = 1; break;
+    case LO_UINT2: *lo = 0, *hi = 3; break;
     default: *lo = -2147483648.0, *hi = 2147483647.0; break;
     }
 }
@@ -152,7 +158,7 @@ static lo_status quantize_run(lo_kernel_ctx *ctx) {
     const lo_tensor *zp = ctx->n_in > 2 ? ctx->in[2] : NULL;
     LO_CHECK(ctx, x && scale, "x and y_scale are required");
     LO_CHECK(ctx, lo_dtype_is_float(x->dtype) || x->dtype == LO_INT32, "x has type %s", lo_dtype_name(x->dtype));
-    LO_CHECK(ctx, lo_dtype_is_float(scale->dtype), "y_scale has type %s", lo_dtype_name(scale->dtype));
+    LO_CHECK(ctx, scale_type_ok(scale->dtype), "y_scale has type %s", lo_dtype_name(scale->dtype));
     lo_dtype to = zp ? zp->dtype : p->output_dtype ? (lo_dtype)p->output_dtype : LO_UINT8;
     LO_CHECK(ctx, !zp || !p->output_dtype || p->output_dtype == zp->dtype,
              "output_dtype %lld differs from the zero point's type %s", (long long)p->output_dtype,
@@ -218,11 +224,12 @@ static lo_status dequantize_run(lo_kernel_ctx *ctx) {
     const lo_tensor *zp = ctx->n_in > 2 ? ctx->in[2] : NULL;
     LO_CHECK(ctx, x && scale, "x and x_scale are required");
     LO_CHECK(ctx, int_target(x->dtype) || small_float(x->dtype), "x has type %s", lo_dtype_name(x->dtype));
-    LO_CHECK(ctx, lo_dtype_is_float(scale->dtype), "x_scale has type %s", lo_dtype_name(scale->dtype));
+    LO_CHECK(ctx, scale_type_ok(scale->dtype), "x_scale has type %s", lo_dtype_name(scale->dtype));
     LO_CHECK(ctx, !zp || zp->dtype == x->dtype, "zero point type %s differs from x's %s", lo_dtype_name(zp->dtype),
              lo_dtype_name(x->dtype));
     lo_dtype out = p->output_dtype ? (lo_dtype)p->output_dtype : scale->dtype;
-    LO_CHECK(ctx, lo_dtype_is_float(out), "output_dtype %s is not a float type", lo_dtype_name(out));
+    LO_CHECK(ctx, lo_dtype_is_float(out), "output type %s is not a float type%s", lo_dtype_name(out),
+             p->output_dtype ? "" : " (a float8e8m0 scale needs output_dtype)");
     q_layout L;
     LO_TRY(q_layout_init(ctx, p, x, scale, zp, &L));
     int64_t n = lo_numel(x);
