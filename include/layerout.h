@@ -83,7 +83,12 @@ typedef enum lo_dtype {
     LO_FLOAT8E5M2FNUZ = 20,
     LO_UINT4 = 21,
     LO_INT4 = 22,
-    LO_FLOAT4E2M1 = 23
+    LO_FLOAT4E2M1 = 23,
+    LO_FLOAT8E8M0 = 24, /* exponent only: 2^(e-127), 0xff is NaN (the MX scale type) */
+    LO_UINT2 = 25,
+    LO_INT2 = 26,
+    LO_FLOAT6E2M3 = 27,
+    LO_FLOAT6E3M2 = 28
 } lo_dtype;
 
 #define LO_MAX_RANK 8
@@ -94,7 +99,8 @@ typedef struct lo_error {
 } lo_error;
 
 /* A tensor lent to or by the library. For LO_STRING, data is an array of
- * NUL-terminated `const char *`. 4-bit types hold one element per byte. */
+ * NUL-terminated `const char *`. 2-, 4- and 6-bit types hold one element per
+ * byte, in the byte's low bits (signed ones sign-extended). */
 typedef struct lo_tensor_view {
     const char *name;
     lo_dtype dtype;
@@ -132,7 +138,7 @@ typedef lo_status (*lo_observer_fn)(void *user, const lo_layer_output *output, l
 const char *lo_version(void);
 const char *lo_status_name(lo_status status);
 const char *lo_dtype_name(lo_dtype dtype);
-/* Bytes of one element (1 for the 4-bit types, which are held unpacked;
+/* Bytes of one element (1 for the 2-, 4- and 6-bit types, which are held unpacked;
  * sizeof(char *) for strings); 0 for an unknown type. */
 size_t lo_dtype_size(lo_dtype dtype);
 

@@ -28,6 +28,7 @@ LO_STRING, LO_BOOL, LO_FLOAT16, LO_DOUBLE, LO_UINT32, LO_UINT64 = 8, 9, 10, 11, 
 LO_COMPLEX64, LO_COMPLEX128, LO_BFLOAT16 = 14, 15, 16
 LO_FLOAT8E4M3FN, LO_FLOAT8E4M3FNUZ, LO_FLOAT8E5M2, LO_FLOAT8E5M2FNUZ = 17, 18, 19, 20
 LO_UINT4, LO_INT4, LO_FLOAT4E2M1 = 21, 22, 23
+LO_FLOAT8E8M0, LO_UINT2, LO_INT2, LO_FLOAT6E2M3, LO_FLOAT6E3M2 = 24, 25, 26, 27, 28
 
 LO_MAX_RANK = 8
 
@@ -40,8 +41,9 @@ ROUNDINGS = {"half-away": 0, "half-even": 1}
 def _numpy_dtypes():
     """lo_dtype -> numpy dtype of the bytes the library hands over.
 
-    Types numpy lacks keep their bytes: bfloat16 as uint16 and the 8- and
-    4-bit floats as uint8 (one element per byte, as the library holds them),
+    Types numpy lacks keep their bytes: bfloat16 as uint16, the 8-, 6- and
+    4-bit floats as uint8 and the 2-bit integers as (u)int8 (one element per
+    byte, as the library holds them),
     unless ml_dtypes is installed, whose types are bit-compatible."""
     table = {
         LO_FLOAT: np.float32, LO_UINT8: np.uint8, LO_INT8: np.int8, LO_UINT16: np.uint16,
@@ -50,13 +52,17 @@ def _numpy_dtypes():
         LO_COMPLEX64: np.complex64, LO_COMPLEX128: np.complex128, LO_BFLOAT16: np.uint16,
         LO_FLOAT8E4M3FN: np.uint8, LO_FLOAT8E4M3FNUZ: np.uint8, LO_FLOAT8E5M2: np.uint8,
         LO_FLOAT8E5M2FNUZ: np.uint8, LO_UINT4: np.uint8, LO_INT4: np.int8, LO_FLOAT4E2M1: np.uint8,
+        LO_FLOAT8E8M0: np.uint8, LO_UINT2: np.uint8, LO_INT2: np.int8, LO_FLOAT6E2M3: np.uint8,
+        LO_FLOAT6E3M2: np.uint8,
     }
     try:
         import ml_dtypes  # optional: gives the exotic floats their real numpy types
         for code, attr in ((LO_BFLOAT16, "bfloat16"), (LO_FLOAT8E4M3FN, "float8_e4m3fn"),
                            (LO_FLOAT8E4M3FNUZ, "float8_e4m3fnuz"), (LO_FLOAT8E5M2, "float8_e5m2"),
                            (LO_FLOAT8E5M2FNUZ, "float8_e5m2fnuz"), (LO_UINT4, "uint4"),
-                           (LO_INT4, "int4"), (LO_FLOAT4E2M1, "float4_e2m1fn")):
+                           (LO_INT4, "int4"), (LO_FLOAT4E2M1, "float4_e2m1fn"),
+                           (LO_FLOAT8E8M0, "float8_e8m0fnu"), (LO_UINT2, "uint2"), (LO_INT2, "int2"),
+                           (LO_FLOAT6E2M3, "float6_e2m3fn"), (LO_FLOAT6E3M2, "float6_e3m2fn")):
             if hasattr(ml_dtypes, attr):
                 table[code] = getattr(ml_dtypes, attr)
     except ImportError:

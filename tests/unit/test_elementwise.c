@@ -660,6 +660,90 @@ static void test_cast(void) {
     lo_tensor_free_data(&y);
     lo_tensor_free_data(&x);
 
+    /* 2-bit integers truncate toward zero and wrap like the wider ones
+     * (ml_dtypes, which ONNX's reference uses, agrees). */
+    double i2in[] = {-3, -2, 1.9, 2, 3, 5};
+    attr_spec to_int2[] = {{"to", LO_ATTR_INT, LO_INT2, NULL}};
+    attr_spec to_uint2[] = {{"to", LO_ATTR_INT, LO_UINT2, NULL}};
+    expect_unary("Cast", 25, to_int2, 1, LO_FLOAT, i2in, (double[]){1, -2, 1, -2, -1, 1}, n4, 0);
+    expect_unary("Cast", 25, to_uint2, 1, LO_FLOAT, i2in, (double[]){1, 2, 1, 2, 3, 1}, n4, 0);
+    expect_unary("Cast", 25, to_float, 1, LO_INT2, (double[]){-2, -1, 0, 1, 1, -2}, (double[]){-2, -1, 0, 1, 1, -2},
+                 n4, 0);
+    expect_unary("Cast", 25, to_float, 1, LO_UINT2, (double[]){0, 1, 2, 3, 3, 0}, (double[]){0, 1, 2, 3, 3, 0}, n4,
+                 0);
+
+    /* float8e8m0 under each round_mode: 1.5 * 2^127 is past the largest
+     * code, which saturation keeps and otherwise becomes NaN (0xff); inf
+     * and NaN are NaN either way. */
+    double e8in[] = {1.0, 1.5, 1.25, 0.75, 0, 0x1.8p127, INFINITY, NAN};
+    x = make_values(LO_FLOAT, 1, &n, e8in);
+    static const struct {
+        const char *mode;
+        int saturate;
+        uint8_t want[8];
+    } e8cases[] = {
+        {"up", 1, {127, 128, 128, 127, 0, 254, 255, 255}},
+        {"up", 0, {127, 128, 128, 127, 0, 255, 255, 255}},
+        {"down", 1, {127, 127, 127, 126, 0, 254, 255, 255}},
+        {"nearest", 1, {127, 128, 127, 127, 0, 254, 255, 255}},
+        {"nearest", 0, {127, 128, 127, 127, 0, 255, 255, 255}},
+    };
+    for (size_t k = 0; k < sizeof e8cases / sizeof e8cases[0]; k++) {
+        attr_spec to_e8[] = {{"to", LO_ATTR_INT, LO_FLOAT8E8M0, NULL},
+                             {"round_mode", LO_ATTR_STRING, 0, e8cases[k].mode},
+                             {"saturate", LO_ATTR_INT, e8cases[k].saturate, NULL}};
+        st = run_op("Cast", 25, to_e8, 3, ins, 1, &y, 1);
+        CHECK(st == LO_OK && y.dtype == LO_FLOAT8E8M0 && memcmp(y.data, e8cases[k].want, 8) == 0,
+              "Cast to float8e8m0, round_mode %s, saturate %d: %s", e8cases[k].mode, e8cases[k].saturate,
+              last_err.message);
+        lo_tensor_free_data(&y);
+    }
+    attr_spec e8_default[] = {{"to", LO_ATTR_INT, LO_FLOAT8E8M0, NULL}}; /* round up, saturate */
+    st = run_op("Cast", 24, e8_default, 1, ins, 1, &y, 1);
+    CHECK(st == LO_OK && memcmp(y.data, e8cases[0].want, 8) == 0, "Cast to float8e8m0 by default: %s",
+          last_err.message);
+    lo_tensor_free_data(&y);
+    attr_spec e8_bad[] = {{"to", LO_ATTR_INT, LO_FLOAT8E8M0, NULL}, {"round_mode", LO_ATTR_STRING, 0, "even"}};
+    st = run_op("Cast", 25, e8_bad, 2, ins, 1, &y, 1);
+    CHECK(st == LO_ERR_MODEL, "an unknown round_mode is refused (status %d)", (int)st);
+    lo_tensor_free_data(&y);
+    lo_tensor_free_data(&x);
+    int64_t n8 = 7;
+    x = make(LO_FLOAT8E8M0, 1, &n8);
+    memcpy(x.data, (uint8_t[]){0, 1, 126, 127, 128, 254, 255}, 7);
+    st = run_op("Cast", 25, to_float, 1, ins, 1, &y, 1);
+    CHECK(st == LO_OK && values_are(&y, (double[]){0x1p-127, 0x1p-126, 0.5, 1, 2, 0x1p127, NAN}, 7, 0),
+          "Cast float8e8m0 to float: %s", last_err.message);
+    lo_tensor_free_data(&y);
+    st = run_op("Cast", 25, to_f16, 1, ins, 1, &y, 1);
+    CHECK(st == LO_OK && values_are(&y, (double[]){0, 0, 0.5, 1, 2, INFINITY, NAN}, 7, 0),
+          "Cast float8e8m0 to float16: %s", last_err.message);
+    lo_tensor_free_data(&y);
+    lo_tensor_free_data(&x);
+
+    /* float6 (opset 28) have no infinity or NaN: out of range saturates,
+     * NaN becomes -0 as ml_dtypes has it; small values are subnormal. */
+    int64_t n6 = 4;
+    attr_spec to_e2m3[] = {{"to", LO_ATTR_INT, LO_FLOAT6E2M3, NULL}};
+    attr_spec to_e3m2[] = {{"to", LO_ATTR_INT, LO_FLOAT6E3M2, NULL}};
+    x = make_values(LO_FLOAT, 1, &n6, (double[]){7.5, 100, -0.125, NAN});
+    st = run_op("Cast", 28, to_e2m3, 1, ins, 1, &y, 1);
+    CHECK(st == LO_OK && memcmp(y.data, (uint8_t[]){0x1f, 0x1f, 0x21, 0x20}, 4) == 0, "Cast to float6e2m3: %s",
+          last_err.message);
+    lo_tensor_free_data(&y);
+    lo_tensor_free_data(&x);
+    x = make_values(LO_FLOAT, 1, &n6, (double[]){28, 100, -0.0625, 1});
+    st = run_op("Cast", 28, to_e3m2, 1, ins, 1, &y, 1);
+    CHECK(st == LO_OK && memcmp(y.data, (uint8_t[]){0x1f, 0x1f, 0x21, 0x0c}, 4) == 0, "Cast to float6e3m2: %s",
+          last_err.message);
+    lo_tensor back6;
+    st = run_op("Cast", 28, to_float, 1, bins, 1, &back6, 1);
+    CHECK(st == LO_OK && values_are(&back6, (double[]){28, 28, -0.0625, 1}, 4, 0), "Cast float6e3m2 to float: %s",
+          last_err.message);
+    lo_tensor_free_data(&back6);
+    lo_tensor_free_data(&y);
+    lo_tensor_free_data(&x);
+
     /* Strings both ways. */
     int64_t ns = 6;
     double sv[] = {0.039187793, 3.0, -1e-7, 1.5e20, 100.25, INFINITY};
