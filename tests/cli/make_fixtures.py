@@ -98,3 +98,28 @@ np.save(os.path.join(out, "x_shape.npy"), rng.standard_normal((3, 2)).astype(np.
 x[:1].tofile(os.path.join(out, "x_short.raw"))
 open(os.path.join(out, "bad.npy"), "wb").write(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4',")
 json.dump({"ok": True}, open(os.path.join(out, "fixtures.json"), "w"))
+
+# control flow: a Loop whose body adds x to the carried value 3 times, and an
+# If that picks a branch; body node outputs are layer outputs too
+trip = numpy_helper.from_array(np.array(3, np.int64), "trip")
+cond = numpy_helper.from_array(np.array(True), "cond")
+body = helper.make_graph(
+    [helper.make_node("Add", ["acc_in", "x"], ["acc_out"], name="body_add"),
+     helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond")],
+    "body",
+    [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+     helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [2, 3])],
+    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [2, 3])])
+then_g = helper.make_graph([helper.make_node("Neg", ["loop_out"], ["then_out"], name="then_neg")], "then", [],
+                           [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, [2, 3])])
+else_g = helper.make_graph([helper.make_node("Abs", ["loop_out"], ["else_out"], name="else_abs")], "else", [],
+                           [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, [2, 3])])
+zero = numpy_helper.from_array(np.zeros((2, 3), np.float32), "zero")
+flag = numpy_helper.from_array(np.array(False), "flag")
+cf = model_of([
+    helper.make_node("Loop", ["trip", "cond", "zero"], ["loop_out"], body=body, name="loop"),
+    helper.make_node("If", ["flag"], ["if_out"], then_branch=then_g, else_branch=else_g, name="branch"),
+], [X], [helper.make_tensor_value_info("if_out", TensorProto.FLOAT, [2, 3])], [trip, cond, zero, flag])
+save(cf, "control_flow.onnx")

@@ -198,6 +198,26 @@ def unwritable_dir():
 
 
 @test
+def subgraph_outputs_are_saved_per_iteration():
+    d = fresh("control")
+    run("generate", fx("control_flow.onnx"), "-i", fx("x.npy"), "-o", d, "-q")
+    out = os.path.join(d, "outputs", "layer_outputs_0")
+    x = np.load(fx("x.npy"))
+    for k in range(3):
+        got = np.fromfile(os.path.join(out, "acc_out__iter%d.raw" % k), np.float32).reshape(2, 3)
+        assert np.allclose(got, x * (k + 1), atol=1e-6), ("iteration", k)
+    assert not os.path.exists(os.path.join(out, "acc_out__iter3.raw"))
+    assert np.allclose(np.fromfile(os.path.join(out, "loop_out.raw"), np.float32).reshape(2, 3), 3 * x, atol=1e-6)
+    # the else branch ran (flag is false): its node output is saved, the then branch's is not
+    assert np.allclose(np.fromfile(os.path.join(out, "else_out.raw"), np.float32).reshape(2, 3), np.abs(3 * x), atol=1e-6)
+    assert not os.path.exists(os.path.join(out, "then_out.raw"))
+    m = json.load(open(os.path.join(d, "manifest.json")))
+    it = {t["name"]: t for t in m["tensors"]}
+    assert it["acc_out__iter2"]["iteration"] == 2 and it["acc_out__iter2"]["node"] == "body_add", it["acc_out__iter2"]
+    assert "iteration" not in it["loop_out"]
+
+
+@test
 def usage_errors_and_help():
     p = run("--help")
     assert "generate" in p.stdout
