@@ -788,7 +788,7 @@ static void elem_scale(ew_loop *L, int64_t o, int64_t a, int64_t b, int64_t c) {
 static lo_status run_variadic(lo_kernel_ctx *ctx) {
     const ew_params *p = ctx->params;
     LO_CHECK(ctx, ctx->n_in >= 1, "needs at least one input");
-    const lo_tensor *ins[64];
+    const lo_tensor *ins[64] = {0};
     int n = 0;
     LO_CHECK(ctx, ctx->n_in <= 64, "more than 64 inputs are not supported");
     for (int i = 0; i < ctx->n_in; i++) {
