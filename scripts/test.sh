@@ -30,6 +30,7 @@ suite "unit tests" ctest --test-dir build --output-on-failure -j"$jobs"
 suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
 suite "conformance" bash tests/conformance/run.sh "$root/build"
 suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
+suite "benchmark smoke (not timed)" bash bench/run.sh --smoke
 suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$root/build" "$PY"
 suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/build" "$PY"
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"

@@ -903,7 +903,11 @@ lo_status lo_quant_bind(lo_quant *q, lo_model_ir *m, lo_rounding rounding, bool 
         }
         if (val->kind == LO_VALUE_INITIALIZER) {
             e->kind = LO_ENC_PARAM;
-            if (!e->excluded) LO_TRY(bind_weight(q, m, e, &f, err));
+            lo_status st = e->excluded ? LO_OK : bind_weight(q, m, e, &f, err);
+            if (st != LO_OK) {
+                free(list); /* the names gathered so far */
+                return st;
+            }
         } else {
             if (e->kind == LO_ENC_UNKNOWN) e->kind = LO_ENC_ACTIVATION;
             if (!e->excluded) q->active[q->n_active++] = e;
