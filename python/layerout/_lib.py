@@ -204,6 +204,11 @@ def load():
             tried.append(path)
             continue
         try:
+            # libgomp reads its barrier policy when it loads: a short spin
+            # keeps a busy second core from stalling every kernel (see
+            # src/cli/main.c); a policy the user set is kept
+            if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+                os.environ["GOMP_SPINCOUNT"] = "20000"
             lib = ctypes.CDLL(path)
         except OSError as e:
             tried.append(f"{path} ({e})")

@@ -207,7 +207,11 @@ static lo_status decode_typed(const Onnx__TensorProto *tp, lo_tensor *t, const c
     return LO_OK;
 }
 
-static lo_status decode_raw(const ProtobufCBinaryData *raw, lo_tensor *t, const char *what,
+/* Blocks this large are taken over from the unpacked protobuf instead of
+ * copied: a model's weights would otherwise be held twice while loading. */
+#define STEAL_BYTES (64 * 1024)
+
+static lo_status decode_raw(ProtobufCBinaryData *raw, lo_tensor *t, const char *what,
                             lo_error *err) {
     int64_t n = lo_numel(t);
     int bits = packed_bits(t->dtype);
@@ -217,6 +221,13 @@ static lo_status decode_raw(const ProtobufCBinaryData *raw, lo_tensor *t, const 
     if (raw->len != expect)
         return lo_fail(err, LO_ERR_MODEL, "%s: raw_data holds %zu bytes but its shape needs %zu",
                        what, raw->len, expect);
+    if (!bits && t->dtype != LO_BOOL && raw->len >= STEAL_BYTES && raw->len == t->nbytes) {
+        /* protobuf-c allocated it with malloc; it skips NULL when freeing */
+        t->data = raw->data;
+        raw->data = NULL;
+        raw->len = 0;
+        return LO_OK;
+    }
     t->data = malloc(t->nbytes ? t->nbytes : 1);
     if (!t->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory decoding %s", what);
     if (!bits) {
@@ -255,7 +266,8 @@ static lo_status decode_tensor(loader *L, const Onnx__TensorProto *tp, lo_tensor
                            lo_dtype_name(t->dtype));
         return map_external(L, tp, t, what);
     }
-    if (tp->has_raw_data) return decode_raw(&tp->raw_data, t, what, err);
+    /* the protobuf is ours until it is freed: its raw bytes may be taken */
+    if (tp->has_raw_data) return decode_raw((ProtobufCBinaryData *)&tp->raw_data, t, what, err);
     return decode_typed(tp, t, what, err);
 }
 
@@ -602,11 +614,21 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
 
 lo_status lo_onnx_load(const char *path, lo_model_ir **out, lo_error *err) {
     *out = NULL;
-    uint8_t *bytes;
-    size_t len;
-    LO_TRY(lo_read_file(path, &bytes, &len, err));
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
-    free(bytes);
+    /* mapped, not read: the file's pages are decoded straight from the cache */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return lo_fail(err, LO_ERR_IO, "'%s' is not a regular file", path);
+    }
+    size_t len = (size_t)sb.st_size;
+    void *bytes = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (bytes == MAP_FAILED) return lo_fail(err, LO_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+    if (bytes) madvise(bytes, len, MADV_SEQUENTIAL);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes ? bytes : (const void *)"");
+    if (bytes) munmap(bytes, len);
     if (!mp)
         return lo_fail(err, LO_ERR_MODEL, "'%s' is not an ONNX model (the protobuf does not decode; "
                        "truncated or another kind of file)", path);
