@@ -50,9 +50,9 @@ def limits(address_space=None, file_size=None):
     return apply
 
 
-def run(args, cwd=None, address_space=None, file_size=None, timeout=600, tool=()):
+def run(args, cwd=None, address_space=None, file_size=None, timeout=600, tool=(), env=None):
     p = subprocess.run([*tool, LAYEROUT, *args], capture_output=True, text=True, errors="replace",
-                       cwd=cwd, timeout=timeout, preexec_fn=limits(address_space, file_size))
+                       cwd=cwd, timeout=timeout, preexec_fn=limits(address_space, file_size), env=env)
     if p.returncode < 0:
         raise AssertionError("killed by signal %d\nstderr: %s" % (-p.returncode, p.stderr[-2000:]))
     return p
@@ -445,11 +445,15 @@ def valgrind_generate_is_clean():
     log = os.path.join(WORK, "valgrind.log")
     p = run(["generate", os.path.join(tiny, "tiny_cnn.onnx"), "-o", d, "-i", os.path.join(tiny, "input.npy"),
              "--threads", "1", "-q"],
-            tool=["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
+            tool=["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full", "--trace-children=yes",
                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--log-file=" + log],
-            timeout=1200)
+            timeout=1200,
+            # a set spin policy keeps the command from starting itself again
+            # (src/cli/main.c), so valgrind watches the process that works
+            env=dict(os.environ, GOMP_SPINCOUNT="20000"))
     text = open(log).read()
     assert p.returncode == 0, "exit %d; valgrind log:\n%s" % (p.returncode, text[-4000:])
+    assert "Command: " in text and "generate" in text, "valgrind did not watch the run:\n" + text[-2000:]
     summary = [line for line in text.splitlines() if "ERROR SUMMARY" in line or "definitely lost" in line]
     assert any("ERROR SUMMARY: 0 errors" in line for line in summary), "\n".join(summary)
     print("    " + " / ".join(s.split("== ")[-1] for s in summary))
