@@ -2,27 +2,11 @@
  * degenerate cases, the channel-last walk against an explicit transpose,
  * results independent of the thread count, and the naming helpers.
  * (Metrics against numpy on many tensors: tests/compare.) */
-#include <math.h>
 #include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "compare/compare.h"
 #include "dump/dump.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        if (cond) passed++;                                                             \
-        else {                                                                          \
-            failed++;                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            printf(__VA_ARGS__);                                                        \
-            printf("\n");                                                               \
-        }                                                                               \
-    } while (0)
+#include "harness.h"
 
 static bool close_to(double a, double b) { return fabs(a - b) <= 1e-12 * (1 + fabs(b)); }
 
@@ -166,6 +150,5 @@ int main(void) {
     test_degenerate();
     test_layout_and_threads();
     test_names();
-    printf("test_compare: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish("test_compare");
 }

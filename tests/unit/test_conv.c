@@ -8,126 +8,15 @@
  *
  * `test_conv bench` prints GFLOP/s of a ResNet-50 3x3 layer instead. */
 #include <malloc.h>
-#include <math.h>
 #include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#include "ops/ops.h"
+/* The seed these random cases were written with. */
+#define HARNESS_SEED 0x1234567887654321u
+#include "harness.h"
 
-static int passed, failed;
-
-#define EXPECT(cond, ...)                                                          \
-    do {                                                                           \
-        if (cond) {                                                                \
-            passed++;                                                              \
-        } else {                                                                   \
-            failed++;                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                            \
-            printf(__VA_ARGS__);                                                   \
-            printf("\n");                                                          \
-        }                                                                          \
-    } while (0)
-
-/* ---- harness ------------------------------------------------------------ */
-
-typedef struct op_instance {
-    lo_node node;
-    lo_attr attrs[16];
-    int64_t ints[16][16];
-    const lo_op_def *def;
-    void *params;
-    lo_status prepare_status;
-    lo_error err;
-} op_instance;
-
-static void op_init(op_instance *op, const char *type, int opset) {
-    memset(op, 0, sizeof *op);
-    op->node.name = "node";
-    op->node.op_type = (char *)type;
-    op->node.domain = "";
-    op->node.opset = opset;
-    op->node.attrs = op->attrs;
-}
-
-static void attr_ints(op_instance *op, const char *name, int n, const int64_t *v) {
-    lo_attr *a = &op->attrs[op->node.n_attrs];
-    memcpy(op->ints[op->node.n_attrs], v, (size_t)n * sizeof *v);
-    a->name = (char *)name;
-    a->type = LO_ATTR_INTS;
-    a->n = n;
-    a->ints = op->ints[op->node.n_attrs];
-    op->node.n_attrs++;
-}
-
-static void attr_int(op_instance *op, const char *name, int64_t v) {
-    lo_attr *a = &op->attrs[op->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = LO_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_str(op_instance *op, const char *name, const char *s) {
-    lo_attr *a = &op->attrs[op->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = LO_ATTR_STRING;
-    a->s = (char *)s;
-    a->s_len = strlen(s);
-}
-
-static lo_status op_prepare(op_instance *op) {
-    op->def = lo_op_lookup("", op->node.op_type, op->node.opset);
-    if (!op->def) return lo_fail(&op->err, LO_ERR_UNSUPPORTED, "no kernel");
-    op->prepare_status = op->def->prepare ? op->def->prepare(&op->node, &op->params, &op->err) : LO_OK;
-    return op->prepare_status;
-}
-
-static lo_status op_run(op_instance *op, const lo_tensor *const *in, int n_in, lo_tensor *out,
-                        int n_out) {
-    lo_tensor *outs[4] = {0};
-    for (int i = 0; i < n_out; i++) outs[i] = &out[i];
-    lo_kernel_ctx ctx = {.node = &op->node,
-                         .params = op->params,
-                         .in = in,
-                         .n_in = n_in,
-                         .out = outs,
-                         .n_out = n_out,
-                         .err = &op->err,
-                         .threads = 1};
-    return op->def->run(&ctx);
-}
-
-static void op_free(op_instance *op) {
-    if (op->params) {
-        if (op->def->free_params)
-            op->def->free_params(op->params);
-        else
-            free(op->params);
-    }
-    op->params = NULL;
-}
-
-static lo_tensor make_tensor(lo_dtype dtype, int rank, const int64_t *dims) {
-    lo_tensor t = {0};
-    t.dtype = dtype;
-    t.rank = rank;
-    if (rank) memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dtype);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-static uint64_t rng_state = 0x1234567887654321u;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
-static float rnd_float(void) { return (float)((rnd() % 20001) / 10000.0 - 1.0); }
+/* In [-1, 1], in steps of 1e-4. */
+static float rnd_float(void) { return (float)((rng_next32() % 20001) / 10000.0 - 1.0); }
 
 static void fill_random(lo_tensor *t) {
     int64_t n = lo_numel(t);
@@ -227,44 +116,44 @@ static int64_t count_mismatch(const float *got, const double *want, int64_t n, i
 /* The example of the ONNX operator documentation: 5x5 ramp, 3x3 ones. */
 static void test_conv_known_answer(void) {
     int64_t xd[] = {1, 1, 5, 5}, wd[] = {1, 1, 3, 3};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd), y = {0};
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd), y = {0};
     for (int i = 0; i < 25; i++) ((float *)x.data)[i] = (float)i;
     for (int i = 0; i < 9; i++) ((float *)w.data)[i] = 1.f;
     const lo_tensor *in[] = {&x, &w};
     op_instance op;
     op_init(&op, "Conv", 11);
     int64_t k[] = {3, 3}, pads[] = {1, 1, 1, 1};
-    attr_ints(&op, "kernel_shape", 2, k);
-    attr_ints(&op, "pads", 4, pads);
-    EXPECT(op_prepare(&op) == LO_OK, "prepare: %s", op.err.message);
-    EXPECT(op_run(&op, in, 2, &y, 1) == LO_OK, "run: %s", op.err.message);
+    op_attr_ints(&op, "kernel_shape", 2, k);
+    op_attr_ints(&op, "pads", 4, pads);
+    CHECK(op_prepare(&op) == LO_OK, "prepare: %s", op.err.message);
+    CHECK(op_run(&op, in, 2, &y, 1) == LO_OK, "run: %s", op.err.message);
     static const float want[25] = {12, 21, 27, 33, 24, 33, 54, 63, 72, 51, 63, 99, 108,
                                    117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84};
-    EXPECT(y.rank == 4 && y.dims[2] == 5 && y.dims[3] == 5, "shape");
+    CHECK(y.rank == 4 && y.dims[2] == 5 && y.dims[3] == 5, "shape");
     int bad = 0;
     for (int i = 0; i < 25 && y.data; i++) bad += ((float *)y.data)[i] != want[i];
-    EXPECT(bad == 0, "padded 3x3 ones conv differs in %d places", bad);
+    CHECK(bad == 0, "padded 3x3 ones conv differs in %d places", bad);
     lo_tensor_free_data(&y);
     op_free(&op);
 
     /* strides 2, asymmetric pads (1, 0, 1, 0) on 7x5: 4x2 output. */
     int64_t xd2[] = {1, 1, 7, 5};
-    lo_tensor x2 = make_tensor(LO_FLOAT, 4, xd2);
+    lo_tensor x2 = tensor_new(LO_FLOAT, 4, xd2);
     for (int i = 0; i < 35; i++) ((float *)x2.data)[i] = (float)i;
     const lo_tensor *in2[] = {&x2, &w};
     op_init(&op, "Conv", 11);
     int64_t s[] = {2, 2}, pads2[] = {1, 0, 1, 0};
-    attr_ints(&op, "kernel_shape", 2, k);
-    attr_ints(&op, "pads", 4, pads2);
-    attr_ints(&op, "strides", 2, s);
+    op_attr_ints(&op, "kernel_shape", 2, k);
+    op_attr_ints(&op, "pads", 4, pads2);
+    op_attr_ints(&op, "strides", 2, s);
     op_prepare(&op);
-    EXPECT(op_run(&op, in2, 2, &y, 1) == LO_OK, "run: %s", op.err.message);
+    CHECK(op_run(&op, in2, 2, &y, 1) == LO_OK, "run: %s", op.err.message);
     static const float want2[8] = {21, 33, 99, 117, 189, 207, 171, 183};
-    EXPECT(y.dims[2] == 4 && y.dims[3] == 2, "asymmetric pads shape %lldx%lld",
+    CHECK(y.dims[2] == 4 && y.dims[3] == 2, "asymmetric pads shape %lldx%lld",
            (long long)y.dims[2], (long long)y.dims[3]);
     bad = 0;
     for (int i = 0; i < 8 && y.data; i++) bad += ((float *)y.data)[i] != want2[i];
-    EXPECT(bad == 0, "asymmetric padding conv differs in %d places", bad);
+    CHECK(bad == 0, "asymmetric padding conv differs in %d places", bad);
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -287,26 +176,26 @@ static bool random_conv_case(conv_case *cc, int nsp, bool transpose) {
     memset(cc, 0, sizeof *cc);
     geom *g = &cc->g;
     g->nsp = nsp;
-    g->batch = rnd_int(1, 2);
-    int kind = rnd_int(0, 3);
-    int64_t cg = rnd_int(1, 6), mg = rnd_int(1, 6);
-    g->group = kind == 0 ? 1 : kind == 1 ? 2 : kind == 2 ? 3 : rnd_int(2, 8);
-    if (kind == 3) cg = 1, mg = rnd_int(1, 2); /* depthwise, with a multiplier at times */
+    g->batch = rnd_int32(1, 2);
+    int kind = rnd_int32(0, 3);
+    int64_t cg = rnd_int32(1, 6), mg = rnd_int32(1, 6);
+    g->group = kind == 0 ? 1 : kind == 1 ? 2 : kind == 2 ? 3 : rnd_int32(2, 8);
+    if (kind == 3) cg = 1, mg = rnd_int32(1, 2); /* depthwise, with a multiplier at times */
     g->cin = cg * g->group;
     g->cout = mg * g->group;
-    cc->auto_pad = rnd_int(0, 5);
+    cc->auto_pad = rnd_int32(0, 5);
     if (cc->auto_pad > 3) cc->auto_pad = 0;
-    cc->bias = rnd_int(0, 1);
-    cc->kernel_attr = rnd_int(0, 1);
+    cc->bias = rnd_int32(0, 1);
+    cc->kernel_attr = rnd_int32(0, 1);
     int max_in = nsp == 3 ? 7 : nsp == 2 ? 13 : 30;
     for (int d = 0; d < nsp; d++) {
-        g->in[d] = rnd_int(1, max_in);
-        g->k[d] = rnd_int(1, nsp == 3 ? 3 : 4);
-        g->s[d] = rnd_int(1, 3);
-        g->d[d] = rnd_int(1, 3);
+        g->in[d] = rnd_int32(1, max_in);
+        g->k[d] = rnd_int32(1, nsp == 3 ? 3 : 4);
+        g->s[d] = rnd_int32(1, 3);
+        g->d[d] = rnd_int32(1, 3);
         if (cc->auto_pad == 0) {
-            g->pb[d] = rnd_int(0, 3);
-            g->pe[d] = rnd_int(0, 3);
+            g->pb[d] = rnd_int32(0, 3);
+            g->pe[d] = rnd_int32(0, 3);
         }
         int64_t ext = (g->k[d] - 1) * g->d[d] + 1;
         if (!transpose) {
@@ -323,7 +212,7 @@ static bool random_conv_case(conv_case *cc, int nsp, bool transpose) {
             }
         } else {
             if (cc->auto_pad == 1 || cc->auto_pad == 2) return false; /* tested apart */
-            cc->out_pad[d] = rnd_int(0, (int)(g->s[d] > g->d[d] ? g->s[d] : g->d[d]) - 1);
+            cc->out_pad[d] = rnd_int32(0, (int)(g->s[d] > g->d[d] ? g->s[d] : g->d[d]) - 1);
             g->out[d] = g->s[d] * (g->in[d] - 1) + cc->out_pad[d] + ext - g->pb[d] - g->pe[d];
             if (g->out[d] < 1) return false;
         }
@@ -337,13 +226,13 @@ static void build_conv_op(op_instance *op, const conv_case *cc, bool transpose) 
     int n = g->nsp;
     int64_t pads[12];
     for (int d = 0; d < n; d++) pads[d] = g->pb[d], pads[n + d] = g->pe[d];
-    if (cc->auto_pad) attr_str(op, "auto_pad", auto_pad_names[cc->auto_pad]);
-    if (cc->auto_pad == 0) attr_ints(op, "pads", 2 * n, pads);
-    attr_ints(op, "strides", n, g->s);
-    attr_ints(op, "dilations", n, g->d);
-    if (cc->kernel_attr) attr_ints(op, "kernel_shape", n, g->k);
-    if (g->group > 1) attr_int(op, "group", g->group);
-    if (transpose) attr_ints(op, "output_padding", n, cc->out_pad);
+    if (cc->auto_pad) op_attr_string(op, "auto_pad", auto_pad_names[cc->auto_pad]);
+    if (cc->auto_pad == 0) op_attr_ints(op, "pads", 2 * n, pads);
+    op_attr_ints(op, "strides", n, g->s);
+    op_attr_ints(op, "dilations", n, g->d);
+    if (cc->kernel_attr) op_attr_ints(op, "kernel_shape", n, g->k);
+    if (g->group > 1) op_attr_int(op, "group", g->group);
+    if (transpose) op_attr_ints(op, "output_padding", n, cc->out_pad);
 }
 
 static const char *describe(const conv_case *cc, char *buf, size_t size) {
@@ -370,8 +259,8 @@ static void check_conv_case(const conv_case *cc, bool transpose) {
     else
         wd[0] = g->cout, wd[1] = g->cin / g->group;
     for (int d = 0; d < n; d++) xd[2 + d] = g->in[d], wd[2 + d] = g->k[d], yd[2 + d] = g->out[d];
-    lo_tensor x = make_tensor(LO_FLOAT, n + 2, xd), w = make_tensor(LO_FLOAT, n + 2, wd);
-    lo_tensor b = make_tensor(LO_FLOAT, 1, bd);
+    lo_tensor x = tensor_new(LO_FLOAT, n + 2, xd), w = tensor_new(LO_FLOAT, n + 2, wd);
+    lo_tensor b = tensor_new(LO_FLOAT, 1, bd);
     fill_random(&x);
     fill_random(&w);
     fill_random(&b);
@@ -388,14 +277,14 @@ static void check_conv_case(const conv_case *cc, bool transpose) {
         lo_tensor y = {0};
         lo_status st = op_prepare(&op);
         if (st == LO_OK) st = op_run(&op, in, cc->bias ? 3 : 2, &y, 1);
-        EXPECT(st == LO_OK, "%s %s %s: %s", transpose ? "ConvTranspose" : "Conv", impls[i],
+        CHECK(st == LO_OK, "%s %s %s: %s", transpose ? "ConvTranspose" : "Conv", impls[i],
                describe(cc, desc, sizeof desc), op.err.message);
         if (st == LO_OK) {
             bool shape_ok = y.rank == n + 2 && memcmp(y.dims, yd, (size_t)(n + 2) * 8) == 0;
-            EXPECT(shape_ok, "%s shape %s", impls[i], describe(cc, desc, sizeof desc));
+            CHECK(shape_ok, "%s shape %s", impls[i], describe(cc, desc, sizeof desc));
             int64_t first;
             int64_t bad = shape_ok ? count_mismatch(y.data, want, total, &first) : 0;
-            EXPECT(bad == 0, "%s %s: %lld of %lld differ, first at %lld: %g vs %g",
+            CHECK(bad == 0, "%s %s: %lld of %lld differ, first at %lld: %g vs %g",
                    impls[i], describe(cc, desc, sizeof desc), (long long)bad, (long long)total,
                    (long long)first, bad ? ((float *)y.data)[first] : 0.0,
                    bad ? want[first] : 0.0);
@@ -468,7 +357,7 @@ static void test_conv_realistic(void) {
 /* ConvTranspose's output_shape and SAME padding, against the ONNX cases. */
 static void test_conv_transpose_shapes(void) {
     int64_t xd[] = {1, 1, 3, 3}, wd[] = {1, 2, 3, 3};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd);
     for (int i = 0; i < 9; i++) ((float *)x.data)[i] = (float)i;
     for (int i = 0; i < 18; i++) ((float *)w.data)[i] = 1.f;
     const lo_tensor *in[] = {&x, &w};
@@ -476,15 +365,15 @@ static void test_conv_transpose_shapes(void) {
     op_instance op;
     op_init(&op, "ConvTranspose", 11);
     int64_t s[] = {3, 2}, os[] = {10, 8};
-    attr_ints(&op, "strides", 2, s);
-    attr_ints(&op, "output_shape", 2, os);
+    op_attr_ints(&op, "strides", 2, s);
+    op_attr_ints(&op, "output_shape", 2, os);
     op_prepare(&op);
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in, 2, &y, 1) == LO_OK, "output_shape: %s", op.err.message);
-    EXPECT(y.dims[1] == 2 && y.dims[2] == 10 && y.dims[3] == 8, "output_shape dims");
+    CHECK(op_run(&op, in, 2, &y, 1) == LO_OK, "output_shape: %s", op.err.message);
+    CHECK(y.dims[1] == 2 && y.dims[2] == 10 && y.dims[3] == 8, "output_shape dims");
     if (y.data) {
         const float *yv = y.data;
-        EXPECT(yv[0] == 0 && yv[1] == 0 && yv[2] == 1 && yv[9 * 8] == 0 && yv[7] == 0 &&
+        CHECK(yv[0] == 0 && yv[1] == 0 && yv[2] == 1 && yv[9 * 8] == 0 && yv[7] == 0 &&
                    yv[2 * 8 + 2] == 1 && yv[3 * 8 + 2] == 7,
                "output_shape values %g %g %g %g", yv[0], yv[2], yv[2 * 8 + 2], yv[3 * 8 + 2]);
     }
@@ -493,16 +382,16 @@ static void test_conv_transpose_shapes(void) {
     /* SAME_UPPER with strides 2: 6x6, the odd padding cell at the end. */
     op_init(&op, "ConvTranspose", 11);
     int64_t s2[] = {2, 2};
-    attr_str(&op, "auto_pad", "SAME_UPPER");
-    attr_ints(&op, "strides", 2, s2);
+    op_attr_string(&op, "auto_pad", "SAME_UPPER");
+    op_attr_ints(&op, "strides", 2, s2);
     op_prepare(&op);
-    EXPECT(op_run(&op, in, 2, &y, 1) == LO_OK, "SAME_UPPER: %s", op.err.message);
-    EXPECT(y.dims[2] == 6 && y.dims[3] == 6, "SAME_UPPER dims %lldx%lld", (long long)y.dims[2],
+    CHECK(op_run(&op, in, 2, &y, 1) == LO_OK, "SAME_UPPER: %s", op.err.message);
+    CHECK(y.dims[2] == 6 && y.dims[3] == 6, "SAME_UPPER dims %lldx%lld", (long long)y.dims[2],
            (long long)y.dims[3]);
     if (y.data) {
         const float *yv = y.data;
         /* Full output is 7x7 starting at (0,0); pads (0,1): y[0][0] = x[0][0]. */
-        EXPECT(yv[0] == 0 && yv[1] == 0 && yv[2] == 1 && yv[6 * 1 + 0] == 0,
+        CHECK(yv[0] == 0 && yv[1] == 0 && yv[2] == 1 && yv[6 * 1 + 0] == 0,
                "SAME_UPPER values %g %g %g", yv[0], yv[1], yv[2]);
     }
     lo_tensor_free_data(&y);
@@ -510,20 +399,20 @@ static void test_conv_transpose_shapes(void) {
     /* SAME with a kernel smaller than the stride: ONNX Runtime keeps the
      * covered size (3-1)*3+1 = 7 instead of 3*3 = 9. */
     int64_t w1d[] = {1, 1, 1, 1};
-    lo_tensor w1 = make_tensor(LO_FLOAT, 4, w1d);
+    lo_tensor w1 = tensor_new(LO_FLOAT, 4, w1d);
     ((float *)w1.data)[0] = 2.f;
     const lo_tensor *in1[] = {&x, &w1};
     op_init(&op, "ConvTranspose", 11);
     int64_t s3[] = {3, 3};
-    attr_str(&op, "auto_pad", "SAME_LOWER");
-    attr_ints(&op, "strides", 2, s3);
+    op_attr_string(&op, "auto_pad", "SAME_LOWER");
+    op_attr_ints(&op, "strides", 2, s3);
     op_prepare(&op);
-    EXPECT(op_run(&op, in1, 2, &y, 1) == LO_OK, "SAME small kernel: %s", op.err.message);
-    EXPECT(y.dims[2] == 7 && y.dims[3] == 7, "SAME small kernel dims %lldx%lld",
+    CHECK(op_run(&op, in1, 2, &y, 1) == LO_OK, "SAME small kernel: %s", op.err.message);
+    CHECK(y.dims[2] == 7 && y.dims[3] == 7, "SAME small kernel dims %lldx%lld",
            (long long)y.dims[2], (long long)y.dims[3]);
     if (y.data) {
         const float *yv = y.data;
-        EXPECT(yv[3] == 2.f && yv[3 * 7 + 6] == 10.f && yv[1] == 0.f, "SAME small kernel values");
+        CHECK(yv[3] == 2.f && yv[3 * 7 + 6] == 10.f && yv[1] == 0.f, "SAME small kernel values");
     }
     lo_tensor_free_data(&y);
     op_free(&op);
@@ -542,8 +431,8 @@ static void test_conv_other_types(void) {
         g->out[d] = (9 + 1 - 3) / 2 + 1;
     }
     int64_t xd[] = {1, 4, 9, 9}, wd[] = {6, 2, 3, 3}, bd[] = {6};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd),
-              b = make_tensor(LO_FLOAT, 1, bd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd),
+              b = tensor_new(LO_FLOAT, 1, bd);
     fill_random(&x);
     fill_random(&w);
     fill_random(&b);
@@ -553,7 +442,7 @@ static void test_conv_other_types(void) {
     int64_t pads[] = {1, 1, 0, 0}, strides[] = {2, 2};
     for (int t = 0; t < 3; t++) {
         lo_dtype dt = t == 0 ? LO_DOUBLE : t == 1 ? LO_FLOAT16 : LO_BFLOAT16;
-        lo_tensor xs = make_tensor(dt, 4, xd), ws = make_tensor(dt, 4, wd), bs = make_tensor(dt, 1, bd);
+        lo_tensor xs = tensor_new(dt, 4, xd), ws = tensor_new(dt, 4, wd), bs = tensor_new(dt, 1, bd);
         lo_tensor *src[] = {&x, &w, &b}, *dst[] = {&xs, &ws, &bs};
         for (int k = 0; k < 3; k++)
             for (int64_t i = 0; i < lo_numel(src[k]); i++) {
@@ -567,14 +456,14 @@ static void test_conv_other_types(void) {
             }
         op_instance op;
         op_init(&op, "Conv", 11);
-        attr_ints(&op, "pads", 4, pads);
-        attr_ints(&op, "strides", 2, strides);
-        attr_int(&op, "group", 2);
+        op_attr_ints(&op, "pads", 4, pads);
+        op_attr_ints(&op, "strides", 2, strides);
+        op_attr_int(&op, "group", 2);
         op_prepare(&op);
         const lo_tensor *in[] = {&xs, &ws, &bs};
         lo_tensor y = {0};
-        EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "%s: %s", lo_dtype_name(dt), op.err.message);
-        EXPECT(y.dtype == dt && y.dims[2] == 4 && y.dims[3] == 4, "%s output", lo_dtype_name(dt));
+        CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "%s: %s", lo_dtype_name(dt), op.err.message);
+        CHECK(y.dtype == dt && y.dims[2] == 4 && y.dims[3] == 4, "%s output", lo_dtype_name(dt));
         double tol = dt == LO_DOUBLE ? 1e-6 : dt == LO_FLOAT16 ? 3e-2 : 2e-1;
         int bad = 0;
         for (int64_t i = 0; i < total && y.data; i++) {
@@ -583,7 +472,7 @@ static void test_conv_other_types(void) {
                                           : lo_bfloat16_to_float(((uint16_t *)y.data)[i]);
             if (fabs(v - want[i]) > tol * (1 + fabs(want[i]))) bad++;
         }
-        EXPECT(bad == 0, "%s conv differs in %d places", lo_dtype_name(dt), bad);
+        CHECK(bad == 0, "%s conv differs in %d places", lo_dtype_name(dt), bad);
         lo_tensor_free_data(&y);
         op_free(&op);
         lo_tensor_free_data(&xs);
@@ -599,7 +488,7 @@ static void test_conv_other_types(void) {
  * an initializer) must not be served from the reordered-weights cache. */
 static void check_weight_cache(int64_t cin, int64_t cout) {
     int64_t xd[] = {1, cin, 12, 12}, wd[] = {cout, cin, 3, 3};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd);
     fill_random(&x);
     fill_random(&w);
     geom g = {.nsp = 2, .batch = 1, .cin = cin, .cout = cout, .group = 1};
@@ -614,25 +503,25 @@ static void check_weight_cache(int64_t cin, int64_t cout) {
         if (round == 2) fill_random(&w);
         ref_conv(&g, x.data, w.data, NULL, want);
         lo_tensor y = {0};
-        EXPECT(op_run(&op, in, 2, &y, 1) == LO_OK, "run %d: %s", round, op.err.message);
+        CHECK(op_run(&op, in, 2, &y, 1) == LO_OK, "run %d: %s", round, op.err.message);
         int64_t first;
-        EXPECT(y.data && count_mismatch(y.data, want, total, &first) == 0,
+        CHECK(y.data && count_mismatch(y.data, want, total, &first) == 0,
                "%lldx%lld weights, round %d uses stale weights", (long long)cout, (long long)cin,
                round);
         lo_tensor_free_data(&y);
     }
     /* A new input shape on the same node rebuilds the primitive. */
     int64_t xd2[] = {2, cin, 8, 9};
-    lo_tensor x2 = make_tensor(LO_FLOAT, 4, xd2);
+    lo_tensor x2 = tensor_new(LO_FLOAT, 4, xd2);
     fill_random(&x2);
     g.batch = 2, g.in[0] = 8, g.in[1] = 9, g.out[0] = 6, g.out[1] = 7;
     double *want2 = malloc((size_t)(2 * cout * 42) * sizeof *want2);
     ref_conv(&g, x2.data, w.data, NULL, want2);
     const lo_tensor *in2[] = {&x2, &w};
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in2, 2, &y, 1) == LO_OK, "new shape: %s", op.err.message);
+    CHECK(op_run(&op, in2, 2, &y, 1) == LO_OK, "new shape: %s", op.err.message);
     int64_t first;
-    EXPECT(y.data && y.dims[3] == 7 && count_mismatch(y.data, want2, 2 * cout * 42, &first) == 0,
+    CHECK(y.data && y.dims[3] == 7 && count_mismatch(y.data, want2, 2 * cout * 42, &first) == 0,
            "new shape result");
     lo_tensor_free_data(&y);
     op_free(&op);
@@ -652,19 +541,19 @@ static void test_conv_weight_cache(void) {
 static void test_conv_errors(void) {
     op_instance op;
     op_init(&op, "Conv", 11);
-    attr_str(&op, "auto_pad", "SOMETIMES");
-    EXPECT(op_prepare(&op) != LO_OK, "unknown auto_pad accepted");
+    op_attr_string(&op, "auto_pad", "SOMETIMES");
+    CHECK(op_prepare(&op) != LO_OK, "unknown auto_pad accepted");
     op_free(&op);
     op_init(&op, "Conv", 11);
     int64_t bad_strides[] = {0, 1};
-    attr_ints(&op, "strides", 2, bad_strides);
-    EXPECT(op_prepare(&op) != LO_OK, "zero stride accepted");
+    op_attr_ints(&op, "strides", 2, bad_strides);
+    CHECK(op_prepare(&op) != LO_OK, "zero stride accepted");
     op_free(&op);
 
     int64_t xd[] = {1, 3, 5, 5}, wd[] = {4, 2, 3, 3}, wd3[] = {4, 3, 3}, bd[] = {3};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd);
-    lo_tensor w3 = make_tensor(LO_FLOAT, 3, wd3), b = make_tensor(LO_FLOAT, 1, bd);
-    lo_tensor xi = make_tensor(LO_INT32, 4, xd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd);
+    lo_tensor w3 = tensor_new(LO_FLOAT, 3, wd3), b = tensor_new(LO_FLOAT, 1, bd);
+    lo_tensor xi = tensor_new(LO_INT32, 4, xd);
     struct {
         const lo_tensor *in[3];
         int n_in;
@@ -681,34 +570,34 @@ static void test_conv_errors(void) {
         op_prepare(&op);
         lo_tensor y = {0};
         lo_status st = op_run(&op, cases[i].in, cases[i].n_in, &y, 1);
-        EXPECT(st == LO_ERR_INPUT, "%s: status %d", cases[i].what, st);
+        CHECK(st == LO_ERR_INPUT, "%s: status %d", cases[i].what, st);
         lo_tensor_free_data(&y);
         op_free(&op);
     }
     /* Bias of the wrong length, pads of the wrong rank, kernel too large. */
     int64_t wd_ok[] = {3, 3, 3, 3};
-    lo_tensor wok = make_tensor(LO_FLOAT, 4, wd_ok);
+    lo_tensor wok = tensor_new(LO_FLOAT, 4, wd_ok);
     int64_t bd4[] = {4};
-    lo_tensor b4 = make_tensor(LO_FLOAT, 1, bd4);
+    lo_tensor b4 = tensor_new(LO_FLOAT, 1, bd4);
     const lo_tensor *in_b[] = {&x, &wok, &b4};
     op_init(&op, "Conv", 11);
     op_prepare(&op);
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in_b, 3, &y, 1) == LO_ERR_INPUT, "wrong bias length accepted");
+    CHECK(op_run(&op, in_b, 3, &y, 1) == LO_ERR_INPUT, "wrong bias length accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     op_init(&op, "Conv", 11);
     int64_t pads6[] = {1, 1, 1, 1, 1, 1};
-    attr_ints(&op, "pads", 6, pads6);
+    op_attr_ints(&op, "pads", 6, pads6);
     op_prepare(&op);
-    EXPECT(op_run(&op, in_b, 2, &y, 1) == LO_ERR_MODEL, "pads of 3 dims on 2-D conv accepted");
+    CHECK(op_run(&op, in_b, 2, &y, 1) == LO_ERR_MODEL, "pads of 3 dims on 2-D conv accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     op_init(&op, "Conv", 11);
     int64_t dil[] = {4, 4};
-    attr_ints(&op, "dilations", 2, dil);
+    op_attr_ints(&op, "dilations", 2, dil);
     op_prepare(&op);
-    EXPECT(op_run(&op, in_b, 2, &y, 1) == LO_ERR_INPUT, "kernel larger than input accepted");
+    CHECK(op_run(&op, in_b, 2, &y, 1) == LO_ERR_INPUT, "kernel larger than input accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     (void)b;
@@ -726,8 +615,8 @@ static void test_conv_errors(void) {
 static void test_conv_integer(void) {
     /* The ONNX documentation example: x = 2..10, w = ones, x_zero_point 1. */
     int64_t xd[] = {1, 1, 3, 3}, wd[] = {1, 1, 2, 2};
-    lo_tensor x = make_tensor(LO_UINT8, 4, xd), w = make_tensor(LO_UINT8, 4, wd);
-    lo_tensor xz = make_tensor(LO_UINT8, 0, NULL);
+    lo_tensor x = tensor_new(LO_UINT8, 4, xd), w = tensor_new(LO_UINT8, 4, wd);
+    lo_tensor xz = tensor_new(LO_UINT8, 0, NULL);
     for (int i = 0; i < 9; i++) ((uint8_t *)x.data)[i] = (uint8_t)(i + 2);
     for (int i = 0; i < 4; i++) ((uint8_t *)w.data)[i] = 1;
     ((uint8_t *)xz.data)[0] = 1;
@@ -736,10 +625,10 @@ static void test_conv_integer(void) {
     op_prepare(&op);
     const lo_tensor *in[] = {&x, &w, &xz};
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "ConvInteger: %s", op.err.message);
-    EXPECT(y.dtype == LO_INT32 && y.dims[2] == 2, "ConvInteger output");
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "ConvInteger: %s", op.err.message);
+    CHECK(y.dtype == LO_INT32 && y.dims[2] == 2, "ConvInteger output");
     static const int32_t want[] = {12, 16, 24, 28};
-    EXPECT(y.data && memcmp(y.data, want, sizeof want) == 0, "ConvInteger values");
+    CHECK(y.data && memcmp(y.data, want, sizeof want) == 0, "ConvInteger values");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -748,11 +637,11 @@ static void test_conv_integer(void) {
 
     /* int8 with a per-channel weight zero point, groups and padding. */
     int64_t xd2[] = {2, 4, 6, 5}, wd2[] = {6, 2, 3, 2}, zd[] = {6};
-    lo_tensor x2 = make_tensor(LO_INT8, 4, xd2), w2 = make_tensor(LO_INT8, 4, wd2);
-    lo_tensor xz2 = make_tensor(LO_INT8, 0, NULL), wz2 = make_tensor(LO_INT8, 1, zd);
-    for (int64_t i = 0; i < lo_numel(&x2); i++) ((int8_t *)x2.data)[i] = (int8_t)rnd_int(-128, 127);
-    for (int64_t i = 0; i < lo_numel(&w2); i++) ((int8_t *)w2.data)[i] = (int8_t)rnd_int(-128, 127);
-    for (int i = 0; i < 6; i++) ((int8_t *)wz2.data)[i] = (int8_t)rnd_int(-5, 5);
+    lo_tensor x2 = tensor_new(LO_INT8, 4, xd2), w2 = tensor_new(LO_INT8, 4, wd2);
+    lo_tensor xz2 = tensor_new(LO_INT8, 0, NULL), wz2 = tensor_new(LO_INT8, 1, zd);
+    for (int64_t i = 0; i < lo_numel(&x2); i++) ((int8_t *)x2.data)[i] = (int8_t)rnd_int32(-128, 127);
+    for (int64_t i = 0; i < lo_numel(&w2); i++) ((int8_t *)w2.data)[i] = (int8_t)rnd_int32(-128, 127);
+    for (int i = 0; i < 6; i++) ((int8_t *)wz2.data)[i] = (int8_t)rnd_int32(-5, 5);
     ((int8_t *)xz2.data)[0] = -3;
     geom g = {.nsp = 2, .batch = 2, .cin = 4, .cout = 6, .group = 2};
     g.in[0] = 6, g.in[1] = 5, g.k[0] = 3, g.k[1] = 2;
@@ -765,35 +654,35 @@ static void test_conv_integer(void) {
     ref_conv(&g, xf, wf, NULL, want2);
     op_init(&op, "ConvInteger", 10);
     int64_t pads[] = {1, 1, 1, 1};
-    attr_ints(&op, "pads", 4, pads);
-    attr_int(&op, "group", 2);
+    op_attr_ints(&op, "pads", 4, pads);
+    op_attr_int(&op, "group", 2);
     op_prepare(&op);
     const lo_tensor *in2[] = {&x2, &w2, &xz2, &wz2};
-    EXPECT(op_run(&op, in2, 4, &y, 1) == LO_OK, "ConvInteger int8: %s", op.err.message);
+    CHECK(op_run(&op, in2, 4, &y, 1) == LO_OK, "ConvInteger int8: %s", op.err.message);
     int bad = 0;
     for (int i = 0; i < 2 * 6 * 36 && y.data; i++) bad += ((int32_t *)y.data)[i] != (int32_t)want2[i];
-    EXPECT(y.data && bad == 0, "ConvInteger per-channel differs in %d places", bad);
+    CHECK(y.data && bad == 0, "ConvInteger per-channel differs in %d places", bad);
     lo_tensor_free_data(&y);
     op_free(&op);
 
     /* QLinearConv on the same data, per-channel weight scales, bias. */
-    lo_tensor xs = make_tensor(LO_FLOAT, 0, NULL), ys = make_tensor(LO_FLOAT, 0, NULL);
-    lo_tensor ws = make_tensor(LO_FLOAT, 1, zd), yz = make_tensor(LO_UINT8, 0, NULL);
-    lo_tensor bias = make_tensor(LO_INT32, 1, zd);
+    lo_tensor xs = tensor_new(LO_FLOAT, 0, NULL), ys = tensor_new(LO_FLOAT, 0, NULL);
+    lo_tensor ws = tensor_new(LO_FLOAT, 1, zd), yz = tensor_new(LO_UINT8, 0, NULL);
+    lo_tensor bias = tensor_new(LO_INT32, 1, zd);
     ((float *)xs.data)[0] = 0.05f;
     ((float *)ys.data)[0] = 7.5f;
     ((uint8_t *)yz.data)[0] = 100;
     for (int i = 0; i < 6; i++) {
         ((float *)ws.data)[i] = 0.01f * (float)(i + 1);
-        ((int32_t *)bias.data)[i] = rnd_int(-2000, 2000);
+        ((int32_t *)bias.data)[i] = rnd_int32(-2000, 2000);
     }
     op_init(&op, "QLinearConv", 10);
-    attr_ints(&op, "pads", 4, pads);
-    attr_int(&op, "group", 2);
+    op_attr_ints(&op, "pads", 4, pads);
+    op_attr_int(&op, "group", 2);
     op_prepare(&op);
     const lo_tensor *qin[] = {&x2, &xs, &xz2, &w2, &ws, &wz2, &ys, &yz, &bias};
-    EXPECT(op_run(&op, qin, 9, &y, 1) == LO_OK, "QLinearConv: %s", op.err.message);
-    EXPECT(y.dtype == LO_UINT8, "QLinearConv output type follows y_zero_point");
+    CHECK(op_run(&op, qin, 9, &y, 1) == LO_OK, "QLinearConv: %s", op.err.message);
+    CHECK(y.dtype == LO_UINT8, "QLinearConv output type follows y_zero_point");
     bad = 0;
     for (int i = 0; i < 2 * 6 * 36 && y.data; i++) {
         int m = (i / 36) % 6;
@@ -802,7 +691,7 @@ static void test_conv_integer(void) {
         v = v < 0 ? 0 : v > 255 ? 255 : v;
         bad += ((uint8_t *)y.data)[i] != (uint8_t)v;
     }
-    EXPECT(y.data && bad == 0, "QLinearConv differs in %d places", bad);
+    CHECK(y.data && bad == 0, "QLinearConv differs in %d places", bad);
     lo_tensor_free_data(&y);
     op_free(&op);
     free(xf);
@@ -821,29 +710,29 @@ static void check_conv_integer_case(const conv_case *ccp) {
         int64_t xd[8] = {g->batch, g->cin}, wd[8] = {g->cout, g->cin / g->group}, zd[1] = {g->cout};
         int64_t yd[8] = {g->batch, g->cout};
         for (int d = 0; d < n; d++) xd[2 + d] = g->in[d], wd[2 + d] = g->k[d], yd[2 + d] = g->out[d];
-        lo_dtype xt = rnd_int(0, 1) ? LO_UINT8 : LO_INT8, wt = rnd_int(0, 1) ? LO_UINT8 : LO_INT8;
-        lo_tensor x = make_tensor(xt, n + 2, xd), w = make_tensor(wt, n + 2, wd);
-        lo_tensor xz = make_tensor(xt, 0, NULL);
-        bool per_channel = rnd_int(0, 1);
-        lo_tensor wz = per_channel ? make_tensor(wt, 1, zd) : make_tensor(wt, 0, NULL);
+        lo_dtype xt = rnd_int32(0, 1) ? LO_UINT8 : LO_INT8, wt = rnd_int32(0, 1) ? LO_UINT8 : LO_INT8;
+        lo_tensor x = tensor_new(xt, n + 2, xd), w = tensor_new(wt, n + 2, wd);
+        lo_tensor xz = tensor_new(xt, 0, NULL);
+        bool per_channel = rnd_int32(0, 1);
+        lo_tensor wz = per_channel ? tensor_new(wt, 1, zd) : tensor_new(wt, 0, NULL);
         int64_t nx = lo_numel(&x), nw = lo_numel(&w), nz = lo_numel(&wz);
         float *xf = malloc((size_t)nx * sizeof *xf), *wf = malloc((size_t)nw * sizeof *wf);
         int lo_x = xt == LO_UINT8 ? 0 : -128, lo_w = wt == LO_UINT8 ? 0 : -128;
-        int xzv = rnd_int(lo_x, lo_x + 255);
+        int xzv = rnd_int32(lo_x, lo_x + 255);
         if (xt == LO_UINT8) ((uint8_t *)xz.data)[0] = (uint8_t)xzv; else ((int8_t *)xz.data)[0] = (int8_t)xzv;
         int wzv[512];
         for (int64_t i = 0; i < nz; i++) {
-            wzv[i] = rnd_int(lo_w, lo_w + 255);
+            wzv[i] = rnd_int32(lo_w, lo_w + 255);
             if (wt == LO_UINT8) ((uint8_t *)wz.data)[i] = (uint8_t)wzv[i]; else ((int8_t *)wz.data)[i] = (int8_t)wzv[i];
         }
         for (int64_t i = 0; i < nx; i++) {
-            int v = rnd_int(lo_x, lo_x + 255);
+            int v = rnd_int32(lo_x, lo_x + 255);
             if (xt == LO_UINT8) ((uint8_t *)x.data)[i] = (uint8_t)v; else ((int8_t *)x.data)[i] = (int8_t)v;
             xf[i] = (float)(v - xzv);
         }
         int64_t per_m = nw / g->cout;
         for (int64_t i = 0; i < nw; i++) {
-            int v = rnd_int(lo_w, lo_w + 255);
+            int v = rnd_int32(lo_w, lo_w + 255);
             if (wt == LO_UINT8) ((uint8_t *)w.data)[i] = (uint8_t)v; else ((int8_t *)w.data)[i] = (int8_t)v;
             wf[i] = (float)(v - wzv[per_channel ? i / per_m : 0]);
         }
@@ -862,10 +751,10 @@ static void check_conv_integer_case(const conv_case *ccp) {
             lo_status st = op_prepare(&op);
             if (st == LO_OK) st = op_run(&op, in, 4, &y, 1);
             char desc[512];
-            EXPECT(st == LO_OK, "ConvInteger %s: %s", describe(&cc, desc, sizeof desc), op.err.message);
+            CHECK(st == LO_OK, "ConvInteger %s: %s", describe(&cc, desc, sizeof desc), op.err.message);
             int64_t bad = 0;
             for (int64_t i = 0; i < total && st == LO_OK; i++) bad += ((int32_t *)y.data)[i] != (int32_t)want[i];
-            EXPECT(st == LO_OK && bad == 0, "ConvInteger %s %s: %lld differ", int_impls[impl],
+            CHECK(st == LO_OK && bad == 0, "ConvInteger %s %s: %lld differ", int_impls[impl],
                    describe(&cc, desc, sizeof desc), (long long)bad);
             lo_tensor_free_data(&y);
             op_free(&op);
@@ -909,8 +798,8 @@ static void test_deform_conv(void) {
     /* Zero offsets and no mask: exactly Conv. Integer offsets: Conv of a
      * shifted input. Half-pixel offsets: the average of two neighbours. */
     int64_t xd[] = {1, 2, 6, 7}, wd[] = {4, 2, 3, 3}, od[] = {1, 18, 4, 5};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd);
-    lo_tensor off = make_tensor(LO_FLOAT, 4, od);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd);
+    lo_tensor off = tensor_new(LO_FLOAT, 4, od);
     fill_random(&x);
     fill_random(&w);
     geom g = {.nsp = 2, .batch = 1, .cin = 2, .cout = 4, .group = 1};
@@ -924,9 +813,9 @@ static void test_deform_conv(void) {
     op_prepare(&op);
     const lo_tensor *in[] = {&x, &w, &off};
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "DeformConv: %s", op.err.message);
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "DeformConv: %s", op.err.message);
     int64_t first;
-    EXPECT(y.data && count_mismatch(y.data, want, 80, &first) == 0, "zero offsets differ from Conv");
+    CHECK(y.data && count_mismatch(y.data, want, 80, &first) == 0, "zero offsets differ from Conv");
     lo_tensor_free_data(&y);
 
     /* Every tap moved down one row: Conv with pads (0, 0, 1, 0) shifted. */
@@ -935,8 +824,8 @@ static void test_deform_conv(void) {
     geom g2 = g;
     g2.pb[0] = -1; /* taps read row oh + 1 + kh */
     ref_conv(&g2, x.data, w.data, NULL, want);
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "DeformConv shifted: %s", op.err.message);
-    EXPECT(y.data && count_mismatch(y.data, want, 80, &first) == 0,
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "DeformConv shifted: %s", op.err.message);
+    CHECK(y.data && count_mismatch(y.data, want, 80, &first) == 0,
            "integer offsets differ from shifted Conv");
     lo_tensor_free_data(&y);
     op_free(&op);
@@ -968,8 +857,8 @@ static void bench(void) {
         const int64_t *s = layers[l];
         int64_t pad = s[3] / 2, out = (s[1] + 2 * pad - s[3]) / s[4] + 1;
         int64_t xd[] = {1, s[0], s[1], s[1]}, wd[] = {s[2], s[0], s[3], s[3]}, bd[] = {s[2]};
-        lo_tensor x = make_tensor(LO_FLOAT, 4, xd), w = make_tensor(LO_FLOAT, 4, wd),
-                  b = make_tensor(LO_FLOAT, 1, bd);
+        lo_tensor x = tensor_new(LO_FLOAT, 4, xd), w = tensor_new(LO_FLOAT, 4, wd),
+                  b = tensor_new(LO_FLOAT, 1, bd);
         fill_random(&x);
         fill_random(&w);
         double flop = 2.0 * (double)(s[2] * out * out) * (double)(s[0] * s[3] * s[3]);
@@ -980,8 +869,8 @@ static void bench(void) {
                 op_instance op;
                 op_init(&op, "Conv", 11);
                 int64_t pads[] = {pad, pad, pad, pad}, st[] = {s[4], s[4]};
-                attr_ints(&op, "pads", 4, pads);
-                attr_ints(&op, "strides", 2, st);
+                op_attr_ints(&op, "pads", 4, pads);
+                op_attr_ints(&op, "strides", 2, st);
                 op_prepare(&op);
                 const lo_tensor *in[] = {&x, &w, &b};
                 lo_tensor y = {0};
@@ -1026,6 +915,5 @@ int main(int argc, char **argv) {
     test_conv_integer();
     test_conv_integer_random();
     test_deform_conv();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish(NULL);
 }

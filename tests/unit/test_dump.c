@@ -1,25 +1,10 @@
 /* Unit tests of src/dump: AIMET's name sanitizing (expected strings are what
  * Python's re.sub(r'\W+', '_', name) gives), .npy headers as numpy writes
  * them, and input_list.txt parsing. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "dump/dump.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        if (cond) passed++;                                                             \
-        else {                                                                          \
-            failed++;                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            printf(__VA_ARGS__);                                                        \
-            printf("\n");                                                               \
-        }                                                                               \
-    } while (0)
+#include "harness.h"
 
 static void sanitize_case(const char *in, const char *want) {
     char *got = lo_sanitize_name(in);
@@ -87,7 +72,7 @@ static void test_npy(void) {
 static void test_input_list(void) {
     char dir[] = "/tmp/lo_test_listXXXXXX";
     if (!mkdtemp(dir)) {
-        failed++;
+        CHECK(false, "mkdtemp %s", dir);
         return;
     }
     char path[256];
@@ -122,6 +107,5 @@ int main(void) {
     test_sanitize();
     test_npy();
     test_input_list();
-    printf("test_dump: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish("test_dump");
 }

@@ -2,185 +2,9 @@
  * paths can be compared directly. */
 #include "ops/gemm.c"
 
-/* ---- a small harness: one node, run through its kernel's prepare and run ---- */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define HELPER static __attribute__((unused))
-
-HELPER int n_pass, n_fail;
-
-#define EXPECT(cond, ...)                                                         \
-    do {                                                                          \
-        if (cond) {                                                               \
-            n_pass++;                                                             \
-        } else {                                                                  \
-            n_fail++;                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
-            printf(__VA_ARGS__);                                                  \
-            printf("\n");                                                         \
-        }                                                                         \
-    } while (0)
-
-HELPER uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-HELPER double rnd(void) { /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
-}
-HELPER int64_t rnd_int(int64_t lo, int64_t hi) { /* in [lo, hi] */
-    return lo + (int64_t)((rnd() + 1) / 2 * (double)(hi - lo + 1)) % (hi - lo + 1);
-}
-
-HELPER lo_tensor tensor_new(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int d = 0; d < rank; d++) t.dims[d] = dims[d];
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dt);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-HELPER lo_tensor tensor_rand(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) {
-        if (lo_dtype_is_int(dt))
-            lo_set_i64(&t, i, rnd_int(dt == LO_UINT8 ? 0 : -100, 100));
-        else
-            lo_set_f64(&t, i, rnd());
-    }
-    return t;
-}
-
-HELPER lo_tensor tensor_of(lo_dtype dt, int rank, const int64_t *dims, const double *vals) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) lo_set_f64(&t, i, vals[i]);
-    return t;
-}
-
-HELPER lo_attr attr_int(const char *name, int64_t v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INT;
-    a.i = v;
-    return a;
-}
-HELPER lo_attr attr_float(const char *name, float v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-HELPER lo_attr attr_ints(const char *name, int64_t n, int64_t *v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-HELPER lo_attr attr_string(const char *name, const char *s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRING;
-    a.s = (char *)s;
-    a.s_len = strlen(s);
-    return a;
-}
-HELPER lo_attr attr_strings(const char *name, int64_t n, char **s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRINGS;
-    a.n = n;
-    a.strings = s;
-    return a;
-}
-
-/* Runs op at opset on the inputs (NULL for an omitted one); outputs must be
- * zeroed tensors (out[i] NULL-able through want_out). */
-HELPER lo_status run_op_mask(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                             lo_tensor *out, int n_out, const bool *want_out, lo_error *err) {
-    lo_node node;
-    memset(&node, 0, sizeof node);
-    node.name = "test";
-    node.op_type = (char *)op;
-    node.domain = "";
-    node.opset = opset;
-    node.attrs = attrs;
-    node.n_attrs = n_attrs;
-    int outs[8], ins[16];
-    for (int i = 0; i < n_out; i++) outs[i] = want_out && !want_out[i] ? -1 : i;
-    for (int i = 0; i < n_in; i++) ins[i] = in[i] ? i : -1;
-    node.n_outputs = n_out;
-    node.outputs = outs;
-    node.n_inputs = n_in;
-    node.inputs = ins;
-    const lo_op_def *d = lo_op_lookup("", op, opset);
-    if (!d) return lo_fail(err, LO_ERR_UNSUPPORTED, "%s-%d not registered", op, opset);
-    void *params = NULL;
-    if (d->prepare) {
-        lo_status st = d->prepare(&node, &params, err);
-        if (st != LO_OK) return st;
-    }
-    lo_tensor *outp[8];
-    for (int i = 0; i < n_out; i++) outp[i] = want_out && !want_out[i] ? NULL : &out[i];
-    lo_kernel_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.node = &node;
-    ctx.params = params;
-    ctx.in = in;
-    ctx.n_in = n_in;
-    ctx.out = outp;
-    ctx.n_out = n_out;
-    ctx.err = err;
-    ctx.threads = 2;
-    lo_status st = d->run(&ctx);
-    if (d->free_params)
-        d->free_params(params);
-    else
-        free(params);
-    return st;
-}
-
-HELPER lo_status run_op(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                        lo_tensor *out, int n_out, lo_error *err) {
-    return run_op_mask(op, opset, attrs, n_attrs, in, n_in, out, n_out, NULL, err);
-}
-
-/* Largest |a-b| / (atol + rtol |b|) over the elements; <= 1 is a match. */
-HELPER double mismatch(const lo_tensor *a, const lo_tensor *b, double atol, double rtol) {
-    if (a->rank != b->rank || lo_numel(a) != lo_numel(b)) return INFINITY;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dims[d] != b->dims[d]) return INFINITY;
-    double worst = 0;
-    for (int64_t i = 0; i < lo_numel(a); i++) {
-        double x = lo_get_f64(a, i), y = lo_get_f64(b, i);
-        if (isnan(x) && isnan(y)) continue;
-        double e = fabs(x - y) / (atol + rtol * fabs(y));
-        if (!(e <= worst)) worst = e;
-    }
-    return worst;
-}
-
-HELPER void free_all(lo_tensor *t, int n) {
-    for (int i = 0; i < n; i++) lo_tensor_free_data(&t[i]);
-}
-
-HELPER int finish(void) {
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
-}
+/* Two threads, so the kernels' parallel splits run too. */
+#define HARNESS_THREADS 2
+#include "harness.h"
 
 /* ---- float32 GEMM: oneDNN against the reference ---- */
 
@@ -220,9 +44,9 @@ static void test_gemm_paths(void) {
             if (!(e1 <= worst_fast)) worst_fast = e1;
             if (!(e2 <= worst_ref)) worst_ref = e2;
         }
-        EXPECT(worst_fast <= 1, "oneDNN sgemm %lldx%lldx%lld ta=%d tb=%d beta=%g: error %g", (long long)M,
+        CHECK(worst_fast <= 1, "oneDNN sgemm %lldx%lldx%lld ta=%d tb=%d beta=%g: error %g", (long long)M,
                (long long)N, (long long)K, ta, tb, beta, worst_fast);
-        EXPECT(worst_ref <= 1, "reference sgemm %lldx%lldx%lld: error %g", (long long)M, (long long)N, (long long)K,
+        CHECK(worst_ref <= 1, "reference sgemm %lldx%lldx%lld: error %g", (long long)M, (long long)N, (long long)K,
                worst_ref);
         free(A), free(B), free(C0), free(C1), free(C2), free(ref);
     }
@@ -244,7 +68,7 @@ static void test_gemm_op(void) {
         const lo_tensor *in[3] = {&A, &B, cform ? &C : NULL};
         lo_tensor out[1] = {0};
         lo_status st = run_op("Gemm", 13, at, 4, in, 3, out, 1, &err);
-        EXPECT(st == LO_OK, "Gemm failed: %s", err.message);
+        CHECK(st == LO_OK, "Gemm failed: %s", err.message);
         if (st == LO_OK) {
             double worst = 0;
             for (int64_t i = 0; i < M; i++)
@@ -258,7 +82,7 @@ static void test_gemm_op(void) {
                     double e = fabs(got - want) / (1e-5 + 1e-5 * fabs(want));
                     if (e > worst) worst = e;
                 }
-            EXPECT(worst <= 1, "Gemm ta=%d tb=%d c=%d: error %g", ta, tb, cform, worst);
+            CHECK(worst <= 1, "Gemm ta=%d tb=%d c=%d: error %g", ta, tb, cform, worst);
         }
         /* the same in double goes through the generic path */
         lo_tensor Ad = tensor_new(LO_DOUBLE, 2, ad), Bd = tensor_new(LO_DOUBLE, 2, bd), Cd = tensor_new(LO_DOUBLE, C.rank, C.dims);
@@ -268,7 +92,7 @@ static void test_gemm_op(void) {
         const lo_tensor *ind[3] = {&Ad, &Bd, cform ? &Cd : NULL};
         lo_tensor outd[1] = {0};
         st = run_op("Gemm", 13, at, 4, ind, 3, outd, 1, &err);
-        EXPECT(st == LO_OK && outd[0].dtype == LO_DOUBLE && mismatch(&outd[0], &out[0], 1e-5, 1e-5) <= 1,
+        CHECK(st == LO_OK && outd[0].dtype == LO_DOUBLE && mismatch(&outd[0], &out[0], 1e-5, 1e-5) <= 1,
                "Gemm double differs from float");
         free_all(out, 1), free_all(outd, 1);
         lo_tensor_free_data(&A), lo_tensor_free_data(&B), lo_tensor_free_data(&C);
@@ -279,8 +103,8 @@ static void test_gemm_op(void) {
     lo_tensor A = tensor_rand(LO_FLOAT, 2, d1), B = tensor_rand(LO_FLOAT, 2, d2);
     const lo_tensor *in[2] = {&A, &B};
     lo_tensor out[1] = {0};
-    EXPECT(run_op("Gemm", 13, NULL, 0, in, 2, out, 1, &err) == LO_ERR_INPUT, "inner-dimension mismatch accepted");
-    EXPECT(run_op("MatMul", 13, NULL, 0, in, 2, out, 1, &err) == LO_ERR_INPUT, "MatMul mismatch accepted");
+    CHECK(run_op("Gemm", 13, NULL, 0, in, 2, out, 1, &err) == LO_ERR_INPUT, "inner-dimension mismatch accepted");
+    CHECK(run_op("MatMul", 13, NULL, 0, in, 2, out, 1, &err) == LO_ERR_INPUT, "MatMul mismatch accepted");
     free_all(out, 1);
     lo_tensor_free_data(&A), lo_tensor_free_data(&B);
 }
@@ -352,22 +176,22 @@ static void test_matmul(void) {
         gemm_force_reference = true;
         lo_status s2 = run_op("MatMul", 13, NULL, 0, in, 2, ref, 1, &err);
         gemm_force_reference = false;
-        EXPECT(s1 == LO_OK && s2 == LO_OK, "MatMul case %zu failed: %s", c, err.message);
+        CHECK(s1 == LO_OK && s2 == LO_OK, "MatMul case %zu failed: %s", c, err.message);
         if (s1 == LO_OK && s2 == LO_OK) {
             lo_tensor want = tensor_new(LO_FLOAT, cases[c].ry, cases[c].y);
             naive_matmul(&A, &B, &want);
-            EXPECT(mismatch(&fast[0], &want, 1e-5, 1e-4) <= 1, "MatMul case %zu: oneDNN path differs", c);
-            EXPECT(mismatch(&ref[0], &want, 1e-6, 1e-6) <= 1, "MatMul case %zu: reference path differs", c);
+            CHECK(mismatch(&fast[0], &want, 1e-5, 1e-4) <= 1, "MatMul case %zu: oneDNN path differs", c);
+            CHECK(mismatch(&ref[0], &want, 1e-6, 1e-6) <= 1, "MatMul case %zu: reference path differs", c);
             lo_tensor_free_data(&want);
         }
         /* int32 through the generic integer path */
         lo_tensor Ai = tensor_rand(LO_INT32, A.rank, A.dims), Bi = tensor_rand(LO_INT32, B.rank, B.dims);
         const lo_tensor *ini[2] = {&Ai, &Bi};
         lo_tensor outi[1] = {0};
-        EXPECT(run_op("MatMul", 13, NULL, 0, ini, 2, outi, 1, &err) == LO_OK, "MatMul int32: %s", err.message);
+        CHECK(run_op("MatMul", 13, NULL, 0, ini, 2, outi, 1, &err) == LO_OK, "MatMul int32: %s", err.message);
         lo_tensor wanti = tensor_new(LO_INT32, cases[c].ry, cases[c].y);
         naive_matmul(&Ai, &Bi, &wanti);
-        EXPECT(outi[0].dtype == LO_INT32 && mismatch(&outi[0], &wanti, 1e-9, 0) <= 1, "MatMul int32 case %zu", c);
+        CHECK(outi[0].dtype == LO_INT32 && mismatch(&outi[0], &wanti, 1e-9, 0) <= 1, "MatMul int32 case %zu", c);
         free_all(fast, 1), free_all(ref, 1), free_all(outi, 1);
         lo_tensor_free_data(&A), lo_tensor_free_data(&B), lo_tensor_free_data(&Ai), lo_tensor_free_data(&Bi);
         lo_tensor_free_data(&wanti);
@@ -384,7 +208,7 @@ static void test_matmul_integer(void) {
     const lo_tensor *in[4] = {&A, &B, &ZA, &ZB};
     lo_tensor out[1] = {0};
     lo_status st = run_op("MatMulInteger", 10, NULL, 0, in, 4, out, 1, &err);
-    EXPECT(st == LO_OK && out[0].dtype == LO_INT32 && out[0].rank == 3, "MatMulInteger: %s", err.message);
+    CHECK(st == LO_OK && out[0].dtype == LO_INT32 && out[0].rank == 3, "MatMulInteger: %s", err.message);
     if (st == LO_OK) {
         int bad = 0;
         for (int64_t b = 0; b < 2; b++)
@@ -396,7 +220,7 @@ static void test_matmul_integer(void) {
                              (lo_get_i64(&B, k * 4 + j) - lo_get_i64(&ZB, j));
                     bad += ((int32_t *)out[0].data)[(b * 3 + i) * 4 + j] != s;
                 }
-        EXPECT(bad == 0, "MatMulInteger per-row/per-column zero points: %d wrong", bad);
+        CHECK(bad == 0, "MatMulInteger per-row/per-column zero points: %d wrong", bad);
     }
     free_all(out, 1);
     /* QLinearMatMul: dequantize, multiply, requantize with rounding to even */
@@ -407,7 +231,7 @@ static void test_matmul_integer(void) {
     lo_tensor AZ = tensor_of(LO_UINT8, 0, one, &azp), BZ = tensor_of(LO_INT8, 0, one, &bzp), YZ = tensor_of(LO_UINT8, 0, one, &yzp);
     const lo_tensor *qin[8] = {&A, &AS, &AZ, &B, &BS, &BZ, &YS, &YZ};
     st = run_op("QLinearMatMul", 10, NULL, 0, qin, 8, out, 1, &err);
-    EXPECT(st == LO_OK && out[0].dtype == LO_UINT8, "QLinearMatMul: %s", err.message);
+    CHECK(st == LO_OK && out[0].dtype == LO_UINT8, "QLinearMatMul: %s", err.message);
     if (st == LO_OK) {
         int bad = 0;
         for (int64_t b = 0; b < 2; b++)
@@ -420,7 +244,7 @@ static void test_matmul_integer(void) {
                     q = q < 0 ? 0 : q > 255 ? 255 : q;
                     bad += ((uint8_t *)out[0].data)[(b * 3 + i) * 4 + j] != (uint8_t)q;
                 }
-        EXPECT(bad == 0, "QLinearMatMul: %d wrong", bad);
+        CHECK(bad == 0, "QLinearMatMul: %d wrong", bad);
     }
     free_all(out, 1);
     lo_tensor *all[] = {&A, &B, &ZA, &ZB, &AS, &BS, &YS, &AZ, &BZ, &YZ};
@@ -442,60 +266,60 @@ static void test_einsum(void) {
     lo_tensor out[1] = {0}, mm[1] = {0};
     const lo_tensor *ab[2] = {&A, &B};
     run_op("MatMul", 13, NULL, 0, ab, 2, mm, 1, &err);
-    EXPECT(einsum("ij,jk->ik", ab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "ij,jk->ik");
+    CHECK(einsum("ij,jk->ik", ab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "ij,jk->ik");
     free_all(out, 1);
-    EXPECT(einsum("ij,jk", ab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "implicit ij,jk");
+    CHECK(einsum("ij,jk", ab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "implicit ij,jk");
     free_all(out, 1);
     /* transposed result: ki */
-    EXPECT(einsum("ij,jk->ki", ab, 2, out, &err) == LO_OK && out[0].dims[0] == 5 && out[0].dims[1] == 3,
+    CHECK(einsum("ij,jk->ki", ab, 2, out, &err) == LO_OK && out[0].dims[0] == 5 && out[0].dims[1] == 3,
            "ij,jk->ki shape");
     if (out[0].data) {
         int bad = 0;
         for (int i = 0; i < 3; i++)
             for (int k = 0; k < 5; k++) bad += fabs(lo_get_f64(out, k * 3 + i) - lo_get_f64(mm, i * 5 + k)) > 1e-5;
-        EXPECT(bad == 0, "ij,jk->ki values");
+        CHECK(bad == 0, "ij,jk->ki values");
     }
     free_all(out, 1);
     free_all(mm, 1);
     const lo_tensor *bab[2] = {&BA, &BB};
     run_op("MatMul", 13, NULL, 0, bab, 2, mm, 1, &err);
-    EXPECT(einsum("bij,bjk->bik", bab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "batched");
+    CHECK(einsum("bij,bjk->bik", bab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1, "batched");
     free_all(out, 1);
-    EXPECT(einsum("...ij,...jk->...ik", bab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1,
+    CHECK(einsum("...ij,...jk->...ik", bab, 2, out, &err) == LO_OK && mismatch(out, mm, 1e-6, 1e-5) <= 1,
            "ellipsis batched");
     free_all(out, 1);
     free_all(mm, 1);
     /* diagonal and trace */
     const lo_tensor *s1[1] = {&S};
-    EXPECT(einsum("ii->i", s1, 1, out, &err) == LO_OK && out[0].rank == 1 && out[0].dims[0] == 3 &&
+    CHECK(einsum("ii->i", s1, 1, out, &err) == LO_OK && out[0].rank == 1 && out[0].dims[0] == 3 &&
                fabs(lo_get_f64(out, 2) - lo_get_f64(&S, 8)) < 1e-7,
            "ii->i diagonal");
     free_all(out, 1);
     double tr = lo_get_f64(&S, 0) + lo_get_f64(&S, 4) + lo_get_f64(&S, 8);
-    EXPECT(einsum("ii", s1, 1, out, &err) == LO_OK && out[0].rank == 0 && fabs(lo_get_f64(out, 0) - tr) < 1e-6,
+    CHECK(einsum("ii", s1, 1, out, &err) == LO_OK && out[0].rank == 0 && fabs(lo_get_f64(out, 0) - tr) < 1e-6,
            "ii trace");
     free_all(out, 1);
     /* sum over everything, transpose */
     const lo_tensor *a1[1] = {&A};
     double total = 0;
     for (int i = 0; i < 12; i++) total += lo_get_f64(&A, i);
-    EXPECT(einsum("ij->", a1, 1, out, &err) == LO_OK && out[0].rank == 0 && fabs(lo_get_f64(out, 0) - total) < 1e-5,
+    CHECK(einsum("ij->", a1, 1, out, &err) == LO_OK && out[0].rank == 0 && fabs(lo_get_f64(out, 0) - total) < 1e-5,
            "ij-> sum");
     free_all(out, 1);
-    EXPECT(einsum("ij->ji", a1, 1, out, &err) == LO_OK && out[0].dims[0] == 4 &&
+    CHECK(einsum("ij->ji", a1, 1, out, &err) == LO_OK && out[0].dims[0] == 4 &&
                lo_get_f64(out, 1 * 3 + 2) == lo_get_f64(&A, 2 * 4 + 1),
            "ij->ji");
     free_all(out, 1);
     /* implicit order is alphabetical: "ba" alone means transpose */
-    EXPECT(einsum("ba", a1, 1, out, &err) == LO_OK && out[0].dims[0] == 4 && lo_get_f64(out, 1 * 3 + 2) == lo_get_f64(&A, 2 * 4 + 1),
+    CHECK(einsum("ba", a1, 1, out, &err) == LO_OK && out[0].dims[0] == 4 && lo_get_f64(out, 1 * 3 + 2) == lo_get_f64(&A, 2 * 4 + 1),
            "implicit ba");
     free_all(out, 1);
     /* a bad equation is refused at prepare, a bad shape at run */
-    EXPECT(einsum("ij,jk->iq", ab, 2, out, &err) == LO_ERR_INPUT, "unknown output label accepted");
+    CHECK(einsum("ij,jk->iq", ab, 2, out, &err) == LO_ERR_INPUT, "unknown output label accepted");
     free_all(out, 1);
-    EXPECT(einsum("ij,j.k", ab, 2, out, &err) == LO_ERR_MODEL, "malformed equation accepted");
+    CHECK(einsum("ij,j.k", ab, 2, out, &err) == LO_ERR_MODEL, "malformed equation accepted");
     free_all(out, 1);
-    EXPECT(einsum("ij,ik->jk", ab, 2, out, &err) == LO_ERR_INPUT, "label size mismatch accepted");
+    CHECK(einsum("ij,ik->jk", ab, 2, out, &err) == LO_ERR_INPUT, "label size mismatch accepted");
     free_all(out, 1);
     /* the transpose + batched GEMM path against the generic loop */
     static const struct {
@@ -522,12 +346,12 @@ static void test_einsum(void) {
         gemm_force_reference = false;
         int runs = einsum_matmul_runs;
         lo_status s1 = einsum(cases[c].eq, xy, 2, fast, &err);
-        EXPECT((einsum_matmul_runs > runs) == (c + 2 < sizeof cases / sizeof cases[0]),
+        CHECK((einsum_matmul_runs > runs) == (c + 2 < sizeof cases / sizeof cases[0]),
                "Einsum %s: the GEMM path %s", cases[c].eq, einsum_matmul_runs > runs ? "ran" : "did not run");
         gemm_force_reference = true;
         lo_status s2 = einsum(cases[c].eq, xy, 2, ref, &err);
         gemm_force_reference = false;
-        EXPECT(s1 == LO_OK && s2 == LO_OK && mismatch(fast, ref, 1e-5, 1e-4) <= 1, "Einsum %s: fast path differs (%s)",
+        CHECK(s1 == LO_OK && s2 == LO_OK && mismatch(fast, ref, 1e-5, 1e-4) <= 1, "Einsum %s: fast path differs (%s)",
                cases[c].eq, err.message);
         free_all(fast, 1), free_all(ref, 1);
         lo_tensor_free_data(&X), lo_tensor_free_data(&Y);
@@ -562,29 +386,29 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
     const lo_tensor *in_f[4] = {&X, &W, &R, &Bv}, *in_r[4] = {&Xr, &W, &R, &Bv};
     lo_tensor of[2] = {{0}}, orv[2] = {{0}};
     lo_status s1 = run_op(op, 14, fwd, 3, in_f, 4, of, 2, &err);
-    EXPECT(s1 == LO_OK, "%s forward: %s", op, err.message);
+    CHECK(s1 == LO_OK, "%s forward: %s", op, err.message);
     lo_status s2 = run_op(op, 14, rev, 3, in_r, 4, orv, 2, &err);
-    EXPECT(s2 == LO_OK, "%s reverse: %s", op, err.message);
+    CHECK(s2 == LO_OK, "%s reverse: %s", op, err.message);
     if (s1 == LO_OK && s2 == LO_OK) {
         /* reverse over reversed X ends in the same state as forward over X */
-        EXPECT(mismatch(&of[1], &orv[1], 1e-6, 1e-5) <= 1, "%s: reverse of reversed input differs in Y_h", op);
+        CHECK(mismatch(&of[1], &orv[1], 1e-6, 1e-5) <= 1, "%s: reverse of reversed input differs in Y_h", op);
         /* and its Y is forward's Y read backwards */
         int bad = 0;
         int64_t row = Bt * H;
         for (int64_t t = 0; t < S; t++)
             for (int64_t i = 0; i < row; i++)
                 bad += fabs(lo_get_f64(&of[0], t * row + i) - lo_get_f64(&orv[0], (S - 1 - t) * row + i)) > 1e-5;
-        EXPECT(bad == 0, "%s: reverse Y is not forward Y reversed (%d)", op, bad);
+        CHECK(bad == 0, "%s: reverse Y is not forward Y reversed (%d)", op, bad);
         /* the last Y step equals Y_h */
         bad = 0;
         for (int64_t i = 0; i < row; i++) bad += lo_get_f64(&of[0], (S - 1) * row + i) != lo_get_f64(&of[1], i);
-        EXPECT(bad == 0, "%s: Y_h is not the last Y", op);
+        CHECK(bad == 0, "%s: Y_h is not the last Y", op);
     }
     /* bidirectional = forward with direction-0 weights + reverse with direction-1 weights */
     lo_tensor W2 = tensor_rand(LO_FLOAT, 3, w2d), R2 = tensor_rand(LO_FLOAT, 3, r2d), B2 = tensor_rand(LO_FLOAT, 2, b2d);
     const lo_tensor *in_b[4] = {&X, &W2, &R2, &B2};
     lo_tensor ob[2] = {{0}};
-    EXPECT(run_op(op, 14, bid, 3, in_b, 4, ob, 2, &err) == LO_OK, "%s bidirectional: %s", op, err.message);
+    CHECK(run_op(op, 14, bid, 3, in_b, 4, ob, 2, &err) == LO_OK, "%s bidirectional: %s", op, err.message);
     for (int d = 0; d < 2 && ob[0].data; d++) {
         lo_tensor Wd = tensor_new(LO_FLOAT, 3, wd), Rd = tensor_new(LO_FLOAT, 3, rd), Bd = tensor_new(LO_FLOAT, 2, bd);
         memcpy(Wd.data, (float *)W2.data + d * lo_numel(&Wd), Wd.nbytes);
@@ -592,13 +416,13 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
         memcpy(Bd.data, (float *)B2.data + d * lo_numel(&Bd), Bd.nbytes);
         const lo_tensor *in_d[4] = {&X, &Wd, &Rd, &Bd};
         lo_tensor od[2] = {{0}};
-        EXPECT(run_op(op, 14, d ? rev : fwd, 3, in_d, 4, od, 2, &err) == LO_OK, "%s single direction", op);
+        CHECK(run_op(op, 14, d ? rev : fwd, 3, in_d, 4, od, 2, &err) == LO_OK, "%s single direction", op);
         int bad = 0;
         for (int64_t t = 0; t < S; t++)
             for (int64_t i = 0; i < Bt * H; i++)
                 bad += fabs(lo_get_f64(&ob[0], (t * 2 + d) * Bt * H + i) - lo_get_f64(&od[0], t * Bt * H + i)) > 1e-5;
         for (int64_t i = 0; i < Bt * H; i++) bad += fabs(lo_get_f64(&ob[1], d * Bt * H + i) - lo_get_f64(&od[1], i)) > 1e-5;
-        EXPECT(bad == 0, "%s bidirectional direction %d differs from a single-direction run (%d)", op, d, bad);
+        CHECK(bad == 0, "%s bidirectional direction %d differs from a single-direction run (%d)", op, d, bad);
         free_all(od, 2);
         lo_tensor_free_data(&Wd), lo_tensor_free_data(&Rd), lo_tensor_free_data(&Bd);
     }
@@ -611,7 +435,7 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
     lo_attr lay[4] = {fwd[0], fwd[1], fwd[2], attr_int("layout", 1)};
     const lo_tensor *in_l[4] = {&Xb, &W, &R, &Bv};
     lo_tensor ol[2] = {{0}};
-    EXPECT(run_op(op, 14, lay, 4, in_l, 4, ol, 2, &err) == LO_OK, "%s layout 1: %s", op, err.message);
+    CHECK(run_op(op, 14, lay, 4, in_l, 4, ol, 2, &err) == LO_OK, "%s layout 1: %s", op, err.message);
     if (ol[0].data && of[0].data) {
         int bad = 0;
         for (int64_t t = 0; t < S; t++)
@@ -620,7 +444,7 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
                     bad += fabs(lo_get_f64(&ol[0], (b * S + t) * H + j) - lo_get_f64(&of[0], (t * Bt + b) * H + j)) > 1e-6;
         /* with one direction, Y_h [batch, 1, H] holds [1, batch, H]'s values in the same order */
         for (int64_t i = 0; i < Bt * H; i++) bad += lo_get_f64(&ol[1], i) != lo_get_f64(&of[1], i);
-        EXPECT(bad == 0 && ol[1].dims[0] == Bt && ol[1].dims[1] == 1, "%s layout 1 differs (%d)", op, bad);
+        CHECK(bad == 0 && ol[1].dims[0] == Bt && ol[1].dims[1] == 1, "%s layout 1 differs (%d)", op, bad);
     }
     /* sequence_lens: an entry of length L ends where a run over its first L steps ends */
     int64_t bdim[1] = {Bt};
@@ -628,13 +452,13 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
     lo_tensor SL = tensor_of(LO_INT32, 1, bdim, lens);
     const lo_tensor *in_s[5] = {&X, &W, &R, &Bv, &SL};
     lo_tensor os[2] = {{0}};
-    EXPECT(run_op(op, 14, fwd, 3, in_s, 5, os, 2, &err) == LO_OK, "%s sequence_lens: %s", op, err.message);
+    CHECK(run_op(op, 14, fwd, 3, in_s, 5, os, 2, &err) == LO_OK, "%s sequence_lens: %s", op, err.message);
     int64_t x2d[3] = {2, Bt, I};
     lo_tensor X2 = tensor_new(LO_FLOAT, 3, x2d);
     memcpy(X2.data, X.data, X2.nbytes);
     const lo_tensor *in_2[4] = {&X2, &W, &R, &Bv};
     lo_tensor o2[2] = {{0}};
-    EXPECT(run_op(op, 14, fwd, 3, in_2, 4, o2, 2, &err) == LO_OK, "%s short run", op);
+    CHECK(run_op(op, 14, fwd, 3, in_2, 4, o2, 2, &err) == LO_OK, "%s short run", op);
     if (os[0].data && o2[0].data) {
         int bad = 0;
         for (int64_t j = 0; j < H; j++) {
@@ -643,14 +467,14 @@ static void test_recurrent(const char *op, int gates, bool lbr) {
             bad += lo_get_f64(&os[1], 2 * H + j) != 0;                                           /* batch 2, empty */
             for (int64_t t = 2; t < S; t++) bad += lo_get_f64(&os[0], (t * Bt + 1) * H + j) != 0; /* padding is 0 */
         }
-        EXPECT(bad == 0, "%s sequence_lens (%d)", op, bad);
+        CHECK(bad == 0, "%s sequence_lens (%d)", op, bad);
     }
     /* bad lengths are an input error */
     lens[1] = 9;
     lo_tensor SLb = tensor_of(LO_INT32, 1, bdim, lens);
     const lo_tensor *in_sb[5] = {&X, &W, &R, &Bv, &SLb};
     lo_tensor obad[2] = {{0}};
-    EXPECT(run_op(op, 14, fwd, 3, in_sb, 5, obad, 2, &err) == LO_ERR_INPUT, "%s: sequence_lens > seq accepted", op);
+    CHECK(run_op(op, 14, fwd, 3, in_sb, 5, obad, 2, &err) == LO_ERR_INPUT, "%s: sequence_lens > seq accepted", op);
     free_all(of, 2), free_all(orv, 2), free_all(ob, 2), free_all(ol, 2), free_all(os, 2), free_all(o2, 2), free_all(obad, 2);
     lo_tensor *all[] = {&X, &W, &R, &Bv, &Xr, &W2, &R2, &B2, &Xb, &SL, &X2, &SLb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
@@ -668,7 +492,7 @@ static void test_lstm_step(void) {
     lo_attr at[2] = {attr_int("hidden_size", H), attr_float("clip", 0.5f)};
     const lo_tensor *in[8] = {&X, &W, &R, &Bv, NULL, &H0, &C0, &P};
     lo_tensor out[3] = {{0}};
-    EXPECT(run_op("LSTM", 14, at, 2, in, 8, out, 3, &err) == LO_OK, "LSTM step: %s", err.message);
+    CHECK(run_op("LSTM", 14, at, 2, in, 8, out, 3, &err) == LO_OK, "LSTM step: %s", err.message);
     if (!out[2].data) return;
     const float *x = X.data, *w = W.data, *r = R.data, *b = Bv.data, *p = P.data, *h = H0.data, *c = C0.data;
     double g[4][2];
@@ -690,7 +514,7 @@ static void test_lstm_step(void) {
         double hn = o * tanh(cn);
         bad += fabs(lo_get_f64(&out[1], j) - hn) > 1e-5 || fabs(lo_get_f64(&out[2], j) - cn) > 1e-5;
     }
-    EXPECT(bad == 0, "LSTM step with peepholes and clip differs from the formula (%d)", bad);
+    CHECK(bad == 0, "LSTM step with peepholes and clip differs from the formula (%d)", bad);
     free_all(out, 3);
     lo_tensor *all[] = {&X, &W, &R, &Bv, &P, &H0, &C0};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
@@ -711,12 +535,12 @@ static void test_rnn_activations(void) {
     at[2].floats = alpha;
     const lo_tensor *in[3] = {&X, &W, &R};
     lo_tensor out[2] = {{0}};
-    EXPECT(run_op("RNN", 14, at, 3, in, 3, out, 2, &err) == LO_OK && fabs(lo_get_f64(&out[1], 0) + 0.5) < 1e-6,
+    CHECK(run_op("RNN", 14, at, 3, in, 3, out, 2, &err) == LO_OK && fabs(lo_get_f64(&out[1], 0) + 0.5) < 1e-6,
            "RNN LeakyRelu alpha 0.25 of -2 should be -0.5");
     free_all(out, 2);
     char *bad_names[1] = {"Swish"};
     at[1] = attr_strings("activations", 1, bad_names);
-    EXPECT(run_op("RNN", 14, at, 3, in, 3, out, 2, &err) == LO_ERR_UNSUPPORTED, "unknown activation accepted");
+    CHECK(run_op("RNN", 14, at, 3, in, 3, out, 2, &err) == LO_ERR_UNSUPPORTED, "unknown activation accepted");
     free_all(out, 2);
     lo_tensor_free_data(&X), lo_tensor_free_data(&W), lo_tensor_free_data(&R);
 }
@@ -733,5 +557,5 @@ int main(void) {
     test_recurrent("LSTM", 4, false);
     test_lstm_step();
     test_rnn_activations();
-    return finish();
+    return finish(NULL);
 }

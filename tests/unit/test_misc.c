@@ -1,116 +1,12 @@
 /* Kernels of loss.c, quantize.c and misc.c: each against a formula written
  * out here, or against another operator it must agree with. */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "ops/ops.h"
+/* The seed these random cases were written with. */
+#define HARNESS_SEED 88172645463325252ull
+#include "harness.h"
 
-static int n_pass, n_fail;
-
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (cond) n_pass++;                                                                        \
-        else {                                                                                     \
-            n_fail++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
-
-static uint64_t rng = 88172645463325252ull;
-static int64_t rnd_int(int64_t lo, int64_t hi) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return lo + (int64_t)(rng % (uint64_t)(hi - lo + 1));
-}
-
-static lo_tensor tensor_new(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int d = 0; d < rank; d++) t.dims[d] = dims[d];
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dt);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-static lo_tensor scalar_i64(int64_t v) {
-    lo_tensor t = tensor_new(LO_INT64, 0, NULL);
-    *(int64_t *)t.data = v;
-    return t;
-}
-
-static lo_attr attr_int(const char *name, int64_t v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INT;
-    a.i = v;
-    return a;
-}
-
-/* Runs op-opset through prepare and run; out[] must be zeroed tensors. */
-static lo_status run_op(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                        lo_tensor *out, int n_out, lo_error *err) {
-    lo_node node;
-    memset(&node, 0, sizeof node);
-    node.name = "test";
-    node.op_type = (char *)op;
-    node.domain = "";
-    node.opset = opset;
-    node.attrs = attrs;
-    node.n_attrs = n_attrs;
-    int ins[16], outs[8];
-    for (int i = 0; i < n_in; i++) ins[i] = in[i] ? i : -1;
-    for (int i = 0; i < n_out; i++) outs[i] = i;
-    node.inputs = ins, node.n_inputs = n_in, node.outputs = outs, node.n_outputs = n_out;
-    const lo_op_def *d = lo_op_lookup("", op, opset);
-    if (!d) return lo_fail(err, LO_ERR_UNSUPPORTED, "%s-%d is not registered", op, opset);
-    void *params = NULL;
-    if (d->prepare) {
-        lo_status st = d->prepare(&node, &params, err);
-        if (st != LO_OK) return st;
-    }
-    lo_tensor *outp[8];
-    for (int i = 0; i < n_out; i++) outp[i] = &out[i];
-    lo_kernel_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.node = &node, ctx.params = params, ctx.in = in, ctx.n_in = n_in, ctx.out = outp, ctx.n_out = n_out;
-    ctx.err = err, ctx.threads = 1;
-    lo_status st = d->run(&ctx);
-    (d->free_params ? d->free_params : free)(params);
-    return st;
-}
-
-static lo_tensor tensor_of(lo_dtype dt, int rank, const int64_t *dims, const double *v) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) lo_set_f64(&t, i, v[i]);
-    return t;
-}
-
-static double rnd(void) { return (double)rnd_int(-1000000, 1000000) / 1000000.0; }
-
-static lo_attr attr_float(const char *name, float v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-
-static lo_attr attr_string(const char *name, const char *s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRING;
-    a.s = (char *)s;
-    a.s_len = strlen(s);
-    return a;
-}
+/* In [-1, 1], in steps of 1e-6. */
+static double rnd_micro(void) { return (double)rnd_range(-1000000, 1000000) / 1000000.0; }
 
 static double max_diff(const lo_tensor *a, const lo_tensor *b) {
     if (a->rank != b->rank || lo_numel(a) != lo_numel(b)) return INFINITY;
@@ -127,7 +23,7 @@ static void test_losses(void) {
     lo_error err;
     int64_t N = 3, C = 4, D = 2, xd[3] = {3, 4, 2}, td[2] = {3, 2}, wd[1] = {4};
     double xv[24], wv[4] = {0.5, 1, 2, 0.25};
-    for (int i = 0; i < 24; i++) xv[i] = rnd() * 3;
+    for (int i = 0; i < 24; i++) xv[i] = rnd_micro() * 3;
     double tv[6] = {0, 3, 1, 2, 2, 0};
     lo_tensor x = tensor_of(LO_FLOAT, 3, xd, xv), t = tensor_of(LO_INT64, 2, td, tv), w = tensor_of(LO_FLOAT, 1, wd, wv);
     static const char *reds[3] = {"none", "sum", "mean"};
@@ -150,17 +46,17 @@ static void test_losses(void) {
         lo_tensor out[2];
         memset(out, 0, sizeof out);
         lo_status st = run_op("SoftmaxCrossEntropyLoss", 13, at, 2, in, 3, out, 2, &err);
-        EXPECT(st == LO_OK, "sce %s: %s", reds[r], err.message);
+        CHECK(st == LO_OK, "sce %s: %s", reds[r], err.message);
         if (st == LO_OK) {
             if (r == 0) {
                 lo_tensor want = tensor_of(LO_FLOAT, 2, td, loss);
-                EXPECT(max_diff(&out[0], &want) < 1e-5, "sce none values");
+                CHECK(max_diff(&out[0], &want) < 1e-5, "sce none values");
                 lo_tensor_free_data(&want);
             } else {
                 double v = r == 1 ? sum : sum / wsum;
-                EXPECT(out[0].rank == 0 && fabs(lo_get_f64(&out[0], 0) - v) < 1e-5, "sce %s value", reds[r]);
+                CHECK(out[0].rank == 0 && fabs(lo_get_f64(&out[0], 0) - v) < 1e-5, "sce %s value", reds[r]);
             }
-            EXPECT(out[1].rank == 3 && out[1].dims[1] == C, "log_prob output shape");
+            CHECK(out[1].rank == 3 && out[1].dims[1] == C, "log_prob output shape");
         }
         lo_tensor_free_data(&out[0]);
         lo_tensor_free_data(&out[1]);
@@ -169,7 +65,7 @@ static void test_losses(void) {
     ((int64_t *)t.data)[0] = 9;
     const lo_tensor *in[2] = {&x, &t};
     lo_tensor o = {0};
-    EXPECT(run_op("NegativeLogLikelihoodLoss", 13, NULL, 0, in, 2, &o, 1, &err) == LO_ERR_INPUT, "bad target rejected");
+    CHECK(run_op("NegativeLogLikelihoodLoss", 13, NULL, 0, in, 2, &o, 1, &err) == LO_ERR_INPUT, "bad target rejected");
     lo_tensor_free_data(&o);
     lo_tensor_free_data(&x);
     lo_tensor_free_data(&t);
@@ -183,23 +79,23 @@ static void test_losses(void) {
 static void test_quantize(void) {
     lo_error err;
     for (int trial = 0; trial < 20; trial++) {
-        int64_t xd[3] = {rnd_int(1, 3), rnd_int(2, 6), rnd_int(1, 4)};
+        int64_t xd[3] = {rnd_range(1, 3), rnd_range(2, 6), rnd_range(1, 4)};
         bool blocked = trial % 2;
-        int64_t block = blocked ? rnd_int(1, xd[1]) : 0;
+        int64_t block = blocked ? rnd_range(1, xd[1]) : 0;
         int64_t sd[3] = {xd[0], blocked ? (xd[1] + block - 1) / block : xd[1], xd[2]};
         lo_tensor x = tensor_new(LO_FLOAT, 3, xd);
-        for (int64_t i = 0; i < lo_numel(&x); i++) ((float *)x.data)[i] = (float)(rnd() * 5);
+        for (int64_t i = 0; i < lo_numel(&x); i++) ((float *)x.data)[i] = (float)(rnd_micro() * 5);
         lo_tensor s = blocked ? tensor_new(LO_FLOAT, 3, sd) : tensor_new(LO_FLOAT, 1, &sd[1]);
         lo_tensor z = blocked ? tensor_new(LO_INT8, 3, sd) : tensor_new(LO_INT8, 1, &sd[1]);
         for (int64_t i = 0; i < lo_numel(&s); i++) {
-            ((float *)s.data)[i] = (float)(0.01 + fabs(rnd()) * 0.05);
-            ((int8_t *)z.data)[i] = (int8_t)rnd_int(-5, 5);
+            ((float *)s.data)[i] = (float)(0.01 + fabs(rnd_micro()) * 0.05);
+            ((int8_t *)z.data)[i] = (int8_t)rnd_range(-5, 5);
         }
         lo_attr at[2] = {attr_int("axis", 1), attr_int("block_size", block)};
         const lo_tensor *in[3] = {&x, &s, &z};
         lo_tensor q = {0}, dq = {0};
         lo_status st = run_op("QuantizeLinear", 21, at, blocked ? 2 : 1, in, 3, &q, 1, &err);
-        EXPECT(st == LO_OK && q.dtype == LO_INT8, "quantize trial %d: %s", trial, err.message);
+        CHECK(st == LO_OK && q.dtype == LO_INT8, "quantize trial %d: %s", trial, err.message);
         if (st != LO_OK) continue;
         int bad = 0, far = 0;
         for (int64_t i = 0; i < lo_numel(&x); i++) {
@@ -210,10 +106,10 @@ static void test_quantize(void) {
             v = fmin(fmax(v, -128), 127);
             if (((int8_t *)q.data)[i] != (int8_t)v) bad++;
         }
-        EXPECT(bad == 0, "quantize trial %d: %d values differ", trial, bad);
+        CHECK(bad == 0, "quantize trial %d: %d values differ", trial, bad);
         const lo_tensor *din[3] = {&q, &s, &z};
         st = run_op("DequantizeLinear", 21, at, blocked ? 2 : 1, din, 3, &dq, 1, &err);
-        EXPECT(st == LO_OK, "dequantize trial %d: %s", trial, err.message);
+        CHECK(st == LO_OK, "dequantize trial %d: %s", trial, err.message);
         for (int64_t i = 0; st == LO_OK && i < lo_numel(&x); i++) {
             int64_t a = (i / xd[2]) % xd[1], o = i / (xd[1] * xd[2]), in_ = i % xd[2];
             int64_t k = blocked ? (o * sd[1] + a / block) * xd[2] + in_ : a;
@@ -221,7 +117,7 @@ static void test_quantize(void) {
             if (qv > -128 && qv < 127 && fabs(((float *)dq.data)[i] - ((float *)x.data)[i]) > ((float *)s.data)[k] * 0.5001)
                 far++;
         }
-        EXPECT(far == 0, "dequantize trial %d: %d values off by more than half a step", trial, far);
+        CHECK(far == 0, "dequantize trial %d: %d values off by more than half a step", trial, far);
         lo_tensor *all[] = {&x, &s, &z, &q, &dq};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
     }
@@ -231,9 +127,9 @@ static void test_quantize(void) {
     lo_tensor x = tensor_of(LO_FLOAT, 1, d6, xv), out[3];
     memset(out, 0, sizeof out);
     const lo_tensor *in[1] = {&x};
-    EXPECT(run_op("DynamicQuantizeLinear", 11, NULL, 0, in, 1, out, 3, &err) == LO_OK, "dynamic: %s", err.message);
+    CHECK(run_op("DynamicQuantizeLinear", 11, NULL, 0, in, 1, out, 3, &err) == LO_OK, "dynamic: %s", err.message);
     static const uint8_t want[6] = {153, 255, 0, 26, 221, 179};
-    EXPECT(out[0].data && !memcmp(out[0].data, want, 6) && *(uint8_t *)out[2].data == 153 &&
+    CHECK(out[0].data && !memcmp(out[0].data, want, 6) && *(uint8_t *)out[2].data == 153 &&
                fabs(*(float *)out[1].data - 5.0 / 255) < 1e-7,
            "dynamic values");
     for (int i = 0; i < 3; i++) lo_tensor_free_data(&out[i]);
@@ -252,8 +148,8 @@ static void test_nms(void) {
     double mv = 3, iv = 0.5;
     lo_tensor maxo = tensor_of(LO_INT64, 1, &one, &mv), iou = tensor_of(LO_FLOAT, 1, &one, &iv), sel = {0};
     const lo_tensor *in[4] = {&boxes, &scores, &maxo, &iou};
-    EXPECT(run_op("NonMaxSuppression", 11, NULL, 0, in, 4, &sel, 1, &err) == LO_OK, "nms: %s", err.message);
-    EXPECT(sel.rank == 2 && sel.dims[0] == 2 && ((int64_t *)sel.data)[2] == 1 && ((int64_t *)sel.data)[5] == 2,
+    CHECK(run_op("NonMaxSuppression", 11, NULL, 0, in, 4, &sel, 1, &err) == LO_OK, "nms: %s", err.message);
+    CHECK(sel.rank == 2 && sel.dims[0] == 2 && ((int64_t *)sel.data)[2] == 1 && ((int64_t *)sel.data)[5] == 2,
            "nms keeps boxes 1 and 2");
     lo_tensor *all[] = {&boxes, &scores, &maxo, &iou, &sel};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
@@ -264,15 +160,15 @@ static void test_det(void) {
     lo_error err;
     int64_t d[3] = {5, 3, 3};
     double v[45];
-    for (int i = 0; i < 45; i++) v[i] = rnd() * 4;
+    for (int i = 0; i < 45; i++) v[i] = rnd_micro() * 4;
     lo_tensor x = tensor_of(LO_DOUBLE, 3, d, v), y = {0};
     const lo_tensor *in[1] = {&x};
-    EXPECT(run_op("Det", 11, NULL, 0, in, 1, &y, 1, &err) == LO_OK && y.rank == 1 && y.dims[0] == 5, "det");
+    CHECK(run_op("Det", 11, NULL, 0, in, 1, &y, 1, &err) == LO_OK && y.rank == 1 && y.dims[0] == 5, "det");
     for (int b = 0; b < 5 && y.data; b++) {
         const double *m = v + 9 * b;
         double want = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
                       m[2] * (m[3] * m[7] - m[4] * m[6]);
-        EXPECT(fabs(((double *)y.data)[b] - want) < 1e-9 * (1 + fabs(want)), "det %d", b);
+        CHECK(fabs(((double *)y.data)[b] - want) < 1e-9 * (1 + fabs(want)), "det %d", b);
     }
     lo_tensor_free_data(&x);
     lo_tensor_free_data(&y);
@@ -284,21 +180,21 @@ static void test_dft(void) {
     lo_error err;
     int64_t d[3] = {2, 7, 1}, two = 2;
     double v[14];
-    for (int i = 0; i < 14; i++) v[i] = rnd();
+    for (int i = 0; i < 14; i++) v[i] = rnd_micro();
     lo_tensor x = tensor_of(LO_DOUBLE, 3, d, v), full = {0}, back = {0}, half = {0};
     const lo_tensor *in[1] = {&x};
     lo_attr inv = attr_int("inverse", 1), ones = attr_int("onesided", 1);
-    EXPECT(run_op("DFT", 17, NULL, 0, in, 1, &full, 1, &err) == LO_OK && full.dims[2] == 2, "dft");
+    CHECK(run_op("DFT", 17, NULL, 0, in, 1, &full, 1, &err) == LO_OK && full.dims[2] == 2, "dft");
     const lo_tensor *in2[1] = {&full};
-    EXPECT(run_op("DFT", 17, &inv, 1, in2, 1, &back, 1, &err) == LO_OK, "idft");
+    CHECK(run_op("DFT", 17, &inv, 1, in2, 1, &back, 1, &err) == LO_OK, "idft");
     double worst = 0;
     for (int i = 0; i < 14 && back.data; i++)
         worst = fmax(worst, fabs(((double *)back.data)[2 * i] - v[i]) + fabs(((double *)back.data)[2 * i + 1]));
-    EXPECT(worst < 1e-9, "idft(dft(x)) = x (off by %g)", worst);
-    EXPECT(run_op("DFT", 17, &ones, 1, in, 1, &half, 1, &err) == LO_OK && half.dims[1] == 4, "one-sided dft");
+    CHECK(worst < 1e-9, "idft(dft(x)) = x (off by %g)", worst);
+    CHECK(run_op("DFT", 17, &ones, 1, in, 1, &half, 1, &err) == LO_OK && half.dims[1] == 4, "one-sided dft");
     for (int b = 0; b < 2 && half.data; b++)
         for (int k = 0; k < 4; k++)
-            EXPECT(fabs(((double *)half.data)[(b * 4 + k) * 2] - ((double *)full.data)[(b * 7 + k) * 2]) < 1e-12,
+            CHECK(fabs(((double *)half.data)[(b * 4 + k) * 2] - ((double *)full.data)[(b * 7 + k) * 2]) < 1e-12,
                    "one-sided bin %d", k);
     (void)two;
     lo_tensor *all[] = {&x, &full, &back, &half};
@@ -312,21 +208,21 @@ static void test_attention(void) {
     int64_t B = 2, Hq = 4, Hk = 2, S = 3, D = 4;
     int64_t qd[4] = {B, Hq, S, D}, kd[4] = {B, Hk, S, D};
     lo_tensor q = tensor_new(LO_FLOAT, 4, qd), k = tensor_new(LO_FLOAT, 4, kd), v = tensor_new(LO_FLOAT, 4, kd);
-    for (int64_t i = 0; i < lo_numel(&q); i++) ((float *)q.data)[i] = (float)rnd();
-    for (int64_t i = 0; i < lo_numel(&k); i++) ((float *)k.data)[i] = (float)rnd(), ((float *)v.data)[i] = (float)rnd();
+    for (int64_t i = 0; i < lo_numel(&q); i++) ((float *)q.data)[i] = (float)rnd_micro();
+    for (int64_t i = 0; i < lo_numel(&k); i++) ((float *)k.data)[i] = (float)rnd_micro(), ((float *)v.data)[i] = (float)rnd_micro();
     lo_attr causal = attr_int("is_causal", 1);
     const lo_tensor *in[3] = {&q, &k, &v};
     lo_tensor y1[4], y2[4];
     memset(y1, 0, sizeof y1);
     memset(y2, 0, sizeof y2);
-    EXPECT(run_op("Attention", 23, &causal, 1, in, 3, y1, 1, &err) == LO_OK, "attention: %s", err.message);
+    CHECK(run_op("Attention", 23, &causal, 1, in, 3, y1, 1, &err) == LO_OK, "attention: %s", err.message);
     int64_t md[2] = {S, S};
     lo_tensor mask = tensor_new(LO_BOOL, 2, md);
     for (int64_t i = 0; i < S; i++)
         for (int64_t j = 0; j < S; j++) ((uint8_t *)mask.data)[i * S + j] = j <= i;
     const lo_tensor *in_m[4] = {&q, &k, &v, &mask};
-    EXPECT(run_op("Attention", 23, NULL, 0, in_m, 4, y2, 1, &err) == LO_OK, "masked attention: %s", err.message);
-    EXPECT(max_diff(&y1[0], &y2[0]) < 1e-6, "is_causal equals a lower-triangular mask");
+    CHECK(run_op("Attention", 23, NULL, 0, in_m, 4, y2, 1, &err) == LO_OK, "masked attention: %s", err.message);
+    CHECK(max_diff(&y1[0], &y2[0]) < 1e-6, "is_causal equals a lower-triangular mask");
     /* packed [B, S, H * D] inputs */
     int64_t pq[3] = {B, S, Hq * D}, pk[3] = {B, S, Hk * D};
     lo_tensor q3 = tensor_new(LO_FLOAT, 3, pq), k3 = tensor_new(LO_FLOAT, 3, pk), v3 = tensor_new(LO_FLOAT, 3, pk);
@@ -343,7 +239,7 @@ static void test_attention(void) {
     lo_attr at3[3] = {attr_int("is_causal", 1), attr_int("q_num_heads", Hq), attr_int("kv_num_heads", Hk)};
     const lo_tensor *in3[3] = {&q3, &k3, &v3};
     lo_tensor y3 = {0};
-    EXPECT(run_op("Attention", 23, at3, 3, in3, 3, &y3, 1, &err) == LO_OK, "packed attention: %s", err.message);
+    CHECK(run_op("Attention", 23, at3, 3, in3, 3, &y3, 1, &err) == LO_OK, "packed attention: %s", err.message);
     int bad = 0;
     for (int64_t b = 0; y3.data && y1[0].data && b < B; b++)
         for (int64_t h = 0; h < Hq; h++)
@@ -352,9 +248,9 @@ static void test_attention(void) {
                     if (fabsf(((float *)y3.data)[(b * S + s) * Hq * D + h * D + d] -
                               ((float *)y1[0].data)[((b * Hq + h) * S + s) * D + d]) > 1e-6f)
                         bad++;
-    EXPECT(bad == 0, "packed and 4-D attention agree (%d differ)", bad);
+    CHECK(bad == 0, "packed and 4-D attention agree (%d differ)", bad);
     /* first query position attends only to key 0: its output is v[0] */
-    EXPECT(y1[0].data && fabsf(((float *)y1[0].data)[0] - ((float *)v.data)[0]) < 1e-6f, "causal first row");
+    CHECK(y1[0].data && fabsf(((float *)y1[0].data)[0] - ((float *)v.data)[0]) < 1e-6f, "causal first row");
     lo_tensor *all[] = {&q, &k, &v, &y1[0], &y2[0], &mask, &q3, &k3, &v3, &y3};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
 }
@@ -365,7 +261,7 @@ static void test_grid_sample(void) {
     lo_error err;
     int64_t H = 3, W = 5, xd[4] = {1, 2, 3, 5}, gd[4] = {1, 3, 5, 2};
     lo_tensor x = tensor_new(LO_FLOAT, 4, xd), g = tensor_new(LO_FLOAT, 4, gd);
-    for (int64_t i = 0; i < lo_numel(&x); i++) ((float *)x.data)[i] = (float)rnd();
+    for (int64_t i = 0; i < lo_numel(&x); i++) ((float *)x.data)[i] = (float)rnd_micro();
     for (int64_t i = 0; i < H; i++)
         for (int64_t j = 0; j < W; j++) {
             ((float *)g.data)[(i * W + j) * 2] = (float)((2.0 * (double)j + 1) / (double)W - 1);
@@ -376,8 +272,8 @@ static void test_grid_sample(void) {
         lo_attr at = attr_string("mode", modes[m]);
         const lo_tensor *in[2] = {&x, &g};
         lo_tensor y = {0};
-        EXPECT(run_op("GridSample", 20, &at, 1, in, 2, &y, 1, &err) == LO_OK, "gridsample %s: %s", modes[m], err.message);
-        EXPECT(max_diff(&y, &x) < 1e-5, "gridsample %s at pixel centres is the identity", modes[m]);
+        CHECK(run_op("GridSample", 20, &at, 1, in, 2, &y, 1, &err) == LO_OK, "gridsample %s: %s", modes[m], err.message);
+        CHECK(max_diff(&y, &x) < 1e-5, "gridsample %s at pixel centres is the identity", modes[m]);
         lo_tensor_free_data(&y);
     }
     lo_tensor_free_data(&x);
@@ -395,19 +291,19 @@ static void test_strings(void) {
     at[1].name = "stopwords", at[1].type = LO_ATTR_STRINGS, at[1].n = 1, at[1].strings = stop;
     const lo_tensor *in[1] = {&x};
     lo_tensor y = {0};
-    EXPECT(run_op("StringNormalizer", 10, at, 2, in, 1, &y, 1, &err) == LO_OK && y.dims[0] == 2 &&
+    CHECK(run_op("StringNormalizer", 10, at, 2, in, 1, &y, 1, &err) == LO_OK && y.dims[0] == 2 &&
                !strcmp(((char **)y.data)[0], "TUESDAY") && !strcmp(((char **)y.data)[1], "FRIDAY"),
            "string normalizer drops stop words case-insensitively and upper-cases");
     lo_attr sep = attr_string("delimiter", "da");
     lo_tensor parts[2];
     memset(parts, 0, sizeof parts);
-    EXPECT(run_op("StringSplit", 20, &sep, 1, in, 1, parts, 2, &err) == LO_OK && parts[0].dims[1] == 2 &&
+    CHECK(run_op("StringSplit", 20, &sep, 1, in, 1, parts, 2, &err) == LO_OK && parts[0].dims[1] == 2 &&
                !strcmp(((char **)parts[0].data)[0], "Mon") && !strcmp(((char **)parts[0].data)[1], "y") &&
                ((int64_t *)parts[1].data)[0] == 2,
            "string split");
     lo_attr pat = attr_string("pattern", "[\\w]+day");
     lo_tensor m = {0};
-    EXPECT(run_op("RegexFullMatch", 20, &pat, 1, in, 1, &m, 1, &err) == LO_OK && ((uint8_t *)m.data)[0] == 1,
+    CHECK(run_op("RegexFullMatch", 20, &pat, 1, in, 1, &m, 1, &err) == LO_OK && ((uint8_t *)m.data)[0] == 1,
            "regex full match with \\w in brackets");
     lo_tensor *all[] = {&x, &y, &parts[0], &parts[1], &m};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
@@ -418,33 +314,33 @@ static void test_small_ops(void) {
     lo_error err;
     int64_t d[2] = {3, 5}, wd[1] = {5};
     lo_tensor x = tensor_new(LO_FLOAT, 2, d), w = tensor_new(LO_FLOAT, 1, wd), y = {0}, c = {0};
-    for (int64_t i = 0; i < 15; i++) ((float *)x.data)[i] = (float)rnd() * 2;
-    for (int64_t i = 0; i < 5; i++) ((float *)w.data)[i] = (float)rnd();
+    for (int64_t i = 0; i < 15; i++) ((float *)x.data)[i] = (float)rnd_micro() * 2;
+    for (int64_t i = 0; i < 5; i++) ((float *)w.data)[i] = (float)rnd_micro();
     const lo_tensor *in[2] = {&x, &w};
-    EXPECT(run_op("RMSNormalization", 23, NULL, 0, in, 2, &y, 1, &err) == LO_OK, "rms: %s", err.message);
+    CHECK(run_op("RMSNormalization", 23, NULL, 0, in, 2, &y, 1, &err) == LO_OK, "rms: %s", err.message);
     for (int r = 0; r < 3 && y.data; r++) {
         double ss = 0;
         for (int j = 0; j < 5; j++) ss += (double)((float *)x.data)[r * 5 + j] * ((float *)x.data)[r * 5 + j];
         double inv = 1 / sqrt(ss / 5 + 1e-5);
         for (int j = 0; j < 5; j++)
-            EXPECT(fabs(((float *)y.data)[r * 5 + j] - ((float *)x.data)[r * 5 + j] * inv * ((float *)w.data)[j]) < 1e-5,
+            CHECK(fabs(((float *)y.data)[r * 5 + j] - ((float *)x.data)[r * 5 + j] * inv * ((float *)w.data)[j]) < 1e-5,
                    "rms value");
     }
-    lo_tensor axis = scalar_i64(1);
+    lo_tensor axis = tensor_scalar_i64(1);
     lo_attr rev = attr_int("reverse", 1);
     const lo_tensor *cin[2] = {&x, &axis};
-    EXPECT(run_op("CumProd", 26, &rev, 1, cin, 2, &c, 1, &err) == LO_OK, "cumprod: %s", err.message);
+    CHECK(run_op("CumProd", 26, &rev, 1, cin, 2, &c, 1, &err) == LO_OK, "cumprod: %s", err.message);
     for (int r = 0; r < 3 && c.data; r++) {
         double p = 1;
         for (int j = 4; j >= 0; j--) {
             p *= ((float *)x.data)[r * 5 + j];
-            EXPECT(fabs(((float *)c.data)[r * 5 + j] - p) < 1e-5, "cumprod value");
+            CHECK(fabs(((float *)c.data)[r * 5 + j] - p) < 1e-5, "cumprod value");
         }
     }
     lo_attr sc = attr_float("alpha", 1.0f);
     lo_tensor s = {0};
     const lo_tensor *sin1[1] = {&x};
-    EXPECT(run_op("Swish", 24, &sc, 1, sin1, 1, &s, 1, &err) == LO_OK &&
+    CHECK(run_op("Swish", 24, &sc, 1, sin1, 1, &s, 1, &err) == LO_OK &&
                fabs(((float *)s.data)[0] - ((float *)x.data)[0] / (1 + exp(-((float *)x.data)[0]))) < 1e-6,
            "swish");
     lo_tensor *all[] = {&x, &w, &y, &c, &axis, &s};
@@ -488,12 +384,12 @@ static void test_image_decoder(void) {
         memcpy(x.data, files[f], (size_t)lens[f]);
         const lo_tensor *in[1] = {&x};
         lo_status st = run_op("ImageDecoder", 20, NULL, 0, in, 1, &y, 1, &err);
-        EXPECT(st == LO_OK && y.rank == 3 && y.dims[0] == 2 && y.dims[1] == 2 && y.dims[2] == 3 &&
+        CHECK(st == LO_OK && y.rank == 3 && y.dims[0] == 2 && y.dims[1] == 2 && y.dims[2] == 3 &&
                    !memcmp(y.data, px, 12),
                "image %d decodes: %s", f, st ? err.message : "wrong pixels");
         lo_attr bgr = attr_string("pixel_format", "Grayscale");
         st = run_op("ImageDecoder", 20, &bgr, 1, in, 1, &g, 1, &err);
-        EXPECT(st == LO_OK && g.dims[2] == 1, "grayscale image %d", f);
+        CHECK(st == LO_OK && g.dims[2] == 1, "grayscale image %d", f);
         lo_tensor_free_data(&y);
         lo_tensor_free_data(&g);
         /* every truncation is rejected cleanly */
@@ -506,7 +402,7 @@ static void test_image_decoder(void) {
             lo_tensor_free_data(&t);
             lo_tensor_free_data(&o);
         }
-        EXPECT(bad == 0, "image %d: %d truncated files decoded", f, bad);
+        CHECK(bad == 0, "image %d: %d truncated files decoded", f, bad);
         lo_tensor_free_data(&x);
     }
 }
@@ -522,6 +418,5 @@ int main(void) {
     test_strings();
     test_small_ops();
     test_image_decoder();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return finish(NULL);
 }

@@ -2,24 +2,8 @@
  * Python's re.sub(r'\W+', '_', s), then '_' + s unless s[0].isalpha()) and
  * module recovery of the pytorch scheme from the names and metadata three
  * exporters write. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "dump/dump.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        if (cond) passed++;                                                             \
-        else {                                                                          \
-            failed++;                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            printf(__VA_ARGS__);                                                        \
-            printf("\n");                                                               \
-        }                                                                               \
-    } while (0)
+#include "harness.h"
 
 static void qnn_case(const char *in, const char *want) {
     char *got = lo_sanitize_qnn(in);
@@ -163,6 +147,5 @@ int main(void) {
     test_torchscript_exporter();
     test_aimet_exporter();
     test_dynamo_exporter();
-    printf("test_naming: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish("test_naming");
 }

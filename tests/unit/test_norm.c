@@ -2,185 +2,9 @@
  * paths can be compared directly. */
 #include "ops/norm.c"
 
-/* ---- a small harness: one node, run through its kernel's prepare and run ---- */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define HELPER static __attribute__((unused))
-
-HELPER int n_pass, n_fail;
-
-#define EXPECT(cond, ...)                                                         \
-    do {                                                                          \
-        if (cond) {                                                               \
-            n_pass++;                                                             \
-        } else {                                                                  \
-            n_fail++;                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
-            printf(__VA_ARGS__);                                                  \
-            printf("\n");                                                         \
-        }                                                                         \
-    } while (0)
-
-HELPER uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-HELPER double rnd(void) { /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
-}
-HELPER int64_t rnd_int(int64_t lo, int64_t hi) { /* in [lo, hi] */
-    return lo + (int64_t)((rnd() + 1) / 2 * (double)(hi - lo + 1)) % (hi - lo + 1);
-}
-
-HELPER lo_tensor tensor_new(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int d = 0; d < rank; d++) t.dims[d] = dims[d];
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dt);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-HELPER lo_tensor tensor_rand(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) {
-        if (lo_dtype_is_int(dt))
-            lo_set_i64(&t, i, rnd_int(dt == LO_UINT8 ? 0 : -100, 100));
-        else
-            lo_set_f64(&t, i, rnd());
-    }
-    return t;
-}
-
-HELPER lo_tensor tensor_of(lo_dtype dt, int rank, const int64_t *dims, const double *vals) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) lo_set_f64(&t, i, vals[i]);
-    return t;
-}
-
-HELPER lo_attr attr_int(const char *name, int64_t v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INT;
-    a.i = v;
-    return a;
-}
-HELPER lo_attr attr_float(const char *name, float v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-HELPER lo_attr attr_ints(const char *name, int64_t n, int64_t *v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-HELPER lo_attr attr_string(const char *name, const char *s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRING;
-    a.s = (char *)s;
-    a.s_len = strlen(s);
-    return a;
-}
-HELPER lo_attr attr_strings(const char *name, int64_t n, char **s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRINGS;
-    a.n = n;
-    a.strings = s;
-    return a;
-}
-
-/* Runs op at opset on the inputs (NULL for an omitted one); outputs must be
- * zeroed tensors (out[i] NULL-able through want_out). */
-HELPER lo_status run_op_mask(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                             lo_tensor *out, int n_out, const bool *want_out, lo_error *err) {
-    lo_node node;
-    memset(&node, 0, sizeof node);
-    node.name = "test";
-    node.op_type = (char *)op;
-    node.domain = "";
-    node.opset = opset;
-    node.attrs = attrs;
-    node.n_attrs = n_attrs;
-    int outs[8], ins[16];
-    for (int i = 0; i < n_out; i++) outs[i] = want_out && !want_out[i] ? -1 : i;
-    for (int i = 0; i < n_in; i++) ins[i] = in[i] ? i : -1;
-    node.n_outputs = n_out;
-    node.outputs = outs;
-    node.n_inputs = n_in;
-    node.inputs = ins;
-    const lo_op_def *d = lo_op_lookup("", op, opset);
-    if (!d) return lo_fail(err, LO_ERR_UNSUPPORTED, "%s-%d not registered", op, opset);
-    void *params = NULL;
-    if (d->prepare) {
-        lo_status st = d->prepare(&node, &params, err);
-        if (st != LO_OK) return st;
-    }
-    lo_tensor *outp[8];
-    for (int i = 0; i < n_out; i++) outp[i] = want_out && !want_out[i] ? NULL : &out[i];
-    lo_kernel_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.node = &node;
-    ctx.params = params;
-    ctx.in = in;
-    ctx.n_in = n_in;
-    ctx.out = outp;
-    ctx.n_out = n_out;
-    ctx.err = err;
-    ctx.threads = 2;
-    lo_status st = d->run(&ctx);
-    if (d->free_params)
-        d->free_params(params);
-    else
-        free(params);
-    return st;
-}
-
-HELPER lo_status run_op(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                        lo_tensor *out, int n_out, lo_error *err) {
-    return run_op_mask(op, opset, attrs, n_attrs, in, n_in, out, n_out, NULL, err);
-}
-
-/* Largest |a-b| / (atol + rtol |b|) over the elements; <= 1 is a match. */
-HELPER double mismatch(const lo_tensor *a, const lo_tensor *b, double atol, double rtol) {
-    if (a->rank != b->rank || lo_numel(a) != lo_numel(b)) return INFINITY;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dims[d] != b->dims[d]) return INFINITY;
-    double worst = 0;
-    for (int64_t i = 0; i < lo_numel(a); i++) {
-        double x = lo_get_f64(a, i), y = lo_get_f64(b, i);
-        if (isnan(x) && isnan(y)) continue;
-        double e = fabs(x - y) / (atol + rtol * fabs(y));
-        if (!(e <= worst)) worst = e;
-    }
-    return worst;
-}
-
-HELPER void free_all(lo_tensor *t, int n) {
-    for (int i = 0; i < n; i++) lo_tensor_free_data(&t[i]);
-}
-
-HELPER int finish(void) {
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
-}
+/* Two threads, so the kernels' parallel splits run too. */
+#define HARNESS_THREADS 2
+#include "harness.h"
 
 /* Runs op twice, fast path and forced reference, and returns both. */
 static lo_status run_both(const char *op, int opset, lo_attr *at, int n_at, const lo_tensor **in, int n_in,
@@ -207,9 +31,9 @@ static void test_softmax(void) {
         const lo_tensor *in[1] = {&x};
         lo_tensor fast[1] = {{0}}, ref[1] = {{0}};
         lo_status st = run_both(op, 13, at, 1, in, 1, fast, ref, 1, &err);
-        EXPECT(st == LO_OK, "%s: %s", op, err.message);
+        CHECK(st == LO_OK, "%s: %s", op, err.message);
         if (st != LO_OK) continue;
-        EXPECT(mismatch(fast, ref, 1e-6, 1e-5) <= 1, "%s axis %lld: fast path differs from reference", op, (long long)axis);
+        CHECK(mismatch(fast, ref, 1e-6, 1e-5) <= 1, "%s axis %lld: fast path differs from reference", op, (long long)axis);
         /* along the axis, softmax sums to 1, exp(logsoftmax) too, hardmax has one 1 */
         int64_t n = axis == 1 ? dims[1] : dims[2], inner = axis == 1 ? dims[2] : 1, outer = lo_numel(&x) / (n * inner);
         int bad = 0;
@@ -222,7 +46,7 @@ static void test_softmax(void) {
                 }
                 bad += fabs(s - 1) > 1e-4;
             }
-        EXPECT(bad == 0, "%s axis %lld: %d slices do not sum to 1", op, (long long)axis, bad);
+        CHECK(bad == 0, "%s axis %lld: %d slices do not sum to 1", op, (long long)axis, bad);
         free_all(fast, 1), free_all(ref, 1);
         lo_tensor_free_data(&x);
     }
@@ -232,19 +56,19 @@ static void test_softmax(void) {
     const lo_tensor *in[1] = {&x};
     lo_tensor out[1] = {{0}};
     lo_attr at[1] = {attr_int("axis", 1)};
-    EXPECT(run_op("Softmax", 11, at, 1, in, 1, out, 1, &err) == LO_OK, "Softmax-11");
+    CHECK(run_op("Softmax", 11, at, 1, in, 1, out, 1, &err) == LO_OK, "Softmax-11");
     double s0 = 0;
     for (int i = 0; i < 12; i++) s0 += lo_get_f64(out, i);
-    EXPECT(fabs(s0 - 1) < 1e-5, "Softmax-11 does not coerce to 2-D (sum %g)", s0);
+    CHECK(fabs(s0 - 1) < 1e-5, "Softmax-11 does not coerce to 2-D (sum %g)", s0);
     free_all(out, 1);
-    EXPECT(run_op("Softmax", 1, NULL, 0, in, 1, out, 1, &err) == LO_OK, "Softmax-1 default axis");
+    CHECK(run_op("Softmax", 1, NULL, 0, in, 1, out, 1, &err) == LO_OK, "Softmax-1 default axis");
     free_all(out, 1);
     /* Hardmax picks the first of equal maxima */
     double tie[4] = {1, 3, 3, 0};
     int64_t d4[1] = {4};
     lo_tensor t = tensor_of(LO_FLOAT, 1, d4, tie);
     const lo_tensor *tin[1] = {&t};
-    EXPECT(run_op("Hardmax", 13, NULL, 0, tin, 1, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 1 &&
+    CHECK(run_op("Hardmax", 13, NULL, 0, tin, 1, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 1 &&
                lo_get_f64(out, 2) == 0,
            "Hardmax tie goes to the first index");
     free_all(out, 1);
@@ -253,16 +77,16 @@ static void test_softmax(void) {
     for (int64_t i = 0; i < 24; i++) lo_set_f64(&h, i, lo_get_f64(&x, i));
     const lo_tensor *hin[1] = {&h}, *xin[1] = {&x};
     lo_tensor oh[1] = {{0}}, ox[1] = {{0}};
-    EXPECT(run_op("Softmax", 13, NULL, 0, hin, 1, oh, 1, &err) == LO_OK && oh[0].dtype == LO_FLOAT16, "Softmax f16");
+    CHECK(run_op("Softmax", 13, NULL, 0, hin, 1, oh, 1, &err) == LO_OK && oh[0].dtype == LO_FLOAT16, "Softmax f16");
     run_op("Softmax", 13, NULL, 0, xin, 1, ox, 1, &err);
-    EXPECT(mismatch(oh, ox, 1e-3, 2e-3) <= 1, "Softmax f16 differs from f32");
+    CHECK(mismatch(oh, ox, 1e-3, 2e-3) <= 1, "Softmax f16 differs from f32");
     free_all(oh, 1), free_all(ox, 1);
     lo_tensor_free_data(&x), lo_tensor_free_data(&t), lo_tensor_free_data(&h);
     /* an axis out of range is an input error */
     lo_attr bad_axis[1] = {attr_int("axis", 5)};
     lo_tensor y = tensor_rand(LO_FLOAT, 3, d);
     const lo_tensor *yin[1] = {&y};
-    EXPECT(run_op("Softmax", 13, bad_axis, 1, yin, 1, out, 1, &err) == LO_ERR_INPUT, "axis 5 of rank 3 accepted");
+    CHECK(run_op("Softmax", 13, bad_axis, 1, yin, 1, out, 1, &err) == LO_ERR_INPUT, "axis 5 of rank 3 accepted");
     free_all(out, 1);
     lo_tensor_free_data(&y);
 }
@@ -277,11 +101,11 @@ static void test_layernorm(void) {
         lo_tensor fast[3] = {{0}}, ref[3] = {{0}};
         lo_attr at[1] = {attr_float("epsilon", 1e-3f)};
         lo_status st = run_both("LayerNormalization", 17, at, 1, in, 3, fast, ref, 3, &err);
-        EXPECT(st == LO_OK, "LayerNormalization: %s", err.message);
+        CHECK(st == LO_OK, "LayerNormalization: %s", err.message);
         if (st != LO_OK) continue;
         for (int o = 0; o < 3; o++)
-            EXPECT(mismatch(&fast[o], &ref[o], 1e-5, 1e-4) <= 1, "LayerNormalization output %d: fast differs", o);
-        EXPECT(fast[1].rank == 3 && fast[1].dims[2] == 1 && fast[1].dims[1] == dims[1], "Mean shape");
+            CHECK(mismatch(&fast[o], &ref[o], 1e-5, 1e-4) <= 1, "LayerNormalization output %d: fast differs", o);
+        CHECK(fast[1].rank == 3 && fast[1].dims[2] == 1 && fast[1].dims[1] == dims[1], "Mean shape");
         /* check one row by hand */
         int64_t C = dims[2];
         double m = 0, v = 0;
@@ -291,7 +115,7 @@ static void test_layernorm(void) {
         v /= C;
         double inv = 1 / sqrt(v + 1e-3);
         double want = (lo_get_f64(&x, C - 1) - m) * inv * lo_get_f64(&sc, C - 1) + (trial % 2 ? lo_get_f64(&b, C - 1) : 0);
-        EXPECT(fabs(lo_get_f64(&fast[0], C - 1) - want) < 1e-4 && fabs(lo_get_f64(&fast[1], 0) - m) < 1e-5 &&
+        CHECK(fabs(lo_get_f64(&fast[0], C - 1) - want) < 1e-4 && fabs(lo_get_f64(&fast[1], 0) - m) < 1e-5 &&
                    fabs(lo_get_f64(&fast[2], 0) - inv) < 1e-3 * inv,
                "LayerNormalization row 0 by hand");
         free_all(fast, 3), free_all(ref, 3);
@@ -303,14 +127,14 @@ static void test_layernorm(void) {
     const lo_tensor *in[2] = {&x, &sc};
     lo_tensor out[3] = {{0}};
     lo_attr at[1] = {attr_int("axis", 1)};
-    EXPECT(run_op("LayerNormalization", 17, at, 1, in, 2, out, 1, &err) == LO_OK, "LayerNorm axis 1: %s", err.message);
+    CHECK(run_op("LayerNormalization", 17, at, 1, in, 2, out, 1, &err) == LO_OK, "LayerNorm axis 1: %s", err.message);
     double m = 0, v = 0;
     for (int k = 0; k < 12; k++) m += lo_get_f64(&x, 12 + k);
     m /= 12;
     for (int k = 0; k < 12; k++) v += pow(lo_get_f64(&x, 12 + k) - m, 2);
     v /= 12;
     double want = (lo_get_f64(&x, 12 + 5) - m) / sqrt(v + 1e-5) * lo_get_f64(&sc, 1);
-    EXPECT(out[0].data && fabs(lo_get_f64(&out[0], 12 + 5) - want) < 1e-5, "LayerNorm axis 1 value");
+    CHECK(out[0].data && fabs(lo_get_f64(&out[0], 12 + 5) - want) < 1e-5, "LayerNorm axis 1 value");
     free_all(out, 3);
     lo_tensor_free_data(&x), lo_tensor_free_data(&sc);
 }
@@ -327,20 +151,20 @@ static void test_batchnorm(void) {
         lo_tensor fast[1] = {{0}}, ref[1] = {{0}};
         int opset = trial % 2 ? 15 : 7;
         lo_status st = run_both("BatchNormalization", opset, NULL, 0, in, 5, fast, ref, 1, &err);
-        EXPECT(st == LO_OK, "BatchNormalization: %s", err.message);
+        CHECK(st == LO_OK, "BatchNormalization: %s", err.message);
         if (st == LO_OK) {
-            EXPECT(mismatch(fast, ref, 1e-5, 1e-4) <= 1, "BatchNormalization fast differs from reference");
+            CHECK(mismatch(fast, ref, 1e-5, 1e-4) <= 1, "BatchNormalization fast differs from reference");
             int64_t i = lo_numel(&x) - 1, c = dims[1] - 1;
             double want = (lo_get_f64(&x, i) - lo_get_f64(&mean, c)) / sqrt(lo_get_f64(&var, c) + 1e-5) * lo_get_f64(&sc, c) +
                           lo_get_f64(&b, c);
-            EXPECT(fabs(lo_get_f64(fast, i) - want) < 1e-4, "BatchNormalization last element by hand");
+            CHECK(fabs(lo_get_f64(fast, i) - want) < 1e-4, "BatchNormalization last element by hand");
         }
         free_all(fast, 1), free_all(ref, 1);
         /* training mode: batch statistics normalize; running stats move by momentum */
         if (trial == 1) {
             lo_attr at[2] = {attr_int("training_mode", 1), attr_float("momentum", 0.8f)};
             lo_tensor out[3] = {{0}};
-            EXPECT(run_op("BatchNormalization", 15, at, 2, in, 5, out, 3, &err) == LO_OK, "training: %s", err.message);
+            CHECK(run_op("BatchNormalization", 15, at, 2, in, 5, out, 3, &err) == LO_OK, "training: %s", err.message);
             int64_t N = dims[0], C = dims[1], sp = dims[2] * dims[3];
             double s = 0, ss = 0;
             for (int64_t n = 0; n < N; n++)
@@ -349,11 +173,11 @@ static void test_batchnorm(void) {
             for (int64_t n = 0; n < N; n++)
                 for (int64_t k = 0; k < sp; k++) ss += pow(lo_get_f64(&x, (n * C) * sp + k) - m, 2);
             double v = ss / (N * sp);
-            EXPECT(out[1].data && fabs(lo_get_f64(&out[1], 0) - (0.8 * lo_get_f64(&mean, 0) + 0.2 * m)) < 1e-5 &&
+            CHECK(out[1].data && fabs(lo_get_f64(&out[1], 0) - (0.8 * lo_get_f64(&mean, 0) + 0.2 * m)) < 1e-5 &&
                        fabs(lo_get_f64(&out[2], 0) - (0.8 * lo_get_f64(&var, 0) + 0.2 * v)) < 1e-5,
                    "training running mean/var");
             double want = (lo_get_f64(&x, 0) - m) / sqrt(v + 1e-5) * lo_get_f64(&sc, 0) + lo_get_f64(&b, 0);
-            EXPECT(fabs(lo_get_f64(&out[0], 0) - want) < 1e-4, "training Y");
+            CHECK(fabs(lo_get_f64(&out[0], 0) - want) < 1e-4, "training Y");
             free_all(out, 3);
         }
         lo_tensor *all[] = {&x, &sc, &b, &mean, &var};
@@ -367,13 +191,13 @@ static void test_batchnorm(void) {
     const lo_tensor *in[5] = {&x, &sc, &b, &mean, &var};
     lo_attr at[1] = {attr_int("spatial", 0)};
     lo_tensor out[1] = {{0}};
-    EXPECT(run_op("BatchNormalization", 7, at, 1, in, 5, out, 1, &err) == LO_OK, "spatial=0: %s", err.message);
+    CHECK(run_op("BatchNormalization", 7, at, 1, in, 5, out, 1, &err) == LO_OK, "spatial=0: %s", err.message);
     double want = (lo_get_f64(&x, 6 + 4) - lo_get_f64(&mean, 4)) / sqrt(lo_get_f64(&var, 4) + 1e-5) * lo_get_f64(&sc, 4) +
                   lo_get_f64(&b, 4);
-    EXPECT(out[0].data && fabs(lo_get_f64(out, 10) - want) < 1e-5, "spatial=0 value");
+    CHECK(out[0].data && fabs(lo_get_f64(out, 10) - want) < 1e-5, "spatial=0 value");
     free_all(out, 1);
     /* per-channel statistics of the wrong length are an input error */
-    EXPECT(run_op("BatchNormalization", 15, NULL, 0, in, 5, out, 1, &err) == LO_ERR_INPUT, "stat length mismatch accepted");
+    CHECK(run_op("BatchNormalization", 15, NULL, 0, in, 5, out, 1, &err) == LO_ERR_INPUT, "stat length mismatch accepted");
     free_all(out, 1);
     lo_tensor *all[] = {&x, &sc, &b, &mean, &var};
     for (int k = 0; k < 5; k++) lo_tensor_free_data(all[k]);
@@ -385,19 +209,19 @@ static void test_group_instance(void) {
     lo_tensor x = tensor_rand(LO_FLOAT, 4, d), sc = tensor_rand(LO_FLOAT, 1, cd), b = tensor_rand(LO_FLOAT, 1, cd);
     const lo_tensor *in[3] = {&x, &sc, &b};
     lo_tensor fast[1] = {{0}}, ref[1] = {{0}};
-    EXPECT(run_both("InstanceNormalization", 6, NULL, 0, in, 3, fast, ref, 1, &err) == LO_OK, "InstanceNorm: %s", err.message);
-    EXPECT(mismatch(fast, ref, 1e-5, 1e-4) <= 1, "InstanceNormalization fast differs from reference");
+    CHECK(run_both("InstanceNormalization", 6, NULL, 0, in, 3, fast, ref, 1, &err) == LO_OK, "InstanceNorm: %s", err.message);
+    CHECK(mismatch(fast, ref, 1e-5, 1e-4) <= 1, "InstanceNormalization fast differs from reference");
     /* GroupNormalization-21 with one group per channel is InstanceNormalization */
     lo_tensor g[1] = {{0}};
     lo_attr at[1] = {attr_int("num_groups", 6)};
-    EXPECT(run_op("GroupNormalization", 21, at, 1, in, 3, g, 1, &err) == LO_OK, "GroupNorm: %s", err.message);
-    EXPECT(mismatch(g, fast, 1e-5, 1e-4) <= 1, "GroupNormalization(C groups) differs from InstanceNormalization");
+    CHECK(run_op("GroupNormalization", 21, at, 1, in, 3, g, 1, &err) == LO_OK, "GroupNorm: %s", err.message);
+    CHECK(mismatch(g, fast, 1e-5, 1e-4) <= 1, "GroupNormalization(C groups) differs from InstanceNormalization");
     free_all(g, 1);
     /* 3 groups, opset 18 per-group affine: check one group's statistics */
     lo_tensor gs = tensor_rand(LO_FLOAT, 1, gd), gb = tensor_rand(LO_FLOAT, 1, gd);
     const lo_tensor *gin[3] = {&x, &gs, &gb};
     at[0] = attr_int("num_groups", 3);
-    EXPECT(run_op("GroupNormalization", 18, at, 1, gin, 3, g, 1, &err) == LO_OK, "GroupNorm-18: %s", err.message);
+    CHECK(run_op("GroupNormalization", 18, at, 1, gin, 3, g, 1, &err) == LO_OK, "GroupNorm-18: %s", err.message);
     int64_t len = 2 * 35, base = (1 * 6 + 2) * 35; /* batch 1, group 1 */
     double m = 0, v = 0;
     for (int64_t k = 0; k < len; k++) m += lo_get_f64(&x, base + k);
@@ -405,10 +229,10 @@ static void test_group_instance(void) {
     for (int64_t k = 0; k < len; k++) v += pow(lo_get_f64(&x, base + k) - m, 2);
     v /= len;
     double want = (lo_get_f64(&x, base + 3) - m) / sqrt(v + 1e-5) * lo_get_f64(&gs, 1) + lo_get_f64(&gb, 1);
-    EXPECT(g[0].data && fabs(lo_get_f64(g, base + 3) - want) < 1e-5, "GroupNormalization-18 value");
+    CHECK(g[0].data && fabs(lo_get_f64(g, base + 3) - want) < 1e-5, "GroupNormalization-18 value");
     free_all(g, 1);
     at[0] = attr_int("num_groups", 4);
-    EXPECT(run_op("GroupNormalization", 21, at, 1, in, 3, g, 1, &err) == LO_ERR_INPUT, "6 channels in 4 groups accepted");
+    CHECK(run_op("GroupNormalization", 21, at, 1, in, 3, g, 1, &err) == LO_ERR_INPUT, "6 channels in 4 groups accepted");
     free_all(g, 1);
     free_all(fast, 1), free_all(ref, 1);
     lo_tensor_free_data(&x), lo_tensor_free_data(&sc), lo_tensor_free_data(&b), lo_tensor_free_data(&gs), lo_tensor_free_data(&gb);
@@ -421,18 +245,18 @@ static void test_lrn_mvn_lp(void) {
     const lo_tensor *in[1] = {&x};
     lo_tensor out[1] = {{0}};
     lo_attr at[4] = {attr_int("size", 3), attr_float("alpha", 0.1f), attr_float("beta", 0.6f), attr_float("bias", 2.0f)};
-    EXPECT(run_op("LRN", 13, at, 4, in, 1, out, 1, &err) == LO_OK, "LRN: %s", err.message);
+    CHECK(run_op("LRN", 13, at, 4, in, 1, out, 1, &err) == LO_OK, "LRN: %s", err.message);
     /* channel 0 sees channels 0..1, channel 2 sees 1..3 */
     for (int c = 0; c < 5; c += 2) {
         double sq = 0;
         for (int j = c - 1; j <= c + 1; j++)
             if (j >= 0 && j < 5) sq += pow(lo_get_f64(&x, j * 4 + 1), 2);
         double want = lo_get_f64(&x, c * 4 + 1) / pow(2.0 + 0.1 / 3 * sq, 0.6);
-        EXPECT(out[0].data && fabs(lo_get_f64(out, c * 4 + 1) - want) < 1e-6, "LRN channel %d", c);
+        CHECK(out[0].data && fabs(lo_get_f64(out, c * 4 + 1) - want) < 1e-6, "LRN channel %d", c);
     }
     free_all(out, 1);
     /* MVN: every (c) slice over axes 0,2,3 has mean 0 and unit variance */
-    EXPECT(run_op("MeanVarianceNormalization", 13, NULL, 0, in, 1, out, 1, &err) == LO_OK, "MVN: %s", err.message);
+    CHECK(run_op("MeanVarianceNormalization", 13, NULL, 0, in, 1, out, 1, &err) == LO_OK, "MVN: %s", err.message);
     int bad = 0;
     for (int c = 0; c < 5; c++) {
         double m = 0, v = 0;
@@ -440,19 +264,19 @@ static void test_lrn_mvn_lp(void) {
         for (int k = 0; k < 4; k++) v += pow(lo_get_f64(out, c * 4 + k), 2);
         bad += fabs(m / 4) > 1e-5 || fabs(v / 4 - 1) > 1e-4;
     }
-    EXPECT(bad == 0, "MVN statistics (%d)", bad);
+    CHECK(bad == 0, "MVN statistics (%d)", bad);
     free_all(out, 1);
     /* LpNormalization along axis 1 */
     for (int p = 1; p <= 2; p++) {
         lo_attr la[2] = {attr_int("axis", 1), attr_int("p", p)};
-        EXPECT(run_op("LpNormalization", 1, la, 2, in, 1, out, 1, &err) == LO_OK, "LpNorm: %s", err.message);
+        CHECK(run_op("LpNormalization", 1, la, 2, in, 1, out, 1, &err) == LO_OK, "LpNorm: %s", err.message);
         double s = 0;
         for (int c = 0; c < 5; c++) s += p == 1 ? fabs(lo_get_f64(out, c * 4 + 3)) : pow(lo_get_f64(out, c * 4 + 3), 2);
-        EXPECT(fabs(s - 1) < 1e-5, "LpNormalization p=%d norm %g", p, s);
+        CHECK(fabs(s - 1) < 1e-5, "LpNormalization p=%d norm %g", p, s);
         free_all(out, 1);
     }
     lo_attr la[1] = {attr_int("p", 3)};
-    EXPECT(run_op("LpNormalization", 1, la, 1, in, 1, out, 1, &err) == LO_ERR_UNSUPPORTED, "p=3 accepted");
+    CHECK(run_op("LpNormalization", 1, la, 1, in, 1, out, 1, &err) == LO_ERR_UNSUPPORTED, "p=3 accepted");
     lo_tensor_free_data(&x);
 }
 
@@ -462,5 +286,5 @@ int main(void) {
     test_batchnorm();
     test_group_instance();
     test_lrn_mvn_lp();
-    return finish();
+    return finish(NULL);
 }

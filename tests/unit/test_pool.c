@@ -5,122 +5,10 @@
  * against the kernel's reference (LAYEROUT_POOL_IMPL=reference). Known
  * answers come from the ONNX operator documentation. */
 #include <float.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "ops/ops.h"
-
-static int passed, failed;
-
-#define EXPECT(cond, ...)                                                          \
-    do {                                                                           \
-        if (cond) {                                                                \
-            passed++;                                                              \
-        } else {                                                                   \
-            failed++;                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                            \
-            printf(__VA_ARGS__);                                                   \
-            printf("\n");                                                          \
-        }                                                                          \
-    } while (0)
-
-/* ---- harness ------------------------------------------------------------ */
-
-typedef struct op_instance {
-    lo_node node;
-    lo_attr attrs[16];
-    int64_t ints[16][16];
-    const lo_op_def *def;
-    void *params;
-    lo_error err;
-} op_instance;
-
-static void op_init(op_instance *op, const char *type, int opset) {
-    memset(op, 0, sizeof *op);
-    op->node.name = "node";
-    op->node.op_type = (char *)type;
-    op->node.domain = "";
-    op->node.opset = opset;
-    op->node.attrs = op->attrs;
-}
-
-static void attr_ints(op_instance *op, const char *name, int n, const int64_t *v) {
-    lo_attr *a = &op->attrs[op->node.n_attrs];
-    memcpy(op->ints[op->node.n_attrs], v, (size_t)n * sizeof *v);
-    a->name = (char *)name;
-    a->type = LO_ATTR_INTS;
-    a->n = n;
-    a->ints = op->ints[op->node.n_attrs];
-    op->node.n_attrs++;
-}
-
-static void attr_int(op_instance *op, const char *name, int64_t v) {
-    lo_attr *a = &op->attrs[op->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = LO_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_float(op_instance *op, const char *name, float v) {
-    lo_attr *a = &op->attrs[op->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = LO_ATTR_FLOAT;
-    a->f = v;
-}
-
-static void attr_str(op_instance *op, const char *name, const char *s) {
-    lo_attr *a = &op->attrs[op->node.n_attrs++];
-    a->name = (char *)name;
-    a->type = LO_ATTR_STRING;
-    a->s = (char *)s;
-    a->s_len = strlen(s);
-}
-
-static lo_status op_prepare(op_instance *op) {
-    op->def = lo_op_lookup("", op->node.op_type, op->node.opset);
-    if (!op->def) return lo_fail(&op->err, LO_ERR_UNSUPPORTED, "no kernel");
-    return op->def->prepare ? op->def->prepare(&op->node, &op->params, &op->err) : LO_OK;
-}
-
-static lo_status op_run(op_instance *op, const lo_tensor *const *in, int n_in, lo_tensor *out,
-                        int n_out) {
-    lo_tensor *outs[4] = {0};
-    for (int i = 0; i < n_out; i++) outs[i] = &out[i];
-    lo_kernel_ctx ctx = {.node = &op->node, .params = op->params, .in = in, .n_in = n_in,
-                         .out = outs, .n_out = n_out, .err = &op->err, .threads = 1};
-    return op->def->run(&ctx);
-}
-
-static void op_free(op_instance *op) {
-    if (op->params) {
-        if (op->def && op->def->free_params)
-            op->def->free_params(op->params);
-        else
-            free(op->params);
-    }
-    op->params = NULL;
-}
-
-static lo_tensor make_tensor(lo_dtype dtype, int rank, const int64_t *dims) {
-    lo_tensor t = {0};
-    t.dtype = dtype;
-    t.rank = rank;
-    if (rank) memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dtype);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-static uint64_t rng_state = 0x9876543212345678u;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+/* The seed these random cases were written with. */
+#define HARNESS_SEED 0x9876543212345678u
+#include "harness.h"
 
 /* Runs a one-input pool op and returns its output (and Indices if asked). */
 static lo_status run1(op_instance *op, const lo_tensor *x, lo_tensor *y, lo_tensor *ind) {
@@ -179,19 +67,19 @@ static const char *pad_names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"}
 static void random_pool_case(int nsp) {
     pgeom g = {0};
     g.nsp = nsp;
-    g.kind = rnd_int(0, 1);
-    int64_t n = rnd_int(1, 2), c = rnd_int(1, 5);
+    g.kind = rnd_int32(0, 1);
+    int64_t n = rnd_int32(1, 2), c = rnd_int32(1, 5);
     g.planes = n * c;
-    int auto_pad = rnd_int(0, 5);
+    int auto_pad = rnd_int32(0, 5);
     if (auto_pad > 3) auto_pad = 0;
-    bool ceil_mode = auto_pad == 0 && rnd_int(0, 1);
-    g.include_pad = g.kind == 1 && rnd_int(0, 1);
+    bool ceil_mode = auto_pad == 0 && rnd_int32(0, 1);
+    g.include_pad = g.kind == 1 && rnd_int32(0, 1);
     int max_in = nsp == 3 ? 8 : nsp == 2 ? 17 : 40;
     for (int d = 0; d < nsp; d++) {
-        g.in[d] = rnd_int(1, max_in);
-        g.k[d] = rnd_int(1, 4);
-        g.s[d] = rnd_int(1, 3);
-        g.d[d] = rnd_int(1, 2);
+        g.in[d] = rnd_int32(1, max_in);
+        g.k[d] = rnd_int32(1, 4);
+        g.s[d] = rnd_int32(1, 3);
+        g.d[d] = rnd_int32(1, 2);
         int64_t ext = (g.k[d] - 1) * g.d[d] + 1;
         if (auto_pad == 1 || auto_pad == 2) {
             g.out[d] = (g.in[d] + g.s[d] - 1) / g.s[d];
@@ -202,8 +90,8 @@ static void random_pool_case(int nsp) {
         } else {
             if (auto_pad == 0) {
                 /* Pads smaller than the window, as the spec asks. */
-                g.pb[d] = rnd_int(0, (int)(ext - 1 < 2 ? ext - 1 : 2));
-                g.pe[d] = rnd_int(0, (int)(ext - 1 < 2 ? ext - 1 : 2));
+                g.pb[d] = rnd_int32(0, (int)(ext - 1 < 2 ? ext - 1 : 2));
+                g.pe[d] = rnd_int32(0, (int)(ext - 1 < 2 ? ext - 1 : 2));
             }
             int64_t span = g.in[d] + g.pb[d] + g.pe[d] - ext;
             if (span < 0) return;
@@ -216,15 +104,15 @@ static void random_pool_case(int nsp) {
      * except with SAME padding on tiny inputs, which is fine too. */
     int64_t xd[5] = {n, c}, isz = g.planes, osz = g.planes;
     for (int d = 0; d < nsp; d++) xd[2 + d] = g.in[d], isz *= g.in[d], osz *= g.out[d];
-    lo_tensor x = make_tensor(LO_FLOAT, nsp + 2, xd);
-    for (int64_t i = 0; i < isz; i++) ((float *)x.data)[i] = (float)rnd_int(-1000, 1000) / 37.f;
+    lo_tensor x = tensor_new(LO_FLOAT, nsp + 2, xd);
+    for (int64_t i = 0; i < isz; i++) ((float *)x.data)[i] = (float)rnd_int32(-1000, 1000) / 37.f;
     double *want = malloc((size_t)osz * sizeof *want);
     ref_pool(&g, x.data, want);
     /* Some NaN and -inf in a few cases: the paths must agree bit for bit. */
-    bool specials = rnd_int(0, 4) == 0;
+    bool specials = rnd_int32(0, 4) == 0;
     if (specials)
         for (int64_t i = 0; i < isz; i++) {
-            int r = rnd_int(0, 9);
+            int r = rnd_int32(0, 9);
             if (r == 0) ((float *)x.data)[i] = NAN;
             if (r == 1) ((float *)x.data)[i] = -INFINITY;
         }
@@ -238,26 +126,26 @@ static void random_pool_case(int nsp) {
         op_init(&op, g.kind == 0 ? "MaxPool" : "AveragePool", 19);
         int64_t pads[6];
         for (int d = 0; d < nsp; d++) pads[d] = g.pb[d], pads[nsp + d] = g.pe[d];
-        attr_ints(&op, "kernel_shape", nsp, g.k);
-        attr_ints(&op, "strides", nsp, g.s);
-        attr_ints(&op, "dilations", nsp, g.d);
+        op_attr_ints(&op, "kernel_shape", nsp, g.k);
+        op_attr_ints(&op, "strides", nsp, g.s);
+        op_attr_ints(&op, "dilations", nsp, g.d);
         if (auto_pad)
-            attr_str(&op, "auto_pad", pad_names[auto_pad]);
+            op_attr_string(&op, "auto_pad", pad_names[auto_pad]);
         else
-            attr_ints(&op, "pads", 2 * nsp, pads);
-        if (ceil_mode) attr_int(&op, "ceil_mode", 1);
-        if (g.include_pad) attr_int(&op, "count_include_pad", 1);
+            op_attr_ints(&op, "pads", 2 * nsp, pads);
+        if (ceil_mode) op_attr_int(&op, "ceil_mode", 1);
+        if (g.include_pad) op_attr_int(&op, "count_include_pad", 1);
         lo_status st = op_prepare(&op);
         lo_tensor y = {0};
         if (st == LO_OK) st = run1(&op, &x, &y, NULL);
-        EXPECT(st == LO_OK, "%s: %s", op.node.op_type, op.err.message);
+        CHECK(st == LO_OK, "%s: %s", op.node.op_type, op.err.message);
         bool shape_ok = st == LO_OK && y.rank == nsp + 2;
         for (int d = 0; d < nsp && shape_ok; d++) shape_ok = y.dims[2 + d] == g.out[d];
-        EXPECT(shape_ok, "%s %dD %s ceil%d shape", op.node.op_type, nsp, pad_names[auto_pad],
+        CHECK(shape_ok, "%s %dD %s ceil%d shape", op.node.op_type, nsp, pad_names[auto_pad],
                ceil_mode);
         if (shape_ok && impl == 0) memcpy(reference_out, y.data, (size_t)osz * sizeof(float));
         if (shape_ok && impl == 1)
-            EXPECT(memcmp(reference_out, y.data, (size_t)osz * sizeof(float)) == 0,
+            CHECK(memcmp(reference_out, y.data, (size_t)osz * sizeof(float)) == 0,
                    "fast %s %dD differs from the reference bit for bit (specials %d)",
                    op.node.op_type, nsp, specials);
         int64_t bad = 0, first = -1;
@@ -269,7 +157,7 @@ static void random_pool_case(int nsp) {
                 bad++;
             }
         }
-        EXPECT(bad == 0, "%s %s %dD %s ceil%d incl%d: %lld differ, first %lld: %g vs %g",
+        CHECK(bad == 0, "%s %s %dD %s ceil%d incl%d: %lld differ, first %lld: %g vs %g",
                impl ? "fast" : "reference", op.node.op_type, nsp, pad_names[auto_pad], ceil_mode,
                g.include_pad, (long long)bad, (long long)first,
                first >= 0 ? ((float *)y.data)[first] : 0.0, first >= 0 ? want[first] : 0.0);
@@ -292,7 +180,7 @@ static void test_pool_random(void) {
 
 static lo_tensor ramp(int64_t h, int64_t w) {
     int64_t d[] = {1, 1, h, w};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, d);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, d);
     for (int64_t i = 0; i < h * w; i++) ((float *)x.data)[i] = (float)(i + 1);
     return x;
 }
@@ -310,21 +198,21 @@ static void test_pool_known_answers(void) {
     int64_t k3[] = {3, 3}, s2[] = {2, 2}, k2[] = {2, 2};
     /* ceil_mode: 4x4 with 3x3 windows at stride 2 gives 2x2. */
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, k3);
-    attr_ints(&op, "strides", 2, s2);
-    attr_int(&op, "ceil_mode", 1);
+    op_attr_ints(&op, "kernel_shape", 2, k3);
+    op_attr_ints(&op, "strides", 2, s2);
+    op_attr_int(&op, "ceil_mode", 1);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, NULL) == LO_OK, "maxpool ceil: %s", op.err.message);
-    EXPECT(values_are(&y, (const float[]){11, 12, 15, 16}, 4), "maxpool_2d_ceil values");
+    CHECK(run1(&op, &x, &y, NULL) == LO_OK, "maxpool ceil: %s", op.err.message);
+    CHECK(values_are(&y, (const float[]){11, 12, 15, 16}, 4), "maxpool_2d_ceil values");
     lo_tensor_free_data(&y);
     op_free(&op);
     op_init(&op, "AveragePool", 11);
-    attr_ints(&op, "kernel_shape", 2, k3);
-    attr_ints(&op, "strides", 2, s2);
-    attr_int(&op, "ceil_mode", 1);
+    op_attr_ints(&op, "kernel_shape", 2, k3);
+    op_attr_ints(&op, "strides", 2, s2);
+    op_attr_int(&op, "ceil_mode", 1);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, NULL) == LO_OK, "avgpool ceil: %s", op.err.message);
-    EXPECT(values_are(&y, (const float[]){6, 7.5f, 12, 13.5f}, 4), "averagepool_2d_ceil values");
+    CHECK(run1(&op, &x, &y, NULL) == LO_OK, "avgpool ceil: %s", op.err.message);
+    CHECK(values_are(&y, (const float[]){6, 7.5f, 12, 13.5f}, 4), "averagepool_2d_ceil values");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -332,13 +220,13 @@ static void test_pool_known_answers(void) {
     /* Indices, column-major: 5x5 ramp, 2x2 windows at stride 2. */
     x = ramp(5, 5);
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_ints(&op, "strides", 2, s2);
-    attr_int(&op, "storage_order", 1);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_ints(&op, "strides", 2, s2);
+    op_attr_int(&op, "storage_order", 1);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, &ind) == LO_OK, "argmax: %s", op.err.message);
-    EXPECT(values_are(&y, (const float[]){7, 9, 17, 19}, 4), "argmax values");
-    EXPECT(ind.dtype == LO_INT64 && ind.data && ((int64_t *)ind.data)[0] == 6 &&
+    CHECK(run1(&op, &x, &y, &ind) == LO_OK, "argmax: %s", op.err.message);
+    CHECK(values_are(&y, (const float[]){7, 9, 17, 19}, 4), "argmax values");
+    CHECK(ind.dtype == LO_INT64 && ind.data && ((int64_t *)ind.data)[0] == 6 &&
                ((int64_t *)ind.data)[1] == 16 && ((int64_t *)ind.data)[2] == 8 &&
                ((int64_t *)ind.data)[3] == 18,
            "column-major indices");
@@ -348,14 +236,14 @@ static void test_pool_known_answers(void) {
     lo_tensor_free_data(&x);
     /* Row-major indices include the plane offset: two planes. */
     int64_t d2[] = {1, 2, 5, 5};
-    lo_tensor x2 = make_tensor(LO_FLOAT, 4, d2);
+    lo_tensor x2 = tensor_new(LO_FLOAT, 4, d2);
     for (int i = 0; i < 50; i++) ((float *)x2.data)[i] = (float)(i % 25);
     op_init(&op, "MaxPool", 8);
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_ints(&op, "strides", 2, s2);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_ints(&op, "strides", 2, s2);
     op_prepare(&op);
-    EXPECT(run1(&op, &x2, &y, &ind) == LO_OK, "argmax rows: %s", op.err.message);
-    EXPECT(ind.data && ((int64_t *)ind.data)[0] == 6 && ((int64_t *)ind.data)[3] == 18 &&
+    CHECK(run1(&op, &x2, &y, &ind) == LO_OK, "argmax rows: %s", op.err.message);
+    CHECK(ind.data && ((int64_t *)ind.data)[0] == 6 && ((int64_t *)ind.data)[3] == 18 &&
                ((int64_t *)ind.data)[4] == 31 && ((int64_t *)ind.data)[7] == 43,
            "row-major indices with plane offsets");
     lo_tensor_free_data(&y);
@@ -365,37 +253,37 @@ static void test_pool_known_answers(void) {
 
     /* uint8 from opset 12, padded: values are copied exactly. */
     int64_t du[] = {1, 1, 5, 5}, k5[] = {5, 5}, p2[] = {2, 2, 2, 2};
-    lo_tensor xu = make_tensor(LO_UINT8, 4, du);
+    lo_tensor xu = tensor_new(LO_UINT8, 4, du);
     for (int i = 0; i < 25; i++) ((uint8_t *)xu.data)[i] = (uint8_t)(i + 1);
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, k5);
-    attr_ints(&op, "pads", 4, p2);
+    op_attr_ints(&op, "kernel_shape", 2, k5);
+    op_attr_ints(&op, "pads", 4, p2);
     op_prepare(&op);
-    EXPECT(run1(&op, &xu, &y, NULL) == LO_OK, "uint8: %s", op.err.message);
+    CHECK(run1(&op, &xu, &y, NULL) == LO_OK, "uint8: %s", op.err.message);
     static const uint8_t want_u8[] = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25,
                                       25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
-    EXPECT(y.dtype == LO_UINT8 && y.data && memcmp(y.data, want_u8, 25) == 0, "uint8 values");
+    CHECK(y.dtype == LO_UINT8 && y.data && memcmp(y.data, want_u8, 25) == 0, "uint8 values");
     lo_tensor_free_data(&y);
     op_free(&op);
     op_init(&op, "MaxPool", 11);
-    attr_ints(&op, "kernel_shape", 2, k5);
+    op_attr_ints(&op, "kernel_shape", 2, k5);
     op_prepare(&op);
-    EXPECT(run1(&op, &xu, &y, NULL) == LO_ERR_INPUT, "uint8 accepted before opset 12");
+    CHECK(run1(&op, &xu, &y, NULL) == LO_ERR_INPUT, "uint8 accepted before opset 12");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&xu);
 
     /* float16 average: the same as float32 up to half precision. */
     int64_t dh[] = {1, 1, 4, 4};
-    lo_tensor xh = make_tensor(LO_FLOAT16, 4, dh);
+    lo_tensor xh = tensor_new(LO_FLOAT16, 4, dh);
     for (int i = 0; i < 16; i++) ((uint16_t *)xh.data)[i] = lo_float_to_half((float)(i + 1));
     op_init(&op, "AveragePool", 11);
-    attr_ints(&op, "kernel_shape", 2, k3);
-    attr_ints(&op, "strides", 2, s2);
-    attr_int(&op, "ceil_mode", 1);
+    op_attr_ints(&op, "kernel_shape", 2, k3);
+    op_attr_ints(&op, "strides", 2, s2);
+    op_attr_int(&op, "ceil_mode", 1);
     op_prepare(&op);
-    EXPECT(run1(&op, &xh, &y, NULL) == LO_OK, "float16: %s", op.err.message);
-    EXPECT(y.dtype == LO_FLOAT16 && y.data && lo_half_to_float(((uint16_t *)y.data)[1]) == 7.5f &&
+    CHECK(run1(&op, &xh, &y, NULL) == LO_OK, "float16: %s", op.err.message);
+    CHECK(y.dtype == LO_FLOAT16 && y.data && lo_half_to_float(((uint16_t *)y.data)[1]) == 7.5f &&
                lo_half_to_float(((uint16_t *)y.data)[3]) == 13.5f,
            "float16 averages");
     lo_tensor_free_data(&y);
@@ -406,17 +294,17 @@ static void test_pool_known_answers(void) {
 /* LpPool and the global pools against direct sums. */
 static void test_lp_and_global(void) {
     int64_t d[] = {2, 3, 4, 5};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, d);
-    for (int i = 0; i < 120; i++) ((float *)x.data)[i] = (float)rnd_int(-50, 50) / 7.f;
+    lo_tensor x = tensor_new(LO_FLOAT, 4, d);
+    for (int i = 0; i < 120; i++) ((float *)x.data)[i] = (float)rnd_int32(-50, 50) / 7.f;
     op_instance op;
     lo_tensor y = {0};
     const char *ops[] = {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"};
     for (int k = 0; k < 3; k++) {
         op_init(&op, ops[k], k == 2 ? 2 : 1);
-        if (k == 2) attr_int(&op, "p", 3);
+        if (k == 2) op_attr_int(&op, "p", 3);
         op_prepare(&op);
-        EXPECT(run1(&op, &x, &y, NULL) == LO_OK, "%s: %s", ops[k], op.err.message);
-        EXPECT(y.rank == 4 && y.dims[1] == 3 && y.dims[2] == 1 && y.dims[3] == 1, "%s shape", ops[k]);
+        CHECK(run1(&op, &x, &y, NULL) == LO_OK, "%s: %s", ops[k], op.err.message);
+        CHECK(y.rank == 4 && y.dims[1] == 3 && y.dims[2] == 1 && y.dims[3] == 1, "%s shape", ops[k]);
         int bad = 0;
         for (int pl = 0; pl < 6 && y.data; pl++) {
             double sum = 0, best = -INFINITY, lp = 0;
@@ -429,19 +317,19 @@ static void test_lp_and_global(void) {
             double want = k == 0 ? sum / 20 : k == 1 ? best : cbrt(lp);
             if (fabs(((float *)y.data)[pl] - want) > 1e-5 * (1 + fabs(want))) bad++;
         }
-        EXPECT(bad == 0, "%s values differ in %d planes", ops[k], bad);
+        CHECK(bad == 0, "%s values differ in %d planes", ops[k], bad);
         lo_tensor_free_data(&y);
         op_free(&op);
     }
     /* LpPool p=2, 2x2 windows, one pad: padding adds nothing to the norm. */
     op_init(&op, "LpPool", 18);
     int64_t k2[] = {2, 2}, pads[] = {1, 0, 0, 1};
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_ints(&op, "pads", 4, pads);
-    attr_int(&op, "p", 2);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_ints(&op, "pads", 4, pads);
+    op_attr_int(&op, "p", 2);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, NULL) == LO_OK, "LpPool: %s", op.err.message);
-    EXPECT(y.dims[2] == 4 && y.dims[3] == 5, "LpPool shape %lldx%lld", (long long)y.dims[2],
+    CHECK(run1(&op, &x, &y, NULL) == LO_OK, "LpPool: %s", op.err.message);
+    CHECK(y.dims[2] == 4 && y.dims[3] == 5, "LpPool shape %lldx%lld", (long long)y.dims[2],
            (long long)y.dims[3]);
     int bad = 0;
     for (int pl = 0; pl < 6 && y.data; pl++)
@@ -458,19 +346,19 @@ static void test_lp_and_global(void) {
                 if (fabs(((float *)y.data)[pl * 20 + oh * 5 + ow] - sqrt(acc)) > 1e-5 * (1 + sqrt(acc)))
                     bad++;
             }
-    EXPECT(bad == 0, "LpPool differs in %d places", bad);
+    CHECK(bad == 0, "LpPool differs in %d places", bad);
     lo_tensor_free_data(&y);
     op_free(&op);
     /* LpPool-1 took p as a float. */
     op_init(&op, "LpPool", 1);
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_float(&op, "p", 1.0f);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_float(&op, "p", 1.0f);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, NULL) == LO_OK, "LpPool-1: %s", op.err.message);
+    CHECK(run1(&op, &x, &y, NULL) == LO_OK, "LpPool-1: %s", op.err.message);
     double want = 0;
     for (int kh = 0; kh < 2; kh++)
         for (int kw = 0; kw < 2; kw++) want += fabs(((float *)x.data)[kh * 5 + kw]);
-    EXPECT(y.data && fabs(((float *)y.data)[0] - want) < 1e-5, "LpPool p=1 is the L1 norm");
+    CHECK(y.data && fabs(((float *)y.data)[0] - want) < 1e-5, "LpPool p=1 is the L1 norm");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -480,8 +368,8 @@ static void test_lp_and_global(void) {
 
 static void test_max_unpool(void) {
     int64_t d[] = {1, 1, 2, 2}, sd[] = {4};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, d), ind = make_tensor(LO_INT64, 4, d);
-    lo_tensor shape = make_tensor(LO_INT64, 1, sd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, d), ind = tensor_new(LO_INT64, 4, d);
+    lo_tensor shape = tensor_new(LO_INT64, 1, sd);
     const float xv[] = {5, 6, 7, 8};
     const int64_t iv[] = {5, 7, 13, 15}, sv[] = {1, 1, 5, 5};
     memcpy(x.data, xv, sizeof xv);
@@ -490,24 +378,24 @@ static void test_max_unpool(void) {
     op_instance op;
     int64_t k2[] = {2, 2}, s2[] = {2, 2};
     op_init(&op, "MaxUnpool", 11);
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_ints(&op, "strides", 2, s2);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_ints(&op, "strides", 2, s2);
     op_prepare(&op);
     lo_tensor y = {0};
     const lo_tensor *in[] = {&x, &ind, &shape};
-    EXPECT(op_run(&op, in, 2, &y, 1) == LO_OK, "MaxUnpool: %s", op.err.message);
+    CHECK(op_run(&op, in, 2, &y, 1) == LO_OK, "MaxUnpool: %s", op.err.message);
     float want4[16] = {0};
     want4[5] = 5, want4[7] = 6, want4[13] = 7, want4[15] = 8;
-    EXPECT(y.dims[2] == 4 && values_are(&y, want4, 16), "MaxUnpool without output_shape");
+    CHECK(y.dims[2] == 4 && values_are(&y, want4, 16), "MaxUnpool without output_shape");
     lo_tensor_free_data(&y);
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "MaxUnpool shape: %s", op.err.message);
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "MaxUnpool shape: %s", op.err.message);
     /* Indices are positions in the 5x5 output (ONNX Runtime, PyTorch). */
     float want5[25] = {0};
     want5[5] = 5, want5[7] = 6, want5[13] = 7, want5[15] = 8;
-    EXPECT(y.dims[2] == 5 && values_are(&y, want5, 25), "MaxUnpool with output_shape");
+    CHECK(y.dims[2] == 5 && values_are(&y, want5, 25), "MaxUnpool with output_shape");
     lo_tensor_free_data(&y);
     ((int64_t *)ind.data)[2] = 16;
-    EXPECT(op_run(&op, in, 2, &y, 1) == LO_ERR_INPUT, "index out of range accepted");
+    CHECK(op_run(&op, in, 2, &y, 1) == LO_ERR_INPUT, "index out of range accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -521,8 +409,8 @@ static void test_roi(void) {
     /* On f(y, x) = x bilinear sampling is exact, so an average bin is its
      * centre's x; on a constant map every bin is that constant. */
     int64_t d[] = {2, 2, 10, 12}, rd[] = {2, 4}, bd[] = {2};
-    lo_tensor x = make_tensor(LO_FLOAT, 4, d), rois = make_tensor(LO_FLOAT, 2, rd);
-    lo_tensor bi = make_tensor(LO_INT64, 1, bd);
+    lo_tensor x = tensor_new(LO_FLOAT, 4, d), rois = tensor_new(LO_FLOAT, 2, rd);
+    lo_tensor bi = tensor_new(LO_INT64, 1, bd);
     for (int b = 0; b < 2; b++)
         for (int c = 0; c < 2; c++)
             for (int h = 0; h < 10; h++)
@@ -534,14 +422,14 @@ static void test_roi(void) {
     ((int64_t *)bi.data)[1] = 0;
     op_instance op;
     op_init(&op, "RoiAlign", 16);
-    attr_int(&op, "output_height", 3);
-    attr_int(&op, "output_width", 4);
-    attr_int(&op, "sampling_ratio", 2);
+    op_attr_int(&op, "output_height", 3);
+    op_attr_int(&op, "output_width", 4);
+    op_attr_int(&op, "sampling_ratio", 2);
     op_prepare(&op);
     const lo_tensor *in[] = {&x, &rois, &bi};
     lo_tensor y = {0};
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_OK, "RoiAlign: %s", op.err.message);
-    EXPECT(y.rank == 4 && y.dims[0] == 2 && y.dims[1] == 2 && y.dims[2] == 3 && y.dims[3] == 4,
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_OK, "RoiAlign: %s", op.err.message);
+    CHECK(y.rank == 4 && y.dims[0] == 2 && y.dims[1] == 2 && y.dims[2] == 3 && y.dims[3] == 4,
            "RoiAlign shape");
     int bad = 0;
     for (int r = 0; r < 2 && y.data; r++) {
@@ -553,31 +441,31 @@ static void test_roi(void) {
                 if (fabs(((float *)y.data)[((r * 2 + 1) * 3 + ph) * 4 + pw] - 3.0) > 1e-5) bad++;
             }
     }
-    EXPECT(bad == 0, "RoiAlign half_pixel averages differ in %d places", bad);
+    CHECK(bad == 0, "RoiAlign half_pixel averages differ in %d places", bad);
     lo_tensor_free_data(&y);
     ((int64_t *)bi.data)[1] = 2;
-    EXPECT(op_run(&op, in, 3, &y, 1) == LO_ERR_INPUT, "batch index out of range accepted");
+    CHECK(op_run(&op, in, 3, &y, 1) == LO_ERR_INPUT, "batch index out of range accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     op_init(&op, "RoiAlign", 16);
-    attr_str(&op, "mode", "median");
-    EXPECT(op_prepare(&op) == LO_ERR_MODEL, "unknown mode accepted");
+    op_attr_string(&op, "mode", "median");
+    CHECK(op_prepare(&op) == LO_ERR_MODEL, "unknown mode accepted");
     op_free(&op);
 
     /* MaxRoiPool: the whole 10x12 map of channel 0 in 2x3 bins. */
     int64_t rd5[] = {1, 5};
-    lo_tensor r5 = make_tensor(LO_FLOAT, 2, rd5);
+    lo_tensor r5 = tensor_new(LO_FLOAT, 2, rd5);
     const float r5v[] = {0, 0, 0, 11, 9};
     memcpy(r5.data, r5v, sizeof r5v);
     op_init(&op, "MaxRoiPool", 1);
     int64_t pooled[] = {2, 3};
-    attr_ints(&op, "pooled_shape", 2, pooled);
+    op_attr_ints(&op, "pooled_shape", 2, pooled);
     op_prepare(&op);
     const lo_tensor *in2[] = {&x, &r5};
-    EXPECT(op_run(&op, in2, 2, &y, 1) == LO_OK, "MaxRoiPool: %s", op.err.message);
-    EXPECT(y.dims[0] == 1 && y.dims[1] == 2 && y.dims[2] == 2 && y.dims[3] == 3,
+    CHECK(op_run(&op, in2, 2, &y, 1) == LO_OK, "MaxRoiPool: %s", op.err.message);
+    CHECK(y.dims[0] == 1 && y.dims[1] == 2 && y.dims[2] == 2 && y.dims[3] == 3,
            "MaxRoiPool shape");
-    EXPECT(values_are(&y, (const float[]){3, 7, 11, 3, 7, 11, 3, 3, 3, 3, 3, 3}, 12),
+    CHECK(values_are(&y, (const float[]){3, 7, 11, 3, 7, 11, 3, 3, 3, 3, 3, 3}, 12),
            "MaxRoiPool values");
     lo_tensor_free_data(&y);
     op_free(&op);
@@ -593,21 +481,21 @@ static void test_omitted_outputs(void) {
     op_instance op;
     int64_t k2[] = {2, 2}, s2[] = {2, 2};
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, k2);
-    attr_ints(&op, "strides", 2, s2);
-    attr_int(&op, "storage_order", 1);
+    op_attr_ints(&op, "kernel_shape", 2, k2);
+    op_attr_ints(&op, "strides", 2, s2);
+    op_attr_int(&op, "storage_order", 1);
     op_prepare(&op);
     const lo_tensor *in[] = {&x};
     lo_tensor ind = {0};
     lo_tensor *outs[2] = {NULL, &ind};
     lo_kernel_ctx ctx = {.node = &op.node, .params = op.params, .in = in, .n_in = 1,
                          .out = outs, .n_out = 2, .err = &op.err};
-    EXPECT(op.def->run(&ctx) == LO_OK, "indices only: %s", op.err.message);
-    EXPECT(ind.data && ((int64_t *)ind.data)[0] == 6 && ((int64_t *)ind.data)[3] == 18,
+    CHECK(op.def->run(&ctx) == LO_OK, "indices only: %s", op.err.message);
+    CHECK(ind.data && ((int64_t *)ind.data)[0] == 6 && ((int64_t *)ind.data)[3] == 18,
            "indices without values");
     lo_tensor_free_data(&ind);
     outs[1] = NULL;
-    EXPECT(op.def->run(&ctx) == LO_OK, "no outputs: %s", op.err.message);
+    CHECK(op.def->run(&ctx) == LO_OK, "no outputs: %s", op.err.message);
     op_free(&op);
     lo_tensor_free_data(&x);
 }
@@ -615,28 +503,28 @@ static void test_omitted_outputs(void) {
 static void test_pool_errors(void) {
     op_instance op;
     op_init(&op, "MaxPool", 12);
-    EXPECT(op_prepare(&op) == LO_ERR_MODEL, "missing kernel_shape accepted");
+    CHECK(op_prepare(&op) == LO_ERR_MODEL, "missing kernel_shape accepted");
     op_free(&op);
     int64_t k[] = {2, 2}, s3[] = {1, 1, 1};
     op_init(&op, "AveragePool", 11);
-    attr_ints(&op, "kernel_shape", 2, k);
-    attr_ints(&op, "strides", 3, s3);
-    EXPECT(op_prepare(&op) == LO_ERR_MODEL, "strides of the wrong length accepted");
+    op_attr_ints(&op, "kernel_shape", 2, k);
+    op_attr_ints(&op, "strides", 3, s3);
+    CHECK(op_prepare(&op) == LO_ERR_MODEL, "strides of the wrong length accepted");
     op_free(&op);
     int64_t d3[] = {1, 1, 5}, big[] = {9, 9};
-    lo_tensor x = make_tensor(LO_FLOAT, 3, d3), y = {0};
+    lo_tensor x = tensor_new(LO_FLOAT, 3, d3), y = {0};
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, k);
+    op_attr_ints(&op, "kernel_shape", 2, k);
     op_prepare(&op);
-    EXPECT(run1(&op, &x, &y, NULL) == LO_ERR_MODEL, "2-D kernel on 1-D input accepted");
+    CHECK(run1(&op, &x, &y, NULL) == LO_ERR_MODEL, "2-D kernel on 1-D input accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     int64_t d4[] = {1, 1, 5, 5};
-    lo_tensor x4 = make_tensor(LO_FLOAT, 4, d4);
+    lo_tensor x4 = tensor_new(LO_FLOAT, 4, d4);
     op_init(&op, "MaxPool", 12);
-    attr_ints(&op, "kernel_shape", 2, big);
+    op_attr_ints(&op, "kernel_shape", 2, big);
     op_prepare(&op);
-    EXPECT(run1(&op, &x4, &y, NULL) == LO_ERR_INPUT, "window larger than input accepted");
+    CHECK(run1(&op, &x4, &y, NULL) == LO_ERR_INPUT, "window larger than input accepted");
     lo_tensor_free_data(&y);
     op_free(&op);
     lo_tensor_free_data(&x);
@@ -651,6 +539,5 @@ int main(void) {
     test_roi();
     test_omitted_outputs();
     test_pool_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return finish(NULL);
 }

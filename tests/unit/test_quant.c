@@ -3,26 +3,10 @@
  * the encodings reader: the three versions, and the message for each kind
  * of bad input. Expected values are worked out by hand from the formulas in
  * quant.h. */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "quant/quant.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        if (cond) passed++;                                                             \
-        else {                                                                          \
-            failed++;                                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            printf(__VA_ARGS__);                                                        \
-            printf("\n");                                                               \
-        }                                                                               \
-    } while (0)
+#include "harness.h"
 
 static void test_ties(void) {
     /* int8 symmetric, scale 1: offset -128 on the unsigned grid. */
@@ -169,6 +153,5 @@ int main(void) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);
-    printf("test_quant: %d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return finish("test_quant");
 }

@@ -2,185 +2,9 @@
  * paths can be compared directly. */
 #include "ops/reduce.c"
 
-/* ---- a small harness: one node, run through its kernel's prepare and run ---- */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define HELPER static __attribute__((unused))
-
-HELPER int n_pass, n_fail;
-
-#define EXPECT(cond, ...)                                                         \
-    do {                                                                          \
-        if (cond) {                                                               \
-            n_pass++;                                                             \
-        } else {                                                                  \
-            n_fail++;                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
-            printf(__VA_ARGS__);                                                  \
-            printf("\n");                                                         \
-        }                                                                         \
-    } while (0)
-
-HELPER uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-HELPER double rnd(void) { /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
-}
-HELPER int64_t rnd_int(int64_t lo, int64_t hi) { /* in [lo, hi] */
-    return lo + (int64_t)((rnd() + 1) / 2 * (double)(hi - lo + 1)) % (hi - lo + 1);
-}
-
-HELPER lo_tensor tensor_new(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.rank = rank;
-    for (int d = 0; d < rank; d++) t.dims[d] = dims[d];
-    t.nbytes = (size_t)lo_numel(&t) * lo_dtype_size(dt);
-    t.data = calloc(1, t.nbytes ? t.nbytes : 1);
-    return t;
-}
-
-HELPER lo_tensor tensor_rand(lo_dtype dt, int rank, const int64_t *dims) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) {
-        if (lo_dtype_is_int(dt))
-            lo_set_i64(&t, i, rnd_int(dt == LO_UINT8 ? 0 : -100, 100));
-        else
-            lo_set_f64(&t, i, rnd());
-    }
-    return t;
-}
-
-HELPER lo_tensor tensor_of(lo_dtype dt, int rank, const int64_t *dims, const double *vals) {
-    lo_tensor t = tensor_new(dt, rank, dims);
-    for (int64_t i = 0; i < lo_numel(&t); i++) lo_set_f64(&t, i, vals[i]);
-    return t;
-}
-
-HELPER lo_attr attr_int(const char *name, int64_t v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INT;
-    a.i = v;
-    return a;
-}
-HELPER lo_attr attr_float(const char *name, float v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_FLOAT;
-    a.f = v;
-    return a;
-}
-HELPER lo_attr attr_ints(const char *name, int64_t n, int64_t *v) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_INTS;
-    a.n = n;
-    a.ints = v;
-    return a;
-}
-HELPER lo_attr attr_string(const char *name, const char *s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRING;
-    a.s = (char *)s;
-    a.s_len = strlen(s);
-    return a;
-}
-HELPER lo_attr attr_strings(const char *name, int64_t n, char **s) {
-    lo_attr a;
-    memset(&a, 0, sizeof a);
-    a.name = (char *)name;
-    a.type = LO_ATTR_STRINGS;
-    a.n = n;
-    a.strings = s;
-    return a;
-}
-
-/* Runs op at opset on the inputs (NULL for an omitted one); outputs must be
- * zeroed tensors (out[i] NULL-able through want_out). */
-HELPER lo_status run_op_mask(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                             lo_tensor *out, int n_out, const bool *want_out, lo_error *err) {
-    lo_node node;
-    memset(&node, 0, sizeof node);
-    node.name = "test";
-    node.op_type = (char *)op;
-    node.domain = "";
-    node.opset = opset;
-    node.attrs = attrs;
-    node.n_attrs = n_attrs;
-    int outs[8], ins[16];
-    for (int i = 0; i < n_out; i++) outs[i] = want_out && !want_out[i] ? -1 : i;
-    for (int i = 0; i < n_in; i++) ins[i] = in[i] ? i : -1;
-    node.n_outputs = n_out;
-    node.outputs = outs;
-    node.n_inputs = n_in;
-    node.inputs = ins;
-    const lo_op_def *d = lo_op_lookup("", op, opset);
-    if (!d) return lo_fail(err, LO_ERR_UNSUPPORTED, "%s-%d not registered", op, opset);
-    void *params = NULL;
-    if (d->prepare) {
-        lo_status st = d->prepare(&node, &params, err);
-        if (st != LO_OK) return st;
-    }
-    lo_tensor *outp[8];
-    for (int i = 0; i < n_out; i++) outp[i] = want_out && !want_out[i] ? NULL : &out[i];
-    lo_kernel_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.node = &node;
-    ctx.params = params;
-    ctx.in = in;
-    ctx.n_in = n_in;
-    ctx.out = outp;
-    ctx.n_out = n_out;
-    ctx.err = err;
-    ctx.threads = 2;
-    lo_status st = d->run(&ctx);
-    if (d->free_params)
-        d->free_params(params);
-    else
-        free(params);
-    return st;
-}
-
-HELPER lo_status run_op(const char *op, int opset, lo_attr *attrs, int n_attrs, const lo_tensor **in, int n_in,
-                        lo_tensor *out, int n_out, lo_error *err) {
-    return run_op_mask(op, opset, attrs, n_attrs, in, n_in, out, n_out, NULL, err);
-}
-
-/* Largest |a-b| / (atol + rtol |b|) over the elements; <= 1 is a match. */
-HELPER double mismatch(const lo_tensor *a, const lo_tensor *b, double atol, double rtol) {
-    if (a->rank != b->rank || lo_numel(a) != lo_numel(b)) return INFINITY;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dims[d] != b->dims[d]) return INFINITY;
-    double worst = 0;
-    for (int64_t i = 0; i < lo_numel(a); i++) {
-        double x = lo_get_f64(a, i), y = lo_get_f64(b, i);
-        if (isnan(x) && isnan(y)) continue;
-        double e = fabs(x - y) / (atol + rtol * fabs(y));
-        if (!(e <= worst)) worst = e;
-    }
-    return worst;
-}
-
-HELPER void free_all(lo_tensor *t, int n) {
-    for (int i = 0; i < n; i++) lo_tensor_free_data(&t[i]);
-}
-
-HELPER int finish(void) {
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
-}
+/* Two threads, so the kernels' parallel splits run too. */
+#define HARNESS_THREADS 2
+#include "harness.h"
 
 /* Sum-like reductions written as a scatter over every input element. */
 static void naive_reduce(const char *op, const lo_tensor *x, const bool *red, lo_tensor *y) {
@@ -262,11 +86,11 @@ static void test_reduce_all(void) {
             reduce_force_reference = true;
             lo_status s3 = run_op(op, 18, at, 1, in2, 2, o_ref, 1, &err);
             reduce_force_reference = false;
-            EXPECT(s1 == LO_OK && s2 == LO_OK && s3 == LO_OK, "%s: %s", op, err.message);
+            CHECK(s1 == LO_OK && s2 == LO_OK && s3 == LO_OK, "%s: %s", op, err.message);
             if (s1 == LO_OK && s2 == LO_OK && s3 == LO_OK) {
-                EXPECT(mismatch(o_attr, &want, 1e-5, 1e-4) <= 1, "%s trial %d (attribute axes) differs from naive", op, trial);
-                EXPECT(mismatch(o_input, &want, 1e-5, 1e-4) <= 1, "%s trial %d (input axes) differs from naive", op, trial);
-                EXPECT(mismatch(o_ref, &want, 1e-5, 1e-4) <= 1, "%s trial %d reference differs from naive", op, trial);
+                CHECK(mismatch(o_attr, &want, 1e-5, 1e-4) <= 1, "%s trial %d (attribute axes) differs from naive", op, trial);
+                CHECK(mismatch(o_input, &want, 1e-5, 1e-4) <= 1, "%s trial %d (input axes) differs from naive", op, trial);
+                CHECK(mismatch(o_ref, &want, 1e-5, 1e-4) <= 1, "%s trial %d reference differs from naive", op, trial);
             }
             free_all(o_attr, 1), free_all(o_input, 1), free_all(o_ref, 1);
             lo_tensor_free_data(&x), lo_tensor_free_data(&want), lo_tensor_free_data(&axes_t);
@@ -281,15 +105,15 @@ static void test_reduce_edges(void) {
     lo_tensor out[1] = {{0}};
     /* no axes + noop: the elementwise part only (ReduceSumSquare squares) */
     lo_attr noop[1] = {attr_int("noop_with_empty_axes", 1)};
-    EXPECT(run_op("ReduceSumSquare", 18, noop, 1, in, 2, out, 1, &err) == LO_OK && out[0].rank == 2 &&
+    CHECK(run_op("ReduceSumSquare", 18, noop, 1, in, 2, out, 1, &err) == LO_OK && out[0].rank == 2 &&
                fabs(lo_get_f64(out, 4) - pow(lo_get_f64(&x, 4), 2)) < 1e-7,
            "noop_with_empty_axes");
     free_all(out, 1);
-    EXPECT(run_op("ReduceSum", 13, noop, 1, in, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 5) == lo_get_f64(&x, 5),
+    CHECK(run_op("ReduceSum", 13, noop, 1, in, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 5) == lo_get_f64(&x, 5),
            "ReduceSum-13 noop");
     free_all(out, 1);
     /* no axes, no noop: everything, keepdims gives [1,1] */
-    EXPECT(run_op("ReduceMean", 18, NULL, 0, in, 2, out, 1, &err) == LO_OK && out[0].rank == 2 && out[0].dims[0] == 1,
+    CHECK(run_op("ReduceMean", 18, NULL, 0, in, 2, out, 1, &err) == LO_OK && out[0].rank == 2 && out[0].dims[0] == 1,
            "ReduceMean over everything");
     free_all(out, 1);
     /* an empty reduced axis gives the identity */
@@ -299,11 +123,11 @@ static void test_reduce_edges(void) {
     double ax1 = 1;
     lo_tensor axes = tensor_of(LO_INT64, 1, one, &ax1);
     const lo_tensor *ein[2] = {&e, &axes};
-    EXPECT(run_op("ReduceSum", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 0, "empty sum");
+    CHECK(run_op("ReduceSum", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 0, "empty sum");
     free_all(out, 1);
-    EXPECT(run_op("ReduceProd", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 1, "empty prod");
+    CHECK(run_op("ReduceProd", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && lo_get_f64(out, 1) == 1, "empty prod");
     free_all(out, 1);
-    EXPECT(run_op("ReduceLogSumExp", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && isinf(lo_get_f64(out, 0)),
+    CHECK(run_op("ReduceLogSumExp", 18, NULL, 0, ein, 2, out, 1, &err) == LO_OK && isinf(lo_get_f64(out, 0)),
            "empty logsumexp");
     free_all(out, 1);
     /* int64 sums stay exact beyond 2^53 */
@@ -312,7 +136,7 @@ static void test_reduce_edges(void) {
     ((int64_t *)big.data)[0] = (1ll << 60) + 1, ((int64_t *)big.data)[1] = 1, ((int64_t *)big.data)[2] = -(1ll << 60);
     const lo_tensor *bin[1] = {&big};
     lo_attr nk[1] = {attr_int("keepdims", 0)};
-    EXPECT(run_op("ReduceSum", 11, nk, 1, bin, 1, out, 1, &err) == LO_OK && out[0].rank == 0 &&
+    CHECK(run_op("ReduceSum", 11, nk, 1, bin, 1, out, 1, &err) == LO_OK && out[0].rank == 0 &&
                ((int64_t *)out[0].data)[0] == 2,
            "int64 ReduceSum exact");
     free_all(out, 1);
@@ -320,7 +144,7 @@ static void test_reduce_edges(void) {
     double ax9 = 9;
     lo_tensor a9 = tensor_of(LO_INT64, 1, one, &ax9);
     const lo_tensor *in9[2] = {&x, &a9};
-    EXPECT(run_op("ReduceMax", 18, NULL, 0, in9, 2, out, 1, &err) == LO_ERR_INPUT, "axis 9 accepted");
+    CHECK(run_op("ReduceMax", 18, NULL, 0, in9, 2, out, 1, &err) == LO_ERR_INPUT, "axis 9 accepted");
     free_all(out, 1);
     lo_tensor_free_data(&x), lo_tensor_free_data(&e), lo_tensor_free_data(&axes), lo_tensor_free_data(&big);
     lo_tensor_free_data(&a9);
@@ -334,21 +158,21 @@ static void test_arg(void) {
     const lo_tensor *in[1] = {&x};
     lo_tensor out[1] = {{0}};
     lo_attr at[3] = {attr_int("axis", 1), attr_int("keepdims", 0), attr_int("select_last_index", 0)};
-    EXPECT(run_op("ArgMax", 13, at, 3, in, 1, out, 1, &err) == LO_OK && out[0].rank == 1 &&
+    CHECK(run_op("ArgMax", 13, at, 3, in, 1, out, 1, &err) == LO_OK && out[0].rank == 1 &&
                ((int64_t *)out[0].data)[0] == 1 && ((int64_t *)out[0].data)[1] == 0,
            "ArgMax first index");
     free_all(out, 1);
     at[2] = attr_int("select_last_index", 1);
-    EXPECT(run_op("ArgMax", 13, at, 3, in, 1, out, 1, &err) == LO_OK && ((int64_t *)out[0].data)[0] == 2 &&
+    CHECK(run_op("ArgMax", 13, at, 3, in, 1, out, 1, &err) == LO_OK && ((int64_t *)out[0].data)[0] == 2 &&
                ((int64_t *)out[0].data)[1] == 1,
            "ArgMax last index");
     free_all(out, 1);
-    EXPECT(run_op("ArgMin", 13, at, 3, in, 1, out, 1, &err) == LO_OK && ((int64_t *)out[0].data)[0] == 3 &&
+    CHECK(run_op("ArgMin", 13, at, 3, in, 1, out, 1, &err) == LO_OK && ((int64_t *)out[0].data)[0] == 3 &&
                ((int64_t *)out[0].data)[1] == 3,
            "ArgMin last index");
     free_all(out, 1);
     lo_attr a0[1] = {attr_int("axis", -2)};
-    EXPECT(run_op("ArgMin", 11, a0, 1, in, 1, out, 1, &err) == LO_OK && out[0].rank == 2 && out[0].dims[0] == 1 &&
+    CHECK(run_op("ArgMin", 11, a0, 1, in, 1, out, 1, &err) == LO_OK && out[0].rank == 2 && out[0].dims[0] == 1 &&
                ((int64_t *)out[0].data)[2] == 1,
            "ArgMin axis -2 keepdims");
     free_all(out, 1);
@@ -364,41 +188,41 @@ static void test_topk(void) {
     lo_tensor K = tensor_of(LO_INT64, 1, one, &kv);
     const lo_tensor *in[2] = {&x, &K};
     lo_tensor out[2] = {{0}};
-    EXPECT(run_op("TopK", 11, NULL, 0, in, 2, out, 2, &err) == LO_OK, "TopK: %s", err.message);
+    CHECK(run_op("TopK", 11, NULL, 0, in, 2, out, 2, &err) == LO_OK, "TopK: %s", err.message);
     static const double want_v[6] = {5, 4, 3, 9, 6, 5};
     static const int64_t want_i[6] = {4, 2, 0, 0, 2, 3};
     int bad = 0;
     for (int i = 0; i < 6 && out[0].data; i++) bad += lo_get_f64(&out[0], i) != want_v[i] || ((int64_t *)out[1].data)[i] != want_i[i];
-    EXPECT(bad == 0 && out[0].dims[1] == 3, "TopK largest values/indices");
+    CHECK(bad == 0 && out[0].dims[1] == 3, "TopK largest values/indices");
     free_all(out, 2);
     /* smallest: the two 1s come lower index first */
     lo_attr sm[1] = {attr_int("largest", 0)};
-    EXPECT(run_op("TopK", 11, sm, 1, in, 2, out, 2, &err) == LO_OK && ((int64_t *)out[1].data)[0] == 1 &&
+    CHECK(run_op("TopK", 11, sm, 1, in, 2, out, 2, &err) == LO_OK && ((int64_t *)out[1].data)[0] == 1 &&
                ((int64_t *)out[1].data)[1] == 3 && ((int64_t *)out[1].data)[2] == 0,
            "TopK smallest with a tie");
     free_all(out, 2);
     /* opset 1: k attribute, along axis 0 */
     lo_attr k1[2] = {attr_int("k", 1), attr_int("axis", 0)};
     const lo_tensor *in1[1] = {&x};
-    EXPECT(run_op("TopK", 1, k1, 2, in1, 1, out, 2, &err) == LO_OK && out[0].dims[0] == 1 && lo_get_f64(&out[0], 0) == 9 &&
+    CHECK(run_op("TopK", 1, k1, 2, in1, 1, out, 2, &err) == LO_OK && out[0].dims[0] == 1 && lo_get_f64(&out[0], 0) == 9 &&
                ((int64_t *)out[1].data)[4] == 0,
            "TopK-1 axis 0");
     free_all(out, 2);
     /* only indices wanted */
     bool want[2] = {false, true};
-    EXPECT(run_op_mask("TopK", 11, NULL, 0, in, 2, out, 2, want, &err) == LO_OK && ((int64_t *)out[1].data)[0] == 4,
+    CHECK(run_op_mask("TopK", 11, NULL, 0, in, 2, out, 2, want, &err) == LO_OK && ((int64_t *)out[1].data)[0] == 4,
            "TopK without Values");
     free_all(out, 2);
     /* k beyond the axis is an input error; k = 0 is an empty result */
     kv = 6;
     lo_tensor K6 = tensor_of(LO_INT64, 1, one, &kv);
     const lo_tensor *in6[2] = {&x, &K6};
-    EXPECT(run_op("TopK", 11, NULL, 0, in6, 2, out, 2, &err) == LO_ERR_INPUT, "k = 6 of 5 accepted");
+    CHECK(run_op("TopK", 11, NULL, 0, in6, 2, out, 2, &err) == LO_ERR_INPUT, "k = 6 of 5 accepted");
     free_all(out, 2);
     kv = 0;
     lo_tensor K0 = tensor_of(LO_INT64, 1, one, &kv);
     const lo_tensor *in0[2] = {&x, &K0};
-    EXPECT(run_op("TopK", 11, NULL, 0, in0, 2, out, 2, &err) == LO_OK && out[0].dims[1] == 0, "k = 0");
+    CHECK(run_op("TopK", 11, NULL, 0, in0, 2, out, 2, &err) == LO_OK && out[0].dims[1] == 0, "k = 0");
     free_all(out, 2);
     /* int32 input, many rows (the parallel path) against a simple check */
     int64_t bd[2] = {300, 200};
@@ -406,7 +230,7 @@ static void test_topk(void) {
     kv = 7;
     lo_tensor K7 = tensor_of(LO_INT64, 1, one, &kv);
     const lo_tensor *ini[2] = {&xi, &K7};
-    EXPECT(run_op("TopK", 11, NULL, 0, ini, 2, out, 2, &err) == LO_OK, "TopK int32: %s", err.message);
+    CHECK(run_op("TopK", 11, NULL, 0, ini, 2, out, 2, &err) == LO_OK, "TopK int32: %s", err.message);
     bad = 0;
     for (int64_t r = 0; r < 300 && out[0].data; r++) {
         int64_t mx = INT64_MIN;
@@ -415,7 +239,7 @@ static void test_topk(void) {
         for (int e = 1; e < 7; e++) bad += lo_get_i64(&out[0], r * 7 + e) > lo_get_i64(&out[0], r * 7 + e - 1);
         for (int e = 0; e < 7; e++) bad += lo_get_i64(&xi, r * 200 + ((int64_t *)out[1].data)[r * 7 + e]) != lo_get_i64(&out[0], r * 7 + e);
     }
-    EXPECT(bad == 0, "TopK int32 rows (%d)", bad);
+    CHECK(bad == 0, "TopK int32 rows (%d)", bad);
     free_all(out, 2);
     lo_tensor *all[] = {&x, &K, &K6, &K0, &xi, &K7};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
@@ -426,5 +250,5 @@ int main(void) {
     test_reduce_edges();
     test_arg();
     test_topk();
-    return finish();
+    return finish(NULL);
 }
