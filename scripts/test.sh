@@ -47,5 +47,5 @@ suite "fuzzing (libFuzzer, 60 s a target)" bash tests/fuzz/run.sh "$root/build-f
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
-echo "test suites: $passed passed, $failed failed"
+echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
