@@ -135,22 +135,6 @@ static void conv_params_free(void *p) {
 
 /* ---- attributes --------------------------------------------------------- */
 
-static lo_status read_ints(const lo_node *node, const char *name, int max, int64_t lo, int *count,
-                           int64_t *out, lo_error *err) {
-    int64_t n = 0;
-    const int64_t *v = lo_attr_ints(node, name, &n);
-    if (n > max)
-        return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s has %lld values, at most %d allowed",
-                       node->name, node->op_type, name, (long long)n, max);
-    for (int64_t i = 0; i < n; i++) {
-        if (v[i] < lo || v[i] > ATTR_LIMIT)
-            return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s[%lld] = %lld is out of range",
-                           node->name, node->op_type, name, (long long)i, (long long)v[i]);
-        out[i] = v[i];
-    }
-    *count = (int)n;
-    return LO_OK;
-}
 
 static lo_status parse_conv_attrs(const lo_node *node, conv_attrs *a, lo_error *err) {
     memset(a, 0, sizeof *a);
@@ -174,13 +158,13 @@ static lo_status parse_conv_attrs(const lo_node *node, conv_attrs *a, lo_error *
     if (a->offset_group < 1 || a->offset_group > ATTR_LIMIT)
         return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): offset_group %lld must be positive",
                        node->name, node->op_type, (long long)a->offset_group);
-    LO_TRY(read_ints(node, "kernel_shape", MAX_SPATIAL, 1, &a->n_kernel, a->kernel, err));
-    LO_TRY(read_ints(node, "strides", MAX_SPATIAL, 1, &a->n_strides, a->strides, err));
-    LO_TRY(read_ints(node, "dilations", MAX_SPATIAL, 1, &a->n_dilations, a->dilations, err));
-    LO_TRY(read_ints(node, "pads", 2 * MAX_SPATIAL, 0, &a->n_pads, a->pads, err));
-    LO_TRY(read_ints(node, "output_padding", MAX_SPATIAL, 0, &a->n_output_padding,
+    LO_TRY(lo_attr_ints_checked(node, "kernel_shape", MAX_SPATIAL, 1, &a->n_kernel, a->kernel, err));
+    LO_TRY(lo_attr_ints_checked(node, "strides", MAX_SPATIAL, 1, &a->n_strides, a->strides, err));
+    LO_TRY(lo_attr_ints_checked(node, "dilations", MAX_SPATIAL, 1, &a->n_dilations, a->dilations, err));
+    LO_TRY(lo_attr_ints_checked(node, "pads", 2 * MAX_SPATIAL, 0, &a->n_pads, a->pads, err));
+    LO_TRY(lo_attr_ints_checked(node, "output_padding", MAX_SPATIAL, 0, &a->n_output_padding,
                      a->output_padding, err));
-    LO_TRY(read_ints(node, "output_shape", LO_MAX_RANK, 0, &a->n_output_shape, a->output_shape,
+    LO_TRY(lo_attr_ints_checked(node, "output_shape", LO_MAX_RANK, 0, &a->n_output_shape, a->output_shape,
                      err));
     if (a->n_pads % 2)
         return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): pads has an odd number of values (%d)",

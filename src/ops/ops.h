@@ -65,6 +65,10 @@ lo_status lo_broadcast_shape(int n, const lo_tensor *const *ts, int *rank, int64
 /* Strides (in elements) for reading t as if broadcast to (rank, dims):
  * broadcast axes get stride 0. */
 void lo_broadcast_strides(const lo_tensor *t, int rank, const int64_t *dims, int64_t *strides);
+/* Reads an ints attribute of at most max values, each in [lo, 2^31], into
+ * out (*count of them); an attribute beyond that is a bad model. */
+lo_status lo_attr_ints_checked(const lo_node *node, const char *name, int max, int64_t lo, int *count,
+                               int64_t *out, lo_error *err);
 /* Normalizes a possibly negative axis against rank; false if out of range. */
 bool lo_norm_axis(int64_t axis, int rank, int *out);
 /* Fails the kernel with a message that names the node and its op. */

@@ -88,22 +88,6 @@ static bool output_wanted(const lo_kernel_ctx *ctx, int i) { return i < ctx->n_o
 
 /* ---- attributes --------------------------------------------------------- */
 
-static lo_status read_ints(const lo_node *node, const char *name, int max, int64_t lo, int *count,
-                           int64_t *out, lo_error *err) {
-    int64_t n = 0;
-    const int64_t *v = lo_attr_ints(node, name, &n);
-    if (n > max)
-        return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s has %lld values, at most %d allowed",
-                       node->name, node->op_type, name, (long long)n, max);
-    for (int64_t i = 0; i < n; i++) {
-        if (v[i] < lo || v[i] > ATTR_LIMIT)
-            return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s[%lld] = %lld is out of range",
-                           node->name, node->op_type, name, (long long)i, (long long)v[i]);
-        out[i] = v[i];
-    }
-    *count = (int)n;
-    return LO_OK;
-}
 
 static lo_status parse_auto_pad(const lo_node *node, auto_pad_kind *out, lo_error *err) {
     const char *ap = lo_attr_string(node, "auto_pad", "NOTSET");
@@ -127,11 +111,11 @@ static lo_status pool_prepare_kind(const lo_node *node, void **params, lo_error 
     if (!p) return LO_ERR_NOMEM;
     p->kind = kind;
     lo_status st = parse_auto_pad(node, &p->auto_pad, err);
-    if (st == LO_OK) st = read_ints(node, "kernel_shape", MAX_SPATIAL, 1, &p->n_kernel, p->kernel, err);
-    if (st == LO_OK) st = read_ints(node, "strides", MAX_SPATIAL, 1, &p->n_strides, p->strides, err);
+    if (st == LO_OK) st = lo_attr_ints_checked(node, "kernel_shape", MAX_SPATIAL, 1, &p->n_kernel, p->kernel, err);
+    if (st == LO_OK) st = lo_attr_ints_checked(node, "strides", MAX_SPATIAL, 1, &p->n_strides, p->strides, err);
     if (st == LO_OK)
-        st = read_ints(node, "dilations", MAX_SPATIAL, 1, &p->n_dilations, p->dilations, err);
-    if (st == LO_OK) st = read_ints(node, "pads", 2 * MAX_SPATIAL, 0, &p->n_pads, p->pads, err);
+        st = lo_attr_ints_checked(node, "dilations", MAX_SPATIAL, 1, &p->n_dilations, p->dilations, err);
+    if (st == LO_OK) st = lo_attr_ints_checked(node, "pads", 2 * MAX_SPATIAL, 0, &p->n_pads, p->pads, err);
     if (st == LO_OK && p->n_kernel == 0)
         st = lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): kernel_shape is required", node->name,
                      node->op_type);

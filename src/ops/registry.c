@@ -98,3 +98,21 @@ void lo_broadcast_strides(const lo_tensor *t, int rank, const int64_t *dims, int
         s *= td;
     }
 }
+
+lo_status lo_attr_ints_checked(const lo_node *node, const char *name, int max, int64_t lo, int *count,
+                               int64_t *out, lo_error *err) {
+    const int64_t limit = (int64_t)1 << 31; /* far past any real kernel, stride or pad */
+    int64_t n = 0;
+    const int64_t *v = lo_attr_ints(node, name, &n);
+    if (n > max)
+        return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s has %lld values, at most %d allowed",
+                       node->name, node->op_type, name, (long long)n, max);
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] < lo || v[i] > limit)
+            return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): %s[%lld] = %lld is out of range",
+                           node->name, node->op_type, name, (long long)i, (long long)v[i]);
+        out[i] = v[i];
+    }
+    *count = (int)n;
+    return LO_OK;
+}
