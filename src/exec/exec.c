@@ -742,6 +742,51 @@ static lo_status check_input(const lo_value *val, const lo_tensor_view *view, lo
     return LO_OK;
 }
 
+/* A caller's tensor, borrowed: kernels never write their inputs. */
+static void tensor_of_view(const lo_tensor_view *view, lo_tensor *t) {
+    memset(t, 0, sizeof *t);
+    t->kind = LO_KIND_TENSOR;
+    t->dtype = view->dtype;
+    t->rank = view->rank;
+    if (view->rank) memcpy(t->dims, view->dims, (size_t)view->rank * sizeof(int64_t));
+    t->data = (void *)view->data;
+    t->nbytes = view->nbytes;
+}
+
+/* Runs the top graph on inputs already checked and in graph-input order
+ * (borrowed), showing every tensor to the observer; outputs, when given,
+ * receive copies of the graph's outputs. */
+static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_fn observer, void *user,
+                           lo_tensor *outputs, lo_error *err) {
+    const lo_graph *g = s->model->ir->graph;
+    omp_set_num_threads(s->threads);
+    lo_frame f;
+    memset(&f, 0, sizeof f);
+    f.session = s;
+    f.observer = observer;
+    f.user = user;
+    f.err = err;
+    f.iteration = -1;
+    lo_status st = frame_init(&f, g, err);
+    for (int i = 0; st == LO_OK && i < g->n_inputs; i++) {
+        int v = g->inputs[i];
+        f.vals[v] = inputs[i];
+        f.vals[v].capacity = 0; /* not the run loop's block */
+        st = observe(&f, g, v, NULL);
+    }
+    if (st == LO_OK) st = run_nodes(&f);
+    if (st == LO_OK) s->runs++;
+    if (outputs) {
+        for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
+        for (int o = 0; st == LO_OK && o < g->n_outputs; o++)
+            st = lo_tensor_clone(&f.vals[g->outputs[o]], &outputs[o], err);
+        if (st != LO_OK)
+            for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
+    }
+    frame_free(&f);
+    return st;
+}
+
 lo_status lo_session_run(lo_session *s, const lo_tensor_view *inputs, int n_inputs,
                          lo_observer_fn observer, void *user, lo_error *err) {
     return lo_session_run_outputs(s, inputs, n_inputs, observer, user, NULL, err);
@@ -778,40 +823,9 @@ lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, in
     for (int i = 0; i < n_inputs; i++)
         LO_TRY(check_input(&g->values[g->inputs[i]], &inputs[order[i]], err));
 
-    omp_set_num_threads(s->threads);
-    lo_frame f;
-    memset(&f, 0, sizeof f);
-    f.session = s;
-    f.observer = observer;
-    f.user = user;
-    f.err = err;
-    f.iteration = -1;
-    lo_status st = frame_init(&f, g, err);
-    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
-        int v = g->inputs[i];
-        const lo_tensor_view *view = &inputs[order[i]];
-        lo_tensor *t = &f.vals[v];
-        t->kind = LO_KIND_TENSOR;
-        t->dtype = view->dtype;
-        t->rank = view->rank;
-        if (view->rank) memcpy(t->dims, view->dims, (size_t)view->rank * sizeof(int64_t));
-        t->data = (void *)view->data; /* borrowed: kernels never write their inputs */
-        t->nbytes = view->nbytes;
-        st = observe(&f, g, v, NULL);
-    }
-    if (st == LO_OK) st = run_nodes(&f);
-    if (st == LO_OK) s->runs++;
-    if (outputs) {
-        for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
-        for (int o = 0; st == LO_OK && o < g->n_outputs; o++) {
-            int v = g->outputs[o];
-            st = lo_tensor_clone(&f.vals[v], &outputs[o], err);
-        }
-        if (st != LO_OK)
-            for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
-    }
-    frame_free(&f);
-    return st;
+    lo_tensor bound[256];
+    for (int i = 0; i < n_inputs; i++) tensor_of_view(&inputs[order[i]], &bound[i]);
+    return run_graph(s, bound, observer, user, outputs, err);
 }
 
 /* ---- running with sequence and optional inputs ------------------------------------ */
@@ -834,25 +848,7 @@ lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_in
         loose.decl_rank = -1;
         LO_TRY(check_input(&loose, &view, err));
     }
-    omp_set_num_threads(s->threads);
-    lo_frame f;
-    memset(&f, 0, sizeof f);
-    f.session = s;
-    f.err = err;
-    f.iteration = -1;
-    lo_status st = frame_init(&f, g, err);
-    for (int i = 0; st == LO_OK && i < n_inputs; i++) {
-        f.vals[g->inputs[i]] = inputs[i]; /* borrowed */
-        f.vals[g->inputs[i]].capacity = 0;
-        st = observe(&f, g, g->inputs[i], NULL);
-    }
-    if (st == LO_OK) st = run_nodes(&f);
-    for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
-    for (int o = 0; st == LO_OK && o < g->n_outputs; o++) st = lo_tensor_clone(&f.vals[g->outputs[o]], &outputs[o], err);
-    if (st != LO_OK)
-        for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
-    frame_free(&f);
-    return st;
+    return run_graph(s, inputs, NULL, NULL, outputs, err);
 }
 
 /* ---- isolated quantization error ---------------------------------------------------- */
@@ -930,13 +926,7 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
     if (st == LO_OK) st = frame_init(&q, qg, err);
     for (int i = 0; st == LO_OK && i < n_inputs; i++) {
         int v = g->inputs[i];
-        lo_tensor *t = &f.vals[v];
-        t->kind = LO_KIND_TENSOR;
-        t->dtype = inputs[i].dtype;
-        t->rank = inputs[i].rank;
-        if (inputs[i].rank) memcpy(t->dims, inputs[i].dims, (size_t)inputs[i].rank * sizeof(int64_t));
-        t->data = (void *)inputs[i].data;
-        t->nbytes = inputs[i].nbytes;
+        tensor_of_view(&inputs[i], &f.vals[v]);
         st = observe(&f, g, v, NULL);
         /* the isolated side sees the input quantized with its own encoding */
         if (st == LO_OK) st = isolated_input(&r, v);
