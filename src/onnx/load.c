@@ -426,8 +426,8 @@ static lo_status convert_attr(loader *L, lo_graph *g, const Onnx__NodeProto *np,
         if (!(a->graphs = calloc(ap->n_graphs + 1, sizeof *a->graphs)))
             return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < ap->n_graphs; i++) {
+            a->n = (int64_t)i + 1; /* counted first: a graph that fails halfway is freed too */
             LO_TRY(convert_graph(L, ap->graphs[i], g, &a->graphs[i]));
-            a->n = (int64_t)i + 1;
         }
         break;
     case LO_ATTR_TYPE_PROTO: case LO_ATTR_TYPE_PROTOS: case LO_ATTR_SPARSE_TENSORS:
