@@ -185,6 +185,9 @@ typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
+    int reference_kernels; /* run every operator's plain reference loops instead of
+                              its fast path (oneDNN, vectorised rows): slower, for
+                              checking a fast kernel by comparing the two runs */
 } lo_session_options;
 
 void lo_session_options_init(lo_session_options *options);
@@ -233,6 +236,7 @@ typedef struct lo_generator_options {
     size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
     int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
                              when its caller passes a list */
+    int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

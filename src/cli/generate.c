@@ -62,6 +62,8 @@ static const char usage[] =
     "                              that needs more stops with a message naming the node\n"
     "      --profile               print time per node and per op type, with GFLOP/s of\n"
     "                              Conv, ConvTranspose, Gemm and MatMul, to stderr\n"
+    "      --reference-kernels     run every operator's plain reference loops instead of its\n"
+    "                              fast path (slower): compare with a default run to check one\n"
     "  -q, --quiet                 print nothing but errors\n"
     "  -h, --help                  show this help\n"
     "\n"
@@ -111,6 +113,7 @@ int cli_generate(int argc, char **argv) {
         {"name-map", required_argument, 0, 'M'},  {"all-tensors", no_argument, 0, 'Y'},
         {"layers", required_argument, 0, 'G'},    {"op-types", required_argument, 0, 'P'},
         {"profile", no_argument, 0, 'O'},         {"max-memory", required_argument, 0, 'Z'},
+        {"reference-kernels", no_argument, 0, 'K'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -174,6 +177,7 @@ int cli_generate(int argc, char **argv) {
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.profile = 1; break;
+        case 'K': opt.reference_kernels = 1; break;
         case 'Z': {
             char *end;
             errno = 0;

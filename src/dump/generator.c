@@ -453,6 +453,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.threads = g->opt.threads;
         so.profile = g->opt.profile;
         so.max_memory = g->opt.max_memory;
+        so.reference_kernels = g->opt.reference_kernels;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
     if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);

@@ -383,6 +383,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
     pthread_mutex_init(&s->lock, NULL);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     s->max_memory = opt ? opt->max_memory : 0;
+    s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;
@@ -629,6 +630,7 @@ static lo_status run_node(lo_frame *f, int node_index) {
     lo_kernel_ctx ctx = {
         .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
         .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
+        .kernels = f->session->kernels,
     };
     bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
     double t0 = timed ? now_seconds() : 0;

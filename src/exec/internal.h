@@ -45,6 +45,7 @@ struct lo_hold {
 struct lo_session {
     lo_model *model;
     int threads;
+    lo_kernels kernels; /* which implementation every kernel runs */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
     size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */

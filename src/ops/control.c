@@ -404,8 +404,8 @@ static lo_status scan_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_control[] = {
-    {"", "If", 1, LO_OPSET_MAX, if_prepare, if_run, NULL},
-    {"", "Loop", 1, LO_OPSET_MAX, loop_prepare, loop_run, NULL},
-    {"", "Scan", 8, LO_OPSET_MAX, scan_prepare, scan_run, NULL},
+    {"", "If", 1, LO_OPSET_MAX, if_prepare, if_run, NULL, 0},
+    {"", "Loop", 1, LO_OPSET_MAX, loop_prepare, loop_run, NULL, 0},
+    {"", "Scan", 8, LO_OPSET_MAX, scan_prepare, scan_run, NULL, 0},
     {0},
 };

@@ -105,21 +105,19 @@ static void dnnl_cache_clear(dnnl_cache *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* LAYEROUT_CONV_IMPL selects paths for tests and benchmarks: "reference"
- * runs the direct loops; "plain" gives oneDNN NCHW src/dst, "blocked" lets
- * it choose src/dst layouts and converts around it; "portable" keeps the
- * integer GEMM off AVX-512. Unset: the measured default. */
-enum { IMPL_REFERENCE = -1, IMPL_DEFAULT = 0, IMPL_PLAIN = 1, IMPL_BLOCKED = 2, IMPL_PORTABLE = 3 };
+/* The context's kernel choice selects Conv's paths: the reference runs the
+ * direct loops; "plain" gives oneDNN NCHW src/dst, "blocked" lets it choose
+ * src/dst layouts and converts around it; "portable" keeps the integer GEMM
+ * off AVX-512. LO_KERNELS_FAST: the measured default. */
+enum {
+    IMPL_REFERENCE = LO_KERNELS_REFERENCE,
+    IMPL_DEFAULT = LO_KERNELS_FAST,
+    IMPL_PLAIN = LO_KERNELS_CONV_PLAIN,
+    IMPL_BLOCKED = LO_KERNELS_CONV_BLOCKED,
+    IMPL_PORTABLE = LO_KERNELS_CONV_PORTABLE
+};
 
-static int conv_impl_choice(void) {
-    const char *v = getenv("LAYEROUT_CONV_IMPL");
-    if (!v || !*v) return IMPL_DEFAULT;
-    if (strcmp(v, "reference") == 0) return IMPL_REFERENCE;
-    if (strcmp(v, "plain") == 0) return IMPL_PLAIN;
-    if (strcmp(v, "blocked") == 0) return IMPL_BLOCKED;
-    if (strcmp(v, "portable") == 0) return IMPL_PORTABLE;
-    return IMPL_DEFAULT;
-}
+static int conv_impl_choice(const lo_kernel_ctx *ctx) { return (int)ctx->kernels; }
 
 typedef struct conv_params {
     conv_attrs a;
@@ -708,8 +706,7 @@ static void from_channels_last(const conv_geom *g, int64_t ch, const int64_t *sp
 /* Makes sure the cache holds a primitive for this shape; false when oneDNN
  * is not to be used or refuses the shape. */
 static bool dnnl_conv_ready(dnnl_cache *c, const conv_geom *g, bool transpose, const lo_tensor *x,
-                            const lo_tensor *w, bool bias) {
-    int layout = conv_impl_choice();
+                            const lo_tensor *w, bool bias, int layout) {
     if (layout == IMPL_REFERENCE) return false;
     /* Measured on this machine (one thread, ResNet/MobileNet layers): oneDNN
      * on NCHW falls back to im2col+GEMM, which wins for 1x1 kernels (115 vs
@@ -833,7 +830,7 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
         return LO_OK;
     }
     bool use_dnnl = lo_numel(x) > 0 && lo_numel(w) > 0 &&
-                    dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL);
+                    dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL, conv_impl_choice(ctx));
     bool widen = x->dtype != LO_FLOAT;
     size_t f = sizeof(float);
     size_t sizes[6] = {widen ? (size_t)lo_numel(x) * f : 0, widen ? (size_t)lo_numel(w) * f : 0,
@@ -962,13 +959,13 @@ static bool cpu_has_avx512bw(void) {
 
 static void integer_conv_gemm(const conv_geom *g, const lo_tensor *x, int32_t xz,
                               const lo_tensor *w, const lo_tensor *wzp, int16_t *wt,
-                              int16_t *col, int32_t *acc) {
+                              int16_t *col, int32_t *acc, int impl) {
     const int64_t cg = g->in_ch / g->group, mg = g->out_ch / g->group;
     const int64_t K = cg * g->kernel_size, K2 = (K + 1) / 2;
     const int64_t P = g->out_size;
     const int64_t mblocks = (mg + GEMM_MB - 1) / GEMM_MB;
     const bool wzp_per_channel = wzp && lo_numel(wzp) > 1;
-    const bool avx512 = cpu_has_avx512bw() && conv_impl_choice() != IMPL_PORTABLE;
+    const bool avx512 = cpu_has_avx512bw() && impl != IMPL_PORTABLE;
     /* wt[group][mblock][k/2][8][2]: what one step of k-pairs needs, together. */
     for (int64_t grp = 0; grp < g->group; grp++)
         for (int64_t mb = 0; mb < mblocks; mb++)
@@ -1055,11 +1052,9 @@ static void integer_conv_gemm(const conv_geom *g, const lo_tensor *x, int32_t xz
 }
 
 /* The scratch the chosen path needs, as two blocks. */
-static bool integer_conv_use_reference(void) { return conv_impl_choice() == IMPL_REFERENCE; }
-
 static void integer_conv_scratch(const conv_geom *g, const lo_tensor *x, const lo_tensor *w,
-                                 size_t *sizes) {
-    if (integer_conv_use_reference()) {
+                                 size_t *sizes, int impl) {
+    if (impl == IMPL_REFERENCE) {
         sizes[0] = (size_t)lo_numel(x) * sizeof(int32_t);
         sizes[1] = (size_t)lo_numel(w) * sizeof(int32_t);
     } else {
@@ -1071,12 +1066,12 @@ static void integer_conv_scratch(const conv_geom *g, const lo_tensor *x, const l
 
 static void integer_conv(const conv_geom *g, const lo_tensor *x, const lo_tensor *xzp,
                          const lo_tensor *w, const lo_tensor *wzp, void *buf0, void *buf1,
-                         int32_t *acc) {
+                         int32_t *acc, int impl) {
     int32_t xz = xzp ? load8(xzp, 0) : 0;
-    if (integer_conv_use_reference())
+    if (impl == IMPL_REFERENCE)
         integer_conv_reference(g, x, xz, w, wzp, buf0, buf1, acc);
     else
-        integer_conv_gemm(g, x, xz, w, wzp, buf0, buf1, acc);
+        integer_conv_gemm(g, x, xz, w, wzp, buf0, buf1, acc, impl);
 }
 
 static lo_status conv_integer_run(lo_kernel_ctx *ctx) {
@@ -1099,10 +1094,10 @@ static lo_status conv_integer_run(lo_kernel_ctx *ctx) {
     scratch s = {0};
     size_t sizes[2];
     void *bufs[2];
-    integer_conv_scratch(&g, x, w, sizes);
+    integer_conv_scratch(&g, x, w, sizes, conv_impl_choice(ctx));
     if (!scratch_carve(ctx, &s, 2, sizes, bufs))
         return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for integer convolution scratch");
-    integer_conv(&g, x, xzp, w, wzp, bufs[0], bufs[1], ctx->out[0]->data);
+    integer_conv(&g, x, xzp, w, wzp, bufs[0], bufs[1], ctx->out[0]->data, conv_impl_choice(ctx));
     scratch_release(&s);
     return LO_OK;
 }
@@ -1153,11 +1148,11 @@ static lo_status qlinear_conv_run(lo_kernel_ctx *ctx) {
     scratch s = {0};
     size_t sizes[3] = {(size_t)total * sizeof(int32_t)};
     void *bufs[3];
-    integer_conv_scratch(&g, x, w, sizes + 1);
+    integer_conv_scratch(&g, x, w, sizes + 1, conv_impl_choice(ctx));
     if (!scratch_carve(ctx, &s, 3, sizes, bufs))
         return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for the accumulators");
     int32_t *acc = bufs[0];
-    integer_conv(&g, x, xzp, w, wzp, bufs[1], bufs[2], acc);
+    integer_conv(&g, x, xzp, w, wzp, bufs[1], bufs[2], acc, conv_impl_choice(ctx));
     const float xscale = ((const float *)xs->data)[0], yscale = ((const float *)ys->data)[0];
     const float *wscale = ws->data;
     bool ws_per_channel = lo_numel(ws) > 1;
@@ -1270,10 +1265,10 @@ static lo_status deform_conv_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_conv[] = {
-    {"", "Conv", 1, LO_OPSET_MAX, conv_prepare, conv_run, conv_params_free},
-    {"", "ConvTranspose", 1, LO_OPSET_MAX, conv_prepare, conv_transpose_run, conv_params_free},
-    {"", "ConvInteger", 10, LO_OPSET_MAX, conv_prepare, conv_integer_run, conv_params_free},
-    {"", "QLinearConv", 10, LO_OPSET_MAX, conv_prepare, qlinear_conv_run, conv_params_free},
-    {"", "DeformConv", 19, LO_OPSET_MAX, conv_prepare, deform_conv_run, conv_params_free},
+    {"", "Conv", 1, LO_OPSET_MAX, conv_prepare, conv_run, conv_params_free, LO_OP_FAST},
+    {"", "ConvTranspose", 1, LO_OPSET_MAX, conv_prepare, conv_transpose_run, conv_params_free, LO_OP_FAST},
+    {"", "ConvInteger", 10, LO_OPSET_MAX, conv_prepare, conv_integer_run, conv_params_free, LO_OP_FAST},
+    {"", "QLinearConv", 10, LO_OPSET_MAX, conv_prepare, qlinear_conv_run, conv_params_free, LO_OP_FAST},
+    {"", "DeformConv", 19, LO_OPSET_MAX, conv_prepare, deform_conv_run, conv_params_free, 0},
     {0},
 };

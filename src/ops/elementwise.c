@@ -8,8 +8,8 @@
  * reference. The production path collapses the broadcast iteration into
  * rows with a contiguous output, splits it across OpenMP threads and, for
  * float32, runs typed row loops (same-shape, scalar and per-channel operands
- * all become contiguous or stride-0 rows). Setting LO_REFERENCE_KERNELS=1 in
- * the environment forces the reference; the unit test compares both. */
+ * all become contiguous or stride-0 rows). The context's kernel choice
+ * (lo_use_ref) forces the reference; tests/unit/test_ops.c compares both. */
 #include <float.h>
 #include <omp.h>
 #include <stdio.h>
@@ -261,11 +261,6 @@ static inline void store_f(void *d, lo_dtype t, int64_t i, double v) {
         return;
     default: store_i(d, t, i, f64_to_i64(v)); return;
     }
-}
-
-static bool reference_forced(void) {
-    const char *s = getenv("LO_REFERENCE_KERNELS");
-    return s && *s && strcmp(s, "0") != 0;
 }
 
 static int thread_count(const lo_kernel_ctx *ctx) {
@@ -669,7 +664,7 @@ static void binary_compute(lo_kernel_ctx *ctx, const ew_params *p, ew_op op, con
     const lo_tensor *ins[2] = {a, b};
     ew_loop L;
     loop_init(&L, 2, ins, out->rank, out->dims, out, p, op);
-    if (reference_forced()) {
+    if (lo_use_ref(ctx)) {
         loop_reference(&L, elem_binary);
         return;
     }
@@ -823,7 +818,7 @@ static lo_status run_variadic(lo_kernel_ctx *ctx) {
     }
     if (p->op == OP_MEAN) {
         int64_t count = lo_numel(out);
-        if (t == LO_FLOAT && !reference_forced()) {
+        if (t == LO_FLOAT && !lo_use_ref(ctx)) {
             float *y = out->data, divisor = (float)n;
             int threads = thread_count(ctx);
 #pragma omp parallel for num_threads(threads) if (threads > 1 && count > PARALLEL_MIN_CHEAP)
@@ -988,7 +983,7 @@ static lo_status unary_compute(lo_kernel_ctx *ctx, const ew_params *p, ew_op op)
     const lo_tensor *ins[1] = {&flat_x};
     ew_loop L;
     loop_init(&L, 1, ins, 1, flat_y.dims, &flat_y, p, op);
-    if (reference_forced()) {
+    if (lo_use_ref(ctx)) {
         loop_reference(&L, elem_unary);
         return LO_OK;
     }
@@ -1097,7 +1092,7 @@ static lo_status run_where(lo_kernel_ctx *ctx) {
     LO_TRY(lo_output(ctx, 0, t, rank, dims));
     ew_loop L;
     loop_init(&L, 3, ins, rank, dims, ctx->out[0], ctx->params, OP_WHERE);
-    if (reference_forced() || t == LO_STRING) {
+    if (lo_use_ref(ctx) || t == LO_STRING) {
         loop_reference(&L, elem_where);
     } else {
         loop_collapse(&L);
@@ -1685,9 +1680,10 @@ PREP(WHERE, OP_WHERE)
 PREP(CAST, OP_CAST)
 PREP(CASTLIKE, OP_CASTLIKE)
 
-#define UNARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_unary, NULL}
-#define BINARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_binary, NULL}
-#define VARIADIC(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_variadic, NULL}
+#define UNARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_unary, NULL, LO_OP_FAST}
+#define BINARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_binary, NULL, LO_OP_FAST}
+#define VARIADIC(op_type, since, name)                                                                 \
+    {"", op_type, since, LO_OPSET_MAX, prep_##name, run_variadic, NULL, LO_OP_FAST}
 
 const lo_op_def lo_ops_elementwise[] = {
     UNARY("Abs", 1, ABS),
@@ -1718,7 +1714,7 @@ const lo_op_def lo_ops_elementwise[] = {
     UNARY("BitwiseNot", 18, BITWISENOT),
     UNARY("Relu", 1, RELU),
     UNARY("LeakyRelu", 1, LEAKYRELU),
-    {"", "PRelu", 1, LO_OPSET_MAX, prep_PRELU, run_prelu, NULL},
+    {"", "PRelu", 1, LO_OPSET_MAX, prep_PRELU, run_prelu, NULL, LO_OP_FAST},
     UNARY("Elu", 1, ELU),
     UNARY("Selu", 1, SELU),
     UNARY("Celu", 12, CELU),
@@ -1754,9 +1750,9 @@ const lo_op_def lo_ops_elementwise[] = {
     VARIADIC("Min", 1, MIN),
     VARIADIC("Sum", 1, SUM),
     VARIADIC("Mean", 1, MEAN),
-    {"", "Where", 9, LO_OPSET_MAX, prep_WHERE, run_where, NULL},
-    {"", "Clip", 1, LO_OPSET_MAX, prep_CLIP, run_clip, NULL},
-    {"", "Cast", 1, LO_OPSET_MAX, prep_CAST, run_cast, NULL},
-    {"", "CastLike", 15, LO_OPSET_MAX, prep_CASTLIKE, run_castlike, NULL},
+    {"", "Where", 9, LO_OPSET_MAX, prep_WHERE, run_where, NULL, LO_OP_FAST},
+    {"", "Clip", 1, LO_OPSET_MAX, prep_CLIP, run_clip, NULL, LO_OP_FAST},
+    {"", "Cast", 1, LO_OPSET_MAX, prep_CAST, run_cast, NULL, 0},
+    {"", "CastLike", 15, LO_OPSET_MAX, prep_CASTLIKE, run_castlike, NULL, 0},
     {0},
 };

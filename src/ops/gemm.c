@@ -61,9 +61,8 @@ static void gemm_f32_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
         }
 }
 
-static bool gemm_force_reference; /* set by unit tests to compare the paths */
-
-static void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+/* ref: the kernel context's choice of the reference path. */
+static void gemm_f32(bool ref, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                      float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
@@ -72,7 +71,7 @@ static void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    if (!gemm_force_reference &&
+    if (!ref &&
         dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) ==
             dnnl_success)
         return;
@@ -186,7 +185,7 @@ static lo_status gemm_run(lo_kernel_ctx *ctx) {
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) y[i * N + j] = p->beta * c[i * cs[0] + j * cs[1]];
         }
-        gemm_f32(p->trans_a, p->trans_b, M, N, K, p->alpha, A->data, A->dims[1], B->data, B->dims[1],
+        gemm_f32(lo_use_ref(ctx), p->trans_a, p->trans_b, M, N, K, p->alpha, A->data, A->dims[1], B->data, B->dims[1],
                  use_c ? 1.0f : 0.0f, y, N);
         return LO_OK;
     }
@@ -277,7 +276,7 @@ static lo_status matmul_run(lo_kernel_ctx *ctx) {
         /* One B for every batch (a Linear layer over a sequence): the batch
          * folds into M and becomes one large GEMM. */
         if (s.b_batches == 1 && s.a_batches == s.n_batch) {
-            gemm_f32(false, false, s.n_batch * M, N, K, 1.0f, a, K, b, N, 0.0f, y, N);
+            gemm_f32(lo_use_ref(ctx), false, false, s.n_batch * M, N, K, 1.0f, a, K, b, N, 0.0f, y, N);
             return LO_OK;
         }
         bool small = M * N * K < (1 << 18);
@@ -285,7 +284,7 @@ static lo_status matmul_run(lo_kernel_ctx *ctx) {
         for (int64_t bi = 0; bi < s.n_batch; bi++) {
             int64_t ia, ib;
             batch_offsets(&s, bi, &ia, &ib);
-            gemm_f32(false, false, M, N, K, 1.0f, a + ia * M * K, K, b + ib * K * N, N, 0.0f,
+            gemm_f32(lo_use_ref(ctx), false, false, M, N, K, 1.0f, a + ia * M * K, K, b + ib * K * N, N, 0.0f,
                      y + bi * M * N, N);
         }
         return LO_OK;
@@ -709,10 +708,9 @@ static void strided_gather(const float *src, float *dst, int n, const int64_t *s
  * Both operands are transposed into [batch, M, K] and [batch, K, N], one
  * batched GEMM runs, and the result is transposed into the output's order.
  * Returns false (nothing written) when the equation does not fit. */
-static int einsum_matmul_runs; /* read by unit tests: did the fast path run */
 
 static bool einsum_matmul_f32(lo_kernel_ctx *ctx, const einsum_params *p, const einsum_plan *pl, lo_tensor *y) {
-    if (ctx->n_in != 2 || y->dtype != LO_FLOAT || gemm_force_reference) return false;
+    if (ctx->n_in != 2 || y->dtype != LO_FLOAT || lo_use_ref(ctx)) return false;
     for (int i = 0; i < 2; i++) {
         int seen[EINSUM_LETTERS] = {0};
         for (int k = 0; k < p->in[i].n; k++)
@@ -758,10 +756,9 @@ static bool einsum_matmul_f32(lo_kernel_ctx *ctx, const einsum_params *p, const 
     strided_gather(ctx->in[0]->data, a, na, sza, sa);
     strided_gather(ctx->in[1]->data, b, nbb, szb, sb);
     for (int64_t bi = 0; bi < B; bi++)
-        gemm_f32(false, false, M, N, K, 1.0f, a + bi * M * K, K, b + bi * K * N, N, 0.0f, c + bi * M * N, N);
+        gemm_f32(lo_use_ref(ctx), false, false, M, N, K, 1.0f, a + bi * M * K, K, b + bi * K * N, N, 0.0f, c + bi * M * N, N);
     strided_gather(c, y->data, pl->n_out, szo, so);
     scratch_release(&blk);
-    einsum_matmul_runs++;
     return true;
 }
 
@@ -963,6 +960,7 @@ typedef struct rnn_work {
     float *h, *c;  /* [Bt, H] */
     float *rh;     /* GRU: r (.) h, [Bt, H] */
     float *y;      /* [S, num_dir, Bt, H] or NULL */
+    bool ref;      /* the context's choice of the reference GEMM */
 } rnn_work;
 
 static void rnn_direction(const rnn_params *p, rnn_work *w, int dir, bool reverse) {
@@ -972,7 +970,7 @@ static void rnn_direction(const rnn_params *p, rnn_work *w, int dir, bool revers
     const float *P = w->peep ? w->peep + dir * 3 * H : NULL;
     const activation *act = &p->act[(p->num_dir == 2 ? dir : 0) * p->n_act];
     /* Input projections of every step at once: the bulk of the work. */
-    gemm_f32(false, true, S * Bt, G * H, I, 1.0f, w->x, I, W, I, 0.0f, w->xw, G * H);
+    gemm_f32(w->ref, false, true, S * Bt, G * H, I, 1.0f, w->x, I, W, I, 0.0f, w->xw, G * H);
     if (bias) {
         bool gru = p->kind == RNN_GRU;
         for (int64_t row = 0; row < S * Bt; row++)
@@ -989,11 +987,11 @@ static void rnn_direction(const rnn_params *p, rnn_work *w, int dir, bool revers
     }
     for (int64_t s = 0; s < max_len; s++) {
         if (p->kind == RNN_GRU) {
-            gemm_f32(false, true, Bt, 2 * H, H, 1.0f, w->h, H, R, H, 0.0f, w->hr, G * H);
+            gemm_f32(w->ref, false, true, Bt, 2 * H, H, 1.0f, w->h, H, R, H, 0.0f, w->hr, G * H);
             if (p->linear_before_reset)
-                gemm_f32(false, true, Bt, H, H, 1.0f, w->h, H, R + 2 * H * H, H, 0.0f, w->hr + 2 * H, G * H);
+                gemm_f32(w->ref, false, true, Bt, H, H, 1.0f, w->h, H, R + 2 * H * H, H, 0.0f, w->hr + 2 * H, G * H);
         } else {
-            gemm_f32(false, true, Bt, G * H, H, 1.0f, w->h, H, R, H, 0.0f, w->hr, G * H);
+            gemm_f32(w->ref, false, true, Bt, G * H, H, 1.0f, w->h, H, R, H, 0.0f, w->hr, G * H);
         }
         for (int64_t b = 0; b < Bt; b++) {
             int64_t len = w->lens ? w->lens[b] : S;
@@ -1034,7 +1032,7 @@ static void rnn_direction(const rnn_params *p, rnn_work *w, int dir, bool revers
         }
         if (p->kind == RNN_GRU) {
             if (!p->linear_before_reset)
-                gemm_f32(false, true, Bt, H, H, 1.0f, w->rh, H, R + 2 * H * H, H, 0.0f, w->hr + 2 * H, G * H);
+                gemm_f32(w->ref, false, true, Bt, H, H, 1.0f, w->rh, H, R + 2 * H * H, H, 0.0f, w->hr + 2 * H, G * H);
             for (int64_t b = 0; b < Bt; b++) {
                 int64_t len = w->lens ? w->lens[b] : S;
                 if (s >= len) continue;
@@ -1167,7 +1165,7 @@ static lo_status rnn_run(lo_kernel_ctx *ctx) {
 
     for (int64_t d = 0; d < nd; d++) {
         rnn_work w = {S, Bt, I, H, x, buf[1], buf[2], Bi ? buf[3] : NULL, Pp ? buf[4] : NULL, lens,
-                      buf[5], buf[6], h_all + d * Bt * H, c_all + d * Bt * H, rh, y_all};
+                      buf[5], buf[6], h_all + d * Bt * H, c_all + d * Bt * H, rh, y_all, lo_use_ref(ctx)};
         rnn_direction(p, &w, (int)d, nd == 2 ? d == 1 : p->reverse);
     }
 
@@ -1203,13 +1201,13 @@ static lo_status rnn_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_gemm[] = {
-    {"", "Gemm", 1, LO_OPSET_MAX, gemm_prepare, gemm_run, NULL},
-    {"", "MatMul", 1, LO_OPSET_MAX, NULL, matmul_run, NULL},
-    {"", "MatMulInteger", 10, LO_OPSET_MAX, NULL, matmul_integer_run, NULL},
-    {"", "QLinearMatMul", 10, LO_OPSET_MAX, NULL, qlinear_matmul_run, NULL},
-    {"", "Einsum", 12, LO_OPSET_MAX, einsum_prepare, einsum_run, NULL},
-    {"", "RNN", 1, LO_OPSET_MAX, rnn_prepare, rnn_run, NULL},
-    {"", "GRU", 1, LO_OPSET_MAX, gru_prepare, rnn_run, NULL},
-    {"", "LSTM", 1, LO_OPSET_MAX, lstm_prepare, rnn_run, NULL},
+    {"", "Gemm", 1, LO_OPSET_MAX, gemm_prepare, gemm_run, NULL, LO_OP_FAST},
+    {"", "MatMul", 1, LO_OPSET_MAX, NULL, matmul_run, NULL, LO_OP_FAST},
+    {"", "MatMulInteger", 10, LO_OPSET_MAX, NULL, matmul_integer_run, NULL, 0},
+    {"", "QLinearMatMul", 10, LO_OPSET_MAX, NULL, qlinear_matmul_run, NULL, 0},
+    {"", "Einsum", 12, LO_OPSET_MAX, einsum_prepare, einsum_run, NULL, LO_OP_FAST},
+    {"", "RNN", 1, LO_OPSET_MAX, rnn_prepare, rnn_run, NULL, LO_OP_FAST},
+    {"", "GRU", 1, LO_OPSET_MAX, gru_prepare, rnn_run, NULL, LO_OP_FAST},
+    {"", "LSTM", 1, LO_OPSET_MAX, lstm_prepare, rnn_run, NULL, LO_OP_FAST},
     {0},
 };

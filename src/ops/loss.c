@@ -158,7 +158,7 @@ static lo_status sce_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_loss[] = {
-    {"", "NegativeLogLikelihoodLoss", 12, LO_OPSET_MAX, loss_prepare, nll_run, NULL},
-    {"", "SoftmaxCrossEntropyLoss", 12, LO_OPSET_MAX, loss_prepare, sce_run, NULL},
+    {"", "NegativeLogLikelihoodLoss", 12, LO_OPSET_MAX, loss_prepare, nll_run, NULL, 0},
+    {"", "SoftmaxCrossEntropyLoss", 12, LO_OPSET_MAX, loss_prepare, sce_run, NULL, 0},
     {0},
 };

@@ -12,7 +12,6 @@
 
 #include "ops.h"
 
-static bool norm_force_reference; /* set by unit tests to compare the paths */
 
 #define PAR_WORK (1 << 15)
 
@@ -145,7 +144,7 @@ static lo_status softmax_run(lo_kernel_ctx *ctx) {
     }
     if (ctx->n_out < 1 || !ctx->out[0]) return LO_OK; /* nothing asked for */
     LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
-    if (x->dtype == LO_FLOAT && inner == 1 && p->kind != HARDMAX && !norm_force_reference)
+    if (x->dtype == LO_FLOAT && inner == 1 && p->kind != HARDMAX && !lo_use_ref(ctx))
         softmax_rows_f32(p->kind, x->data, ctx->out[0]->data, outer, n);
     else
         softmax_ref(p->kind, x, ctx->out[0], outer, n, inner);
@@ -230,7 +229,7 @@ static lo_status batchnorm_run(lo_kernel_ctx *ctx) {
     }
     if (!y) return LO_OK;
     bool fast = x->dtype == LO_FLOAT && scale->dtype == LO_FLOAT && bias->dtype == LO_FLOAT &&
-                mean->dtype == LO_FLOAT && var->dtype == LO_FLOAT && !p->per_element && !norm_force_reference;
+                mean->dtype == LO_FLOAT && var->dtype == LO_FLOAT && !p->per_element && !lo_use_ref(ctx);
     if (fast) {
         const float *xs = x->data, *sc = scale->data, *bs = bias->data, *mn = mean->data, *vr = var->data;
         float *ys = y->data;
@@ -329,7 +328,7 @@ static lo_status layernorm_run(lo_kernel_ctx *ctx) {
     lo_tensor *y = ctx->n_out > 0 ? ctx->out[0] : NULL;
     bool fast = y && x->dtype == LO_FLOAT && scale->dtype == LO_FLOAT && lo_numel(scale) == cols &&
                 (!bias || (bias->dtype == LO_FLOAT && lo_numel(bias) == cols)) && p->stash == LO_FLOAT &&
-                !norm_force_reference;
+                !lo_use_ref(ctx);
     if (fast) {
         layernorm_rows_f32(x->data, scale->data, bias ? bias->data : NULL, y->data,
                            stats[0] ? stats[0]->data : NULL, stats[1] ? stats[1]->data : NULL, rows, cols,
@@ -453,7 +452,7 @@ static lo_status groupnorm_run(lo_kernel_ctx *ctx) {
     if (ctx->n_out < 1 || !ctx->out[0]) return LO_OK; /* nothing asked for */
     LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
     if (!p->groups && x->dtype == LO_FLOAT && scale->dtype == LO_FLOAT && bias->dtype == LO_FLOAT &&
-        !norm_force_reference)
+        !lo_use_ref(ctx))
         instancenorm_f32(x->data, scale->data, bias->data, ctx->out[0]->data, N, C, spatial, p->epsilon);
     else
         groupnorm_ref(x, scale, bias, ctx->out[0], N, C, G, spatial, p->per_channel_affine, p->epsilon);
@@ -639,15 +638,15 @@ static lo_status lpnorm_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_norm[] = {
-    {"", "BatchNormalization", 1, LO_OPSET_MAX, batchnorm_prepare, batchnorm_run, NULL},
-    {"", "LayerNormalization", 17, LO_OPSET_MAX, layernorm_prepare, layernorm_run, NULL},
-    {"", "InstanceNormalization", 1, LO_OPSET_MAX, instancenorm_prepare, groupnorm_run, NULL},
-    {"", "GroupNormalization", 18, LO_OPSET_MAX, groupnorm_prepare, groupnorm_run, NULL},
-    {"", "LRN", 1, LO_OPSET_MAX, lrn_prepare, lrn_run, NULL},
-    {"", "MeanVarianceNormalization", 9, LO_OPSET_MAX, mvn_prepare, mvn_run, NULL},
-    {"", "LpNormalization", 1, LO_OPSET_MAX, lpnorm_prepare, lpnorm_run, NULL},
-    {"", "Softmax", 1, LO_OPSET_MAX, softmax_prepare, softmax_run, NULL},
-    {"", "LogSoftmax", 1, LO_OPSET_MAX, log_softmax_prepare, softmax_run, NULL},
-    {"", "Hardmax", 1, LO_OPSET_MAX, hardmax_prepare, softmax_run, NULL},
+    {"", "BatchNormalization", 1, LO_OPSET_MAX, batchnorm_prepare, batchnorm_run, NULL, LO_OP_FAST},
+    {"", "LayerNormalization", 17, LO_OPSET_MAX, layernorm_prepare, layernorm_run, NULL, LO_OP_FAST},
+    {"", "InstanceNormalization", 1, LO_OPSET_MAX, instancenorm_prepare, groupnorm_run, NULL, LO_OP_FAST},
+    {"", "GroupNormalization", 18, LO_OPSET_MAX, groupnorm_prepare, groupnorm_run, NULL, 0},
+    {"", "LRN", 1, LO_OPSET_MAX, lrn_prepare, lrn_run, NULL, 0},
+    {"", "MeanVarianceNormalization", 9, LO_OPSET_MAX, mvn_prepare, mvn_run, NULL, 0},
+    {"", "LpNormalization", 1, LO_OPSET_MAX, lpnorm_prepare, lpnorm_run, NULL, 0},
+    {"", "Softmax", 1, LO_OPSET_MAX, softmax_prepare, softmax_run, NULL, LO_OP_FAST},
+    {"", "LogSoftmax", 1, LO_OPSET_MAX, log_softmax_prepare, softmax_run, NULL, LO_OP_FAST},
+    {"", "Hardmax", 1, LO_OPSET_MAX, hardmax_prepare, softmax_run, NULL, 0},
     {0},
 };

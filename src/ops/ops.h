@@ -14,6 +14,20 @@
 
 struct lo_frame;
 
+/* Which implementation a kernel runs. Every fast path has a plain reference
+ * it is checked against; the choice is data in the kernel context, set per
+ * session (lo_session_options.reference_kernels) or by the op tests, never
+ * read from the environment. */
+typedef enum lo_kernels {
+    LO_KERNELS_FAST = 0,      /* the fastest path for the shape and machine */
+    LO_KERNELS_REFERENCE = 1, /* the reference loops */
+    /* Conv's oneDNN variants, forced so tests reach each one: NCHW src/dst,
+     * oneDNN's chosen (blocked) layouts, the integer GEMM without AVX-512. */
+    LO_KERNELS_CONV_PLAIN = 2,
+    LO_KERNELS_CONV_BLOCKED = 3,
+    LO_KERNELS_CONV_PORTABLE = 4
+} lo_kernels;
+
 typedef struct lo_kernel_ctx {
     const lo_node *node;
     const void *params;
@@ -24,7 +38,11 @@ typedef struct lo_kernel_ctx {
     lo_error *err;
     struct lo_frame *frame; /* the running graph, for control flow */
     int threads;
+    lo_kernels kernels;
 } lo_kernel_ctx;
+
+/* Whether the kernel must take its reference path. */
+static inline bool lo_use_ref(const lo_kernel_ctx *ctx) { return ctx->kernels == LO_KERNELS_REFERENCE; }
 
 /* Sets out[i]'s dtype and shape and gives it a buffer (zero-filled only for
  * LO_STRING). Omitted outputs (NULL) get a scratch buffer that is dropped. */
@@ -45,7 +63,12 @@ typedef struct lo_op_def {
     lo_status (*prepare)(const lo_node *node, void **params, lo_error *err); /* may be NULL */
     lo_status (*run)(lo_kernel_ctx *ctx);
     void (*free_params)(void *params); /* NULL: free() */
+    /* LO_OP_FAST: run has a fast path besides its reference, chosen by
+     * ctx->kernels; tests/unit/test_ops.c runs every such op both ways. */
+    unsigned flags;
 } lo_op_def;
+
+#define LO_OP_FAST 1u
 
 #define LO_OPSET_MAX 28
 

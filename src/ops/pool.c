@@ -410,13 +410,6 @@ static void pool2d_f32(const pool_params *p, const pool_geom *g, const float *x,
     }
 }
 
-/* LAYEROUT_POOL_IMPL=reference makes tests compare the fast path against
- * the reference. */
-static bool pool_force_reference(void) {
-    const char *v = getenv("LAYEROUT_POOL_IMPL");
-    return v && strcmp(v, "reference") == 0;
-}
-
 static lo_status pool_run(lo_kernel_ctx *ctx) {
     const pool_params *p = ctx->params;
     LO_CHECK(ctx, ctx->n_in >= 1 && ctx->in[0], "X is required");
@@ -451,7 +444,7 @@ static lo_status pool_run(lo_kernel_ctx *ctx) {
     }
     if (lo_numel(y) > 0) {
         if (x->dtype == LO_FLOAT && g.nsp == 2 && !indices && p->kind != POOL_LP &&
-            !pool_force_reference())
+            !lo_use_ref(ctx))
             pool2d_f32(p, &g, x->data, y->data);
         else
             pool_reference(p, &g, x, y, indices);
@@ -843,14 +836,14 @@ static lo_status roi_align_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_pool[] = {
-    {"", "MaxPool", 1, LO_OPSET_MAX, max_pool_prepare, pool_run, NULL},
-    {"", "AveragePool", 1, LO_OPSET_MAX, avg_pool_prepare, pool_run, NULL},
-    {"", "LpPool", 1, LO_OPSET_MAX, lp_pool_prepare, pool_run, NULL},
-    {"", "GlobalAveragePool", 1, LO_OPSET_MAX, NULL, global_avg_run, NULL},
-    {"", "GlobalMaxPool", 1, LO_OPSET_MAX, NULL, global_max_run, NULL},
-    {"", "GlobalLpPool", 1, LO_OPSET_MAX, global_lp_prepare, global_lp_run, NULL},
-    {"", "MaxUnpool", 9, LO_OPSET_MAX, max_pool_prepare, max_unpool_run, NULL},
-    {"", "MaxRoiPool", 1, LO_OPSET_MAX, max_roi_pool_prepare, max_roi_pool_run, NULL},
-    {"", "RoiAlign", 10, LO_OPSET_MAX, roi_align_prepare, roi_align_run, NULL},
+    {"", "MaxPool", 1, LO_OPSET_MAX, max_pool_prepare, pool_run, NULL, LO_OP_FAST},
+    {"", "AveragePool", 1, LO_OPSET_MAX, avg_pool_prepare, pool_run, NULL, LO_OP_FAST},
+    {"", "LpPool", 1, LO_OPSET_MAX, lp_pool_prepare, pool_run, NULL, 0},
+    {"", "GlobalAveragePool", 1, LO_OPSET_MAX, NULL, global_avg_run, NULL, 0},
+    {"", "GlobalMaxPool", 1, LO_OPSET_MAX, NULL, global_max_run, NULL, 0},
+    {"", "GlobalLpPool", 1, LO_OPSET_MAX, global_lp_prepare, global_lp_run, NULL, 0},
+    {"", "MaxUnpool", 9, LO_OPSET_MAX, max_pool_prepare, max_unpool_run, NULL, 0},
+    {"", "MaxRoiPool", 1, LO_OPSET_MAX, max_roi_pool_prepare, max_roi_pool_run, NULL, 0},
+    {"", "RoiAlign", 10, LO_OPSET_MAX, roi_align_prepare, roi_align_run, NULL, 0},
     {0},
 };

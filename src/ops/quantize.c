@@ -297,8 +297,8 @@ static lo_status dynamic_quantize_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_quantize[] = {
-    {"", "QuantizeLinear", 10, LO_OPSET_MAX, q_prepare, quantize_run, NULL},
-    {"", "DequantizeLinear", 10, LO_OPSET_MAX, q_prepare, dequantize_run, NULL},
-    {"", "DynamicQuantizeLinear", 11, LO_OPSET_MAX, NULL, dynamic_quantize_run, NULL},
+    {"", "QuantizeLinear", 10, LO_OPSET_MAX, q_prepare, quantize_run, NULL, 0},
+    {"", "DequantizeLinear", 10, LO_OPSET_MAX, q_prepare, dequantize_run, NULL, 0},
+    {"", "DynamicQuantizeLinear", 11, LO_OPSET_MAX, NULL, dynamic_quantize_run, NULL, 0},
     {0},
 };

@@ -12,7 +12,6 @@
 
 #include "ops.h"
 
-static bool reduce_force_reference; /* set by unit tests to compare the paths */
 
 #define PAR_WORK (1 << 15)
 
@@ -271,7 +270,7 @@ static lo_status reduce_run(lo_kernel_ctx *ctx) {
     reduce_shape s;
     reduce_shape_make(x, reduced, &s);
     bool fast = x->dtype == LO_FLOAT && s.contiguous && p->kind != RED_PROD && p->kind != RED_LOG_SUM_EXP &&
-                p->kind != RED_LOG_SUM && !reduce_force_reference;
+                p->kind != RED_LOG_SUM && !lo_use_ref(ctx);
     if (fast)
         reduce_block_f32(p->kind, x->data, ctx->out[0]->data, s.outer, s.red_count, s.inner);
     else
@@ -470,18 +469,18 @@ static lo_status topk_run(lo_kernel_ctx *ctx) {
 }
 
 const lo_op_def lo_ops_reduce[] = {
-    {"", "ReduceSum", 1, LO_OPSET_MAX, reduce_sum_prepare, reduce_run, NULL},
-    {"", "ReduceMean", 1, LO_OPSET_MAX, reduce_mean_prepare, reduce_run, NULL},
-    {"", "ReduceMax", 1, LO_OPSET_MAX, reduce_max_prepare, reduce_run, NULL},
-    {"", "ReduceMin", 1, LO_OPSET_MAX, reduce_min_prepare, reduce_run, NULL},
-    {"", "ReduceProd", 1, LO_OPSET_MAX, reduce_prod_prepare, reduce_run, NULL},
-    {"", "ReduceL1", 1, LO_OPSET_MAX, reduce_l1_prepare, reduce_run, NULL},
-    {"", "ReduceL2", 1, LO_OPSET_MAX, reduce_l2_prepare, reduce_run, NULL},
-    {"", "ReduceLogSum", 1, LO_OPSET_MAX, reduce_log_sum_prepare, reduce_run, NULL},
-    {"", "ReduceLogSumExp", 1, LO_OPSET_MAX, reduce_log_sum_exp_prepare, reduce_run, NULL},
-    {"", "ReduceSumSquare", 1, LO_OPSET_MAX, reduce_sum_square_prepare, reduce_run, NULL},
-    {"", "ArgMax", 1, LO_OPSET_MAX, argmax_prepare, arg_run, NULL},
-    {"", "ArgMin", 1, LO_OPSET_MAX, argmin_prepare, arg_run, NULL},
-    {"", "TopK", 1, LO_OPSET_MAX, topk_prepare, topk_run, NULL},
+    {"", "ReduceSum", 1, LO_OPSET_MAX, reduce_sum_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceMean", 1, LO_OPSET_MAX, reduce_mean_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceMax", 1, LO_OPSET_MAX, reduce_max_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceMin", 1, LO_OPSET_MAX, reduce_min_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceProd", 1, LO_OPSET_MAX, reduce_prod_prepare, reduce_run, NULL, 0},
+    {"", "ReduceL1", 1, LO_OPSET_MAX, reduce_l1_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceL2", 1, LO_OPSET_MAX, reduce_l2_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ReduceLogSum", 1, LO_OPSET_MAX, reduce_log_sum_prepare, reduce_run, NULL, 0},
+    {"", "ReduceLogSumExp", 1, LO_OPSET_MAX, reduce_log_sum_exp_prepare, reduce_run, NULL, 0},
+    {"", "ReduceSumSquare", 1, LO_OPSET_MAX, reduce_sum_square_prepare, reduce_run, NULL, LO_OP_FAST},
+    {"", "ArgMax", 1, LO_OPSET_MAX, argmax_prepare, arg_run, NULL, 0},
+    {"", "ArgMin", 1, LO_OPSET_MAX, argmin_prepare, arg_run, NULL, 0},
+    {"", "TopK", 1, LO_OPSET_MAX, topk_prepare, topk_run, NULL, 0},
     {0},
 };

@@ -58,7 +58,6 @@ typedef struct resize_params {
     bool upsample;
     int n_attr_scales; /* Upsample-7's scales attribute */
     double attr_scales[LO_MAX_RANK];
-    int force_path; /* tests: 0 any, 1 reference only */
 } resize_params;
 
 static lo_status prep_fail(const lo_node *node, lo_error *err, lo_status status, const char *what,
@@ -130,7 +129,6 @@ static lo_status resize_prepare(const lo_node *node, void **params, lo_error *er
             memcpy(p->axes, axes, (size_t)n * sizeof *axes);
         }
     }
-    p->force_path = (int)lo_attr_int(node, "_layerout_reference", 0);
     return LO_OK;
 }
 
@@ -151,7 +149,6 @@ static lo_status upsample_prepare(const lo_node *node, void **params, lo_error *
         p->n_attr_scales = (int)n;
         for (int i = 0; i < n; i++) p->attr_scales[i] = scales[i];
     }
-    p->force_path = (int)lo_attr_int(node, "_layerout_reference", 0);
     return LO_OK;
 }
 
@@ -623,7 +620,7 @@ static lo_status resize_common(lo_kernel_ctx *ctx) {
             if (d < r - 2) inner_only &= plans[d].identity;
             else inner_only &= plans[d].taps <= 2;
         }
-        if (p->force_path == 1 || extrapolates)
+        if (lo_use_ref(ctx) || extrapolates)
             resize_reference(p, x, out, plans);
         else if (one_tap)
             nearest_copy(x, out, plans);
@@ -640,8 +637,8 @@ static lo_status resize_run(lo_kernel_ctx *ctx) { return resize_common(ctx); }
 static lo_status upsample_run(lo_kernel_ctx *ctx) { return resize_common(ctx); }
 
 const lo_op_def lo_ops_resize[] = {
-    {"", "Resize", 10, LO_OPSET_MAX, resize_prepare, resize_run, NULL},
+    {"", "Resize", 10, LO_OPSET_MAX, resize_prepare, resize_run, NULL, LO_OP_FAST},
     /* Upsample is deprecated since 10; older exporters still emit it. */
-    {"", "Upsample", 7, LO_OPSET_MAX, upsample_prepare, upsample_run, NULL},
+    {"", "Upsample", 7, LO_OPSET_MAX, upsample_prepare, upsample_run, NULL, LO_OP_FAST},
     {0},
 };

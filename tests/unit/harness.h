@@ -214,6 +214,10 @@ static inline lo_status kernel_prepare(const lo_node *node, const lo_op_def **de
     return st;
 }
 
+/* The implementation every kernel run below takes (the context's kernel
+ * choice): tests set it to LO_KERNELS_REFERENCE to run the reference path. */
+static lo_kernels harness_kernels HARNESS_UNUSED = LO_KERNELS_FAST;
+
 /* One run of a prepared kernel with a minimal context: no frame (outputs are
  * malloc'd, not from a session arena). out[i] NULL is an output nobody reads;
  * the others must be empty tensors. */
@@ -221,7 +225,8 @@ static inline lo_status kernel_run(const lo_node *node, const lo_op_def *def, co
                                    const lo_tensor *const *in, int n_in, lo_tensor *const *out, int n_out,
                                    int threads, lo_error *err) {
     lo_kernel_ctx ctx = {.node = node, .params = params, .in = in, .n_in = n_in,
-                         .out = out, .n_out = n_out, .err = err, .threads = threads};
+                         .out = out, .n_out = n_out, .err = err, .threads = threads,
+                         .kernels = harness_kernels};
     return def->run(&ctx);
 }
 
