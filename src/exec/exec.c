@@ -15,14 +15,6 @@
 
 /* ---- buffers ---------------------------------------------------------------- */
 
-/* Tensor buffers are 64-byte aligned for the vector kernels and oneDNN. */
-static void *buffer_alloc(size_t bytes) {
-    void *p = NULL;
-    size_t size = (bytes + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
-    return p;
-}
-
 /* Small blocks are cheap to get from malloc; only large ones are pooled. */
 #define POOL_MIN_BYTES (64 * 1024)
 
@@ -167,7 +159,7 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     t->capacity = 0;
     if (dtype == LO_STRING || !s) {
         /* strings own their characters too: freed outside the arena */
-        t->data = buffer_alloc(bytes);
+        t->data = lo_buffer_alloc(bytes);
         if (!t->data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
         if (dtype == LO_STRING) memset(t->data, 0, bytes);
         return LO_OK;
@@ -182,7 +174,7 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     size_t in_use = s->arena_bytes;
     bool over = !t->data && s->max_memory && in_use + rounded > s->max_memory;
     if (!t->data && !over) {
-        t->data = buffer_alloc(bytes);
+        t->data = lo_buffer_alloc(bytes);
         t->capacity = rounded;
         if (t->data) s->arena_bytes += rounded;
     }
@@ -214,42 +206,10 @@ void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes) {
     lo_session *s = f->session;
     if (bytes > s->scratch_size) {
         free(s->scratch);
-        s->scratch = buffer_alloc(bytes);
+        s->scratch = lo_buffer_alloc(bytes);
         s->scratch_size = s->scratch ? bytes : 0;
     }
     return s->scratch;
-}
-
-lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err) {
-    *dst = *src;
-    dst->data = NULL;
-    dst->items = NULL;
-    if (src->kind == LO_KIND_SEQUENCE) {
-        dst->items = calloc((size_t)src->n_items + 1, sizeof *dst->items);
-        if (!dst->items) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < src->n_items; i++) {
-            lo_status st = lo_tensor_clone(&src->items[i], &dst->items[i], err);
-            if (st != LO_OK) {
-                dst->n_items = i;
-                lo_tensor_free_data(dst);
-                return st;
-            }
-        }
-        return LO_OK;
-    }
-    if (src->kind == LO_KIND_NONE) return LO_OK;
-    dst->data = buffer_alloc(src->nbytes);
-    if (!dst->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory (%zu bytes)", src->nbytes);
-    if (src->dtype == LO_STRING) {
-        size_t n = src->nbytes / sizeof(char *);
-        for (size_t i = 0; i < n; i++) {
-            const char *s = ((char *const *)src->data)[i];
-            ((char **)dst->data)[i] = lo_strdup(s ? s : "");
-        }
-    } else if (src->nbytes) {
-        memcpy(dst->data, src->data, src->nbytes);
-    }
-    return LO_OK;
 }
 
 /* ---- planning --------------------------------------------------------------- */
@@ -630,7 +590,7 @@ static lo_status run_node(lo_frame *f, int node_index) {
     lo_kernel_ctx ctx = {
         .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
         .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
-        .kernels = f->session->kernels,
+        .kernels = f->session->kernels, .run_subgraph = lo_exec_subgraph,
     };
     bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
     double t0 = timed ? now_seconds() : 0;

@@ -235,5 +235,9 @@ const int64_t *lo_attr_ints(const lo_node *n, const char *name, int64_t *count);
 const float *lo_attr_floats(const lo_node *n, const char *name, int64_t *count);
 
 void lo_tensor_free_data(lo_tensor *t); /* frees strings of STRING tensors too */
+/* A tensor buffer, 64-byte aligned for the vector kernels and oneDNN; free(). */
+void *lo_buffer_alloc(size_t bytes);
+/* Deep copy of a tensor or sequence into fresh memory. */
+lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
 
 #endif

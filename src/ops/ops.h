@@ -39,6 +39,15 @@ typedef struct lo_kernel_ctx {
     struct lo_frame *frame; /* the running graph, for control flow */
     int threads;
     lo_kernels kernels;
+    /* Runs a subgraph (If branch, Loop or Scan body) of the node being run:
+     * inputs are bound to body->inputs in order, outer-scope names resolve
+     * to the enclosing frames; outputs[0..body->n_outputs) receive the
+     * body's outputs, owned by the caller (lo_tensor_free_data). iteration
+     * (-1 for If) is what the observer reports for the body's tensors.
+     * Given by the run loop, so kernels never include it; NULL outside a
+     * session. */
+    lo_status (*run_subgraph)(struct lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
+                              int n_inputs, lo_tensor *outputs, int iteration);
 } lo_kernel_ctx;
 
 /* Whether the kernel must take its reference path. */
@@ -104,19 +113,43 @@ lo_status lo_kernel_fail(lo_kernel_ctx *ctx, lo_status status, const char *fmt, 
     } while (0)
 
 
-/* Tables of the kernel families, each ended by an entry with op_type NULL. */
-extern const lo_op_def lo_ops_elementwise[];
-extern const lo_op_def lo_ops_shape[];
-extern const lo_op_def lo_ops_conv[];
-extern const lo_op_def lo_ops_pool[];
-extern const lo_op_def lo_ops_gemm[];
-extern const lo_op_def lo_ops_norm[];
-extern const lo_op_def lo_ops_reduce[];
+/* Tables of the kernel families, each ended by an entry with op_type NULL:
+ * one per source file, which sits in the directory of its ONNX domain
+ * (src/ops/<domain>/, after ONNX Runtime's providers/cpu layout). */
 extern const lo_op_def lo_ops_control[];
-extern const lo_op_def lo_ops_resize[];
-extern const lo_op_def lo_ops_sequence[];
+extern const lo_op_def lo_ops_generator_random[];
+extern const lo_op_def lo_ops_image_image_decoder[];
+extern const lo_op_def lo_ops_llm_attention[];
+extern const lo_op_def lo_ops_llm_flex_attention[];
+extern const lo_op_def lo_ops_llm_linear_attention[];
+extern const lo_op_def lo_ops_llm_rotary_embedding[];
+extern const lo_op_def lo_ops_llm_tensor_scatter[];
+extern const lo_op_def lo_ops_math_cumulative[];
+extern const lo_op_def lo_ops_math_det[];
+extern const lo_op_def lo_ops_elementwise[];
+extern const lo_op_def lo_ops_gemm[];
+extern const lo_op_def lo_ops_math_swish[];
+extern const lo_op_def lo_ops_ml[];
+extern const lo_op_def lo_ops_nn_col2im[];
+extern const lo_op_def lo_ops_conv[];
 extern const lo_op_def lo_ops_loss[];
-extern const lo_op_def lo_ops_misc[];
+extern const lo_op_def lo_ops_norm[];
+extern const lo_op_def lo_ops_pool[];
+extern const lo_op_def lo_ops_nn_rms_normalization[];
+extern const lo_op_def lo_ops_object_detection_non_max_suppression[];
 extern const lo_op_def lo_ops_quantize[];
+extern const lo_op_def lo_ops_reduce[];
+extern const lo_op_def lo_ops_sequence[];
+extern const lo_op_def lo_ops_signal_dft[];
+extern const lo_op_def lo_ops_signal_window[];
+extern const lo_op_def lo_ops_tensor_affine_grid[];
+extern const lo_op_def lo_ops_tensor_bitcast[];
+extern const lo_op_def lo_ops_tensor_center_crop_pad[];
+extern const lo_op_def lo_ops_tensor_grid_sample[];
+extern const lo_op_def lo_ops_resize[];
+extern const lo_op_def lo_ops_shape[];
+extern const lo_op_def lo_ops_text_string_normalizer[];
+extern const lo_op_def lo_ops_text_strings[];
+extern const lo_op_def lo_ops_text_tfidf_vectorizer[];
 
 #endif

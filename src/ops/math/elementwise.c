@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <tgmath.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 /* ---- op codes and parameters --------------------------------------------- */
 

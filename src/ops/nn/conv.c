@@ -17,7 +17,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 #define MAX_SPATIAL (LO_MAX_RANK - 2)
 /* Attribute values above this are nonsense for a convolution and would let

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 typedef struct q_params {
     int64_t axis;

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../exec/exec.h"
-#include "ops.h"
+#include "../ops.h"
 
 static bool has_out(lo_kernel_ctx *ctx, int i) { return i < ctx->n_out && ctx->out[i]; }
 
@@ -369,7 +368,7 @@ static lo_status seq_map_run(lo_kernel_ctx *ctx) {
     for (int64_t k = 0; st == LO_OK && k < n; k++) {
         for (int i = 0; i < ctx->n_in; i++)
             ins[i] = ctx->in[i]->kind == LO_KIND_SEQUENCE ? &ctx->in[i]->items[k] : ctx->in[i];
-        st = lo_exec_subgraph(ctx, body, ins, ctx->n_in, outs, (int)k);
+        st = ctx->run_subgraph(ctx, body, ins, ctx->n_in, outs, (int)k);
         if (st != LO_OK) break;
         for (int o = 0; o < n_out; o++) {
             results[o][k] = outs[o];

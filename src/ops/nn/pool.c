@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 #define MAX_SPATIAL (LO_MAX_RANK - 2)
 #define ATTR_LIMIT ((int64_t)1 << 31)

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../exec/exec.h"
-#include "ops.h"
+#include "../ops.h"
 
 static const lo_graph *graph_attr(const lo_node *n, const char *name) {
     const lo_attr *a = lo_attr_find(n, name);
@@ -47,7 +46,7 @@ static lo_status if_run(lo_kernel_ctx *ctx) {
     const lo_graph *body = graph_attr(ctx->node, truth(ctx->in[0]) ? "then_branch" : "else_branch");
     lo_tensor *outs = calloc((size_t)body->n_outputs + 1, sizeof *outs);
     if (!outs) return lo_fail(ctx->err, LO_ERR_NOMEM, "out of memory");
-    lo_status st = lo_exec_subgraph(ctx, body, NULL, 0, outs, -1);
+    lo_status st = ctx->run_subgraph(ctx, body, NULL, 0, outs, -1);
     if (st == LO_OK)
         for (int i = 0; i < body->n_outputs; i++) move_out(ctx, i, &outs[i]);
     free(outs);
@@ -174,7 +173,7 @@ static lo_status loop_run(lo_kernel_ctx *ctx) {
         ins[0] = &iter_t;
         ins[1] = &cond_t;
         for (int i = 0; i < carried; i++) ins[i + 2] = state[i].kind == LO_KIND_NONE ? NULL : &state[i];
-        st = lo_exec_subgraph(ctx, body, ins, carried + 2, outs, (int)it);
+        st = ctx->run_subgraph(ctx, body, ins, carried + 2, outs, (int)it);
         if (st != LO_OK) break;
         cond = truth(&outs[0]);
         lo_tensor_free_data(&outs[0]);
@@ -294,7 +293,7 @@ static lo_status scan_once(lo_kernel_ctx *ctx, const scan_params *p, const lo_te
             st = take_slice(scan_in[i], axes[i], idx, &slices[i], err);
             ins[n_state + i] = &slices[i];
         }
-        if (st == LO_OK) st = lo_exec_subgraph(ctx, body, ins, n_state + n_scan_in, outs, (int)t);
+        if (st == LO_OK) st = ctx->run_subgraph(ctx, body, ins, n_state + n_scan_in, outs, (int)t);
         for (int i = 0; i < n_scan_in; i++) lo_tensor_free_data(&slices[i]);
         if (st != LO_OK) break;
         for (int i = 0; i < n_state; i++) {

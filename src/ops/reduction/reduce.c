@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 
 #define PAR_WORK (1 << 15)

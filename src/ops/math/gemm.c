@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 /* ---- scratch ------------------------------------------------------------ */
 

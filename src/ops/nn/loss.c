@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 typedef enum reduction { RED_NONE, RED_SUM, RED_MEAN } reduction;
 

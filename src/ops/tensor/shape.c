@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 /* Below this many elements a copy loop is not worth waking threads for. */
 #define PARALLEL_MIN_ELEMENTS ((int64_t)1 << 16)

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "../ops.h"
 
 
 #define PARALLEL_MIN_ELEMENTS ((int64_t)1 << 14)
