@@ -139,6 +139,7 @@ extern const lo_op_def lo_ops_nn_rms_normalization[];
 extern const lo_op_def lo_ops_object_detection_non_max_suppression[];
 extern const lo_op_def lo_ops_quantize[];
 extern const lo_op_def lo_ops_reduce[];
+extern const lo_op_def lo_ops_rnn[];
 extern const lo_op_def lo_ops_sequence[];
 extern const lo_op_def lo_ops_signal_dft[];
 extern const lo_op_def lo_ops_signal_window[];

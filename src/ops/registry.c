@@ -31,6 +31,7 @@ static const lo_op_def *const families[] = {
     lo_ops_object_detection_non_max_suppression,
     lo_ops_quantize,
     lo_ops_reduce,
+    lo_ops_rnn,
     lo_ops_sequence,
     lo_ops_signal_dft,
     lo_ops_signal_window,
