@@ -132,6 +132,8 @@ extern const lo_op_def lo_ops_math_swish[];
 extern const lo_op_def lo_ops_ml[];
 extern const lo_op_def lo_ops_nn_col2im[];
 extern const lo_op_def lo_ops_conv[];
+extern const lo_op_def lo_ops_conv_integer[];
+extern const lo_op_def lo_ops_deform_conv[];
 extern const lo_op_def lo_ops_loss[];
 extern const lo_op_def lo_ops_norm[];
 extern const lo_op_def lo_ops_pool[];

@@ -24,6 +24,8 @@ static const lo_op_def *const families[] = {
     lo_ops_ml,
     lo_ops_nn_col2im,
     lo_ops_conv,
+    lo_ops_conv_integer,
+    lo_ops_deform_conv,
     lo_ops_loss,
     lo_ops_norm,
     lo_ops_pool,
