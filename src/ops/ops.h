@@ -116,43 +116,54 @@ lo_status lo_kernel_fail(lo_kernel_ctx *ctx, lo_status status, const char *fmt, 
 /* Tables of the kernel families, each ended by an entry with op_type NULL:
  * one per source file, which sits in the directory of its ONNX domain
  * (src/ops/<domain>/, after ONNX Runtime's providers/cpu layout). */
-extern const lo_op_def lo_ops_control[];
-extern const lo_op_def lo_ops_generator_random[];
-extern const lo_op_def lo_ops_image_image_decoder[];
-extern const lo_op_def lo_ops_llm_attention[];
-extern const lo_op_def lo_ops_llm_flex_attention[];
-extern const lo_op_def lo_ops_llm_linear_attention[];
-extern const lo_op_def lo_ops_llm_rotary_embedding[];
-extern const lo_op_def lo_ops_llm_tensor_scatter[];
-extern const lo_op_def lo_ops_math_cumulative[];
-extern const lo_op_def lo_ops_math_det[];
-extern const lo_op_def lo_ops_elementwise[];
-extern const lo_op_def lo_ops_gemm[];
-extern const lo_op_def lo_ops_math_swish[];
-extern const lo_op_def lo_ops_ml[];
-extern const lo_op_def lo_ops_nn_col2im[];
-extern const lo_op_def lo_ops_conv[];
-extern const lo_op_def lo_ops_conv_integer[];
-extern const lo_op_def lo_ops_deform_conv[];
-extern const lo_op_def lo_ops_loss[];
-extern const lo_op_def lo_ops_norm[];
-extern const lo_op_def lo_ops_pool[];
-extern const lo_op_def lo_ops_nn_rms_normalization[];
-extern const lo_op_def lo_ops_object_detection_non_max_suppression[];
-extern const lo_op_def lo_ops_quantize[];
-extern const lo_op_def lo_ops_reduce[];
-extern const lo_op_def lo_ops_rnn[];
-extern const lo_op_def lo_ops_sequence[];
-extern const lo_op_def lo_ops_signal_dft[];
-extern const lo_op_def lo_ops_signal_window[];
-extern const lo_op_def lo_ops_tensor_affine_grid[];
-extern const lo_op_def lo_ops_tensor_bitcast[];
-extern const lo_op_def lo_ops_tensor_center_crop_pad[];
-extern const lo_op_def lo_ops_tensor_grid_sample[];
-extern const lo_op_def lo_ops_resize[];
-extern const lo_op_def lo_ops_shape[];
-extern const lo_op_def lo_ops_text_string_normalizer[];
-extern const lo_op_def lo_ops_text_strings[];
-extern const lo_op_def lo_ops_text_tfidf_vectorizer[];
+extern const lo_op_def lo_ops_control[]; /* controlflow/control.c */
+extern const lo_op_def lo_ops_generator_random[]; /* generator/random.c */
+extern const lo_op_def lo_ops_image_image_decoder[]; /* image/image_decoder.c */
+extern const lo_op_def lo_ops_llm_attention[]; /* llm/attention.c */
+extern const lo_op_def lo_ops_llm_flex_attention[]; /* llm/flex_attention.c */
+extern const lo_op_def lo_ops_llm_linear_attention[]; /* llm/linear_attention.c */
+extern const lo_op_def lo_ops_llm_rotary_embedding[]; /* llm/rotary_embedding.c */
+extern const lo_op_def lo_ops_llm_tensor_scatter[]; /* llm/tensor_scatter.c */
+extern const lo_op_def lo_ops_cumulative[]; /* math/cumulative.c */
+extern const lo_op_def lo_ops_math_det[]; /* math/det.c */
+extern const lo_op_def lo_ops_elementwise[]; /* math/elementwise.c */
+extern const lo_op_def lo_ops_gemm[]; /* math/gemm.c */
+extern const lo_op_def lo_ops_math_swish[]; /* math/swish.c */
+extern const lo_op_def lo_ops_ml[]; /* ml/ml.c */
+extern const lo_op_def lo_ops_nn_col2im[]; /* nn/col2im.c */
+extern const lo_op_def lo_ops_conv[]; /* nn/conv.c */
+extern const lo_op_def lo_ops_conv_integer[]; /* nn/conv_integer.c */
+extern const lo_op_def lo_ops_deform_conv[]; /* nn/deform_conv.c */
+extern const lo_op_def lo_ops_loss[]; /* nn/loss.c */
+extern const lo_op_def lo_ops_norm[]; /* nn/normalization.c */
+extern const lo_op_def lo_ops_pool[]; /* nn/pool.c */
+extern const lo_op_def lo_ops_nn_rms_normalization[]; /* nn/rms_normalization.c */
+extern const lo_op_def lo_ops_object_detection_non_max_suppression[]; /* object_detection/non_max_suppression.c */
+extern const lo_op_def lo_ops_quantize[]; /* quantization/quantize.c */
+extern const lo_op_def lo_ops_reduce[]; /* reduction/reduce.c */
+extern const lo_op_def lo_ops_rnn[]; /* rnn/rnn.c */
+extern const lo_op_def lo_ops_sequence[]; /* sequence/sequence.c */
+extern const lo_op_def lo_ops_signal_dft[]; /* signal/dft.c */
+extern const lo_op_def lo_ops_signal_window[]; /* signal/window.c */
+extern const lo_op_def lo_ops_tensor_affine_grid[]; /* tensor/affine_grid.c */
+extern const lo_op_def lo_ops_tensor_bitcast[]; /* tensor/bitcast.c */
+extern const lo_op_def lo_ops_tensor_center_crop_pad[]; /* tensor/center_crop_pad.c */
+extern const lo_op_def lo_ops_concat_split[]; /* tensor/concat_split.c */
+extern const lo_op_def lo_ops_expand_tile[]; /* tensor/expand_tile.c */
+extern const lo_op_def lo_ops_gather[]; /* tensor/gather.c */
+extern const lo_op_def lo_ops_tensor_grid_sample[]; /* tensor/grid_sample.c */
+extern const lo_op_def lo_ops_pad[]; /* tensor/pad.c */
+extern const lo_op_def lo_ops_range_nonzero_onehot[]; /* tensor/range_nonzero_onehot.c */
+extern const lo_op_def lo_ops_resize[]; /* tensor/resize.c */
+extern const lo_op_def lo_ops_reverse_sequence_compress[]; /* tensor/reverse_sequence_compress.c */
+extern const lo_op_def lo_ops_scatter[]; /* tensor/scatter.c */
+extern const lo_op_def lo_ops_shape[]; /* tensor/shape.c */
+extern const lo_op_def lo_ops_slice[]; /* tensor/slice.c */
+extern const lo_op_def lo_ops_space_depth[]; /* tensor/space_depth.c */
+extern const lo_op_def lo_ops_transpose[]; /* tensor/transpose.c */
+extern const lo_op_def lo_ops_unique[]; /* tensor/unique.c */
+extern const lo_op_def lo_ops_text_string_normalizer[]; /* text/string_normalizer.c */
+extern const lo_op_def lo_ops_text_strings[]; /* text/strings.c */
+extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.c */
 
 #endif

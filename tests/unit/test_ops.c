@@ -399,6 +399,13 @@ static void gen_norm(const char *op, op_case *c) {
     }
     int64_t ch[1] = {dims[1]};
     if (is(op, "InstanceNormalization")) {
+        /* over one element x - mean is rounding noise, which 1/sqrt(epsilon)
+         * magnifies: a real difference of float32 and double, not a bug */
+        if (rank == 2) dims[rank++] = rnd_range(2, 20);
+        for (int d = 2; d < rank; d++)
+            if (dims[d] == 1) dims[d] = 2;
+        lo_tensor_free_data(&c->in[0]);
+        c->in[0] = rand_in(LO_FLOAT, rank, dims, -5, 5);
         c->opset = 6;
         add_in(c, rand_in(LO_FLOAT, 1, ch, 0.5, 1.5));
         add_in(c, rand_in(LO_FLOAT, 1, ch, -1, 1));
@@ -514,7 +521,7 @@ static const op_test tests[] = {
     {"LSTM", gen_rnn, 1e-8, 20, false},
     {"BatchNormalization", gen_norm, 1e-12, 20, false},
     {"LayerNormalization", gen_norm, 1e-10, 20, false},
-    {"InstanceNormalization", gen_norm, 1e-8, 20, false}, /* spatial size 1 normalises noise */
+    {"InstanceNormalization", gen_norm, 1e-10, 20, false},
     {"Softmax", gen_norm, 1e-10, 20, false},
     {"LogSoftmax", gen_norm, 1e-10, 20, false},
     {"Resize", gen_resize, 1e-12, 40, false},
@@ -621,6 +628,11 @@ static void visit(const lo_op_def *def, void *user) {
     const op_test *t = find_test(def);
     CHECK(t != NULL, "%s has a fast path but no case generator in test_ops.c", def->op_type);
     if (!t) return;
+    /* each op's cases drawn from a seed of its own name, so they do not
+     * depend on the registry's order and `test_ops OP` draws the same */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = def->op_type; *c; c++) h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    rng_state = h ? h : 1;
     int ran = test_op(def, t);
     /* a generator whose every case fails both ways tests nothing */
     CHECK(ran * 2 >= t->cases, "%s: only %d of %d cases ran", def->op_type, ran, t->cases);
