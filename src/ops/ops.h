@@ -128,7 +128,6 @@ extern const lo_op_def lo_ops_cumulative[]; /* math/cumulative.c */
 extern const lo_op_def lo_ops_math_det[]; /* math/det.c */
 extern const lo_op_def lo_ops_elementwise[]; /* math/elementwise.c */
 extern const lo_op_def lo_ops_gemm[]; /* math/gemm.c */
-extern const lo_op_def lo_ops_math_swish[]; /* math/swish.c */
 extern const lo_op_def lo_ops_ml[]; /* ml/ml.c */
 extern const lo_op_def lo_ops_nn_col2im[]; /* nn/col2im.c */
 extern const lo_op_def lo_ops_conv[]; /* nn/conv.c */
@@ -137,7 +136,6 @@ extern const lo_op_def lo_ops_deform_conv[]; /* nn/deform_conv.c */
 extern const lo_op_def lo_ops_loss[]; /* nn/loss.c */
 extern const lo_op_def lo_ops_norm[]; /* nn/normalization.c */
 extern const lo_op_def lo_ops_pool[]; /* nn/pool.c */
-extern const lo_op_def lo_ops_nn_rms_normalization[]; /* nn/rms_normalization.c */
 extern const lo_op_def lo_ops_object_detection_non_max_suppression[]; /* object_detection/non_max_suppression.c */
 extern const lo_op_def lo_ops_quantize[]; /* quantization/quantize.c */
 extern const lo_op_def lo_ops_reduce[]; /* reduction/reduce.c */
@@ -147,6 +145,7 @@ extern const lo_op_def lo_ops_signal_dft[]; /* signal/dft.c */
 extern const lo_op_def lo_ops_signal_window[]; /* signal/window.c */
 extern const lo_op_def lo_ops_tensor_affine_grid[]; /* tensor/affine_grid.c */
 extern const lo_op_def lo_ops_tensor_bitcast[]; /* tensor/bitcast.c */
+extern const lo_op_def lo_ops_cast[]; /* tensor/cast.c */
 extern const lo_op_def lo_ops_tensor_center_crop_pad[]; /* tensor/center_crop_pad.c */
 extern const lo_op_def lo_ops_concat_split[]; /* tensor/concat_split.c */
 extern const lo_op_def lo_ops_expand_tile[]; /* tensor/expand_tile.c */

@@ -1,5 +1,6 @@
-/* Elementwise kernels: unary math and activations, binary and variadic ops
- * with broadcasting, Where, Clip, Cast and CastLike.
+/* Elementwise kernels: unary math and activations (Swish and SwiGLU too),
+ * binary and variadic ops with broadcasting, Where and Clip. Cast and
+ * CastLike, which share the machinery in elementwise.h, are in tensor/cast.c.
  *
  * Every op has one generic element function that works in double (float
  * types), int64 (signed) or uint64 (unsigned and bool) and stores back with
@@ -18,405 +19,8 @@
 #include <strings.h>
 #include <tgmath.h>
 
-#include "../ops.h"
-
-/* ---- op codes and parameters --------------------------------------------- */
-
-/* Float unary ops written once for float and double: T is the element type
- * (a macro set around each expansion), p the node's parameters. tgmath picks
- * expf for a float x and exp for a double one. */
-#define SOFTPLUS_OF(v) ((v) > 0 ? (v) + log1p(exp(-(v))) : log1p(exp(v)))
-#define CLIP_HIGH(v) ((v) > (T)p->clip_hi ? (T)p->clip_hi : (v))
-/* Ternaries, not fmin/fmax: those are library calls that stop vectorizing. */
-#define UNIT_CLAMP(v) ((v) < (T)0 ? (T)0 : (v) > (T)1 ? (T)1 : (v))
-/* float32 takes the vectorizable approximation, double the exact formula
- * (which is also the reference for float32). */
-#define SIGMOID_OF(v) _Generic((v), float: sigmoid_fast_f32, default: sigmoid_f64)(v)
-
-static inline double sigmoid_f64(double x) {
-    return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-}
-
-/* e^x in float32 without a libm call, so loops over it vectorize: Cody-Waite
- * reduction by ln 2 and a degree-6 polynomial on [-ln2/2, ln2/2] (Cephes'
- * coefficients), within 2 ulp. NaN and out-of-range inputs are resolved by
- * selects, keeping the float-to-int conversion in range. */
-static inline float exp_fast_f32(float x) {
-    float xc = x > -87.0f ? x : -87.0f;
-    xc = xc < 88.0f ? xc : 88.0f;
-    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to integer */
-    float r = xc - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float poly = 1.9875691500e-4f;
-    poly = poly * r + 1.3981999507e-3f;
-    poly = poly * r + 8.3334519073e-3f;
-    poly = poly * r + 4.1665795894e-2f;
-    poly = poly * r + 1.6666665459e-1f;
-    poly = poly * r + 5.0000001201e-1f;
-    float y = poly * r * r + r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } scale = {(uint32_t)((int32_t)k + 127) << 23};
-    float v = y * scale.f;
-    v = x < -87.0f ? 0.0f : v;
-    v = x > 88.0f ? INFINITY : v;
-    return x != x ? x : v;
-}
-
-static inline float sigmoid_fast_f32(float x) {
-    float e = exp_fast_f32(-fabs(x)); /* in (0, 1]: no overflow on either side */
-    float s = 1.0f / (1.0f + e);
-    return x >= 0 ? s : x != x ? x : e * s;
-}
-#define FLOAT_UNARY_OPS(X)                                                                   \
-    X(ABS, fabs(x))                                                                          \
-    X(NEG, -x)                                                                               \
-    X(RECIPROCAL, (T)1 / x)                                                                  \
-    X(FLOOR, floor(x))                                                                       \
-    X(CEIL, ceil(x))                                                                         \
-    X(ROUND, nearbyint(x)) /* default rounding mode: half to even */                        \
-    X(SIGN, x > 0 ? (T)1 : x < 0 ? (T)-1 : x)                                                \
-    X(SQRT, sqrt(x))                                                                         \
-    X(EXP, exp(x))                                                                           \
-    X(LOG, log(x))                                                                           \
-    X(ERF, erf(x))                                                                           \
-    X(SIN, sin(x))                                                                           \
-    X(COS, cos(x))                                                                           \
-    X(TAN, tan(x))                                                                           \
-    X(ASIN, asin(x))                                                                         \
-    X(ACOS, acos(x))                                                                         \
-    X(ATAN, atan(x))                                                                         \
-    X(SINH, sinh(x))                                                                         \
-    X(COSH, cosh(x))                                                                         \
-    X(ASINH, asinh(x))                                                                       \
-    X(ACOSH, acosh(x))                                                                       \
-    X(ATANH, atanh(x))                                                                       \
-    X(RELU, x < 0 ? (T)0 : x)                                                                \
-    X(LEAKYRELU, x < 0 ? (T)p->alpha * x : x)                                                \
-    X(ELU, x < 0 ? (T)p->alpha * expm1(x) : x)                                               \
-    X(SELU, x > 0 ? (T)p->gamma * x : (T)p->gamma * (T)p->alpha * expm1(x))                  \
-    X(CELU, (x > 0 ? x : (T)0) +                                                             \
-                (x > 0 ? (T)0 : (T)p->alpha * expm1(x / (T)p->alpha)))                       \
-    X(SIGMOID, SIGMOID_OF(x))                                                                \
-    X(HARDSIGMOID, UNIT_CLAMP((T)p->alpha * x + (T)p->beta))                                 \
-    X(HARDSWISH, x * UNIT_CLAMP(x * (T)(1.0 / 6.0) + (T)0.5))                                \
-    X(SOFTPLUS, SOFTPLUS_OF(x))                                                              \
-    X(SOFTSIGN, x / ((T)1 + fabs(x)))                                                        \
-    X(TANH, tanh(x))                                                                         \
-    X(GELU, (T)0.5 * x * ((T)1 + erf(x * (T)0.70710678118654752440)))                       \
-    X(GELU_TANH, (T)0.5 * x *                                                                \
-                     ((T)1 + tanh((T)0.79788456080286535588 *                                \
-                                  (x + (T)0.044715 * x * x * x))))                           \
-    X(MISH, x * tanh(SOFTPLUS_OF(x)))                                                        \
-    X(THRESHOLDEDRELU, x > (T)p->alpha ? x : (T)0)                                           \
-    X(SHRINK, x < -(T)p->lambd ? x + (T)p->bias : x > (T)p->lambd ? x - (T)p->bias : (T)0)  \
-    X(CLIP, CLIP_HIGH(x < (T)p->clip_lo ? (T)p->clip_lo : x)) /* min > max gives max */
-
-typedef enum ew_op {
-#define X(name, expr) OP_##name,
-    FLOAT_UNARY_OPS(X)
-#undef X
-    OP_ISNAN,
-    OP_ISINF,
-    OP_NOT,
-    OP_BITWISENOT,
-    /* binary */
-    OP_ADD,
-    OP_SUB,
-    OP_MUL,
-    OP_DIV,
-    OP_POW,
-    OP_MOD,
-    OP_MAX,
-    OP_MIN,
-    OP_PRELU,
-    OP_BITSHIFT,
-    OP_BITAND,
-    OP_BITOR,
-    OP_BITXOR,
-    OP_AND,
-    OP_OR,
-    OP_XOR,
-    OP_EQ,
-    OP_LT,
-    OP_GT,
-    OP_LE,
-    OP_GE,
-    /* variadic (Max and Min reuse OP_MAX, OP_MIN) */
-    OP_SUM,
-    OP_MEAN,
-    OP_WHERE,
-    OP_CAST,
-    OP_CASTLIKE,
-} ew_op;
-
-typedef struct ew_params {
-    ew_op op;
-    double alpha, beta, gamma, lambd, bias;
-    double clip_lo, clip_hi; /* Clip-1..10 attributes; filled per run for 11+ */
-    int64_t clip_lo_i, clip_hi_i; /* integer Clip bounds (uint64 as bit patterns) */
-    bool legacy;        /* opset 1..6 binary form with broadcast/axis */
-    bool legacy_bcast;  /* broadcast=1 */
-    bool has_axis;
-    int64_t axis;
-    bool fmod;
-    bool shift_left;
-    bool detect_pos, detect_neg;
-    lo_dtype to;        /* Cast */
-    bool saturate;
-    int e8m0_round;     /* Cast's round_mode, an e8m0_rounding */
-} ew_params;
-
-/* ---- element access ------------------------------------------------------- */
-
-typedef enum { CLASS_FLOAT, CLASS_SIGNED, CLASS_UNSIGNED, CLASS_BOOL, CLASS_STRING, CLASS_OTHER } dclass;
-
-/* int2/uint2 stay CLASS_OTHER: no operator but Cast takes them, and the
- * arithmetic kernels then refuse them without a case of their own. */
-static dclass class_of(lo_dtype t) {
-    switch (t) {
-    case LO_FLOAT: case LO_DOUBLE: case LO_FLOAT16: case LO_BFLOAT16: return CLASS_FLOAT;
-    case LO_INT8: case LO_INT16: case LO_INT32: case LO_INT64: case LO_INT4: return CLASS_SIGNED;
-    case LO_UINT8: case LO_UINT16: case LO_UINT32: case LO_UINT64: case LO_UINT4: return CLASS_UNSIGNED;
-    case LO_BOOL: return CLASS_BOOL;
-    case LO_STRING: return CLASS_STRING;
-    default: return CLASS_OTHER;
-    }
-}
-
-static bool is_numeric(lo_dtype t) {
-    dclass c = class_of(t);
-    return c == CLASS_FLOAT || c == CLASS_SIGNED || c == CLASS_UNSIGNED;
-}
-
-/* Integers (and bool) as int64; uint64 keeps its bit pattern. */
-static inline int64_t load_i(const void *d, lo_dtype t, int64_t i) {
-    switch (t) {
-    case LO_INT8: case LO_INT4: case LO_INT2: return ((const int8_t *)d)[i];
-    case LO_UINT8: case LO_UINT4: case LO_UINT2: case LO_BOOL: return ((const uint8_t *)d)[i];
-    case LO_INT16: return ((const int16_t *)d)[i];
-    case LO_UINT16: return ((const uint16_t *)d)[i];
-    case LO_INT32: return ((const int32_t *)d)[i];
-    case LO_UINT32: return ((const uint32_t *)d)[i];
-    case LO_INT64: return ((const int64_t *)d)[i];
-    case LO_UINT64: return (int64_t)((const uint64_t *)d)[i];
-    default: return 0;
-    }
-}
-
-static inline double load_f(const void *d, lo_dtype t, int64_t i) {
-    switch (t) {
-    case LO_FLOAT: return ((const float *)d)[i];
-    case LO_DOUBLE: return ((const double *)d)[i];
-    case LO_FLOAT16: return lo_half_to_float(((const uint16_t *)d)[i]);
-    case LO_BFLOAT16: return lo_bfloat16_to_float(((const uint16_t *)d)[i]);
-    case LO_UINT64: return (double)((const uint64_t *)d)[i];
-    default: return (double)load_i(d, t, i);
-    }
-}
-
-/* Stores wrap to the type's width, as C's conversions to unsigned do. */
-static inline void store_i(void *d, lo_dtype t, int64_t i, int64_t v) {
-    switch (t) {
-    case LO_INT8: ((int8_t *)d)[i] = (int8_t)v; return;
-    case LO_UINT8: ((uint8_t *)d)[i] = (uint8_t)v; return;
-    case LO_BOOL: ((uint8_t *)d)[i] = v != 0; return;
-    case LO_INT16: ((int16_t *)d)[i] = (int16_t)v; return;
-    case LO_UINT16: ((uint16_t *)d)[i] = (uint16_t)v; return;
-    case LO_INT32: ((int32_t *)d)[i] = (int32_t)v; return;
-    case LO_UINT32: ((uint32_t *)d)[i] = (uint32_t)v; return;
-    case LO_INT64: ((int64_t *)d)[i] = v; return;
-    case LO_UINT64: ((uint64_t *)d)[i] = (uint64_t)v; return;
-    case LO_INT4: ((int8_t *)d)[i] = (int8_t)((int)((v & 0xf) ^ 8) - 8); return;
-    case LO_UINT4: ((uint8_t *)d)[i] = (uint8_t)(v & 0xf); return;
-    case LO_INT2: ((int8_t *)d)[i] = (int8_t)((int)((v & 3) ^ 2) - 2); return;
-    case LO_UINT2: ((uint8_t *)d)[i] = (uint8_t)(v & 3); return;
-    default: return;
-    }
-}
-
-/* Truncation toward zero, saturated to int64 (NaN gives 0): out-of-range
- * float-to-int conversions are undefined in ONNX, but must not be in C. */
-static inline int64_t f64_to_i64(double v) {
-    if (v != v) return 0;
-    if (v >= 9.2233720368547758e18) return INT64_MAX;
-    if (v <= -9.2233720368547758e18) return INT64_MIN;
-    return (int64_t)v;
-}
-
-static inline void store_f(void *d, lo_dtype t, int64_t i, double v) {
-    switch (t) {
-    case LO_FLOAT: ((float *)d)[i] = (float)v; return;
-    case LO_DOUBLE: ((double *)d)[i] = v; return;
-    case LO_FLOAT16: ((uint16_t *)d)[i] = lo_float_to_half((float)v); return;
-    case LO_BFLOAT16: ((uint16_t *)d)[i] = lo_float_to_bfloat16((float)v); return;
-    case LO_BOOL: ((uint8_t *)d)[i] = v != 0; return;
-    case LO_UINT64:
-        if (v >= 9.2233720368547758e18 && v < 1.8446744073709552e19) {
-            ((uint64_t *)d)[i] = (uint64_t)v;
-            return;
-        }
-        store_i(d, t, i, f64_to_i64(v));
-        return;
-    default: store_i(d, t, i, f64_to_i64(v)); return;
-    }
-}
-
-static int thread_count(const lo_kernel_ctx *ctx) {
-    return ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
-}
-
-/* Below these sizes a parallel region costs more than it saves. */
-#define PARALLEL_MIN_CHEAP 65536
-#define PARALLEL_MIN_COSTLY 8192
-
-static bool input_ok(const lo_kernel_ctx *ctx, int i) {
-    return i < ctx->n_in && ctx->in[i] && ctx->in[i]->kind == LO_KIND_TENSOR;
-}
-
-static bool output_wanted(const lo_kernel_ctx *ctx) { return ctx->n_out > 0 && ctx->out[0]; }
-
-/* ---- broadcast iteration -------------------------------------------------- */
-
-enum { MAX_OPERANDS = 3 };
-
-typedef struct ew_loop {
-    int rank;
-    int64_t dims[LO_MAX_RANK];
-    int64_t total;
-    int n_in;
-    const void *in[MAX_OPERANDS];
-    lo_dtype in_dtype[MAX_OPERANDS];
-    int64_t stride[MAX_OPERANDS][LO_MAX_RANK];
-    void *out;
-    lo_dtype out_dtype;
-    const ew_params *p;
-    ew_op op;
-    void (*f32_unary)(const float *xs, float *ys, int64_t n, const struct ew_params *p);
-    int failed; /* set (racily, only ever to 1) when a string copy fails */
-} ew_loop;
-
-/* The element at output index o from operand offsets a, b, c. */
-typedef void (*elem_fn)(ew_loop *L, int64_t o, int64_t a, int64_t b, int64_t c);
-/* n elements of the innermost axis: output o.., operands from off[k] with
- * the innermost strides. */
-typedef void (*row_fn)(ew_loop *L, int64_t o, const int64_t *off, int64_t n);
-
-static void loop_init(ew_loop *L, int n_in, const lo_tensor *const *ins, int rank, const int64_t *dims,
-                      lo_tensor *out, const ew_params *p, ew_op op) {
-    memset(L, 0, sizeof *L);
-    L->rank = rank;
-    L->total = 1;
-    for (int d = 0; d < rank; d++) {
-        L->dims[d] = dims[d];
-        L->total *= dims[d];
-    }
-    L->n_in = n_in;
-    for (int k = 0; k < n_in; k++) {
-        L->in[k] = ins[k]->data;
-        L->in_dtype[k] = ins[k]->dtype;
-        lo_broadcast_strides(ins[k], rank, dims, L->stride[k]);
-    }
-    L->out = out->data;
-    L->out_dtype = out->dtype;
-    L->p = p;
-    L->op = op;
-}
-
-/* Drops unit axes and merges neighbours that every operand walks
- * contiguously (or not at all), so rows are as long as possible. */
-static void loop_collapse(ew_loop *L) {
-    int r = 0;
-    int64_t dims[LO_MAX_RANK], st[MAX_OPERANDS][LO_MAX_RANK];
-    memset(st, 0, sizeof st); /* absent operands keep stride 0 */
-    for (int d = 0; d < L->rank; d++) {
-        if (L->dims[d] == 1) continue;
-        bool merge = r > 0;
-        for (int k = 0; k < L->n_in && merge; k++)
-            if (st[k][r - 1] != L->stride[k][d] * L->dims[d]) merge = false;
-        if (merge) {
-            dims[r - 1] *= L->dims[d];
-            for (int k = 0; k < L->n_in; k++) st[k][r - 1] = L->stride[k][d];
-        } else {
-            dims[r] = L->dims[d];
-            for (int k = 0; k < L->n_in; k++) st[k][r] = L->stride[k][d];
-            r++;
-        }
-    }
-    if (r == 0) {
-        dims[0] = 1;
-        for (int k = 0; k < L->n_in; k++) st[k][0] = 0;
-        r = 1;
-    }
-    L->rank = r;
-    memcpy(L->dims, dims, sizeof dims);
-    memcpy(L->stride, st, sizeof st);
-}
-
-static void loop_range(ew_loop *L, row_fn fn, int64_t begin, int64_t end) {
-    int r = L->rank;
-    int64_t idx[LO_MAX_RANK], off[MAX_OPERANDS] = {0, 0, 0}, rest = begin;
-    for (int d = r - 1; d >= 0; d--) {
-        idx[d] = rest % L->dims[d];
-        rest /= L->dims[d];
-        for (int k = 0; k < L->n_in; k++) off[k] += idx[d] * L->stride[k][d];
-    }
-    int64_t pos = begin;
-    while (pos < end) {
-        int64_t n = L->dims[r - 1] - idx[r - 1];
-        if (n > end - pos) n = end - pos;
-        fn(L, pos, off, n);
-        pos += n;
-        idx[r - 1] += n;
-        for (int k = 0; k < L->n_in; k++) off[k] += n * L->stride[k][r - 1];
-        for (int d = r - 1; d > 0 && idx[d] == L->dims[d]; d--) {
-            idx[d] = 0;
-            idx[d - 1]++;
-            for (int k = 0; k < L->n_in; k++)
-                off[k] += L->stride[k][d - 1] - L->dims[d] * L->stride[k][d];
-        }
-    }
-}
-
-static void loop_run(ew_loop *L, row_fn fn, int threads, int64_t min_parallel) {
-    if (L->total == 0) return;
-    bool parallel = threads > 1 && L->total >= min_parallel;
-#pragma omp parallel num_threads(threads) if (parallel)
-    {
-        int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-        /* Boundaries on 16-element multiples keep threads off each other's
-         * cache lines. */
-        int64_t b = (L->total * t / nt) & ~(int64_t)15;
-        int64_t e = t == nt - 1 ? L->total : (L->total * (t + 1) / nt) & ~(int64_t)15;
-        if (e > b) loop_range(L, fn, b, e);
-    }
-}
-
-/* The reference walk: every output index in order, offsets recomputed from
- * scratch with the uncollapsed strides. */
-static void loop_reference(ew_loop *L, elem_fn fn) {
-    for (int64_t i = 0; i < L->total; i++) {
-        int64_t rest = i, off[MAX_OPERANDS] = {0, 0, 0};
-        for (int d = L->rank - 1; d >= 0; d--) {
-            int64_t id = rest % L->dims[d];
-            rest /= L->dims[d];
-            for (int k = 0; k < L->n_in; k++) off[k] += id * L->stride[k][d];
-        }
-        fn(L, i, off[0], off[1], off[2]);
-    }
-}
-
-/* Generic rows call the element function, so they compute exactly what the
- * reference does; only the iteration differs. Strides of absent operands
- * are 0 (loop_init clears them). */
-#define GENERIC_ROW(name, elem)                                                                  \
-    static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {                     \
-        int64_t s0 = L->stride[0][L->rank - 1], s1 = L->stride[1][L->rank - 1];                  \
-        int64_t s2 = L->stride[2][L->rank - 1];                                                  \
-        for (int64_t i = 0; i < n; i++)                                                          \
-            elem(L, o + i, off[0] + i * s0, off[1] + i * s1, off[2] + i * s2);                   \
-    }
+#include "elementwise.h"
+#include "../helpers.h"
 
 /* ---- binary element functions --------------------------------------------- */
 
@@ -1006,6 +610,39 @@ static lo_status run_unary(lo_kernel_ctx *ctx) {
     return unary_compute(ctx, p, p->op);
 }
 
+/* ---- Swish, SwiGLU ------------------------------------------------------- */
+
+/* The activations of the newest opsets, each one reference path: they come
+ * in models small enough not to need a fast one. */
+static lo_status swish_run(lo_kernel_ctx *ctx) {
+    LO_TRY(need_float_in(ctx, 0, "X"));
+    const lo_tensor *x = ctx->in[0];
+    double alpha = lo_attr_float(ctx->node, "alpha", 1.0f);
+    LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
+    if (!has_out(ctx, 0)) return LO_OK;
+    for (int64_t i = 0; i < lo_numel(x); i++) {
+        double v = lo_get_f64(x, i);
+        lo_set_f64(ctx->out[0], i, v / (1 + exp(-alpha * v)));
+    }
+    return LO_OK;
+}
+
+static lo_status swiglu_run(lo_kernel_ctx *ctx) {
+    LO_TRY(need_float_in(ctx, 0, "A"));
+    LO_TRY(need_float_in(ctx, 1, "B"));
+    const lo_tensor *a = ctx->in[0], *b = ctx->in[1];
+    LO_CHECK(ctx, a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->dims, b->dims, sizeof a->dims[0] * (size_t)a->rank),
+             "A and B must have the same type and shape");
+    double alpha = lo_attr_float(ctx->node, "alpha", 1.0f);
+    LO_TRY(lo_output(ctx, 0, a->dtype, a->rank, a->dims));
+    if (!has_out(ctx, 0)) return LO_OK;
+    for (int64_t i = 0; i < lo_numel(a); i++) {
+        double v = lo_get_f64(a, i);
+        lo_set_f64(ctx->out[0], i, v / (1 + exp(-alpha * v)) * lo_get_f64(b, i));
+    }
+    return LO_OK;
+}
+
 /* ---- Clip ------------------------------------------------------------------- */
 
 /* min and max are optional scalar inputs of the input's own type. */
@@ -1103,430 +740,9 @@ static lo_status run_where(lo_kernel_ctx *ctx) {
     return LO_OK;
 }
 
-/* ---- Cast ------------------------------------------------------------------- */
-
-/* Small float formats, described by their fields. IEEE formats have
- * infinities and a NaN per exponent-all-ones; "fn" formats use the all-ones
- * exponent for numbers except the one all-ones NaN pattern; "uz" formats
- * have no negative zero, their 0x80 is the only NaN. */
-typedef struct minifloat {
-    int exp_bits, man_bits, bias;
-    bool ieee, fn, uz, no_nan;
-} minifloat;
-
-static const minifloat FMT_F16 = {5, 10, 15, true, false, false, false};
-static const minifloat FMT_BF16 = {8, 7, 127, true, false, false, false};
-static const minifloat FMT_E4M3FN = {4, 3, 7, false, true, false, false};
-static const minifloat FMT_E4M3FNUZ = {4, 3, 8, false, false, true, false};
-static const minifloat FMT_E5M2 = {5, 2, 15, true, false, false, false};
-static const minifloat FMT_E5M2FNUZ = {5, 2, 16, false, false, true, false};
-static const minifloat FMT_E2M1 = {2, 1, 1, false, false, false, true};
-static const minifloat FMT_E2M3 = {2, 3, 1, false, false, false, true};
-static const minifloat FMT_E3M2 = {3, 2, 3, false, false, false, true};
-
-static const minifloat *minifloat_of(lo_dtype t) {
-    switch (t) {
-    case LO_FLOAT16: return &FMT_F16;
-    case LO_BFLOAT16: return &FMT_BF16;
-    case LO_FLOAT8E4M3FN: return &FMT_E4M3FN;
-    case LO_FLOAT8E4M3FNUZ: return &FMT_E4M3FNUZ;
-    case LO_FLOAT8E5M2: return &FMT_E5M2;
-    case LO_FLOAT8E5M2FNUZ: return &FMT_E5M2FNUZ;
-    case LO_FLOAT4E2M1: return &FMT_E2M1;
-    case LO_FLOAT6E2M3: return &FMT_E2M3;
-    case LO_FLOAT6E3M2: return &FMT_E3M2;
-    default: return NULL;
-    }
-}
-
-static double minifloat_max(const minifloat *f) {
-    int top = (1 << f->exp_bits) - 1 - (f->ieee ? 1 : 0);
-    double man = f->fn ? 2.0 - 2.0 / (1 << f->man_bits) : 2.0 - 1.0 / (1 << f->man_bits);
-    return ldexp(man, top - f->bias);
-}
-
-static double minifloat_decode(uint32_t bits, const minifloat *f) {
-    uint32_t sign = (bits >> (f->exp_bits + f->man_bits)) & 1;
-    uint32_t exp = (bits >> f->man_bits) & ((1u << f->exp_bits) - 1);
-    uint32_t man = bits & ((1u << f->man_bits) - 1);
-    uint32_t exp_ones = (1u << f->exp_bits) - 1, man_ones = (1u << f->man_bits) - 1;
-    if (f->uz && sign && exp == 0 && man == 0) return NAN;
-    if (f->ieee && exp == exp_ones) return man ? NAN : sign ? -INFINITY : INFINITY;
-    if (f->fn && exp == exp_ones && man == man_ones) return sign ? -NAN : NAN;
-    int emin = 1 - f->bias;
-    double v = exp == 0 ? ldexp((double)man, emin - f->man_bits)
-                        : ldexp((double)((1u << f->man_bits) + man), (int)exp - f->bias - f->man_bits);
-    return sign ? -v : v;
-}
-
-/* Rounds to nearest even in one step from double, so there is no double
- * rounding through float; out-of-range values follow Cast's saturate
- * tables (IEEE 16-bit formats always overflow to infinity). */
-static uint32_t minifloat_encode(double v, const minifloat *f, bool saturate) {
-    uint32_t sign_bit = 1u << (f->exp_bits + f->man_bits);
-    uint32_t exp_ones = (1u << f->exp_bits) - 1;
-    uint32_t sign = signbit(v) ? sign_bit : 0;
-    uint32_t nan_bits = f->uz ? sign_bit
-                        : f->ieee ? (exp_ones << f->man_bits) | (1u << (f->man_bits - 1))
-                                  : sign_bit - 1;
-    if (f->ieee && f != &FMT_E5M2) saturate = false;
-    if (v != v) return f->no_nan ? sign_bit : (f->uz ? nan_bits : sign | nan_bits);
-    double a = fabs(v), max = minifloat_max(f);
-    uint32_t max_bits = f->ieee ? ((exp_ones - 1) << f->man_bits) | ((1u << f->man_bits) - 1)
-                        : f->fn ? (exp_ones << f->man_bits) | ((1u << f->man_bits) - 2)
-                                : (exp_ones << f->man_bits) | ((1u << f->man_bits) - 1);
-    uint32_t over = f->no_nan || saturate ? sign | max_bits
-                    : f->ieee             ? sign | (exp_ones << f->man_bits)
-                    : f->uz               ? nan_bits
-                                          : sign | nan_bits;
-    if (isinf(a)) return over;
-    int emin = 1 - f->bias, e;
-    frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    int quantum_exp = (a < ldexp(1.0, emin) ? emin : e - 1) - f->man_bits;
-    double r = nearbyint(ldexp(a, -quantum_exp));
-    double rv = ldexp(r, quantum_exp);
-    if (rv > max) return over;
-    if (rv == 0) return f->uz ? 0 : sign;
-    if (rv < ldexp(1.0, emin)) return sign | (uint32_t)r;
-    frexp(rv, &e);
-    int E = e - 1;
-    uint32_t man = (uint32_t)ldexp(rv, f->man_bits - E) - (1u << f->man_bits);
-    return sign | ((uint32_t)(E + f->bias) << f->man_bits) | man;
-}
-
-/* float8e8m0 is a bare biased exponent, 2^(code-127), with 0xff the NaN: no
- * sign, no zero, no mantissa. Casting to it rounds the float32 value to a
- * power of two as Cast's round_mode says. */
-typedef enum { E8M0_UP, E8M0_DOWN, E8M0_NEAREST } e8m0_rounding;
-
-static double e8m0_decode(uint8_t code) { return code == 0xff ? NAN : ldexp(1.0, (int)code - 127); }
-
-/* Works on float32's bits as ONNX's reference does, so float32 subnormals
- * (exponent field 0) land on the codes exactly as the conformance data
- * has them; the sign is ignored (negative inputs are undefined). */
-static uint8_t e8m0_encode(float x, e8m0_rounding mode, bool saturate) {
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    uint32_t exp = (bits >> 23) & 0xff, frac = bits & 0x7fffff;
-    if (exp == 0xff) return 0xff; /* inf has no code of its own: NaN either way */
-    bool up;
-    switch (mode) {
-    case E8M0_UP: up = frac != 0; break;
-    case E8M0_DOWN: up = false; break;
-    default:
-        /* mantissa >= 1.5 goes up, ties included; on a subnormal the lone
-         * top bit is the code's own value, not a tie, and stays */
-        up = (frac & 0x400000) && ((frac & 0x3fffff) || exp > 0);
-        break;
-    }
-    if (up && exp == 0xfe) return saturate ? 0xfe : 0xff;
-    return (uint8_t)(exp + (up ? 1 : 0));
-}
-
-/* A value on its way through Cast: floats as double (float32 also kept
- * exactly for the float targets), integers as int64 with a flag for
- * uint64 values beyond INT64_MAX. */
-typedef struct cast_value {
-    bool is_float;
-    bool is_unsigned;
-    double f;
-    int64_t i;
-    float f32;
-    bool have_f32;
-} cast_value;
-
-static cast_value cast_read(const void *d, lo_dtype t, int64_t i) {
-    cast_value v = {0};
-    const minifloat *mf;
-    switch (t) {
-    case LO_FLOAT:
-        v.is_float = v.have_f32 = true;
-        v.f32 = ((const float *)d)[i];
-        v.f = v.f32;
-        return v;
-    case LO_DOUBLE: v.is_float = true; v.f = ((const double *)d)[i]; return v;
-    case LO_FLOAT16: v.is_float = true; v.f = lo_half_to_float(((const uint16_t *)d)[i]); return v;
-    case LO_BFLOAT16: v.is_float = true; v.f = lo_bfloat16_to_float(((const uint16_t *)d)[i]); return v;
-    default: break;
-    }
-    if ((mf = minifloat_of(t))) {
-        v.is_float = true;
-        v.f = minifloat_decode(((const uint8_t *)d)[i] & 0xff, mf);
-        return v;
-    }
-    if (t == LO_FLOAT8E8M0) {
-        v.is_float = true;
-        v.f = e8m0_decode(((const uint8_t *)d)[i]);
-        return v;
-    }
-    v.i = load_i(d, t, i);
-    v.is_unsigned = t == LO_UINT64;
-    return v;
-}
-
-static double cast_as_double(const cast_value *v) {
-    if (v->is_float) return v->f;
-    return v->is_unsigned ? (double)(uint64_t)v->i : (double)v->i;
-}
-
-typedef struct cast_mode {
-    bool saturate;
-    e8m0_rounding e8m0_round;
-} cast_mode;
-
-static void cast_write(void *d, lo_dtype t, int64_t i, const cast_value *v, const cast_mode *mode) {
-    switch (t) {
-    case LO_FLOAT:
-        ((float *)d)[i] = v->have_f32      ? v->f32
-                          : v->is_float    ? (float)v->f
-                          : v->is_unsigned ? (float)(uint64_t)v->i
-                                           : (float)v->i;
-        return;
-    case LO_DOUBLE: ((double *)d)[i] = cast_as_double(v); return;
-    case LO_FLOAT16:
-        ((uint16_t *)d)[i] = v->have_f32 ? lo_float_to_half(v->f32)
-                                         : (uint16_t)minifloat_encode(cast_as_double(v), &FMT_F16, false);
-        return;
-    case LO_BFLOAT16:
-        ((uint16_t *)d)[i] = v->have_f32 ? lo_float_to_bfloat16(v->f32)
-                                         : (uint16_t)minifloat_encode(cast_as_double(v), &FMT_BF16, false);
-        return;
-    case LO_BOOL: ((uint8_t *)d)[i] = v->is_float ? v->f != 0 : v->i != 0; return;
-    case LO_FLOAT8E8M0: {
-        /* the rounding is defined on float32, so other inputs get there first */
-        float x = v->have_f32 ? v->f32 : (float)cast_as_double(v);
-        ((uint8_t *)d)[i] = e8m0_encode(x, mode->e8m0_round, mode->saturate);
-        return;
-    }
-    default: break;
-    }
-    const minifloat *mf = minifloat_of(t);
-    if (mf) {
-        ((uint8_t *)d)[i] = (uint8_t)minifloat_encode(cast_as_double(v), mf, mode->saturate);
-        return;
-    }
-    if (!v->is_float) {
-        store_i(d, t, i, v->i);
-        return;
-    }
-    store_f(d, t, i, v->f);
-}
-
-/* Shortest decimal that reads back as the same value, laid out like
- * numpy's str(): positional for 1e-4 <= |x| < 1e16, else d.ddde+XX. */
-static void format_float(double x, lo_dtype t, char *buf, size_t size) {
-    if (x != x) {
-        snprintf(buf, size, "nan");
-        return;
-    }
-    if (isinf(x)) {
-        snprintf(buf, size, x < 0 ? "-inf" : "inf");
-        return;
-    }
-    char sci[40];
-    int max_digits = t == LO_DOUBLE ? 17 : t == LO_FLOAT ? 9 : 5;
-    for (int p = 1; p <= max_digits; p++) {
-        snprintf(sci, sizeof sci, "%.*e", p - 1, x);
-        double back = strtod(sci, NULL);
-        bool same;
-        switch (t) {
-        case LO_DOUBLE: same = back == x; break;
-        case LO_FLOAT: same = strtof(sci, NULL) == (float)x; break;
-        case LO_FLOAT16: same = minifloat_encode(back, &FMT_F16, false) == minifloat_encode(x, &FMT_F16, false); break;
-        case LO_BFLOAT16: same = minifloat_encode(back, &FMT_BF16, false) == minifloat_encode(x, &FMT_BF16, false); break;
-        case LO_FLOAT8E8M0:
-            same = e8m0_encode((float)back, E8M0_NEAREST, true) == e8m0_encode((float)x, E8M0_NEAREST, true);
-            break;
-        default: {
-            const minifloat *mf = minifloat_of(t);
-            same = mf ? minifloat_encode(back, mf, true) == minifloat_encode(x, mf, true) : back == x;
-        }
-        }
-        if (same) break;
-    }
-    /* sci is "-d.ddde±XX": split into sign, digits and exponent. */
-    char digits[40];
-    int nd = 0, exp10 = 0;
-    bool neg = sci[0] == '-';
-    const char *s = sci + neg;
-    for (; *s && *s != 'e'; s++)
-        if (*s >= '0' && *s <= '9') digits[nd++] = *s;
-    if (*s == 'e') exp10 = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
-    digits[nd] = 0;
-    size_t len = 0;
-#define PUT(c)                                                                                   \
-    do {                                                                                         \
-        if (len + 1 < size) buf[len++] = (c);                                                    \
-    } while (0)
-    if (neg) PUT('-');
-    if (exp10 >= -4 && exp10 < 16) {
-        if (exp10 < 0) {
-            PUT('0');
-            PUT('.');
-            for (int k = 0; k < -exp10 - 1; k++) PUT('0');
-            for (int k = 0; k < nd; k++) PUT(digits[k]);
-        } else {
-            for (int k = 0; k <= exp10; k++) PUT(k < nd ? digits[k] : '0');
-            PUT('.');
-            if (nd > exp10 + 1)
-                for (int k = exp10 + 1; k < nd; k++) PUT(digits[k]);
-            else
-                PUT('0');
-        }
-        buf[len] = 0;
-    } else {
-        PUT(digits[0]);
-        if (nd > 1) {
-            PUT('.');
-            for (int k = 1; k < nd; k++) PUT(digits[k]);
-        }
-        buf[len] = 0;
-        snprintf(buf + len, size - len, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
-    }
-#undef PUT
-}
-
-static char *cast_to_string(const void *d, lo_dtype t, int64_t i) {
-    char buf[64];
-    if (t == LO_STRING) return lo_strdup(((char *const *)d)[i]);
-    if (t == LO_BOOL) return lo_strdup(((const uint8_t *)d)[i] ? "True" : "False");
-    cast_value v = cast_read(d, t, i);
-    if (v.is_float) format_float(v.f, t, buf, sizeof buf);
-    else if (v.is_unsigned) snprintf(buf, sizeof buf, "%llu", (unsigned long long)(uint64_t)v.i);
-    else snprintf(buf, sizeof buf, "%lld", (long long)v.i);
-    return lo_strdup(buf);
-}
-
-/* "+INF", "INF", "-INF" and "NaN" in any case are what strtod takes too. */
-static cast_value parse_string(const char *s, lo_dtype target) {
-    cast_value v = {0};
-    if (!s) s = "";
-    while (*s == ' ' || *s == '\t') s++;
-    if (target == LO_FLOAT) {
-        v.is_float = v.have_f32 = true;
-        v.f32 = strtof(s, NULL);
-        v.f = v.f32;
-        return v;
-    }
-    if (class_of(target) == CLASS_SIGNED || class_of(target) == CLASS_UNSIGNED || target == LO_BOOL) {
-        char *end;
-        if (target == LO_UINT64 && *s != '-') {
-            v.i = (int64_t)strtoull(s, &end, 10);
-            v.is_unsigned = true;
-        } else {
-            v.i = strtoll(s, &end, 10);
-        }
-        if (end != s && (*end == 0 || *end == ' ')) return v;
-    }
-    v.is_float = true;
-    v.is_unsigned = false;
-    v.f = strtod(s, NULL);
-    return v;
-}
-
-static bool cast_target_ok(lo_dtype t) {
-    return t == LO_STRING || t == LO_BOOL || class_of(t) == CLASS_FLOAT || class_of(t) == CLASS_SIGNED ||
-           class_of(t) == CLASS_UNSIGNED || minifloat_of(t) != NULL || t == LO_FLOAT8E8M0 || t == LO_INT2 ||
-           t == LO_UINT2;
-}
-
-static lo_status cast_compute(lo_kernel_ctx *ctx, lo_dtype to, const cast_mode *mode) {
-    const lo_tensor *x = ctx->in[0];
-    lo_dtype from = x->dtype;
-    if (!cast_target_ok(from))
-        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "casting from %s is not supported", lo_dtype_name(from));
-    if (!cast_target_ok(to))
-        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "casting to %s is not supported", lo_dtype_name(to));
-    if (!output_wanted(ctx)) return LO_OK;
-    LO_TRY(lo_output(ctx, 0, to, x->rank, x->dims));
-    void *out = ctx->out[0]->data;
-    int64_t n = lo_numel(x);
-    if (to == LO_STRING) {
-        for (int64_t i = 0; i < n; i++)
-            if (!(((char **)out)[i] = cast_to_string(x->data, from, i)))
-                return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory making strings");
-        return LO_OK;
-    }
-    if (from == LO_STRING) {
-        for (int64_t i = 0; i < n; i++) {
-            cast_value v = parse_string(((char *const *)x->data)[i], to);
-            cast_write(out, to, i, &v, mode);
-        }
-        return LO_OK;
-    }
-    if (from == to) {
-        memcpy(out, x->data, x->nbytes);
-        return LO_OK;
-    }
-    int threads = thread_count(ctx);
-#pragma omp parallel for num_threads(threads) if (threads > 1 && n > PARALLEL_MIN_COSTLY)
-    for (int64_t i = 0; i < n; i++) {
-        cast_value v = cast_read(x->data, from, i);
-        cast_write(out, to, i, &v, mode);
-    }
-    return LO_OK;
-}
-
-static lo_status run_cast(lo_kernel_ctx *ctx) {
-    LO_CHECK(ctx, input_ok(ctx, 0), "input is missing or not a tensor");
-    const ew_params *p = ctx->params;
-    cast_mode mode = {p->saturate, (e8m0_rounding)p->e8m0_round};
-    return cast_compute(ctx, p->to, &mode);
-}
-
-static lo_status run_castlike(lo_kernel_ctx *ctx) {
-    LO_CHECK(ctx, input_ok(ctx, 0) && input_ok(ctx, 1), "needs two tensor inputs");
-    const ew_params *p = ctx->params;
-    cast_mode mode = {p->saturate, (e8m0_rounding)p->e8m0_round};
-    return cast_compute(ctx, ctx->in[1]->dtype, &mode);
-}
-
 /* ---- prepare ---------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    lo_dtype type;
-} cast1_names[] = {
-    {"FLOAT", LO_FLOAT},   {"UINT8", LO_UINT8},     {"INT8", LO_INT8},     {"UINT16", LO_UINT16},
-    {"INT16", LO_INT16},   {"INT32", LO_INT32},     {"INT64", LO_INT64},   {"STRING", LO_STRING},
-    {"BOOL", LO_BOOL},     {"FLOAT16", LO_FLOAT16}, {"DOUBLE", LO_DOUBLE}, {"UINT32", LO_UINT32},
-    {"UINT64", LO_UINT64}, {"BFLOAT16", LO_BFLOAT16},
-};
-
-static lo_status prepare_cast_target(const lo_node *node, ew_params *p, lo_error *err) {
-    const lo_attr *to = lo_attr_find(node, "to");
-    if (!to) return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): attribute 'to' is missing", node->name, node->op_type);
-    if (to->type == LO_ATTR_STRING) {
-        for (size_t k = 0; k < sizeof cast1_names / sizeof cast1_names[0]; k++)
-            if (strcasecmp(to->s, cast1_names[k].name) == 0) {
-                p->to = cast1_names[k].type;
-                return LO_OK;
-            }
-        return lo_fail(err, LO_ERR_UNSUPPORTED, "node '%s' (%s): unknown type name '%s'", node->name,
-                       node->op_type, to->s);
-    }
-    int64_t t = to->i;
-    if (t < 0 || t > LO_FLOAT6E3M2 || !cast_target_ok((lo_dtype)t))
-        return lo_fail(err, LO_ERR_UNSUPPORTED, "node '%s' (%s): casting to type %lld is not supported",
-                       node->name, node->op_type, (long long)t);
-    p->to = (lo_dtype)t;
-    return LO_OK;
-}
-
-/* Absent before opset 24, where casting to float8e8m0 does not exist. */
-static lo_status prepare_round_mode(const lo_node *node, ew_params *p, lo_error *err) {
-    const char *m = lo_attr_string(node, "round_mode", "up");
-    if (strcmp(m, "up") == 0) p->e8m0_round = E8M0_UP;
-    else if (strcmp(m, "down") == 0) p->e8m0_round = E8M0_DOWN;
-    else if (strcmp(m, "nearest") == 0) p->e8m0_round = E8M0_NEAREST;
-    else
-        return lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): round_mode must be up, down or nearest, not '%s'",
-                       node->name, node->op_type, m);
-    return LO_OK;
-}
-
-static lo_status ew_prepare(const lo_node *node, void **out, lo_error *err, ew_op op) {
+lo_status lo_ew_prepare(const lo_node *node, void **out, lo_error *err, ew_op op) {
     ew_params *p = lo_calloc(1, sizeof *p, err);
     if (!p) return LO_ERR_NOMEM;
     p->op = op;
@@ -1579,12 +795,12 @@ static lo_status ew_prepare(const lo_node *node, void **out, lo_error *err, ew_o
         break;
     }
     case OP_CAST:
-        st = prepare_cast_target(node, p, err);
-        if (st == LO_OK) st = prepare_round_mode(node, p, err);
+        st = lo_cast_prepare_target(node, p, err);
+        if (st == LO_OK) st = lo_cast_prepare_round_mode(node, p, err);
         p->saturate = lo_attr_int(node, "saturate", 1) != 0;
         break;
     case OP_CASTLIKE:
-        st = prepare_round_mode(node, p, err);
+        st = lo_cast_prepare_round_mode(node, p, err);
         p->saturate = lo_attr_int(node, "saturate", 1) != 0;
         break;
     default: break;
@@ -1609,7 +825,7 @@ static lo_status ew_prepare(const lo_node *node, void **out, lo_error *err, ew_o
 
 #define PREP(name, op)                                                                           \
     static lo_status prep_##name(const lo_node *node, void **params, lo_error *err) {             \
-        return ew_prepare(node, params, err, op);                                                \
+        return lo_ew_prepare(node, params, err, op);                                                \
     }
 PREP(ABS, OP_ABS)
 PREP(NEG, OP_NEG)
@@ -1677,8 +893,6 @@ PREP(GE, OP_GE)
 PREP(SUM, OP_SUM)
 PREP(MEAN, OP_MEAN)
 PREP(WHERE, OP_WHERE)
-PREP(CAST, OP_CAST)
-PREP(CASTLIKE, OP_CASTLIKE)
 
 #define UNARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_unary, NULL, LO_OP_FAST}
 #define BINARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_binary, NULL, LO_OP_FAST}
@@ -1752,7 +966,7 @@ const lo_op_def lo_ops_elementwise[] = {
     VARIADIC("Mean", 1, MEAN),
     {"", "Where", 9, LO_OPSET_MAX, prep_WHERE, run_where, NULL, LO_OP_FAST},
     {"", "Clip", 1, LO_OPSET_MAX, prep_CLIP, run_clip, NULL, LO_OP_FAST},
-    {"", "Cast", 1, LO_OPSET_MAX, prep_CAST, run_cast, NULL, 0},
-    {"", "CastLike", 15, LO_OPSET_MAX, prep_CASTLIKE, run_castlike, NULL, 0},
+    {"", "Swish", 24, LO_OPSET_MAX, NULL, swish_run, NULL, 0},
+    {"", "SwiGLU", 28, LO_OPSET_MAX, NULL, swiglu_run, NULL, 0},
     {0},
 };

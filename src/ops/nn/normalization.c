@@ -1,6 +1,7 @@
 /* Normalizations: BatchNormalization, LayerNormalization,
  * InstanceNormalization, GroupNormalization, LRN, MeanVarianceNormalization,
- * LpNormalization, and the softmax family (Softmax, LogSoftmax, Hardmax).
+ * LpNormalization, RMSNormalization, and the softmax family (Softmax,
+ * LogSoftmax, Hardmax).
  *
  * Each op has a reference path that reads and writes any float type
  * through the generic getters with double arithmetic; the float32 layouts
@@ -10,14 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops.h"
+#include "../helpers.h"
 
 
 #define PAR_WORK (1 << 15)
 
-static bool float_type(lo_dtype d) {
-    return d == LO_FLOAT || d == LO_DOUBLE || d == LO_FLOAT16 || d == LO_BFLOAT16;
-}
 
 static lo_status need_float(lo_kernel_ctx *ctx, const lo_tensor *x) {
     if (!float_type(x->dtype))
@@ -637,6 +635,53 @@ static lo_status lpnorm_run(lo_kernel_ctx *ctx) {
     return LO_OK;
 }
 
+/* ---- RMSNormalization ---------------------------------------------------- */
+
+static lo_status rms_run(lo_kernel_ctx *ctx) {
+    LO_TRY(need_float_in(ctx, 0, "X"));
+    LO_TRY(need_float_in(ctx, 1, "scale"));
+    const lo_tensor *x = ctx->in[0], *w = ctx->in[1];
+    int axis;
+    LO_CHECK(ctx, lo_norm_axis(lo_attr_int(ctx->node, "axis", -1), x->rank, &axis), "axis out of range");
+    double eps = lo_attr_float(ctx->node, "epsilon", 1e-5f);
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) outer *= x->dims[i];
+    for (int i = axis; i < x->rank; i++) inner *= x->dims[i];
+    /* the scale broadcasts over the normalized dims, aligned to the right */
+    int nr = x->rank - axis;
+    LO_CHECK(ctx, w->rank <= nr, "scale has rank %d, more than the %d normalized dims", w->rank, nr);
+    int64_t wstr[LO_MAX_RANK], st = 1;
+    for (int d = nr - 1; d >= 0; d--) {
+        int wd = d - (nr - w->rank);
+        if (wd < 0) {
+            wstr[d] = 0;
+            continue;
+        }
+        LO_CHECK(ctx, w->dims[wd] == 1 || w->dims[wd] == x->dims[axis + d], "scale does not broadcast to X");
+        wstr[d] = w->dims[wd] == 1 ? 0 : st;
+        st *= w->dims[wd];
+    }
+    LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
+    if (!has_out(ctx, 0)) return LO_OK;
+    for (int64_t o = 0; o < outer; o++) {
+        double ss = 0;
+        for (int64_t i = 0; i < inner; i++) {
+            double v = lo_get_f64(x, o * inner + i);
+            ss += v * v;
+        }
+        double r = 1.0 / sqrt(ss / (double)inner + eps);
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t wi = 0, rem = i;
+            for (int d = nr - 1; d >= 0; d--) {
+                wi += (rem % x->dims[axis + d]) * wstr[d];
+                rem /= x->dims[axis + d];
+            }
+            lo_set_f64(ctx->out[0], o * inner + i, lo_get_f64(x, o * inner + i) * r * lo_get_f64(w, wi));
+        }
+    }
+    return LO_OK;
+}
+
 const lo_op_def lo_ops_norm[] = {
     {"", "BatchNormalization", 1, LO_OPSET_MAX, batchnorm_prepare, batchnorm_run, NULL, LO_OP_FAST},
     {"", "LayerNormalization", 17, LO_OPSET_MAX, layernorm_prepare, layernorm_run, NULL, LO_OP_FAST},
@@ -648,5 +693,6 @@ const lo_op_def lo_ops_norm[] = {
     {"", "Softmax", 1, LO_OPSET_MAX, softmax_prepare, softmax_run, NULL, LO_OP_FAST},
     {"", "LogSoftmax", 1, LO_OPSET_MAX, log_softmax_prepare, softmax_run, NULL, LO_OP_FAST},
     {"", "Hardmax", 1, LO_OPSET_MAX, hardmax_prepare, softmax_run, NULL, 0},
+    {"", "RMSNormalization", 23, LO_OPSET_MAX, NULL, rms_run, NULL, 0},
     {0},
 };
