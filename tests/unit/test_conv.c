@@ -1,4 +1,4 @@
-/* Tests of the convolution kernels (src/ops/conv.c).
+/* Tests of the convolution kernels (src/ops/nn/conv.c, conv_integer.c, deform_conv.c).
  *
  * The kernels are driven through the registry as the executor drives them.
  * Results are compared with straightforward double-precision loops written

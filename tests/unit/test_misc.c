@@ -1,5 +1,6 @@
-/* Kernels of loss.c, quantize.c and misc.c: each against a formula written
- * out here, or against another operator it must agree with. */
+/* Kernels of nn/loss.c, quantization/quantize.c and the one-path ops of
+ * several domains: each against a formula written out here, or against
+ * another operator it must agree with. */
 
 /* The seed these random cases were written with. */
 #define HARNESS_SEED 88172645463325252ull
@@ -136,7 +137,7 @@ static void test_quantize(void) {
     lo_tensor_free_data(&x);
 }
 
-/* ---- misc.c ------------------------------------------------------------------------- */
+/* ---- one-path ops (text, signal, llm, ml, ...) ------------------------------------ */
 
 static void test_nms(void) {
     lo_error err;

@@ -1,4 +1,4 @@
-/* Tests of the pooling kernels (src/ops/pool.c).
+/* Tests of the pooling kernels (src/ops/nn/pool.c).
  *
  * Random max/average pooling of 1 to 3 spatial dims is checked against
  * loops written here from the ONNX spec, and the float32 2-D fast path

@@ -1,5 +1,5 @@
-/* Unit tests of the shape family (src/ops/shape.c) and Resize/Upsample
- * (src/ops/resize.c): the copy engine against naive index arithmetic on
+/* Unit tests of the shape family (src/ops/tensor/) and Resize/Upsample
+ * (src/ops/tensor/resize.c): the copy engine against naive index arithmetic on
  * random shapes and dtypes, the Resize fast paths against the N-d reference
  * path, opset-specific forms, string ownership, and bad input reported as
  * errors rather than crashes. */
