@@ -32,6 +32,21 @@
  * lo_error, fills it with a message naming what was wrong. The library never
  * exits or aborts on bad input. Every *_create / *_load is paired with a
  * *_free, which accepts NULL.
+ *
+ * Threads. The functions without an object (lo_version, lo_*_name,
+ * lo_dtype_size, the *_options_init) may be called from any thread at any
+ * time. A loaded lo_model is immutable: any number of threads may read it and
+ * create sessions on it at once. An lo_session or lo_generator is used by
+ * one thread at a time (runs on one object are not concurrent; different
+ * objects run in parallel), except lo_session_interrupt, which any thread or
+ * a signal handler may call while a run is in progress, and lo_hold_release,
+ * which may be called from any thread. The thread count of a run is the
+ * session's own: the caller's OpenMP settings are the same after a run (and
+ * inside observer calls) as before it.
+ *
+ * Options structs start with struct_size, which their *_options_init sets:
+ * a program built against an older, smaller struct keeps working when fields
+ * are added at the end.
  */
 #ifndef LAYEROUT_H
 #define LAYEROUT_H
@@ -39,11 +54,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layerout_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define LO_VERSION_STRING "0.1.0"
+/* Only what this header declares is exported from liblayerout.so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LO_API __attribute__((visibility("default")))
+#else
+#define LO_API
+#endif
 
 typedef enum lo_status {
     LO_OK = 0,
@@ -128,19 +150,19 @@ typedef struct lo_layer_output {
 typedef struct lo_block lo_block;
 typedef struct lo_hold lo_hold;
 /* NULL when out of memory: then the data is valid only during the call. */
-lo_hold *lo_block_hold(const lo_block *block);
-void lo_hold_release(lo_hold *hold);
+LO_API lo_hold *lo_block_hold(const lo_block *block);
+LO_API void lo_hold_release(lo_hold *hold);
 
 /* Return LO_OK to go on; anything else stops the run with that status
  * (fill err to say why). */
 typedef lo_status (*lo_observer_fn)(void *user, const lo_layer_output *output, lo_error *err);
 
-const char *lo_version(void);
-const char *lo_status_name(lo_status status);
-const char *lo_dtype_name(lo_dtype dtype);
+LO_API const char *lo_version(void);
+LO_API const char *lo_status_name(lo_status status);
+LO_API const char *lo_dtype_name(lo_dtype dtype);
 /* Bytes of one element (1 for the 2-, 4- and 6-bit types, which are held unpacked;
  * sizeof(char *) for strings); 0 for an unknown type. */
-size_t lo_dtype_size(lo_dtype dtype);
+LO_API size_t lo_dtype_size(lo_dtype dtype);
 
 /* ---- models ----------------------------------------------------------- */
 
@@ -154,34 +176,36 @@ typedef enum lo_rounding_mode {
 } lo_rounding_mode;
 
 typedef struct lo_model_options {
+    size_t struct_size;        /* sizeof(lo_model_options), set by lo_model_options_init */
     const char *encodings;     /* AIMET encodings file to simulate, or NULL */
     lo_rounding_mode rounding; /* how x/scale is rounded */
     int strict;                /* encodings naming tensors the model lacks: error, not warning */
 } lo_model_options;
 
-void lo_model_options_init(lo_model_options *options);
-lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
-lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
+LO_API void lo_model_options_init(lo_model_options *options);
+LO_API lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
+LO_API lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
                            lo_error *err);
 /* Warnings from loading (e.g. encodings for tensors the model lacks), or "". */
-const char *lo_model_warnings(const lo_model *model);
-void lo_model_free(lo_model *model);
+LO_API const char *lo_model_warnings(const lo_model *model);
+LO_API void lo_model_free(lo_model *model);
 
 /* Graph inputs that are not initializers, in model order. A dim of -1 is
  * dynamic. */
-int lo_model_input_count(const lo_model *model);
-const char *lo_model_input_name(const lo_model *model, int index);
-lo_dtype lo_model_input_dtype(const lo_model *model, int index);
-int lo_model_input_rank(const lo_model *model, int index);
-int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
-int lo_model_output_count(const lo_model *model);
-const char *lo_model_output_name(const lo_model *model, int index);
+LO_API int lo_model_input_count(const lo_model *model);
+LO_API const char *lo_model_input_name(const lo_model *model, int index);
+LO_API lo_dtype lo_model_input_dtype(const lo_model *model, int index);
+LO_API int lo_model_input_rank(const lo_model *model, int index);
+LO_API int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
+LO_API int lo_model_output_count(const lo_model *model);
+LO_API const char *lo_model_output_name(const lo_model *model, int index);
 
 /* ---- sessions: run a model, observe every layer ----------------------- */
 
 typedef struct lo_session lo_session;
 
 typedef struct lo_session_options {
+    size_t struct_size; /* sizeof(lo_session_options), set by lo_session_options_init */
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
@@ -190,19 +214,24 @@ typedef struct lo_session_options {
                               checking a fast kernel by comparing the two runs */
 } lo_session_options;
 
-void lo_session_options_init(lo_session_options *options);
+LO_API void lo_session_options_init(lo_session_options *options);
 /* The session keeps a reference to the model: free the session first. */
-lo_status lo_session_create(lo_model *model, const lo_session_options *options,
+LO_API lo_status lo_session_create(lo_model *model, const lo_session_options *options,
                             lo_session **session, lo_error *err);
 /* inputs: one per model input, in model order, or matched by name when every
  * view has a name. observer may be NULL. */
-lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+LO_API lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
                          lo_observer_fn observer, void *user, lo_error *err);
 /* With options.profile: a report of the runs so far (time per node and per
  * op type, GFLOP/s of Conv, ConvTranspose, Gemm and MatMul), or NULL.
  * malloc'd; the caller frees it. */
-char *lo_session_profile(const lo_session *session);
-void lo_session_free(lo_session *session);
+LO_API char *lo_session_profile(const lo_session *session);
+/* Asks the session's run in progress to stop before its next node: that run
+ * returns LO_ERR_INTERRUPTED ("interrupted"). Callable from any thread and
+ * from a signal handler; with no run in progress, the next run stops at its
+ * start. */
+LO_API void lo_session_interrupt(lo_session *session);
+LO_API void lo_session_free(lo_session *session);
 
 /* ---- generators: AIMET's LayerOutputUtil ------------------------------ */
 
@@ -222,6 +251,7 @@ typedef enum lo_naming {
 } lo_naming;
 
 typedef struct lo_generator_options {
+    size_t struct_size; /* sizeof(lo_generator_options), set by lo_generator_options_init */
     lo_format format;
     lo_dir_mode mode;
     int threads;
@@ -241,20 +271,20 @@ typedef struct lo_generator_options {
 
 typedef struct lo_generator lo_generator;
 
-void lo_generator_options_init(lo_generator_options *options);
-lo_status lo_generator_create(const char *model_path, const char *dir,
+LO_API void lo_generator_options_init(lo_generator_options *options);
+LO_API lo_status lo_generator_create(const char *model_path, const char *dir,
                               const lo_generator_options *options, lo_generator **generator,
                               lo_error *err);
 /* Runs one input instance and writes it as the next sample K. */
-lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
+LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
                                 int n_inputs, lo_error *err);
 /* Number of complete samples in the directory (including earlier runs'). */
-int lo_generator_sample_count(const lo_generator *generator);
-const lo_model *lo_generator_model(const lo_generator *generator);
+LO_API int lo_generator_sample_count(const lo_generator *generator);
+LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 /* With options.profile: the session's profile report plus the time spent
  * writing files; malloc'd, or NULL. */
-char *lo_generator_profile(const lo_generator *generator);
-void lo_generator_free(lo_generator *generator);
+LO_API char *lo_generator_profile(const lo_generator *generator);
+LO_API void lo_generator_free(lo_generator *generator);
 
 #ifdef __cplusplus
 }

@@ -71,7 +71,7 @@ int cli_encodings(int argc, char **argv) {
     lo_model_ir *ir = NULL;
     if (model) {
         if (lo_onnx_load(model, &ir, &err) != LO_OK ||
-            lo_quant_bind(q, ir, LO_ROUND_HALF_EVEN, false, &missing, &err) != LO_OK) {
+            lo_quant_bind(q, ir, LO_ROUNDING_HALF_EVEN, false, &missing, &err) != LO_OK) {
             lo_model_ir_free(ir);
             lo_quant_free(q);
             return cli_fail(&err);

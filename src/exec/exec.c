@@ -263,14 +263,23 @@ static lo_status plan_graph(lo_graph *g, lo_error *err) {
 
 /* ---- public model API --------------------------------------------------------- */
 
-void lo_model_options_init(lo_model_options *o) { memset(o, 0, sizeof *o); }
+void lo_model_options_init(lo_model_options *o) {
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
 
 lo_status lo_model_load(const char *path, lo_model **out, lo_error *err) {
     return lo_model_load_ex(path, NULL, out, err);
 }
 
-lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_model **out, lo_error *err) {
+lo_status lo_model_load_ex(const char *path, const lo_model_options *given, lo_model **out, lo_error *err) {
     *out = NULL;
+    lo_model_options taken, *opt = NULL;
+    if (given) {
+        lo_model_options_init(&taken);
+        LO_TRY(lo_options_take(&taken, sizeof taken, given, "lo_model_options", err));
+        opt = &taken;
+    }
     lo_model *m = calloc(1, sizeof *m);
     if (!m) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     lo_status st = lo_onnx_load(path, &m->ir, err);
@@ -279,7 +288,7 @@ lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_mod
         st = lo_quant_load(opt->encodings, &m->quant, err);
         if (st == LO_OK)
             st = lo_quant_bind(m->quant, m->ir,
-                               opt->rounding == LO_ROUNDING_HALF_AWAY ? LO_ROUND_HALF_AWAY : LO_ROUND_HALF_EVEN,
+                               opt->rounding,
                                opt->strict != 0, &m->warnings, err);
     }
     if (st != LO_OK) {
@@ -332,15 +341,25 @@ const char *lo_model_output_name(const lo_model *m, int i) {
 
 /* ---- running ------------------------------------------------------------------ */
 
-void lo_session_options_init(lo_session_options *o) { memset(o, 0, sizeof *o); }
+void lo_session_options_init(lo_session_options *o) {
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
 
-lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_session **out,
+lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo_session **out,
                             lo_error *err) {
     *out = NULL;
+    lo_session_options taken, *opt = NULL;
+    if (given) {
+        lo_session_options_init(&taken);
+        LO_TRY(lo_options_take(&taken, sizeof taken, given, "lo_session_options", err));
+        opt = &taken;
+    }
     lo_session *s = calloc(1, sizeof *s);
     if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     s->model = model;
     pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->interrupt, 0);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     s->max_memory = opt ? opt->max_memory : 0;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
@@ -514,7 +533,11 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     lo_error sub;
     sub.message[0] = 0;
     double t0 = f->session->profile ? now_seconds() : 0;
+    /* the observer is the caller's code: it sees the caller's OpenMP state */
+    int ours = omp_get_max_threads();
+    omp_set_num_threads(f->session->caller_threads);
     lo_status st = f->observer(f->user, &out, &sub);
+    omp_set_num_threads(ours);
     if (f->session->profile) f->session->observer_seconds += now_seconds() - t0;
     if (st != LO_OK) return lo_fail(f->err, st, "%s", sub.message[0] ? sub.message : "stopped by the observer");
     return LO_OK;
@@ -623,7 +646,8 @@ static lo_status run_nodes(lo_frame *f) {
     for (int oi = 0; oi < g->n_nodes; oi++) {
         int i = g->order[oi];
         const lo_node *n = &g->nodes[i];
-        if (f->session->stop && *f->session->stop) return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
+        if (atomic_exchange(&f->session->interrupt, 0))
+            return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
         LO_TRY(run_node(f, i));
         if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
@@ -715,13 +739,28 @@ static void tensor_of_view(const lo_tensor_view *view, lo_tensor *t) {
     t->nbytes = view->nbytes;
 }
 
+/* A run's kernels and oneDNN take their thread count from the calling
+ * thread's OpenMP state: the session's count is set for the run and the
+ * caller's put back after it (and around observer calls), so the caller's
+ * own parallel regions never see ours. */
+static void threads_enter(lo_session *s) {
+    s->caller_threads = omp_get_max_threads();
+    omp_set_num_threads(s->threads);
+}
+
+static void threads_leave(lo_session *s) { omp_set_num_threads(s->caller_threads); }
+
+void lo_session_interrupt(lo_session *s) {
+    if (s) atomic_store(&s->interrupt, 1);
+}
+
 /* Runs the top graph on inputs already checked and in graph-input order
  * (borrowed), showing every tensor to the observer; outputs, when given,
  * receive copies of the graph's outputs. */
 static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_fn observer, void *user,
                            lo_tensor *outputs, lo_error *err) {
     const lo_graph *g = s->model->ir->graph;
-    omp_set_num_threads(s->threads);
+    threads_enter(s);
     lo_frame f;
     memset(&f, 0, sizeof f);
     f.session = s;
@@ -746,6 +785,7 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
             for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
     }
     frame_free(&f);
+    threads_leave(s);
     return st;
 }
 
@@ -867,7 +907,8 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
     if (n_inputs != g->n_inputs)
         return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
     for (int i = 0; i < n_inputs; i++) LO_TRY(check_input(&g->values[g->inputs[i]], &inputs[i], err));
-    omp_set_num_threads(flt->threads);
+    threads_enter(flt);
+    quant->caller_threads = flt->caller_threads;
     lo_frame f, q;
     memset(&f, 0, sizeof f);
     memset(&q, 0, sizeof q);
@@ -898,5 +939,6 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
     if (st == LO_OK) st = run_nodes(&f);
     frame_free(&q);
     frame_free(&f);
+    threads_leave(flt);
     return st;
 }

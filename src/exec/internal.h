@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "exec.h"
 
@@ -54,7 +55,10 @@ struct lo_session {
     lo_held *held;
     void *scratch;
     size_t scratch_size;
-    volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */
+    atomic_int interrupt; /* lo_session_interrupt (any thread, or a signal handler):
+                             the run stops before its next node */
+    int caller_threads;   /* the caller's OpenMP thread count during a run,
+                             restored around observer calls and at the end */
     /* profile: per top-graph node, seconds and FLOPs summed over runs */
     bool profile;
     double *node_seconds;

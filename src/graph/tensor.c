@@ -422,3 +422,14 @@ lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err) {
     }
     return LO_OK;
 }
+
+lo_status lo_options_take(void *dst, size_t size, const void *src, const char *what, lo_error *err) {
+    size_t given;
+    memcpy(&given, src, sizeof given);
+    if (given < sizeof given || given > size)
+        return lo_fail(err, LO_ERR_ARGUMENT, "%s has struct_size %zu, not one %s_init sets (%zu here): "
+                       "initialise it with %s_init", what, given, what, size, what);
+    memcpy(dst, src, given);
+    memcpy(dst, &size, sizeof size);
+    return LO_OK;
+}

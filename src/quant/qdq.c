@@ -53,7 +53,7 @@ static void run_half_even(float *x, int64_t n, const grid *g) {
 }
 
 static void run(float *x, int64_t n, const grid *g, lo_rounding r) {
-    if (r == LO_ROUND_HALF_AWAY) run_half_away(x, n, g);
+    if (r == LO_ROUNDING_HALF_AWAY) run_half_away(x, n, g);
     else run_half_even(x, n, g);
 }
 

@@ -17,21 +17,24 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <pthread.h>
+
 #include "conv.h"
 
 /* ---- oneDNN ------------------------------------------------------------- */
 
-/* One engine for the process; oneDNN engines are thread-safe. */
+/* One engine for the process (oneDNN engines are thread-safe), created once
+ * by whichever thread gets here first: pthread_once rather than a named
+ * OpenMP critical, whose lock would be an exported symbol of its own. */
+static dnnl_engine_t engine;
+static int engine_state; /* 1 usable, -1 failed */
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+static void engine_create(void) { engine_state = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success ? 1 : -1; }
+
 static dnnl_engine_t dnnl_cpu_engine(void) {
-    static dnnl_engine_t engine;
-    static int state; /* 0 untried, 1 usable, -1 failed */
-    dnnl_engine_t result = NULL;
-#pragma omp critical(lo_dnnl_engine)
-    {
-        if (state == 0) state = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success ? 1 : -1;
-        if (state > 0) result = engine;
-    }
-    return result;
+    pthread_once(&engine_once, engine_create);
+    return engine_state > 0 ? engine : NULL;
 }
 
 
