@@ -8,6 +8,7 @@ packages=(
   libonnx-dev                              # ONNX's own onnx.proto
   libjansson-dev                           # JSON (encodings, manifests)
   libdnnl-dev                              # oneDNN: convolution and GEMM
+  libjpeg62-turbo-dev                      # ImageDecoder's JPEG (libjpeg-turbo, as Pillow)
   libssl-dev                               # SHA-256 of the model for the manifest
 )
 if [ "${1:-}" = "--test" ]; then

@@ -1,14 +1,18 @@
-/* ImageDecoder. */
+/* ImageDecoder: BMP, PNM, PNG and uncompressed TIFF decoded here; JPEG
+ * through libjpeg(-turbo), the decoder Pillow (ONNX's reference) uses, so
+ * the pixels are the same. */
 #include <ctype.h>
 #include <math.h>
-#include <regex.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jpeglib.h>
+
 #include "../helpers.h"
 
-/* ---- ImageDecoder: BMP, PNM, PNG and uncompressed TIFF ----------------------------------------- */
+/* ---- ImageDecoder ------------------------------------------------------------------------ */
 
 typedef struct image {
     int64_t w, h;
@@ -411,6 +415,79 @@ static const char *decode_tiff(const uint8_t *b, size_t n, image *img) {
     return NULL;
 }
 
+/* libjpeg reports errors by calling error_exit, whose default exits the
+ * process: ours jumps back with the message instead. */
+typedef struct jpeg_failure {
+    struct jpeg_error_mgr mgr;
+    jmp_buf back;
+    char message[JMSG_LENGTH_MAX];
+} jpeg_failure;
+
+static void jpeg_fail(j_common_ptr cinfo) {
+    jpeg_failure *f = (jpeg_failure *)cinfo->err;
+    f->mgr.format_message(cinfo, f->message);
+    longjmp(f->back, 1);
+}
+
+static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+
+/* Decodes to RGB as Pillow does (libjpeg's defaults: integer IDCT, fancy
+ * upsampling); a grayscale JPEG is spread over the three channels. The
+ * returned message lives in static storage only for the fixed ones, so a
+ * libjpeg message is copied to why_buf. */
+static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why_buf, size_t why_size) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_failure fail;
+    cinfo.err = jpeg_std_error(&fail.mgr);
+    fail.mgr.error_exit = jpeg_fail;
+    fail.mgr.emit_message = jpeg_quiet;
+    uint8_t *volatile rgb = NULL, *volatile row = NULL;
+    /* what the error path reads, kept out of registers longjmp may restore */
+    char *volatile why_out = why_buf;
+    volatile size_t why_cap = why_size;
+    if (setjmp(fail.back)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(row);
+        free(rgb);
+        snprintf(why_out, why_cap, "bad JPEG: %s", fail.message);
+        return why_out;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, b, (unsigned long)n);
+    jpeg_read_header(&cinfo, TRUE);
+    bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
+    cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    int64_t W = cinfo.output_width, H = cinfo.output_height, c = cinfo.output_components;
+    if (W <= 0 || H <= 0 || W * H > ((int64_t)1 << 28) || (c != 1 && c != 3)) {
+        jpeg_destroy_decompress(&cinfo);
+        return "JPEG of unsupported size or channels";
+    }
+    rgb = malloc((size_t)(W * H * 3));
+    row = malloc((size_t)(W * c));
+    if (!rgb || !row) {
+        free(row);
+        free(rgb);
+        jpeg_destroy_decompress(&cinfo);
+        return "out of memory";
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        int64_t y = cinfo.output_scanline;
+        JSAMPROW rows[1] = {(JSAMPROW)row};
+        if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) break;
+        for (int64_t x = 0; x < W; x++) {
+            uint8_t *o = rgb + (y * W + x) * 3;
+            if (c == 3) o[0] = row[x * 3], o[1] = row[x * 3 + 1], o[2] = row[x * 3 + 2];
+            else o[0] = o[1] = o[2] = row[x];
+        }
+    }
+    free(row);
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    img->w = W, img->h = H, img->rgb = rgb;
+    return NULL;
+}
+
 static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     LO_CHECK(ctx, has_in(ctx, 0) && ctx->in[0]->dtype == LO_UINT8 && ctx->in[0]->rank == 1,
              "encoded_stream must be a 1-D uint8 tensor");
@@ -422,11 +499,13 @@ static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     size_t n = (size_t)lo_numel(x);
     image img = {0, 0, NULL};
     const char *why;
+    char jpeg_why[JMSG_LENGTH_MAX + 16];
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') why = decode_bmp(b, n, &img);
     else if (n >= 2 && b[0] == 'P' && strchr("2356", b[1])) why = decode_pnm(b, n, &img);
     else if (n >= 8 && b[0] == 0x89 && b[1] == 'P') why = decode_png(b, n, &img);
     else if (n >= 8 && ((b[0] == 'I' && b[1] == 'I') || (b[0] == 'M' && b[1] == 'M'))) why = decode_tiff(b, n, &img);
-    else why = "only BMP, PNM, PNG and uncompressed TIFF images are decoded (JPEG, WebP and JPEG 2000 are not supported)";
+    else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) why = decode_jpeg(b, n, &img, jpeg_why, sizeof jpeg_why);
+    else why = "only BMP, PNM, PNG, uncompressed TIFF and JPEG images are decoded (WebP and JPEG 2000 are not supported)";
     if (why) {
         free(img.rgb);
         return lo_kernel_fail(ctx, strstr(why, "not") ? LO_ERR_UNSUPPORTED : LO_ERR_INPUT, "%s", why);
