@@ -1,0 +1,113 @@
+/* The public interface's contracts on examples/tiny_cnn.onnx (Conv, MaxPool,
+ * BatchNormalization, Gemm, Softmax: fast paths all): option structs checked
+ * by struct_size, lo_session_interrupt, the caller's OpenMP thread count left
+ * as it was, and reference_kernels giving the fast path's numbers. */
+#include <omp.h>
+#include <stddef.h>
+
+#include "harness.h"
+
+#ifndef TINY_CNN
+#define TINY_CNN "examples/tiny_cnn.onnx"
+#endif
+
+static float pixels[1 * 3 * 32 * 32];
+static const int64_t dims[4] = {1, 3, 32, 32};
+
+typedef struct seen {
+    int calls, interrupt_at, threads_inside;
+    lo_session *session;
+    float probs[16];
+    int n_probs;
+} seen;
+
+static lo_status observe(void *user, const lo_layer_output *o, lo_error *err) {
+    seen *s = user;
+    s->calls++;
+    s->threads_inside = omp_get_max_threads();
+    if (s->interrupt_at && s->calls == s->interrupt_at) lo_session_interrupt(s->session);
+    if (!strcmp(o->op_type, "Softmax") && o->tensor.dtype == LO_FLOAT) {
+        s->n_probs = (int)(o->tensor.nbytes / sizeof(float));
+        if (s->n_probs > 16) s->n_probs = 16;
+        memcpy(s->probs, o->tensor.data, (size_t)s->n_probs * sizeof(float));
+    }
+    return LO_OK;
+}
+
+static lo_status run(lo_session *session, seen *s, lo_error *err) {
+    lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+    s->session = session;
+    return lo_session_run(session, &in, 1, observe, s, err);
+}
+
+int main(void) {
+    for (size_t i = 0; i < sizeof pixels / sizeof pixels[0]; i++) pixels[i] = (float)rnd();
+    lo_error err;
+    lo_model *model = NULL;
+    lo_status st = lo_model_load(TINY_CNN, &model, &err);
+    CHECK(st == LO_OK, "load %s: %s", TINY_CNN, err.message);
+    if (st != LO_OK) return finish("test_api");
+
+    /* struct_size: 0 is a struct no *_options_init set */
+    lo_session_options so;
+    memset(&so, 0, sizeof so);
+    lo_session *session = NULL;
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "lo_session_options_init"),
+          "an uninitialised options struct: %s (%s)", lo_status_name(st), err.message);
+    lo_session_free(session);
+    lo_model_options mo;
+    memset(&mo, 0, sizeof mo);
+    lo_model *m2 = NULL;
+    st = lo_model_load_ex(TINY_CNN, &mo, &m2, &err);
+    CHECK(st == LO_ERR_ARGUMENT, "an uninitialised model options struct: %s", lo_status_name(st));
+    lo_model_free(m2);
+
+    /* an older, smaller struct: the fields it lacks keep their defaults */
+    lo_session_options_init(&so);
+    so.threads = 1;
+    so.reference_kernels = 1; /* beyond the older struct: must be ignored */
+    so.struct_size = offsetof(lo_session_options, reference_kernels);
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_OK, "an older options struct: %s", err.message);
+
+    /* the caller's OpenMP thread count, during observer calls and after */
+    omp_set_num_threads(3);
+    seen fast = {0};
+    st = run(session, &fast, &err);
+    CHECK(st == LO_OK, "run: %s", err.message);
+    CHECK(omp_get_max_threads() == 3, "after a run the caller has %d threads, not 3", omp_get_max_threads());
+    CHECK(fast.threads_inside == 3, "observers see %d threads, not the caller's 3", fast.threads_inside);
+    CHECK(fast.n_probs == 10, "the Softmax output has %d values", fast.n_probs);
+
+    /* lo_session_interrupt: the run stops before its next node, the next run is whole */
+    seen stopped = {.interrupt_at = 3};
+    st = run(session, &stopped, &err);
+    CHECK(st == LO_ERR_INTERRUPTED, "an interrupted run returned %s", lo_status_name(st));
+    CHECK(stopped.calls == 3, "the interrupted run went on for %d observer calls", stopped.calls);
+    seen again = {0};
+    st = run(session, &again, &err);
+    CHECK(st == LO_OK && again.calls == fast.calls, "the run after an interrupt: %s, %d calls of %d", lo_status_name(st),
+          again.calls, fast.calls);
+    lo_session_interrupt(session); /* with no run in progress: the next run stops at its start */
+    seen first = {0};
+    st = run(session, &first, &err);
+    CHECK(st == LO_ERR_INTERRUPTED, "a run after an idle interrupt returned %s", lo_status_name(st));
+    lo_session_free(session);
+
+    /* reference_kernels: the reference loops agree with the fast paths */
+    lo_session_options_init(&so);
+    so.threads = 2;
+    so.reference_kernels = 1;
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_OK, "a reference-kernels session: %s", err.message);
+    seen ref = {0};
+    if (st == LO_OK) st = run(session, &ref, &err);
+    CHECK(st == LO_OK && ref.n_probs == fast.n_probs, "reference run: %s", err.message);
+    double worst = 0;
+    for (int i = 0; i < ref.n_probs; i++) worst = fmax(worst, fabs(ref.probs[i] - fast.probs[i]));
+    CHECK(worst < 1e-5, "reference and fast probabilities differ by %g", worst);
+    lo_session_free(session);
+    lo_model_free(model);
+    return finish("test_api");
+}
