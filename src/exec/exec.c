@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "../onnx/onnx.h"
@@ -346,6 +347,32 @@ void lo_session_options_init(lo_session_options *o) {
     o->struct_size = sizeof *o;
 }
 
+/* The default thread count: the cores we may run on, less those other
+ * processes keep busy. A fork-join team with a member descheduled waits for
+ * it at every barrier: with one other busy process on a 2-core machine ViT
+ * ran 2-4x slower on 2 threads than on 1. A core counts as taken when both
+ * the 1-minute load average and the runnable count right now say so (the
+ * load average alone still remembers a process that just ended, the
+ * snapshot alone catches a passing blip). When the machine has more cores
+ * than we may use (a cpuset, a container) the load is someone else's and
+ * all our cores are used. */
+static int default_threads(void) {
+    int cores = omp_get_num_procs();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 1 || online != cores) return cores > 0 ? cores : 1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return cores;
+    double load1 = 0;
+    int running = 0, total = 0;
+    int got = fscanf(f, "%lf %*f %*f %d/%d", &load1, &running, &total);
+    fclose(f);
+    if (got != 3) return cores;
+    int by_load = (int)(load1 + 0.5), by_now = running - 1; /* the reader itself runs */
+    int busy = by_load < by_now ? by_load : by_now;
+    if (busy < 0) busy = 0;
+    return cores - busy >= 1 ? cores - busy : 1;
+}
+
 lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo_session **out,
                             lo_error *err) {
     *out = NULL;
@@ -360,7 +387,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     s->model = model;
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->interrupt, 0);
-    s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
+    s->threads = opt && opt->threads > 0 ? opt->threads : default_threads();
     s->max_memory = opt ? opt->max_memory : 0;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
     if (opt && opt->profile) {

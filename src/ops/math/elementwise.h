@@ -266,8 +266,10 @@ LO_EW_HELPER int thread_count(const lo_kernel_ctx *ctx) {
     return ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
 }
 
-/* Below these sizes a parallel region costs more than it saves. */
-#define PARALLEL_MIN_CHEAP 65536
+/* Below these sizes a parallel region costs more than it saves; the cheap
+ * limit is twice the quiet-machine break-even, because on a busy machine a
+ * region waits a whole time slice for a descheduled member. */
+#define PARALLEL_MIN_CHEAP 131072
 #define PARALLEL_MIN_COSTLY 8192
 
 LO_EW_HELPER bool input_ok(const lo_kernel_ctx *ctx, int i) {
