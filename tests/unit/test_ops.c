@@ -397,6 +397,17 @@ static void gen_norm(const char *op, op_case *c) {
         c->n_out = 3;
         return;
     }
+    if (is(op, "RMSNormalization")) {
+        c->opset = 23;
+        int axis = (int)rnd_range(1, rank - 1);
+        add_int(c, "axis", rnd_range(0, 1) ? axis : axis - rank);
+        add_float(c, "epsilon", 1e-5f);
+        /* the scale over every normalized dim (the fast path) or over the
+         * last only, broadcast (the reference's) */
+        if (rnd_range(0, 2)) add_in(c, rand_in(LO_FLOAT, rank - axis, dims + axis, 0.5, 1.5));
+        else add_in(c, rand_in(LO_FLOAT, 1, dims + rank - 1, 0.5, 1.5));
+        return;
+    }
     int64_t ch[1] = {dims[1]};
     if (is(op, "InstanceNormalization")) {
         /* over one element x - mean is rounding noise, which 1/sqrt(epsilon)
@@ -521,6 +532,7 @@ static const op_test tests[] = {
     {"LSTM", gen_rnn, 1e-8, 20, false},
     {"BatchNormalization", gen_norm, 1e-12, 20, false},
     {"LayerNormalization", gen_norm, 1e-10, 20, false},
+    {"RMSNormalization", gen_norm, 1e-10, 20, false},
     {"InstanceNormalization", gen_norm, 1e-10, 20, false},
     {"Softmax", gen_norm, 1e-10, 20, false},
     {"LogSoftmax", gen_norm, 1e-10, 20, false},

@@ -100,29 +100,67 @@ static void softmax_ref(softmax_kind kind, const lo_tensor *x, lo_tensor *y, int
         }
 }
 
+/* Compiled for AVX-512, AVX2 and baseline; the loader picks one at start-up. */
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* exp(x) for x <= 88 in plain arithmetic the compiler vectorizes (libm's
+ * expf is a call per element without -ffast-math): x = n ln2 + r with
+ * |r| <= ln2/2, exp(r) by Cephes' degree-6 polynomial, 2^n put in the
+ * exponent bits. Within 2 ulp of expf; below -87 it gives 0 (expf gives
+ * denormals there, at most 1.6e-38); NaN stays NaN. */
+#pragma omp declare simd notinbranch
+static inline float exp_vec(float x) {
+    float xc = x >= -87.0f ? (x <= 88.0f ? x : 88.0f) : -87.0f;
+    /* round to nearest by the 1.5 * 2^23 trick: exact, and vectorizes
+     * without SSE4.1's round instruction */
+    float t = xc * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t ni = (int32_t)n + 127;
+    uint32_t bits = (uint32_t)ni << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float v = p * scale;
+    return x != x ? x : x < -87.0f ? 0.0f : v;
+}
+
+/* One contiguous row of softmax or log-softmax. */
+VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, float *yr, int64_t n) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int64_t k = 0; k < n; k++) mx = xr[k] > mx ? xr[k] : mx;
+    float sum = 0;
+    if (log_softmax) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t k = 0; k < n; k++) sum += exp_vec(xr[k] - mx);
+        float ls = logf(sum);
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++) yr[k] = xr[k] - mx - ls;
+        return;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int64_t k = 0; k < n; k++) {
+        float e = exp_vec(xr[k] - mx);
+        yr[k] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) yr[k] *= inv;
+}
+
 /* Rows contiguous in memory: the attention-scores and classifier case. */
 static void softmax_rows_f32(softmax_kind kind, const float *x, float *y, int64_t rows, int64_t n) {
 #pragma omp parallel for if (rows * n > PAR_WORK)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float *yr = y + r * n;
-        float mx = -INFINITY;
-        for (int64_t k = 0; k < n; k++) mx = xr[k] > mx ? xr[k] : mx;
-        double sum = 0;
-        if (kind == LOG_SOFTMAX) {
-            for (int64_t k = 0; k < n; k++) sum += expf(xr[k] - mx);
-            float ls = (float)log(sum);
-            for (int64_t k = 0; k < n; k++) yr[k] = xr[k] - mx - ls;
-        } else {
-            for (int64_t k = 0; k < n; k++) {
-                float e = expf(xr[k] - mx);
-                yr[k] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
-            for (int64_t k = 0; k < n; k++) yr[k] *= inv;
-        }
-    }
+    for (int64_t r = 0; r < rows; r++) softmax_row_f32(kind == LOG_SOFTMAX, x + r * n, y + r * n, n);
 }
 
 static lo_status softmax_run(lo_kernel_ctx *ctx) {
@@ -275,27 +313,39 @@ static lo_status layernorm_prepare(const lo_node *node, void **params, lo_error 
     return LO_OK;
 }
 
+/* One row of LayerNormalization: statistics accumulated in double lanes. */
+VECTOR_CLONES static void layernorm_row_f32(const float *xr, const float *scale, const float *bias, float *yr,
+                                            int64_t cols, float epsilon, float *mean_out, float *inv_out) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < cols; k++) s += xr[k];
+    float m = (float)(s / (double)cols);
+    double ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t k = 0; k < cols; k++) {
+        float d = xr[k] - m;
+        ss += (double)d * d;
+    }
+    float inv = (float)(1.0 / sqrt(ss / (double)cols + epsilon));
+    if (bias) {
+#pragma omp simd
+        for (int64_t k = 0; k < cols; k++) yr[k] = (xr[k] - m) * inv * scale[k] + bias[k];
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < cols; k++) yr[k] = (xr[k] - m) * inv * scale[k];
+    }
+    *mean_out = m;
+    *inv_out = inv;
+}
+
 /* Normalizes rows of a [rows, cols] float32 matrix with per-column scale and
  * bias: the transformer case. */
 static void layernorm_rows_f32(const float *x, const float *scale, const float *bias, float *y, float *mean_out,
                                float *inv_out, int64_t rows, int64_t cols, float epsilon) {
 #pragma omp parallel for if (rows * cols > PAR_WORK)
     for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        double s = 0;
-        for (int64_t k = 0; k < cols; k++) s += xr[k];
-        float m = (float)(s / (double)cols);
-        double ss = 0;
-        for (int64_t k = 0; k < cols; k++) {
-            float d = xr[k] - m;
-            ss += (double)d * d;
-        }
-        float inv = (float)(1.0 / sqrt(ss / (double)cols + epsilon));
-        for (int64_t k = 0; k < cols; k++) {
-            float v = (xr[k] - m) * inv * scale[k];
-            yr[k] = bias ? v + bias[k] : v;
-        }
+        float m, inv;
+        layernorm_row_f32(x + r * cols, scale, bias, y + r * cols, cols, epsilon, &m, &inv);
         if (mean_out) mean_out[r] = m;
         if (inv_out) inv_out[r] = inv;
     }
@@ -639,6 +689,22 @@ static lo_status lpnorm_run(lo_kernel_ctx *ctx) {
 
 /* ---- RMSNormalization ---------------------------------------------------- */
 
+/* One row of RMSNormalization, the scale covering the whole row (Llama's
+ * case); the sum of squares in double lanes. */
+VECTOR_CLONES static void rms_row_f32(const float *xr, const float *w, float *yr, int64_t n, float eps) {
+    double ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t k = 0; k < n; k++) ss += (double)xr[k] * xr[k];
+    float r = (float)(1.0 / sqrt(ss / (double)n + eps));
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) yr[k] = xr[k] * r * w[k];
+}
+
+static void rms_rows_f32(const float *x, const float *w, float *y, int64_t rows, int64_t n, float eps) {
+#pragma omp parallel for if (rows * n > PAR_WORK)
+    for (int64_t r = 0; r < rows; r++) rms_row_f32(x + r * n, w, y + r * n, n, eps);
+}
+
 static lo_status rms_run(lo_kernel_ctx *ctx) {
     LO_TRY(need_float_in(ctx, 0, "X"));
     LO_TRY(need_float_in(ctx, 1, "scale"));
@@ -665,6 +731,10 @@ static lo_status rms_run(lo_kernel_ctx *ctx) {
     }
     LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
     if (!has_out(ctx, 0)) return LO_OK;
+    if (x->dtype == LO_FLOAT && w->dtype == LO_FLOAT && lo_numel(w) == inner && inner > 0 && !lo_use_ref(ctx)) {
+        rms_rows_f32(x->data, w->data, ctx->out[0]->data, outer, inner, (float)eps);
+        return LO_OK;
+    }
     for (int64_t o = 0; o < outer; o++) {
         double ss = 0;
         for (int64_t i = 0; i < inner; i++) {
@@ -695,6 +765,6 @@ const lo_op_def lo_ops_norm[] = {
     {"", "Softmax", 1, LO_OPSET_MAX, softmax_prepare, softmax_run, NULL, LO_OP_FAST},
     {"", "LogSoftmax", 1, LO_OPSET_MAX, log_softmax_prepare, softmax_run, NULL, LO_OP_FAST},
     {"", "Hardmax", 1, LO_OPSET_MAX, hardmax_prepare, softmax_run, NULL, 0},
-    {"", "RMSNormalization", 23, LO_OPSET_MAX, NULL, rms_run, NULL, 0},
+    {"", "RMSNormalization", 23, LO_OPSET_MAX, NULL, rms_run, NULL, LO_OP_FAST},
     {0},
 };
