@@ -11,6 +11,12 @@
  * float32, runs typed row loops (same-shape, scalar and per-channel operands
  * all become contiguous or stride-0 rows). The context's kernel choice
  * (lo_use_ref) forces the reference; tests/unit/test_ops.c compares both. */
+/* The fast rows select with comparisons (NaN, range limits); under GCC's
+ * default -ftrapping-math it will not if-convert them, and the loops stay
+ * scalar. Nothing here reads the floating-point exception flags, so the
+ * results are the same either way. */
+#pragma GCC optimize("no-trapping-math")
+
 #include <float.h>
 #include <omp.h>
 #include <stdio.h>

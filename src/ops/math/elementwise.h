@@ -14,6 +14,7 @@
 #include <tgmath.h>
 
 #include "../ops.h"
+#include "fast_math.h"
 
 /* Static, as they were in the one file they came from (same code, same
  * inlining); unused is for the file that needs only some. */
@@ -31,36 +32,12 @@
 /* float32 takes the vectorizable approximation, double the exact formula
  * (which is also the reference for float32). */
 #define SIGMOID_OF(v) _Generic((v), float: sigmoid_fast_f32, default: sigmoid_f64)(v)
+#define ERF_OF(v) _Generic((v), float: erf_fast_f32, default: erf_f64)(v)
+
+static inline double erf_f64(double x) { return erf(x); }
 
 static inline double sigmoid_f64(double x) {
     return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-}
-
-/* e^x in float32 without a libm call, so loops over it vectorize: Cody-Waite
- * reduction by ln 2 and a degree-6 polynomial on [-ln2/2, ln2/2] (Cephes'
- * coefficients), within 2 ulp. NaN and out-of-range inputs are resolved by
- * selects, keeping the float-to-int conversion in range. */
-static inline float exp_fast_f32(float x) {
-    float xc = x > -87.0f ? x : -87.0f;
-    xc = xc < 88.0f ? xc : 88.0f;
-    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to integer */
-    float r = xc - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float poly = 1.9875691500e-4f;
-    poly = poly * r + 1.3981999507e-3f;
-    poly = poly * r + 8.3334519073e-3f;
-    poly = poly * r + 4.1665795894e-2f;
-    poly = poly * r + 1.6666665459e-1f;
-    poly = poly * r + 5.0000001201e-1f;
-    float y = poly * r * r + r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } scale = {(uint32_t)((int32_t)k + 127) << 23};
-    float v = y * scale.f;
-    v = x < -87.0f ? 0.0f : v;
-    v = x > 88.0f ? INFINITY : v;
-    return x != x ? x : v;
 }
 
 static inline float sigmoid_fast_f32(float x) {
@@ -79,7 +56,7 @@ static inline float sigmoid_fast_f32(float x) {
     X(SQRT, sqrt(x))                                                                         \
     X(EXP, exp(x))                                                                           \
     X(LOG, log(x))                                                                           \
-    X(ERF, erf(x))                                                                           \
+    X(ERF, ERF_OF(x))                                                                           \
     X(SIN, sin(x))                                                                           \
     X(COS, cos(x))                                                                           \
     X(TAN, tan(x))                                                                           \
@@ -103,7 +80,7 @@ static inline float sigmoid_fast_f32(float x) {
     X(SOFTPLUS, SOFTPLUS_OF(x))                                                              \
     X(SOFTSIGN, x / ((T)1 + fabs(x)))                                                        \
     X(TANH, tanh(x))                                                                         \
-    X(GELU, (T)0.5 * x * ((T)1 + erf(x * (T)0.70710678118654752440)))                       \
+    X(GELU, (T)0.5 * x * ((T)1 + ERF_OF(x * (T)0.70710678118654752440)))                       \
     X(GELU_TANH, (T)0.5 * x *                                                                \
                      ((T)1 + tanh((T)0.79788456080286535588 *                                \
                                   (x + (T)0.044715 * x * x * x))))                           \

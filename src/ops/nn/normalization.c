@@ -7,11 +7,18 @@
  * through the generic getters with double arithmetic; the float32 layouts
  * real models hit (softmax and layer norm over the last axis, batch norm
  * and instance norm on NCHW) have a contiguous path beside it. */
+/* The fast rows select with comparisons (NaN, range limits); under GCC's
+ * default -ftrapping-math it will not if-convert them, and the loops stay
+ * scalar. Nothing here reads the floating-point exception flags, so the
+ * results are the same either way. */
+#pragma GCC optimize("no-trapping-math")
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../helpers.h"
+#include "../math/fast_math.h"
 
 /* Rows of work below which one thread does it all: a transformer's
  * [197, 384] LayerNorm takes ~0.1 ms on one core, less than a parallel
@@ -103,35 +110,6 @@ static void softmax_ref(softmax_kind kind, const lo_tensor *x, lo_tensor *y, int
 /* Compiled for AVX-512, AVX2 and baseline; the loader picks one at start-up. */
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-/* exp(x) for x <= 88 in plain arithmetic the compiler vectorizes (libm's
- * expf is a call per element without -ffast-math): x = n ln2 + r with
- * |r| <= ln2/2, exp(r) by Cephes' degree-6 polynomial, 2^n put in the
- * exponent bits. Within 2 ulp of expf; below -87 it gives 0 (expf gives
- * denormals there, at most 1.6e-38); NaN stays NaN. */
-#pragma omp declare simd notinbranch
-static inline float exp_vec(float x) {
-    float xc = x >= -87.0f ? (x <= 88.0f ? x : 88.0f) : -87.0f;
-    /* round to nearest by the 1.5 * 2^23 trick: exact, and vectorizes
-     * without SSE4.1's round instruction */
-    float t = xc * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f;
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t ni = (int32_t)n + 127;
-    uint32_t bits = (uint32_t)ni << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float v = p * scale;
-    return x != x ? x : x < -87.0f ? 0.0f : v;
-}
-
 /* One contiguous row of softmax or log-softmax. */
 VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, float *yr, int64_t n) {
     float mx = -INFINITY;
@@ -140,7 +118,7 @@ VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, flo
     float sum = 0;
     if (log_softmax) {
 #pragma omp simd reduction(+ : sum)
-        for (int64_t k = 0; k < n; k++) sum += exp_vec(xr[k] - mx);
+        for (int64_t k = 0; k < n; k++) sum += exp_fast_f32(xr[k] - mx);
         float ls = logf(sum);
 #pragma omp simd
         for (int64_t k = 0; k < n; k++) yr[k] = xr[k] - mx - ls;
@@ -148,7 +126,7 @@ VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, flo
     }
 #pragma omp simd reduction(+ : sum)
     for (int64_t k = 0; k < n; k++) {
-        float e = exp_vec(xr[k] - mx);
+        float e = exp_fast_f32(xr[k] - mx);
         yr[k] = e;
         sum += e;
     }
