@@ -3,12 +3,16 @@
 #
 #   bench/run.sh            builds layerout (Release) if needed, prepares the models,
 #                           times layerout and the reference tools, writes bench/BENCHMARKS.md
+#                           and the dataset runs of bench/dataset.py (32 samples per process
+#                           against ONNX Runtime's session loop, disk and tmpfs, steady state,
+#                           a competing process, a small Llama-style LLM from bench/llm.py)
 #   bench/run.sh --smoke    CI: one small model, one run per tool, no timing claims;
 #                           writes $BENCH_WORK/BENCHMARKS-smoke.md; exits non-zero only
 #                           if a tool fails to run
 #
 # Environment: LAYEROUT_BUILD (default build), BENCH_WORK (default $LAYEROUT_BUILD/bench),
-# BENCH_RUNS (default 5), BENCH_MODELS (space-separated subset of bench_models.MODEL_NAMES).
+# BENCH_RUNS (default 5), BENCH_MODELS (space-separated subset of bench_models.MODEL_NAMES),
+# BENCH_DATASET_MODELS (default: BENCH_MODELS and llama_small), BENCH_SAMPLES (default 32).
 # Needs the Debian packages of `scripts/install-deps.sh --test` (the exporter is Debian's
 # torch 1.13) and the repository venv (`scripts/test-venv.sh`, created here if missing).
 set -euo pipefail
@@ -19,7 +23,7 @@ smoke=0
 for a in "$@"; do
   case $a in
     --smoke) smoke=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,5 +72,17 @@ for v in BENCH_MODELS BENCH_RUNS BENCH_WORK LAYEROUT_BUILD; do  # the exact comm
   if [ -n "${!v:-}" ]; then cmd="$v='${!v}' $cmd"; fi
 done
 # shellcheck disable=SC2086
-exec "$py" bench/run_bench.py --work "$work" --layerout "$build/layerout" --out "$out" --models $models \
+"$py" bench/run_bench.py --work "$work" --layerout "$build/layerout" --out "$out" --models $models \
   --runs "$runs" --fma "$fma" --command "$cmd" "${aimet_torch[@]}" $([ "$smoke" = 1 ] && echo --smoke)
+
+# Dataset runs (bench/dataset.py): 32 samples through one process against ONNX Runtime's
+# session loop, plus a small Llama-style LLM; the smoke run does 2 samples of its model.
+if [ "$smoke" = 1 ]; then
+  # shellcheck disable=SC2086
+  "$py" bench/dataset.py --work "$work" --layerout "$build/layerout" --models $models --smoke --out "$out"
+else
+  "$py" bench/llm.py --work "$work" 2> >(grep -v -i warning >&2)
+  # shellcheck disable=SC2086
+  "$py" bench/dataset.py --work "$work" --layerout "$build/layerout" --models ${BENCH_DATASET_MODELS:-$models llama_small} \
+    --samples "${BENCH_SAMPLES:-32}" --runs "$runs" --out "$out"
+fi
