@@ -216,6 +216,7 @@ def main():
                         np.copyto(dst, buf)
                         copy = min(copy, time.perf_counter() - t0)
                     rows_floor.append((name, med(nwall), copy, med(res["lo"][0])))
+                    print(f"  {name:12s} floor: nothing saved {med(nwall):.2f} s, copy {copy:.3f} s", flush=True)
                 shutil.rmtree(base, ignore_errors=True)
             # steady state, nothing saved, in process
             prof = [lo, "generate", model, "-o", os.path.join(roots["tmpfs"], "prof"),
@@ -224,6 +225,7 @@ def main():
             s_lo1 = [profile_ms(prof + ["--threads", "1"], lst, one) for _ in range(a.runs)]
             s_ort = [ort_plain_ms(py, model, lst) for _ in range(a.runs)]
             rows_steady.append((name, med(s_lo), med(s_lo1), med(s_ort)))
+            print(f"  {name:12s} steady ms/sample: layerout 2 thr {med(s_lo):.2f}, 1 thr {med(s_lo1):.2f}, ORT {med(s_ort):.2f}", flush=True)
             if not a.smoke:
                 hog = subprocess.Popen([py, "-c", "while True: pass"])
                 try:
@@ -235,6 +237,7 @@ def main():
                     hog.kill()
                     hog.wait()
                 rows_busy.append((name, b2, b1, bd, bo))
+                print(f"  {name:12s} busy ms/sample: layerout 2 thr {b2:.2f}, 1 thr {b1:.2f}, default {bd:.2f}, ORT {bo:.2f}", flush=True)
         # the disk's file-creation rate: 2000 files of 20 kB
         rate = None
         if "disk" in a.places:
