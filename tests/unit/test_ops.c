@@ -312,7 +312,7 @@ static void gen_gemm(const char *op, op_case *c) {
 static void gen_matmul(const char *op, op_case *c) {
     c->opset = 13;
     int64_t M = rnd_range(1, 60), N = rnd_range(1, 60), K = rnd_range(1, 70);
-    int64_t ad[4], bd[4];
+    int64_t ad[5], bd[5];
     int ra = (int)rnd_range(1, 4), rb = (int)rnd_range(1, 4);
     int64_t batch[2] = {rnd_range(1, 3), rnd_range(1, 3)};
     for (int d = 0; d < ra - 2; d++) ad[d] = rnd_range(0, 2) ? batch[d + 4 - ra] : 1;
@@ -321,6 +321,15 @@ static void gen_matmul(const char *op, op_case *c) {
     else ad[ra - 2] = M, ad[ra - 1] = K;
     if (rb == 1) bd[0] = K;
     else bd[rb - 2] = K, bd[rb - 1] = N;
+    if (rnd_range(0, 3) == 0) {
+        /* grouped-query attention: [batch, kv_heads, group, M, K] against
+         * keys shared by the group, [batch, kv_heads, 1, K, N] */
+        ra = rb = 5;
+        ad[0] = bd[0] = rnd_range(1, 2);
+        ad[1] = bd[1] = rnd_range(1, 3);
+        ad[2] = rnd_range(2, 4), bd[2] = 1;
+        ad[3] = M, ad[4] = K, bd[3] = K, bd[4] = N;
+    }
     add_in(c, rand_in(LO_FLOAT, ra, ad, -1, 1));
     add_in(c, rand_in(LO_FLOAT, rb, bd, -1, 1));
     c->n_out = 1;
