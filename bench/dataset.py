@@ -215,6 +215,9 @@ def main():
                         t0 = time.perf_counter()
                         np.copyto(dst, buf)
                         copy = min(copy, time.perf_counter() - t0)
+                    # freed now: a child forked from a process this large would
+                    # report its size as the child's peak RSS
+                    del buf, dst
                     rows_floor.append((name, med(nwall), copy, med(res["lo"][0])))
                     print(f"  {name:12s} floor: nothing saved {med(nwall):.2f} s, copy {copy:.3f} s", flush=True)
                 shutil.rmtree(base, ignore_errors=True)
