@@ -10,6 +10,7 @@ root=$(pwd)
 bash scripts/install-deps.sh --test || exit 2
 PY=$(bash scripts/test-venv.sh | tail -n 1) || exit 2
 export LAYEROUT_VENV_PYTHON="$PY"
+bash scripts/references.sh "$PY"  # the versions every result below was held against
 
 jobs=$(nproc)
 passed=0; failed=0; failures=()
