@@ -30,7 +30,7 @@ command -v debootstrap >/dev/null || { echo "fresh-check: needs debootstrap (apt
 if [ -z "$mirror" ]; then
   mirror=$(grep -hoE '(URIs:|deb)[[:space:]]+https?://[^[:space:]]*/debian/?([[:space:]]|$)' \
              /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
-           awk '{print $2}' | head -n 1)
+           awk '{print $2}' | head -n 1 || true)
   mirror=${mirror:-http://deb.debian.org/debian}
 fi
 security=${mirror%/debian}/debian-security
