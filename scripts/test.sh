@@ -30,6 +30,7 @@ suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
 suite "unit tests" ctest --test-dir build --output-on-failure -j"$jobs"
 suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
 suite "conformance" bash tests/conformance/run.sh "$root/build"
+suite "conformance through the command line" /usr/bin/python3 tests/conformance/run_cli.py "$root/build" --jobs 2
 suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
 suite "benchmark smoke (not timed)" bash bench/run.sh --smoke
 suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$root/build" "$PY"

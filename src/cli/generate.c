@@ -26,8 +26,10 @@ static const char usage[] =
     "Inputs:\n"
     "  -i, --input FILE|NAME=FILE  one file per model input, in the model's input order, or\n"
     "                              matched by input NAME; repeat for several inputs. Files:\n"
-    "                              .npy (dtype and shape checked), .pb (ONNX TensorProto), or\n"
-    "                              raw bytes of the input's declared dtype and shape\n"
+    "                              .npy (dtype and shape checked), .pb (ONNX TensorProto; a\n"
+    "                              SequenceProto or OptionalProto for a sequence or optional\n"
+    "                              input), or raw bytes of the input's declared dtype and shape.\n"
+    "                              A model without inputs runs once with no -i\n"
     "      --input-list LIST       Qualcomm input_list.txt: one sample per line, paths in input\n"
     "                              order or NAME:=PATH pairs; '#' comments and blank lines skipped\n"
     "      --shape NAME=DIMS       shape of a raw input with dynamic dims, e.g. input=1x3x224x224\n"
@@ -199,11 +201,24 @@ int cli_generate(int argc, char **argv) {
                                         : "generate takes one MODEL.onnx (see 'layerout generate --help')");
     const char *model_path = argv[optind];
     if (!out_dir) return cli_error("generate needs an output folder: -o DIR");
-    if (!n_in && !list_path) return cli_error("no input given: use -i FILE (one per model input) or --input-list LIST");
     if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
 
     lo_input_list list = {0};
     lo_error err;
+    if (!n_in && !list_path) {
+        /* only a model without inputs runs with none (one sample); asked
+         * before the dump folder is touched */
+        lo_model *probe;
+        if (lo_model_load(model_path, &probe, &err) != LO_OK) return cli_fail(&err);
+        int n = lo_model_input_count(probe);
+        char first[300];
+        snprintf(first, sizeof first, "%s", n ? lo_model_input_name(probe, 0) : "");
+        lo_model_free(probe);
+        if (n)
+            return cli_error("no input given: the model takes %d input%s ('%s'%s); use -i FILE (one per model "
+                             "input) or --input-list LIST",
+                             n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+    }
     if (list_path && lo_input_list_read(list_path, &list, &err) != LO_OK) return cli_fail(&err);
 
     lo_generator *gen;
@@ -237,7 +252,9 @@ int cli_generate(int argc, char **argv) {
         lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
                                                n_shapes, tensors, &err)
                                  : cli_load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
-        if (st == LO_OK) {
+        if (st == LO_OK && cli_has_non_tensor(tensors, n_inputs)) {
+            st = lo_generator_generate_values(gen, tensors, n_inputs, &err);
+        } else if (st == LO_OK) {
             for (int i = 0; i < n_inputs; i++)
                 views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,
                                             tensors[i].dims, tensors[i].data, tensors[i].nbytes};

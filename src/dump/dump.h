@@ -35,10 +35,18 @@ void lo_namer_free(lo_namer *namer);
 
 /* Reads an input tensor. Format by extension: .npy, .pb, anything else raw.
  * A raw file needs dtype and shape (want_*); .npy and .pb files are checked
- * against them when want_rank >= 0 (dims of -1 match anything).
+ * against them when want_rank >= 0 (dims of -1 match anything). For a
+ * bfloat16 input, uint16 data is taken as bfloat16 (the same bits).
  * The tensor's data is malloc'd. */
 lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_rank,
                               const int64_t *want_dims, lo_tensor *out, lo_error *err);
+
+/* Reads an ONNX SequenceProto (container 's') or OptionalProto ('o') .pb
+ * file into a sequence (LO_KIND_SEQUENCE), a tensor (an optional holding
+ * one), or LO_KIND_NONE (an empty optional). elem, when not 0, is the
+ * declared type of the tensors in it, which they must have (bfloat16 stored
+ * as uint16 is taken as bfloat16). Sequences of tensors only. */
+lo_status lo_read_container_file(const char *path, char container, lo_dtype elem, lo_tensor *out, lo_error *err);
 
 /* A .npy file's header: what it holds and where its data starts. */
 typedef struct lo_npy_header_info {
@@ -97,6 +105,10 @@ typedef lo_status (*lo_run_fn)(void *run_user, lo_session *session, const lo_ten
 lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
                                     void *run_user, lo_error *err);
 lo_session *lo_generator_session(lo_generator *g);
+/* lo_generator_generate for inputs (in model order) that may be sequences
+ * or optionals (lo_tensor kinds), which lo_tensor_view cannot express. Only
+ * tensor inputs get a file under inputs/. */
+lo_status lo_generator_generate_values(lo_generator *g, const lo_tensor *inputs, int n_inputs, lo_error *err);
 
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 

@@ -567,13 +567,20 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
     return lo_writer_put(g->writer, file, o, err);
 }
 
+/* The stand-in lo_generator_generate_values passes for a sequence or
+ * optional input: no dtype, no rank. Such an input has no file under
+ * inputs/, as sequences have none under outputs/. */
+static bool is_tensor_view(const lo_tensor_view *v) { return v->dtype != LO_UNDEFINED || v->rank >= 0; }
+
 /* Writes the sample's inputs under inputs/ (partial names first). */
 static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int n, const int *order,
                               lo_error *err) {
     char p[4200];
     int K = g->samples;
     const char *e = ext(g);
+    if (n == 0) return LO_OK; /* a model without inputs: nothing to keep */
     if (n == 1 && !g->opt.input_folder) {
+        if (!is_tensor_view(&inputs[order[0]])) return LO_OK;
         snprintf(p, sizeof p, "%s/inputs", g->dir);
         int fd = open(p, O_RDONLY | O_DIRECTORY);
         if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
@@ -592,7 +599,8 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
     for (int i = 0; i < n && st == LO_OK; i++) {
         char file[64];
         snprintf(file, sizeof file, "%d%s", i, e);
-        st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
+        if (is_tensor_view(&inputs[order[i]]))
+            st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
     }
     close(fd);
     return st;
@@ -671,7 +679,8 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d.partial", g->dir, K);
         snprintf(in_final, sizeof in_final, "%s/inputs/input_%d", g->dir, K);
     }
-    if (st == LO_OK && n_inputs > 0) st = publish(in_partial, in_final, err);
+    bool input_files = n_inputs > 1 || g->opt.input_folder || (n_inputs == 1 && is_tensor_view(&ordered[0]));
+    if (st == LO_OK && input_files) st = publish(in_partial, in_final, err);
     if (st == LO_OK) st = publish(partial, final, err);
     if (st != LO_OK) {
         lo_error ignore;
@@ -686,4 +695,32 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
     st = write_index(g, err);
     if (st != LO_OK) g->samples = K;
     return st;
+}
+
+/* ---- inputs that are sequences or optionals ----------------------------------------- */
+
+typedef struct values_run {
+    const lo_tensor *values;
+} values_run;
+
+static lo_status run_values(void *user, lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+                            lo_observer_fn observer, void *observer_user, lo_error *err) {
+    (void)inputs; /* the same values, in model order, as views */
+    return lo_session_run_values(session, ((const values_run *)user)->values, n_inputs, observer, observer_user,
+                                 NULL, err);
+}
+
+lo_status lo_generator_generate_values(lo_generator *g, const lo_tensor *values, int n_inputs, lo_error *err) {
+    lo_tensor_view views[256];
+    if (n_inputs > 256) return lo_fail(err, LO_ERR_UNSUPPORTED, "more than 256 model inputs");
+    for (int i = 0; i < n_inputs; i++) {
+        const lo_tensor *t = &values[i];
+        if (t->kind == LO_KIND_TENSOR)
+            views[i] = (lo_tensor_view){lo_model_input_name(g->model, i), t->dtype, t->rank, t->dims, t->data,
+                                        t->nbytes};
+        else
+            views[i] = (lo_tensor_view){lo_model_input_name(g->model, i), LO_UNDEFINED, -1, NULL, NULL, 0};
+    }
+    values_run r = {values};
+    return lo_generator_generate_run(g, views, n_inputs, run_values, &r, err);
 }

@@ -829,12 +829,12 @@ lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, in
 }
 
 /* ---- running with sequence and optional inputs ------------------------------------ */
-/* For the conformance runner, whose cases feed sequences and optionals as
- * graph inputs, which lo_tensor_view cannot express. inputs are positional
- * (the graph's input order) and borrowed. */
+/* For the conformance runner and the command line, which feed sequences and
+ * optionals as graph inputs, which lo_tensor_view cannot express. inputs
+ * are positional (the graph's input order) and borrowed. */
 
-lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_inputs, lo_tensor *outputs,
-                                lo_error *err) {
+lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_inputs, lo_observer_fn observer,
+                                void *user, lo_tensor *outputs, lo_error *err) {
     const lo_graph *g = s->model->ir->graph;
     if (n_inputs != g->n_inputs)
         return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
@@ -848,7 +848,7 @@ lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_in
         loose.decl_rank = -1;
         LO_TRY(check_input(&loose, &view, err));
     }
-    return run_graph(s, inputs, NULL, NULL, outputs, err);
+    return run_graph(s, inputs, observer, user, outputs, err);
 }
 
 /* ---- isolated quantization error ---------------------------------------------------- */

@@ -332,7 +332,26 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
 static void declare_type(lo_value *v, const Onnx__TypeProto *type) {
     if (!type) return;
     if (type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
-        if (type->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) v->is_optional_type = true;
+        if (type->value_case == ONNX__TYPE_PROTO__VALUE__NOT_SET) return;
+        v->is_optional_type = true;
+        v->decl_container = type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? 's'
+                            : type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? 'o'
+                            : type->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? 'm'
+                                                                                        : '?';
+        /* the tensor element type, through nested sequences and optionals */
+        const Onnx__TypeProto *t = type;
+        for (int depth = 0; t && depth < 8; depth++) {
+            if (t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+                if (t->tensor_type && t->tensor_type->has_elem_type)
+                    v->decl_elem_dtype = (lo_dtype)t->tensor_type->elem_type;
+                break;
+            }
+            t = t->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE && t->sequence_type
+                    ? t->sequence_type->elem_type
+                : t->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE && t->optional_type
+                    ? t->optional_type->elem_type
+                    : NULL;
+        }
         return;
     }
     const Onnx__TypeProto__Tensor *tt = type->tensor_type;
