@@ -87,6 +87,41 @@ def run_cli(layerout, runner, case, work):
         shutil.rmtree(dump, ignore_errors=True)
 
 
+def check_errors(layerout, work):
+    """Bad input files for sequence, optional and no-input models: a clear
+    message naming the file, exit 2, no dump. [] when all hold."""
+    node = os.path.join(DATA, "node")
+    seq = os.path.join(node, "test_sequence_insert_at_back")
+    opt = os.path.join(node, "test_optional_get_element")
+    seq_in, tensor_in = (os.path.join(seq, "test_data_set_0", "input_%d.pb" % i) for i in (0, 1))
+    data = open(seq_in, "rb").read()
+    files = {"truncated.pb": data[:len(data) // 2], "garbage.pb": b"\xff\xff\xff\xff", "empty.raw": b""}
+    for name, content in files.items():
+        with open(os.path.join(work, name), "wb") as f:
+            f.write(content)
+    w = lambda n: os.path.join(work, n)  # noqa: E731
+    cases = [
+        ("a truncated SequenceProto", [seq, "-i", w("truncated.pb"), "-i", tensor_in], ["truncated.pb", "SequenceProto"]),
+        ("garbage for a sequence", [seq, "-i", w("garbage.pb"), "-i", tensor_in], ["garbage.pb", "SequenceProto"]),
+        ("a TensorProto for a sequence", [seq, "-i", tensor_in, "-i", tensor_in], ["input_1.pb", "TensorProto"]),
+        ("a raw file for a sequence", [seq, "-i", w("empty.raw"), "-i", tensor_in], ["empty.raw", "sequence"]),
+        ("a TensorProto for an optional", [opt, "-i", tensor_in], ["input_1.pb", "OptionalProto"]),
+        ("no -i for a model with inputs", [seq], ["no input given", "2 inputs"]),
+    ]
+    problems = []
+    for what, (case, *args), words in cases:
+        out = os.path.join(work, "err-dump")
+        shutil.rmtree(out, ignore_errors=True)
+        p = subprocess.run([layerout, "generate", os.path.join(case, "model.onnx"), "-o", out] + args,
+                           capture_output=True, text=True, timeout=120)
+        msg = p.stderr.strip()
+        if p.returncode != 2 or not msg.startswith("layerout: ") or not all(x in msg for x in words):
+            problems.append("%s: exit %d, message %r (wanted one naming %s)" % (what, p.returncode, msg, words))
+        elif os.path.exists(os.path.join(out, "outputs", "layer_outputs_0")):
+            problems.append("%s: a sample was written anyway" % what)
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -102,6 +137,9 @@ def main():
     cases = [(s, d) for s, top in suites for d in case_dirs(top)]
     work = tempfile.mkdtemp(prefix="layerout-cli-cases.")
     try:
+        problems = check_errors(layerout, work)
+        for p in problems:
+            print("cli: bad input not refused as it should be: " + p)
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             lib = {c: pool.submit(run_library, runner, c[1]) for c in cases}
             cli = {c: pool.submit(run_cli, layerout, runner, c[1], work) for c in cases}
@@ -142,8 +180,9 @@ def main():
         print("cli: cases the library passes but the command does not:")
         for l in lost:
             print("  " + l)
+    print("cli: bad input files: %d of 6 refused with a clear message" % (6 - len(problems)))
     print("cli: %d jobs, %.0f s" % (args.jobs, time.monotonic() - t0))
-    return 1 if lost else 0
+    return 1 if lost or problems else 0
 
 
 if __name__ == "__main__":

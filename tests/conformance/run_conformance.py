@@ -287,7 +287,10 @@ def write_report(path, per_op, per_suite, totals, per_group, args, implemented, 
              "  test data (`onnx/backend/test/data/node/` is absent), only the case generators; its",
              "  `python -m onnx.backend.test.cmd_tools generate-data` writes only the model-zoo stubs, so",
              "  `tests/conformance/gen_node_cases.py` runs the node generators through the same writer into",
-             "  `BUILD/onnx-node-cases/` at test time (cached per onnx, numpy and ml_dtypes version).", ""]
+             "  `BUILD/onnx-node-cases/` at test time (cached per onnx, numpy and ml_dtypes version).", "",
+             "The cases run through the library (`lo_run_case`). `tests/conformance/run_cli.py` runs every case of",
+             "the debian suite through the `layerout generate` command as well (inputs by `-i FILE.pb`, outputs",
+             "read back from the dump) and fails when the command does not pass a case the library passes.", ""]
     if args.references:
         lines += ["## References", "",
                   "The versions this report was made with (`scripts/references.sh`; the PyPI ones are pinned in",
