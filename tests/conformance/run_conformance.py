@@ -224,7 +224,7 @@ for line in doc.splitlines():
     if line.strip().startswith("* Casting from"):
         head = line.strip()
     if "undefined if OOR" in line:
-        print(head, line.strip())
+        print(head.lstrip("* "), "...", line.strip().lstrip("* "))
 for s in re.split(r"(?<=[.])\\s+", " ".join(doc.split())):
     if "FLOAT8E8M0" in s and "undefined" in s:
         print(s)
