@@ -5,9 +5,10 @@
  * strings.
  *
  * Sequence and optional inputs and outputs (SequenceProto / OptionalProto
- * files) are decoded here by hand: Debian's onnx.proto has no
- * onnx-data.proto. Which message a file holds comes from the type the model
- * declares for that input or output, read from model.onnx the same way.
+ * files) are read by the library's reader (lo_read_container_file), the one
+ * `layerout generate -i` uses. Which message a file holds comes from the
+ * type the model declares for that input or output, read from model.onnx by
+ * hand here.
  *
  * Four deviations from a plain comparison; the first and the third are
  * reported on the PASS line in parentheses, the last on UNDEFINED lines, so
@@ -268,50 +269,7 @@ static const decl *find_decl(const decl *ds, int n, const char *name) {
 
 /* Old test data stores bfloat16 as UINT16 (the same bits). */
 static void fix_bfloat16(lo_tensor *t, int declared) {
-    if (t->kind == LO_KIND_SEQUENCE)
-        for (int i = 0; i < t->n_items; i++) fix_bfloat16(&t->items[i], declared);
-    else if (t->kind == LO_KIND_TENSOR && declared == LO_BFLOAT16 && t->dtype == LO_UINT16)
-        t->dtype = LO_BFLOAT16;
-}
-
-static lo_status decode_sequence(const uint8_t *b, size_t len, lo_tensor *out, lo_error *err) {
-    memset(out, 0, sizeof *out);
-    out->kind = LO_KIND_SEQUENCE;
-    pb r = {b, b + len};
-    pb_field f;
-    int cap = 0;
-    while (pb_next(&r, &f)) {
-        if (f.num == 4 || f.num == 5 || f.num == 6 || f.num == 7)
-            return lo_fail(err, LO_ERR_UNSUPPORTED, "sequences of non-tensors are not supported");
-        if (f.num != 3 || f.wire != 2) continue;
-        if (out->n_items == cap) {
-            cap = cap ? 2 * cap : 8;
-            lo_tensor *items = realloc(out->items, (size_t)cap * sizeof *items);
-            if (!items) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-            out->items = items;
-        }
-        lo_tensor *t = &out->items[out->n_items];
-        memset(t, 0, sizeof *t);
-        LO_TRY(lo_onnx_decode_tensor(f.b, f.len, t, NULL, err));
-        out->n_items++;
-        out->dtype = t->dtype;
-    }
-    return LO_OK;
-}
-
-static lo_status decode_optional(const uint8_t *b, size_t len, lo_tensor *out, lo_error *err) {
-    memset(out, 0, sizeof *out);
-    out->kind = LO_KIND_NONE;
-    pb r = {b, b + len};
-    pb_field f;
-    while (pb_next(&r, &f)) {
-        if (f.wire != 2) continue;
-        if (f.num == 3) return lo_onnx_decode_tensor(f.b, f.len, out, NULL, err);
-        if (f.num == 5) return decode_sequence(f.b, f.len, out, err);
-        if (f.num == 4 || f.num == 6 || f.num == 7)
-            return lo_fail(err, LO_ERR_UNSUPPORTED, "optionals of this type are not supported");
-    }
-    return LO_OK;
+    if (t->kind == LO_KIND_TENSOR && declared == LO_BFLOAT16 && t->dtype == LO_UINT16) t->dtype = LO_BFLOAT16;
 }
 
 /* Reads a .pb file as the message its declared kind says. */
@@ -319,19 +277,20 @@ static lo_status read_value(const char *path, const decl *d, lo_tensor *out, lo_
     memset(out, 0, sizeof *out);
     decl_kind kind = d ? d->kind : DECL_TENSOR;
     if (kind == DECL_OTHER) return lo_fail(err, LO_ERR_UNSUPPORTED, "maps are not supported");
+    /* the library's reader, the one `layerout generate -i` uses */
+    if (kind == DECL_SEQUENCE || kind == DECL_OPTIONAL)
+        return lo_read_container_file(path, kind == DECL_SEQUENCE ? 's' : 'o', d ? (lo_dtype)d->elem_type : 0, out,
+                                      err);
     size_t len;
     uint8_t *buf = read_file(path, &len);
     if (!buf) return lo_fail(err, LO_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    lo_status st = kind == DECL_SEQUENCE ? decode_sequence(buf, len, out, err)
-                   : kind == DECL_OPTIONAL ? decode_optional(buf, len, out, err)
-                                           : lo_onnx_decode_tensor(buf, len, out, NULL, err);
+    lo_status st = lo_onnx_decode_tensor(buf, len, out, NULL, err);
     free(buf);
     if (st != LO_OK) {
         lo_tensor_free_data(out);
         return st;
     }
     if (d) fix_bfloat16(out, d->elem_type);
-    if (d && out->kind == LO_KIND_SEQUENCE && out->n_items == 0) out->dtype = (lo_dtype)d->elem_type;
     return LO_OK;
 }
 
