@@ -90,10 +90,22 @@ mount --rbind /dev "$dir/dev"; mount --make-rslave "$dir/dev"; mounted+=("$dir/d
 git clone -q --no-hardlinks "$(git -C "$repo" rev-parse --path-format=absolute --git-common-dir)" "$dir/root/layerout"
 git -C "$dir/root/layerout" checkout -q --detach "$head"
 
-# an empty environment (no pip cache, find-links or settings of this machine)
+# The network's trust anchor is the one thing carried over: where HTTPS goes
+# through an intercepting proxy, this machine's pip is told its CA bundle
+# (PIP_CERT or pip.conf's cert), and a new machine on the same network needs
+# it as well. Nothing else of this machine's pip settings comes along.
+netenv=()
+cert=${PIP_CERT:-$(pip3 config get global.cert 2>/dev/null || sed -n 's/^cert[[:space:]]*=[[:space:]]*//p' /etc/pip.conf 2>/dev/null | head -n 1)}
+if [ -n "$cert" ] && [ -f "$cert" ]; then
+  cp "$cert" "$dir/etc/ssl-network-ca.crt"
+  netenv=(PIP_CERT=/etc/ssl-network-ca.crt SSL_CERT_FILE=/etc/ssl-network-ca.crt REQUESTS_CA_BUNDLE=/etc/ssl-network-ca.crt)
+  echo "fresh-check: HTTPS trusts this machine's CA bundle $cert (as its pip does)"
+fi
+
+# an empty environment (no pip cache, find-links or other settings of this machine)
 run_in_root() {
   nice chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive /bin/bash -c "cd /root/layerout && $1"
+    LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive "${netenv[@]}" /bin/bash -c "cd /root/layerout && $1"
 }
 status=0
 for cmd in ${FRESH_CHECK_COMMANDS:-scripts/quickstart.sh scripts/test.sh}; do
