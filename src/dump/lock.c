@@ -1,0 +1,229 @@
+/* The dump folder's lock: who may write into a folder at the same time.
+ *
+ * One file, DIR/.layerout.lock, carries byte-range locks:
+ *   byte 0     the folder: a plain writer (generate, --append, --overwrite,
+ *              merge) holds it exclusively; the shards of one sharded run
+ *              share it, so they exclude plain writers but not each other;
+ *   byte 1     a short mutex the shards take to read or create the run's
+ *              plan, so the first of several concurrent shards creates it once;
+ *   byte 2+K   shard K, held by the process that writes it, so one shard is
+ *              never written by two processes.
+ *
+ * Why fcntl locks and not an O_EXCL lock file: the kernel releases an fcntl
+ * lock when its holder dies, even by SIGKILL, so a killed writer never leaves
+ * a lock behind and no one has to judge staleness. An O_EXCL file outlives
+ * its writer; staleness can be judged only on the writer's own host (is its
+ * pid alive?), so a writer killed on another machine of a cluster would leave
+ * a folder locked until someone removes the file by hand. fcntl locks are
+ * part of the NFS protocol (NFSv4 itself, NFSv3 through lockd), and an NFSv4
+ * server drops the locks of a client that died when its lease expires.
+ * Open-file-description locks (F_OFD_*) are used where the kernel has them:
+ * classic POSIX locks belong to the process, so two generators of one
+ * process would not exclude each other, and closing any descriptor of the
+ * file would drop both their locks.
+ *
+ * The holder of byte 0 writes who it is (host, pid, start time, command)
+ * into the file, and each shard into .layerout/shard-K.owner, so a writer
+ * that is refused can name the other. The file is removed by the last
+ * holder; a process that locked a file someone removed meanwhile sees that
+ * the path no longer names its file and starts again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dump.h"
+
+#ifdef F_OFD_SETLK
+#define LOCK_SET F_OFD_SETLK
+#define LOCK_WAIT F_OFD_SETLKW
+#define LOCK_GET F_OFD_GETLK
+#else
+#define LOCK_SET F_SETLK
+#define LOCK_WAIT F_SETLKW
+#define LOCK_GET F_GETLK
+#endif
+
+struct lo_folder_lock {
+    int fd;
+    bool exclusive;
+    int shard; /* the shard byte held, or -1 */
+    char path[4200];
+    char dir[4096];
+    char who[512];
+};
+
+static int byte_lock(int fd, int cmd, short type, off_t start) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = 1;
+    int rc;
+    do rc = fcntl(fd, cmd, &fl);
+    while (rc != 0 && errno == EINTR && cmd == LOCK_WAIT);
+    return rc;
+}
+
+/* The type of lock another holder has on a byte (F_UNLCK: none). */
+static short held_by_other(int fd, short want, off_t start) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = want;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = 1;
+    if (fcntl(fd, LOCK_GET, &fl) != 0) return F_UNLCK;
+    return fl.l_type;
+}
+
+void lo_folder_describe(const char *what, char *buf, size_t size) {
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(buf, size, "'layerout %s', pid %ld on host %s, started %s", what, (long)getpid(), host, when);
+}
+
+/* Reads a small text file into buf (empty when it cannot be read). */
+static void read_small(const char *path, char *buf, size_t size) {
+    buf[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *nl = strchr(buf, '\n');
+    if (nl) *nl = 0;
+}
+
+/* Names the running shards of dir (their owner files whose byte is held). */
+static void describe_shards(const lo_folder_lock *l, char *buf, size_t size) {
+    buf[0] = 0;
+    size_t at = 0;
+    char plan[4200];
+    snprintf(plan, sizeof plan, "%s/.layerout/plan.json", l->dir);
+    int count = lo_plan_shard_count(plan);
+    int named = 0;
+    for (int k = 0; k < count && at + 64 < size; k++) {
+        if (held_by_other(l->fd, F_WRLCK, 2 + k) == F_UNLCK) continue;
+        char owner[4300], who[512];
+        snprintf(owner, sizeof owner, "%s/.layerout/shard-%d.owner", l->dir, k);
+        read_small(owner, who, sizeof who);
+        at += (size_t)snprintf(buf + at, size - at, "%sshard %d/%d (%s)", named++ ? "; " : "", k, count,
+                               who[0] ? who : "owner unknown");
+    }
+    if (!named) snprintf(buf, size, "the shards of a sharded run");
+}
+
+static lo_status refuse(lo_folder_lock *l, short type, lo_error *err) {
+    char who[1200];
+    if (type == F_RDLCK) {
+        describe_shards(l, who, sizeof who);
+        return lo_fail(err, LO_ERR_ARGUMENT, "'%s' is being written by %s; wait until they finish "
+                       "(then 'layerout merge %s'), or stop them", l->dir, who, l->dir);
+    }
+    read_small(l->path, who, sizeof who);
+    return lo_fail(err, LO_ERR_ARGUMENT, "'%s' is being written by another layerout (%s); wait until "
+                   "it finishes or stop it", l->dir, who[0] ? who : "owner unknown");
+}
+
+lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what, lo_folder_lock **out,
+                              lo_error *err) {
+    *out = NULL;
+    lo_folder_lock *l = calloc(1, sizeof *l);
+    if (!l) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    l->exclusive = exclusive;
+    l->shard = -1;
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    snprintf(l->path, sizeof l->path, "%s/.layerout.lock", dir);
+    lo_folder_describe(what, l->who, sizeof l->who);
+    for (int attempt = 0;; attempt++) {
+        l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (l->fd < 0) {
+            lo_status st = lo_fail(err, LO_ERR_IO, "cannot open the lock file '%s': %s", l->path, strerror(errno));
+            free(l);
+            return st;
+        }
+        short type = exclusive ? F_WRLCK : F_RDLCK;
+        if (byte_lock(l->fd, LOCK_SET, type, 0) != 0) {
+            lo_status st;
+            if (errno == EAGAIN || errno == EACCES) {
+                short other = held_by_other(l->fd, type, 0);
+                /* the holder may be gone by now: try again once */
+                if (other == F_UNLCK && attempt < 3) {
+                    close(l->fd);
+                    continue;
+                }
+                st = refuse(l, other, err);
+            } else {
+                st = lo_fail(err, LO_ERR_IO, "cannot lock '%s': %s (a network file system without "
+                             "locking? see README, \"Sharding\")", l->path, strerror(errno));
+            }
+            close(l->fd);
+            free(l);
+            return st;
+        }
+        /* the last holder removes the file: make sure we locked the one the
+         * path names now */
+        struct stat a, b;
+        if (fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) break;
+        close(l->fd);
+        if (attempt > 100) {
+            free(l);
+            return lo_fail(err, LO_ERR_IO, "cannot lock '%s': it keeps being replaced", l->path);
+        }
+    }
+    if (exclusive) {
+        char text[600];
+        int n = snprintf(text, sizeof text, "%s\n", l->who);
+        if (ftruncate(l->fd, 0) != 0 || pwrite(l->fd, text, (size_t)n, 0) != n) {
+            /* only a description is lost; the lock itself holds */
+        }
+    }
+    *out = l;
+    return LO_OK;
+}
+
+lo_status lo_folder_lock_mutex(lo_folder_lock *l, bool on, lo_error *err) {
+    if (byte_lock(l->fd, on ? LOCK_WAIT : LOCK_SET, on ? F_WRLCK : F_UNLCK, 1) != 0)
+        return lo_fail(err, LO_ERR_IO, "cannot lock '%s': %s", l->path, strerror(errno));
+    return LO_OK;
+}
+
+lo_status lo_folder_lock_shard(lo_folder_lock *l, int index, int count, lo_error *err) {
+    if (byte_lock(l->fd, LOCK_SET, F_WRLCK, 2 + index) != 0) {
+        char owner[4300], who[512];
+        snprintf(owner, sizeof owner, "%s/.layerout/shard-%d.owner", l->dir, index);
+        read_small(owner, who, sizeof who);
+        return lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d of '%s' is already being written by another "
+                       "process (%s)", index, count, l->dir, who[0] ? who : "owner unknown");
+    }
+    l->shard = index;
+    char owner[4300], text[600];
+    snprintf(owner, sizeof owner, "%s/.layerout/shard-%d.owner", l->dir, index);
+    int n = snprintf(text, sizeof text, "%s\n", l->who);
+    return lo_write_file_atomic(owner, text, (size_t)n, err);
+}
+
+void lo_folder_lock_release(lo_folder_lock *l) {
+    if (!l) return;
+    if (l->shard >= 0) {
+        char owner[4300];
+        snprintf(owner, sizeof owner, "%s/.layerout/shard-%d.owner", l->dir, l->shard);
+        unlink(owner);
+    }
+    /* a shard that finds itself alone (its shared lock upgrades) removes the
+     * file as a plain writer does; otherwise the last one will */
+    if (l->exclusive || byte_lock(l->fd, LOCK_SET, F_WRLCK, 0) == 0) unlink(l->path);
+    close(l->fd);
+    free(l);
+}
