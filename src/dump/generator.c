@@ -542,7 +542,7 @@ static lo_status prepare_shard(lo_generator *g, lo_error *err) {
     lo_folder_lock_mutex(g->lock, false, &ignore);
     if (st != LO_OK) return st;
     snprintf(p, sizeof p, "%s/" LO_SHARD_STATE "/samples", g->dir);
-    LO_TRY(make_dir(p, err)); /* again: a refused shard may have removed it before the plan existed */
+    LO_TRY(make_dirs(p, err)); /* again: a refused shard may have removed it before the plan existed */
     LO_TRY(lo_folder_lock_shard(g->lock, K, N, err));
     LO_TRY(make_layout(g, err));
     g->shard_done = calloc((size_t)total, sizeof *g->shard_done);
