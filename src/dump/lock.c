@@ -106,7 +106,7 @@ static void read_small(const char *path, char *buf, size_t size) {
 }
 
 /* Names the running shards of dir (their owner files whose byte is held). */
-static void describe_shards(const lo_folder_lock *l, char *buf, size_t size) {
+static int describe_shards(const lo_folder_lock *l, char *buf, size_t size) {
     buf[0] = 0;
     size_t at = 0;
     char plan[4200];
@@ -122,6 +122,7 @@ static void describe_shards(const lo_folder_lock *l, char *buf, size_t size) {
                                who[0] ? who : "owner unknown");
     }
     if (!named) snprintf(buf, size, "the shards of a sharded run");
+    return named;
 }
 
 static lo_status refuse(lo_folder_lock *l, short type, lo_error *err) {
@@ -158,8 +159,17 @@ lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what,
             lo_status st;
             if (errno == EAGAIN || errno == EACCES) {
                 short other = held_by_other(l->fd, type, 0);
-                /* the holder may be gone by now: try again once */
-                if (other == F_UNLCK && attempt < 3) {
+                /* the holder may be gone by now, or be the last one removing
+                 * the file we opened: then try again with the file the path
+                 * names now */
+                struct stat a, b;
+                bool replaced = fstat(l->fd, &a) != 0 || stat(l->path, &b) != 0 || a.st_dev != b.st_dev ||
+                                a.st_ino != b.st_ino;
+                /* shards that hold no shard any more are on their way out */
+                char who[64];
+                bool leaving = other == F_RDLCK && !describe_shards(l, who, sizeof who);
+                if ((other == F_UNLCK || replaced || leaving) && attempt < 100) {
+                    if (leaving) usleep(10000);
                     close(l->fd);
                     continue;
                 }

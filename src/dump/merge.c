@@ -316,6 +316,8 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         if (stat(dirs[i], &st) != 0 || !S_ISDIR(st.st_mode))
             return lo_fail(err, LO_ERR_ARGUMENT, "'%s' is not a folder", dirs[i]);
     }
+    struct stat out_st;
+    bool made_out = stat(out, &out_st) != 0;
     LO_TRY(mkdir_p(out, err));
     source *src = calloc((size_t)n_dirs + 1, sizeof *src);
     int *owner = NULL;
@@ -441,6 +443,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
     json_decref(r.order);
     free(owner);
     free(src);
+    if (st != LO_OK && made_out) rmdir(out); /* only if the merge left it empty */
     if (result) *result = res;
     return st;
 }

@@ -84,6 +84,10 @@ BIG = os.path.join(FX, "big.onnx")
 conv_model(BIG, 16, 16, 48, 3)
 LIST, LIST_FILES = input_list(os.path.join(FX, "small_inputs"), 12, 12, 4)
 BIG_LIST, _ = input_list(os.path.join(FX, "big_inputs"), 12, 48, 5)
+LONG_LIST = os.path.join(FX, "long_list.txt")  # 60 lines, so a run is still going while others try
+with open(BIG_LIST) as f, open(LONG_LIST, "w") as g:
+    lines = [ln for ln in f if not ln.startswith("#")]
+    g.writelines(lines * 5)
 
 
 # ---- comparing dumps ------------------------------------------------------------------
@@ -176,12 +180,10 @@ def three_shards_separate_folders_then_merge():
 def killed_shard_resumes_with_append():
     d = fresh("killed")
     procs = [start("generate", BIG, "--input-list", BIG_LIST, "-o", d, "--shard", "%d/3" % k, "-q") for k in range(3)]
-    # kill shard 1 once its first sample is out and it is inside the next
+    # kill shard 1 as soon as its first sample is out
     deadline = time.time() + 120
     while time.time() < deadline and not os.path.exists(os.path.join(d, "outputs", "layer_outputs_1")):
-        time.sleep(0.002)
-    while time.time() < deadline and not os.path.exists(os.path.join(d, "outputs", ".layer_outputs_4.partial")):
-        time.sleep(0.002)
+        time.sleep(0.0005)
     procs[1].send_signal(signal.SIGKILL)
     for k, p in enumerate(procs):
         rc, out = finish(p)
@@ -245,31 +247,43 @@ def clear_errors():
 
 @test
 def concurrent_writers_refused_by_name():
+    """Each holder is stopped (SIGSTOP) while it holds the lock, so the others
+    meet it whatever the machine's speed."""
     d = fresh("busy")
-    a = start("generate", BIG, "--input-list", BIG_LIST, "-o", d, "--shard", "0/2", "-q")
+    a = start("generate", BIG, "--input-list", LONG_LIST, "-o", d, "--shard", "0/2", "-q")
     try:
         deadline = time.time() + 60
         while time.time() < deadline and not os.path.exists(os.path.join(d, ".layerout", "shard-0.owner")):
-            time.sleep(0.002)
-        p = run("generate", BIG, "--input-list", BIG_LIST, "-o", d, "--shard", "0/2", "--append", expect=2)
+            time.sleep(0.001)
+        a.send_signal(signal.SIGSTOP)
+        p = run("generate", BIG, "--input-list", LONG_LIST, "-o", d, "--shard", "0/2", "--append", expect=2)
         assert "shard 0/2" in p.stderr and "already being written" in p.stderr and "pid %d" % a.pid in p.stderr, \
             p.stderr
-        p = run("generate", BIG, "--input-list", BIG_LIST, "-o", d, "--append", expect=2)
+        p = run("generate", BIG, "--input-list", LONG_LIST, "-o", d, "--append", expect=2)
         assert "being written by shard 0/2" in p.stderr and "pid %d" % a.pid in p.stderr, p.stderr
         p = run("merge", d, expect=2)
         assert "being written by shard 0/2" in p.stderr, p.stderr
+        # another shard of the run joins while shard 0 holds its part
+        run("generate", BIG, "--input-list", LONG_LIST, "-o", d, "--shard", "1/2", "-q")
     finally:
+        a.send_signal(signal.SIGCONT)
         rc, out = finish(a)
     assert rc == 0, out
-    b = start("generate", BIG, "--input-list", BIG_LIST, "-o", fresh("busy2"), "-q")
+    run("merge", d, "-q")
+    b = start("generate", BIG, "--input-list", LONG_LIST, "-o", fresh("busy2"), "-q")
     try:
         while b.poll() is None and not os.path.exists(os.path.join(WORK, "busy2", "outputs")):
-            time.sleep(0.002)
-        p = run("generate", BIG, "--input-list", BIG_LIST, "-o", os.path.join(WORK, "busy2"), "--shard", "1/2",
+            time.sleep(0.001)
+        b.send_signal(signal.SIGSTOP)
+        p = run("generate", BIG, "--input-list", LONG_LIST, "-o", os.path.join(WORK, "busy2"), "--shard", "1/2",
                 expect=2)
         assert "being written by another layerout" in p.stderr and "pid %d" % b.pid in p.stderr, p.stderr
+        p = run("merge", os.path.join(WORK, "busy2"), expect=2)
+        assert "being written by another layerout" in p.stderr and "pid %d" % b.pid in p.stderr, p.stderr
     finally:
+        b.send_signal(signal.SIGCONT)
         assert finish(b)[0] == 0
+    same_dump(os.path.join(WORK, "busy2"), d)
 
 
 def finish_and_compare(d):
@@ -316,13 +330,23 @@ def protocol_writer_killed_mid_sample():
     for r in range(ROUNDS):
         d = fresh("kill%d" % r)
         a = start("generate", BIG, "--input-list", BIG_LIST, "-o", d, "-q")
-        k = 1 + r % 4  # inside sample k, some files written
+        k = 1 + r % 4  # inside sample k (or a later one), some of its files written
         deadline = time.time() + 60
-        part = os.path.join(d, "outputs", ".layer_outputs_%d.partial" % k)
-        while time.time() < deadline and not (os.path.isdir(part) and len(os.listdir(part)) > 3):
-            time.sleep(0.001)
-        a.send_signal(signal.SIGKILL)
-        assert finish(a)[0] == -9
+        while time.time() < deadline and a.poll() is None:
+            part = os.path.join(d, "outputs", ".layer_outputs_%d.partial" % k)
+            try:
+                inside = len(os.listdir(part)) > 3
+            except OSError:
+                inside = False
+            if inside:
+                a.send_signal(signal.SIGSTOP)  # still inside? then kill it there
+                if os.path.isdir(part):
+                    a.send_signal(signal.SIGKILL)
+                    break
+                a.send_signal(signal.SIGCONT)
+                k += 1
+            time.sleep(0.0005)
+        assert finish(a)[0] == -9, "the writer was not killed"
         assert check_promise(d) == k, "killed inside sample %d" % k
         # the lock died with the writer: the next one starts at once, while a
         # third tries to join and is refused or finds nothing left to do
