@@ -248,13 +248,20 @@ static lo_status load_record(const char *dir, int L, json_t **rec, lo_error *err
  * (the sample's commit), then the source's record goes. */
 static lo_status move_sample(const char *src, const char *out, int L, json_t *rec, const char *ext, bool *copied,
                              lo_error *err) {
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     char from[4400], to[4400];
+    snprintf(from, sizeof from, "%s/" LO_SHARD_STATE "/samples/%d.json", src, L);
     snprintf(to, sizeof to, "%s/" LO_SHARD_STATE "/samples/%d.json", out, L);
-    lo_status st = lo_write_file_atomic(to, text, strlen(text), err);
-    free(text);
-    if (st != LO_OK) return st;
+    /* a hard link: both folders hold the record until the outputs have
+     * moved, and it costs no write (a written copy, synced, cost 13 ms a
+     * sample on ext4); a copy where links are not to be had */
+    unlink(to);
+    if (link(from, to) != 0) {
+        char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        lo_status st = lo_write_file_atomic(to, text, strlen(text), err);
+        free(text);
+        if (st != LO_OK) return st;
+    }
     json_t *inputs = json_object_get(rec, "inputs");
     if (json_array_size(inputs) > 0) {
         /* one input is inputs/input_L.ext, several a folder inputs/input_L/ */
