@@ -3,7 +3,7 @@
 # promise under concurrent and killed writers (test_shard.py), then, when the
 # given Python has Ray, layerout.distributed on a two-node local Ray cluster
 # (test_ray.sh). Uses Debian's python3 (numpy, onnx) for the fixtures.
-# Ends with "shard: N passed, M failed".
+# Ends with "shard: N passed, M failed" (and "ray: N failed" when Ray runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: tests/shard/run.sh BUILD_DIR [PYTHON_WITH_RAY]}
