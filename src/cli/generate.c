@@ -288,8 +288,13 @@ int cli_generate(int argc, char **argv) {
     int total = lo_generator_sample_count(gen);
     if (interrupted && rc == 0) {
         if (prog.enabled) fputc('\n', stderr);
-        fprintf(stderr, "layerout: interrupted; %d sample%s complete in %s (resume with --append)\n", total,
-                total == 1 ? "" : "s", out_dir);
+        if (opt.shard_count)
+            fprintf(stderr, "layerout: interrupted; %d sample%s of shard %d/%d complete in %s (resume with "
+                    "--shard %d/%d --append)\n", total, total == 1 ? "" : "s", opt.shard_index, opt.shard_count,
+                    out_dir, opt.shard_index, opt.shard_count);
+        else
+            fprintf(stderr, "layerout: interrupted; %d sample%s complete in %s (resume with --append)\n", total,
+                    total == 1 ? "" : "s", out_dir);
         rc = 130;
     }
     if (rc == 0 && !quiet && done) {
