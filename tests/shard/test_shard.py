@@ -29,6 +29,7 @@ import sys
 import time
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -174,6 +175,72 @@ def three_shards_separate_folders_then_merge():
     same_dump(REF, out_dir)
     for d in dirs:  # moved, not copied: the shard folders are left empty
         assert os.listdir(d) == [], (d, os.listdir(d))
+
+
+def varying_model(folder):
+    """Samples that save different tensors and shapes: x has a dynamic length
+    and a Loop runs M times (M an input), so later samples add iterations'
+    tensors and every sample changes shapes. One process lists tensors in the
+    order it first met them, sample by sample, with the last sample's shapes;
+    merge must rebuild exactly that from shards that each saw other samples."""
+    from onnx import TensorProto, helper
+    os.makedirs(folder, exist_ok=True)
+    body = helper.make_graph(
+        [helper.make_node("Add", ["acc_in", "one"], ["acc_out"], name="body_add"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond")],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1])])
+    inits = [numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+             numpy_helper.from_array(np.ones(1, np.float32), "one")]
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu"),
+         helper.make_node("Loop", ["M", "cond", "zero"], ["loop_out"], body=body, name="loop")],
+        "varying",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "n"]),
+         helper.make_tensor_value_info("M", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"]),
+         helper.make_tensor_value_info("loop_out", TensorProto.FLOAT, [1])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    path = os.path.join(folder, "varying.onnx")
+    onnx.save(m, path)
+    rng = np.random.default_rng(8)
+    lines = []
+    for i, (n, trips) in enumerate([(3, 2), (5, 0), (2, 4), (7, 1), (4, 3), (6, 5), (1, 2), (8, 0), (3, 6)]):
+        np.save(os.path.join(folder, "x%d.npy" % i), rng.standard_normal((1, n)).astype(np.float32))
+        np.save(os.path.join(folder, "m%d.npy" % i), np.array(trips, np.int64))
+        lines.append("M:=%s x:=%s" % (os.path.join(folder, "m%d.npy" % i), os.path.join(folder, "x%d.npy" % i)))
+    lst = os.path.join(folder, "list.txt")
+    with open(lst, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path, lst
+
+
+@test
+def varying_tensors_and_shapes_merge_in_sample_order():
+    model, lst = varying_model(os.path.join(FX, "varying"))
+    ref = fresh("varying_one")
+    run("generate", model, "--input-list", lst, "-o", ref, "-q")
+    with open(os.path.join(ref, "manifest.json")) as f:
+        names = [t["name"] for t in json.load(f)["tensors"]]
+    assert len(set(names)) == len(names) and len(names) >= 5, names
+    d = fresh("varying_shared")
+    procs = [start("generate", model, "--input-list", lst, "-o", d, "--shard", "%d/3" % k, "-q") for k in range(3)]
+    for p in procs:
+        rc, out = finish(p)
+        assert rc == 0, out
+    run("merge", d, "-q")
+    same_dump(ref, d)
+    parts = [fresh("varying_part%d" % k) for k in range(2)]
+    for k in range(2):
+        run("generate", model, "--input-list", lst, "-o", parts[k], "--shard", "%d/2" % k, "-q")
+    out_dir = fresh("varying_merged")
+    run("merge", parts[1], parts[0], "-o", out_dir, "-q")
+    same_dump(ref, out_dir)
 
 
 @test
