@@ -831,20 +831,29 @@ static lo_status write_record(lo_generator *g, int K, const char *partial, const
     json_t *r = json_object();
     json_object_set_new(r, "sample", json_integer(K));
     json_object_set_new(r, "shard", json_integer(g->opt.shard_index));
+    /* the inputs as written: a model may have none, and an input that is a
+     * sequence has no file */
     json_t *ins = json_array();
-    for (int i = 0; i < n_inputs; i++) {
-        char rel[128], path[4400];
+    struct stat in_st;
+    bool folder = !(n_inputs == 1 && !g->opt.input_folder);
+    char in_rel[128];
+    snprintf(in_rel, sizeof in_rel, folder ? "inputs/input_%d" : "inputs/input_%d%s", K, ext(g));
+    bool published = n_inputs > 0 && lstat(in_partial, &in_st) == 0;
+    json_object_set_new(r, "input_path", published ? json_string(in_rel) : json_null());
+    for (int i = 0; published && i < n_inputs; i++) {
+        char rel[160], path[4400];
         struct stat st;
-        if (n_inputs == 1 && !g->opt.input_folder) {
-            snprintf(rel, sizeof rel, "inputs/input_%d%s", K, ext(g));
+        if (!folder) {
+            snprintf(rel, sizeof rel, "%s", in_rel);
             snprintf(path, sizeof path, "%s", in_partial);
         } else {
-            snprintf(rel, sizeof rel, "inputs/input_%d/%d%s", K, i, ext(g));
+            snprintf(rel, sizeof rel, "%s/%d%s", in_rel, i, ext(g));
             snprintf(path, sizeof path, "%s/%d%s", in_partial, i, ext(g));
         }
+        if (stat(path, &st) != 0) continue;
         json_t *e = json_object();
         json_object_set_new(e, "file", json_string(rel));
-        json_object_set_new(e, "bytes", json_integer(stat(path, &st) == 0 ? (json_int_t)st.st_size : -1));
+        json_object_set_new(e, "bytes", json_integer((json_int_t)st.st_size));
         json_array_append_new(ins, e);
     }
     json_object_set_new(r, "inputs", ins);

@@ -180,6 +180,10 @@ static lo_status replay_sample(replay *r, const char *dir, int L, json_t *rec, l
     json_t *inputs = json_object_get(rec, "inputs");
     if (!json_is_array(tensors) || !json_is_array(inputs))
         return lo_fail(err, LO_ERR_IO, "'%s': the record of sample %d is malformed", dir, L);
+    const char *input_path = json_string_value(json_object_get(rec, "input_path"));
+    if (input_path && !exists_at(dir, input_path))
+        return lo_fail(err, LO_ERR_IO, "sample %d in '%s' is damaged: its input '%s' is missing; remove "
+                       "outputs/layer_outputs_%d and rerun its shard with --append", L, dir, input_path, L);
     size_t i;
     json_t *e;
     json_array_foreach(inputs, i, e) {
@@ -246,8 +250,7 @@ static lo_status load_record(const char *dir, int L, json_t **rec, lo_error *err
 
 /* Moves sample L from src to out: record, inputs, then the outputs folder
  * (the sample's commit), then the source's record goes. */
-static lo_status move_sample(const char *src, const char *out, int L, json_t *rec, const char *ext, bool *copied,
-                             lo_error *err) {
+static lo_status move_sample(const char *src, const char *out, int L, json_t *rec, bool *copied, lo_error *err) {
     char from[4400], to[4400];
     snprintf(from, sizeof from, "%s/" LO_SHARD_STATE "/samples/%d.json", src, L);
     snprintf(to, sizeof to, "%s/" LO_SHARD_STATE "/samples/%d.json", out, L);
@@ -262,15 +265,15 @@ static lo_status move_sample(const char *src, const char *out, int L, json_t *re
         free(text);
         if (st != LO_OK) return st;
     }
-    json_t *inputs = json_object_get(rec, "inputs");
-    if (json_array_size(inputs) > 0) {
-        /* one input is inputs/input_L.ext, several a folder inputs/input_L/ */
-        const char *first = json_string_value(json_object_get(json_array_get(inputs, 0), "file"));
-        char rel[128];
-        snprintf(rel, sizeof rel, "inputs/input_%d%s", L, ext);
-        if (!first || strcmp(first, rel) != 0) snprintf(rel, sizeof rel, "inputs/input_%d", L);
-        snprintf(from, sizeof from, "%s/%s", src, rel);
-        snprintf(to, sizeof to, "%s/%s", out, rel);
+    /* the sample's input file (one input) or folder (several), if any */
+    const char *input_path = json_string_value(json_object_get(rec, "input_path"));
+    if (input_path) {
+        char rel[160];
+        snprintf(rel, sizeof rel, "inputs/input_%d", L);
+        if (strncmp(input_path, rel, strlen(rel)) != 0 || strchr(input_path + strlen(rel), '/'))
+            return lo_fail(err, LO_ERR_IO, "'%s': the record of sample %d is malformed", src, L);
+        snprintf(from, sizeof from, "%s/%s", src, input_path);
+        snprintf(to, sizeof to, "%s/%s", out, input_path);
         LO_TRY(move(from, to, copied, err));
     }
     snprintf(from, sizeof from, "%s/outputs/layer_outputs_%d", src, L);
@@ -411,7 +414,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         if (src[owner[L]].is_out) continue;
         bool copied = false;
         st = load_record(src[owner[L]].dir, L, &rec, err);
-        if (st == LO_OK) st = move_sample(src[owner[L]].dir, out, L, rec, ext, &copied, err);
+        if (st == LO_OK) st = move_sample(src[owner[L]].dir, out, L, rec, &copied, err);
         json_decref(rec);
         rec = NULL;
         if (copied) res.copied++;
