@@ -564,9 +564,10 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     if (exists && !S_ISDIR(st.st_mode)) return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", g->dir);
     /* the folder must exist to hold its lock; nothing is looked at before the lock is held */
     LO_TRY(make_dirs(g->dir, err));
-    const char *what = g->opt.shard_count ? "generate --shard"
-                       : g->opt.mode == LO_DIR_APPEND ? "generate --append"
-                       : g->opt.mode == LO_DIR_OVERWRITE ? "generate --overwrite" : "generate";
+    char what[64];
+    if (g->opt.shard_count) snprintf(what, sizeof what, "generate --shard %d/%d", g->opt.shard_index, g->opt.shard_count);
+    else snprintf(what, sizeof what, "generate%s", g->opt.mode == LO_DIR_APPEND ? " --append"
+                                                   : g->opt.mode == LO_DIR_OVERWRITE ? " --overwrite" : "");
     LO_TRY(lo_folder_lock_take(g->dir, g->opt.shard_count == 0, what, &g->lock, err));
     if (g->opt.shard_count) return prepare_shard(g, err);
     LO_TRY(recover_index(g->dir, err));
