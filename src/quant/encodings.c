@@ -991,6 +991,7 @@ const char *lo_encoding_describe(const lo_encoding *e, char *buf, size_t size) {
 }
 
 const char *lo_quant_version(const lo_quant *q) { return q->version; }
+const lo_encoding *lo_quant_entry(const lo_quant *q, int i) { return i >= 0 && i < q->n ? &q->encs[i] : NULL; }
 int lo_quant_count(const lo_quant *q) { return q->n; }
 int lo_quant_excluded_count(const lo_quant *q) { return q->n_excluded; }
 const char *lo_quant_excluded(const lo_quant *q, int i) { return q->excluded[i]; }

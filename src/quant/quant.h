@@ -47,6 +47,9 @@ lo_status lo_quant_bind(lo_quant *quant, lo_model_ir *model, lo_rounding roundin
 /* The activation encoding of value v of graph g, or NULL. */
 const lo_encoding *lo_quant_find(const lo_quant *quant, const lo_graph *g, int v);
 
+/* The index-th encoding of the file, in file order (for tests and tools). */
+const lo_encoding *lo_quant_entry(const lo_quant *quant, int index);
+
 /* Quantize-dequantizes a float tensor in place. */
 lo_status lo_quant_apply(const lo_quant *quant, const lo_encoding *enc, lo_tensor *t, lo_error *err);
 
