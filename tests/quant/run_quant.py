@@ -607,7 +607,17 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
-    tests = [("reference", test_reference), ("qdq", test_qdq), ("aimet", test_aimet), ("bad", test_bad_input)]
+    def aimet_sets(args, work):
+        import aimet_sets as A
+
+        def skip(msg):
+            results["skipped"] += 1
+            print(f"skip aimet-sets: {msg}", flush=True)
+
+        A.test_aimet_sets(args, work, report, skip)
+
+    tests = [("reference", test_reference), ("qdq", test_qdq), ("aimet", test_aimet), ("aimet-sets", aimet_sets),
+             ("bad", test_bad_input)]
     for name, fn in tests:
         if args.only and name not in args.only:
             continue
