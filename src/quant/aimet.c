@@ -7,12 +7,13 @@
  * layer_output_utils.py) and checked by running it (tests/quant).
  *
  *  - A tensor is static when it is an initializer or a Constant node's
- *    output; a static tensor reached through a chain of Identity nodes is
- *    the parameter, wherever the consumer reads it.
+ *    output.
  *  - Parameters are the static inputs at the weight positions of Conv,
  *    ConvTranspose, Gemm, Instance/Layer/GroupNormalization (1, 2),
- *    BatchNormalization (1 to 4), RNN/LSTM/GRU (1 to 3), RMSNormalization
- *    (1) and MatMul (1, or the static input of a Transpose feeding it).
+ *    BatchNormalization (1 to 4), RNN/LSTM/GRU (1 to 3) and
+ *    RMSNormalization (1), reached directly or through a chain of Identity
+ *    nodes (the static tensor at its head is the parameter); and of MatMul
+ *    (1), directly or as the input of a Transpose, but not through Identity.
  *  - The sim fuses MatMul(x, W) + b (W static of rank 2, possibly through a
  *    2-D Transpose; b static of rank 1; the MatMul's output read only by the
  *    Add) into one Gemm: b becomes a parameter and the MatMul's output has
@@ -166,7 +167,7 @@ lo_status lo_quant_weight_axes(const lo_graph *g, int v, int rank, const int64_t
         if (need_axis) {
             snprintf(why, why_size,
                      "it is the weight of '%s' (%s, channel axis %d) and of '%s' (%s, channel axis %d): the channel "
-                     "axis is ambiguous",
+                     "axis is ambiguous (a 2.0.0 entry's 'axis' would settle it)",
                      ops[0].node->name, ops[0].node->op_type, ops[0].channel, ops[other].node->name,
                      ops[other].node->op_type, ops[other].channel);
             return LO_ERR_ENCODINGS;

@@ -119,3 +119,50 @@ def to_constants(m):
 
 def sample(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def oddities(path):
+    """Built by hand: the cases a framework exporter rarely writes but
+    AIMET's sim treats each its own way.
+      - an embedding table read by Gather (an initializer on the data path:
+        quantized as an activation, saved);
+      - a MatMul weight read through two Identity nodes (AIMET follows
+        Identity chains to the parameters of Conv, Gemm and the like, not of
+        MatMul: the initializer is quantized as an activation and saved);
+      - Transpose(W) -> MatMul -> Add(b): fused by the sim into Gemm with
+        transB (no file for the MatMul or the Transpose; W per-channel on
+        axis 0, b a parameter);
+      - a MatMul whose static operand comes first (data, not a weight).
+    """
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+    rng = np.random.default_rng(5)
+
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((16, 8)) * 0.5).astype(np.float32), "embedding"),
+        numpy_helper.from_array(np.array([[1, 3, 5, 7]], dtype=np.int64), "token_ids"),
+        numpy_helper.from_array((rng.standard_normal((8, 8)) * 0.3).astype(np.float32), "w1"),
+        numpy_helper.from_array((rng.standard_normal((12, 8)) * 0.3).astype(np.float32), "w2_t"),
+        numpy_helper.from_array((rng.standard_normal(12) * 0.1).astype(np.float32), "b2"),
+        numpy_helper.from_array((rng.standard_normal((4, 4)) * 0.5).astype(np.float32), "mixer"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["embedding", "token_ids"], ["embedded"], name="embed"),
+        helper.make_node("Add", ["input", "embedded"], ["summed"], name="add_embed"),
+        helper.make_node("Identity", ["w1"], ["w1_a"], name="w1_id1"),
+        helper.make_node("Identity", ["w1_a"], ["w1_b"], name="w1_id2"),
+        helper.make_node("MatMul", ["summed", "w1_b"], ["h1"], name="mm1"),
+        helper.make_node("Relu", ["h1"], ["h1r"], name="relu1"),
+        helper.make_node("Transpose", ["w2_t"], ["w2"], name="w2_transpose", perm=[1, 0]),
+        helper.make_node("MatMul", ["h1r", "w2"], ["h2_mm"], name="mm2"),
+        helper.make_node("Add", ["h2_mm", "b2"], ["h2"], name="mm2_bias"),
+        helper.make_node("MatMul", ["mixer", "h2"], ["mixed"], name="mix"),
+        helper.make_node("Sigmoid", ["mixed"], ["output"], name="sigmoid"),
+    ]
+    g = helper.make_graph(nodes, "oddities", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 8])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, 12])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+    return (1, 4, 8)

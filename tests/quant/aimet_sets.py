@@ -235,8 +235,10 @@ SETUPS = [  # label, config file, param type, activation type
 def build_model(name, work):
     import onnx
     import aimet_models as M
-    model, shape = M.build(name)
     path = os.path.join(work, f"set_{name}.onnx")
+    if name == "oddities":
+        return path, M.oddities(path)
+    model, shape = M.build(name)
     M.export(model, shape, path)  # constcnn: weights into Constant nodes there
     if name != "constcnn":
         m = constants_to_initializers(onnx.load(path))
@@ -311,7 +313,7 @@ def test_aimet_sets(args, work, report, skip):
     cfg_dir = os.path.join(os.path.dirname(aimet_onnx.__file__), "common", "quantsim_config")
     stats_all = {}
     t0 = time.time()
-    for name in ["constcnn", "transformer", "detector"]:
+    for name in ["constcnn", "transformer", "detector", "oddities"]:
         try:
             path, shape = build_model(name, work)
         except Exception as ex:
@@ -353,3 +355,102 @@ def test_aimet_sets(args, work, report, skip):
           f"{stats_all.get('exact', 0)} exact, {stats_all.get('float_close', 0)} unquantized within float error, "
           f"{stats_all.get('one_step', 0)} one step apart, "
           f"{stats_all.get('alone_checked', 0)} tensors confirmed run alone; {time.time() - t0:.0f} s", flush=True)
+
+
+def test_weight_axes(args, work, report):
+    """A weight's per-channel axis comes from the ops that read it; readers
+    that disagree are an error only when the count of scales cannot tell.
+    Values checked against ONNX Runtime running the same weight through
+    QuantizeLinear/DequantizeLinear on the axis layerout must pick."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper, TensorProto
+    rng = np.random.default_rng(11)
+
+    def model(path, w_shape, x_channels, z_channels, qdq_axis=None, scales=None):
+        w = (rng.standard_normal(w_shape) * 0.3).astype(np.float32)
+        inits = [numpy_helper.from_array(w, "W")]
+        nodes = []
+        wname = "W"
+        if qdq_axis is not None:
+            inits += [numpy_helper.from_array(scales.astype(np.float32), "W_scale"),
+                      numpy_helper.from_array(np.zeros(len(scales), np.int8), "W_zp")]
+            nodes += [helper.make_node("QuantizeLinear", ["W", "W_scale", "W_zp"], ["W_q"], axis=qdq_axis),
+                      helper.make_node("DequantizeLinear", ["W_q", "W_scale", "W_zp"], ["W_dq"], axis=qdq_axis)]
+            wname = "W_dq"
+        nodes += [helper.make_node("Identity", [wname], ["W_id"], name="w_identity"),
+                  helper.make_node("Conv", ["x", "W_id"], ["y1"], name="conv_a", pads=[0, 0, 0, 0]),
+                  helper.make_node("ConvTranspose", ["z", "W"if qdq_axis is None else wname], ["y2"], name="deconv_b")]
+        g = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, x_channels, 4, 4]),
+                                                helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, z_channels, 4, 4])],
+                              [helper.make_tensor_value_info("y1", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("y2", TensorProto.FLOAT, None)], initializer=inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        onnx.save(m, path)
+        return w
+
+    def enc100(path, scales, per_channel=True):
+        e = {"name": "W", "dtype": "INT", "bw": 8, "is_sym": True,
+             "enc_type": "PER_CHANNEL" if per_channel else "PER_TENSOR",
+             "scale": [float(s) for s in scales], "offset": [-128.0] * len(scales)}
+        json.dump({"version": "1.0.0", "param_encodings": [e], "activation_encodings": []}, open(path, "w"))
+
+    def run(path, enc, x, z, out):
+        np.save(out + "_x.npy", x)
+        np.save(out + "_z.npy", z)
+        shutil.rmtree(out, ignore_errors=True)
+        return subprocess.run([args.layerout, "generate", path, "-i", f"x={out}_x.npy", "-i", f"z={out}_z.npy", "-o", out,
+                               "--quiet", "--encodings", enc, "--rounding", "half-even"],
+                              capture_output=True, text=True, timeout=120)
+
+    # 1. W (8x8x3x3) read by a Conv (channels on axis 0) and a ConvTranspose
+    # (axis 1), 8 scales: both fit, so neither is guessed.
+    path = os.path.join(work, "shared_ambiguous.onnx")
+    model(path, (8, 8, 3, 3), 8, 8)
+    enc = os.path.join(work, "shared_ambiguous.encodings")
+    enc100(enc, np.linspace(0.001, 0.002, 8))
+    x = rng.standard_normal((1, 8, 4, 4)).astype(np.float32)
+    p = run(path, enc, x, x, os.path.join(work, "shared_ambiguous_out"))
+    msg = p.stderr.strip()
+    want = ["shared_ambiguous.encodings", "param_encodings[0]", "'W'", "conv_a", "deconv_b", "ambiguous"]
+    report("weight axes: a weight two readers give different channel axes of the same size is an error", p.returncode == 2
+           and all(w in msg for w in want) and not os.path.exists(os.path.join(work, "shared_ambiguous_out", "manifest.json")),
+           f"exit {p.returncode}: {msg[:300]}")
+    # The same with a per-tensor encoding: nothing to decide.
+    enc100(enc, [0.0015], per_channel=False)
+    p = run(path, enc, x, x, os.path.join(work, "shared_ambiguous_out"))
+    report("weight axes: the same weight per-tensor runs", p.returncode == 0, p.stderr.strip()[:200])
+    # 2. W (8x4x1x1): the Conv reads 8 output channels on axis 0, the
+    # ConvTranspose 4 on axis 1; the count of scales says which.
+    for n_scales, axis in [(8, 0), (4, 1)]:
+        tag = f"weight axes: {n_scales} scales on a weight read by Conv and ConvTranspose pick axis {axis}"
+        try:
+            scales = np.linspace(0.002, 0.004, n_scales)
+            path = os.path.join(work, f"shared_{axis}.onnx")
+            w = model(path, (8, 4, 1, 1), 4, 8)
+            enc = os.path.join(work, f"shared_{axis}.encodings")
+            enc100(enc, scales)
+            x = rng.standard_normal((1, 4, 4, 4)).astype(np.float32)
+            z = rng.standard_normal((1, 8, 4, 4)).astype(np.float32)
+            out = os.path.join(work, f"shared_{axis}_out")
+            p = run(path, enc, x, z, out)
+            if p.returncode != 0:
+                raise RuntimeError(p.stderr.strip()[:300])
+            man = {e["name"]: e for e in json.load(open(os.path.join(out, "manifest.json")))["tensors"]}
+            ours = {k: np.fromfile(os.path.join(out, "outputs", "layer_outputs_0", man[k]["file"]),
+                                   dtype=np.float32).reshape(man[k]["shape"]) for k in ("y1", "y2")}
+            ref_path = os.path.join(work, f"shared_{axis}_qdq.onnx")
+            model(ref_path, (8, 4, 1, 1), 4, 8, qdq_axis=axis, scales=scales)
+            rm = onnx.load(ref_path)  # the same weight as layerout's model
+            rm.graph.initializer[0].CopyFrom(numpy_helper.from_array(w, "W"))
+            onnx.save(rm, ref_path)
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            sess = ort.InferenceSession(ref_path, so, providers=["CPUExecutionProvider"])
+            y1, y2 = sess.run(["y1", "y2"], {"x": x, "z": z})
+            ok = np.allclose(ours["y1"], y1, rtol=1e-5, atol=1e-6) and np.allclose(ours["y2"], y2, rtol=1e-5, atol=1e-6)
+            report(tag, ok, f"max difference from ORT's QDQ on axis {axis}: "
+                   f"{max(np.abs(ours['y1'] - y1).max(), np.abs(ours['y2'] - y2).max()):.3g}")
+        except Exception as ex:
+            report(tag, False, f"{type(ex).__name__}: {ex}")

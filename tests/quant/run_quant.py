@@ -615,6 +615,7 @@ def main():
             print(f"skip aimet-sets: {msg}", flush=True)
 
         A.test_aimet_sets(args, work, report, skip)
+        A.test_weight_axes(args, work, report)
 
     tests = [("reference", test_reference), ("qdq", test_qdq), ("aimet", test_aimet), ("aimet-sets", aimet_sets),
              ("bad", test_bad_input)]
