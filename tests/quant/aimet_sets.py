@@ -454,3 +454,59 @@ def test_weight_axes(args, work, report):
                    f"{max(np.abs(ours['y1'] - y1).max(), np.abs(ours['y2'] - y2).max()):.3g}")
         except Exception as ex:
             report(tag, False, f"{type(ex).__name__}: {ex}")
+    # 3. A weight held in a Constant node (as Paddle2ONNX writes them) is a
+    # parameter like an initializer: its axis is the Conv's, and a count of
+    # scales that does not fit is an error naming the file, entry and field,
+    # with nothing left behind as if complete.
+    from onnx import helper as h
+    w = (rng.standard_normal((8, 4, 1, 1)) * 0.3).astype(np.float32)
+    g = h.make_graph([h.make_node("Constant", [], ["W"], name="w_const", value=numpy_helper.from_array(w, "W")),
+                      h.make_node("Conv", ["x", "W"], ["y"], name="conv")], "const_weight",
+                     [h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 4])],
+                     [h.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = os.path.join(work, "const_weight.onnx")
+    onnx.save(m, path)
+    x = rng.standard_normal((1, 4, 4, 4)).astype(np.float32)
+    np.save(os.path.join(work, "const_weight_x.npy"), x)
+    for n_scales, want_rc, needles in [
+            (5, 2, ["const_weight.encodings", "param_encodings[0]", "'W'", "field 'scale'", "5 per-channel scales",
+                    "8 channels on axis 0"]),
+            (8, 0, [])]:
+        enc = os.path.join(work, "const_weight.encodings")
+        scales = np.linspace(0.002, 0.004, n_scales)
+        enc100(enc, scales)
+        out = os.path.join(work, "const_weight_out")
+        shutil.rmtree(out, ignore_errors=True)
+        p = subprocess.run([args.layerout, "generate", path, "-i", os.path.join(work, "const_weight_x.npy"), "-o", out,
+                            "--quiet", "--encodings", enc, "--rounding", "half-even"], capture_output=True, text=True)
+        msg = p.stderr.strip()
+        ok = p.returncode == want_rc and all(s in msg for s in needles)
+        detail = f"exit {p.returncode}: {msg[:250]}"
+        if want_rc:
+            ok = ok and not os.path.exists(os.path.join(out, "manifest.json"))
+        else:
+            # ONNX Runtime with the weight through QuantizeLinear/DequantizeLinear on axis 0.
+            ref = np.asarray(onnx_qdq_conv(onnx, ort, h, numpy_helper, TensorProto, w, scales, x))
+            man = {e["name"]: e for e in json.load(open(os.path.join(out, "manifest.json")))["tensors"]}
+            ours = np.fromfile(os.path.join(out, "outputs", "layer_outputs_0", man["y"]["file"]),
+                               dtype=np.float32).reshape(man["y"]["shape"])
+            ok = ok and np.allclose(ours, ref, rtol=1e-5, atol=1e-6)
+            detail = f"max difference from ORT's QDQ: {np.abs(ours - ref).max():.3g}"
+        report(f"Constant-held weight, {n_scales} per-channel scales for 8 output channels", ok, detail)
+
+
+def onnx_qdq_conv(onnx, ort, h, numpy_helper, TensorProto, w, scales, x):
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(scales.astype(np.float32), "s"),
+             numpy_helper.from_array(np.zeros(len(scales), np.int8), "zp")]
+    nodes = [h.make_node("QuantizeLinear", ["W", "s", "zp"], ["Wq"], axis=0),
+             h.make_node("DequantizeLinear", ["Wq", "s", "zp"], ["Wdq"], axis=0),
+             h.make_node("Conv", ["x", "Wdq"], ["y"])]
+    g = h.make_graph(nodes, "ref", [h.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                     [h.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]

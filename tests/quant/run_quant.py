@@ -9,7 +9,11 @@
      LayerOutputUtil on the sim, and layerout on the exported files.
   3. qdq: the same encodings as QuantizeLinear/DequantizeLinear nodes run by
      ONNX Runtime.
-  4. bad input through the command line.
+  4. aimet-sets (aimet_sets.py): AIMET's own set of files on a CNN whose
+     weights are Constant nodes, a transformer, a detector and a hand-built
+     graph, in every default config, width, granularity and version; and
+     weight axes shared by two ops.
+  5. bad input through the command line.
 
 Teacher forcing: in 1 and 3 each layer of the reference reads layerout's own
 saved inputs, so a rounding tie decided differently in one layer (a float
