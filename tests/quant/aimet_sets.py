@@ -264,7 +264,8 @@ def run_config(args, report, work, name, path, shape, label, sim, versions, stat
             sim.export(d, "model", encoding_version=v)
             exported[v] = d
         except Exception as ex:
-            report(f"{tag0} v{v}: sim.export", v != "0.6.1" or "block" not in label,
+            # LPBQ has no 0.6.1 form; any other refusal is a failure of the test's setup.
+            report(f"{tag0} v{v}: sim.export", v == "0.6.1" and label.startswith("lpbq"),
                    f"AIMET cannot export it: {type(ex).__name__}: {str(ex)[:160]}")
     aimet_dir = os.path.join(base, "aimet")
     LayerOutputUtil(sim.model.model, aimet_dir).generate_layer_outputs(x)
