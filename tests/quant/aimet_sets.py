@@ -9,8 +9,9 @@ encodings) -> LayerOutputUtil(sim) on one sample, and `layerout generate
   detector     ConvTranspose, Resize, Concat, scalar initializers
 
 each with aimet_onnx's per-tensor and per-channel default configs, w8/a8 and
-w4/a16; then per-block and LPBQ weights, exported where AIMET can export
-them. Passing means: the same file names, and every element exact or within
+w4/a16 (per-channel w8/a8 also exported in 0.6.1 and 1.0.0 with int32 bias
+encodings, export_int32_bias=True); then per-block and LPBQ weights,
+exported where AIMET can export them (LPBQ has no 0.6.1 form). Passing means: the same file names, and every element exact or within
 one quantization step; the elements one step apart are counted as rounding
 ties decided differently (float sums in another order); a tensor with an
 element further off passes only if running its node alone with layerout, on
@@ -261,7 +262,10 @@ def run_config(args, report, work, name, path, shape, label, sim, versions, stat
         d = os.path.join(base, "v" + v)
         os.makedirs(d)
         try:
-            sim.export(d, "model", encoding_version=v)
+            if v.endswith("+bias"):  # int32 bias encodings asked for in an older version
+                sim.export(d, "model", encoding_version=v[:-5], export_int32_bias=True)
+            else:
+                sim.export(d, "model", encoding_version=v)
             exported[v] = d
         except Exception as ex:
             # LPBQ has no 0.6.1 form; any other refusal is a failure of the test's setup.
@@ -278,10 +282,15 @@ def run_config(args, report, work, name, path, shape, label, sim, versions, stat
                 ref1 = os.path.join(exported.get("1.0.0", d), "model.encodings")
                 steps = load_steps(ref1) if "1.0.0" in exported else {}
             doc = json.load(open(enc))
-            bias = [e for e in doc.get("encodings", []) if e.get("output_dtype") == "int32"]
+            if "encodings" in doc:
+                bias = [e["y_scale"] for e in doc["encodings"] if e.get("output_dtype") == "int32"]
+            elif isinstance(doc.get("param_encodings"), dict):
+                bias = [[c["scale"] for c in e] for e in doc["param_encodings"].values() if e[0].get("bitwidth") == 32]
+            else:
+                bias = [e["scale"] for e in doc.get("param_encodings", []) if e.get("bw") == 32]
             n_bias = len(bias)
             # A value fed by an int32-quantized bias may move by the bias's half step.
-            bias_half = max((float(np.max(e["y_scale"])) for e in bias), default=0.0) / 2
+            bias_half = max((float(np.max(b)) for b in bias), default=0.0) / 2
             man = run_layerout(args.layerout, os.path.join(d, "model.onnx"), enc, x, os.path.join(base, "lo_" + v))
             st, problems = compare(args, os.path.join(base, "lo_" + v), man, aimet_dir, steps,
                                    os.path.join(d, "model.onnx"), enc, base, bias_half)
@@ -329,7 +338,10 @@ def test_aimet_sets(args, work, report, skip):
             except Exception as ex:
                 report(f"aimet-sets {name} {label}: sim", False, f"{type(ex).__name__}: {ex}")
                 continue
-            run_config(args, report, work, name, path, shape, label, sim, ["0.6.1", "1.0.0", "2.0.0"], stats_all)
+            versions = ["0.6.1", "1.0.0", "2.0.0"]
+            if label == "per-channel w8a8":
+                versions += ["0.6.1+bias", "1.0.0+bias"]
+            run_config(args, report, work, name, path, shape, label, sim, versions, stats_all)
     # Per-block and LPBQ weights (aimet_onnx.quantsim.set_blockwise_quantization_for_weights and
     # set_grouped_blockwise_quantization_for_weights).
     from aimet_onnx.quantsim import (set_blockwise_quantization_for_weights,
