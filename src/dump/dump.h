@@ -106,9 +106,13 @@ lo_session *lo_generator_session(lo_generator *g);
  * merge, shared among the shards of one sharded run. */
 typedef struct lo_folder_lock lo_folder_lock;
 /* Takes it, or fails with a message naming the writer that holds it. what:
- * the command, for that message ("generate --append", "merge", ...). */
-lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what, lo_folder_lock **lock,
-                              lo_error *err);
+ * the command, for that message ("generate --append", "merge", ...).
+ * take_over (exclusive only): an exclusive lock this process already holds
+ * on the folder passes to the new one, and the old is revoked. */
+lo_status lo_folder_lock_take(const char *dir, bool exclusive, bool take_over, const char *what,
+                              lo_folder_lock **lock, lo_error *err);
+/* Whether a newer lock of this process took this one over. */
+bool lo_folder_lock_revoked(lo_folder_lock *lock);
 /* The shards' short mutex around the plan (blocking). */
 lo_status lo_folder_lock_mutex(lo_folder_lock *lock, bool on, lo_error *err);
 /* Claims shard index of count for this process, or names its writer. */

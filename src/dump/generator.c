@@ -568,7 +568,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     if (g->opt.shard_count) snprintf(what, sizeof what, "generate --shard %d/%d", g->opt.shard_index, g->opt.shard_count);
     else snprintf(what, sizeof what, "generate%s", g->opt.mode == LO_DIR_APPEND ? " --append"
                                                    : g->opt.mode == LO_DIR_OVERWRITE ? " --overwrite" : "");
-    LO_TRY(lo_folder_lock_take(g->dir, g->opt.shard_count == 0, what, &g->lock, err));
+    LO_TRY(lo_folder_lock_take(g->dir, g->opt.shard_count == 0, true, what, &g->lock, err));
     if (g->opt.shard_count) return prepare_shard(g, err);
     LO_TRY(recover_index(g->dir, err));
     bool shard_state = path_exists(g->dir, LO_SHARD_STATE "/plan.json");
@@ -882,6 +882,9 @@ static lo_status write_record(lo_generator *g, int K, const char *partial, const
 
 lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
                                     void *run_user, lo_error *err) {
+    if (lo_folder_lock_revoked(g->lock))
+        return lo_fail(err, LO_ERR_ARGUMENT, "a newer generator of this process writes into '%s' now; this one "
+                       "can no longer write there", g->dir);
     int K = lo_generator_next_sample(g);
     if (K < 0)
         return lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d of '%s' is complete: it has no sample left to write",

@@ -22,6 +22,12 @@
  * process would not exclude each other, and closing any descriptor of the
  * file would drop both their locks.
  *
+ * Within one process, a new plain generator on a folder takes over the
+ * lock of an earlier one that is still open (Python's LayerOutputUtil made
+ * again on the same folder before the old object is collected): the earlier
+ * generator is revoked, and fails if it is asked to write again, rather than
+ * the new one being refused by its own process.
+ *
  * The holder of byte 0 writes who it is (host, pid, start time, command)
  * into the file, and each shard into .layerout/shard-K.owner, so a writer
  * that is refused can name the other. The file is removed by the last
@@ -29,6 +35,7 @@
  * the path no longer names its file and starts again. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +58,26 @@
 struct lo_folder_lock {
     int fd;
     bool exclusive;
+    bool revoked; /* taken over by a newer generator of this process */
+    dev_t dev;    /* the folder, to find an earlier lock of this process */
+    ino_t ino;
+    lo_folder_lock *next; /* this process's exclusive locks */
     int shard; /* the shard byte held, or -1 */
     char path[4200];
     char dir[4096];
     char who[512];
 };
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static lo_folder_lock *held; /* guarded by held_mu */
+
+static void unregister(lo_folder_lock *l) {
+    for (lo_folder_lock **p = &held; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+}
 
 static int byte_lock(int fd, int cmd, short type, off_t start) {
     struct flock fl;
@@ -137,8 +159,16 @@ static lo_status refuse(lo_folder_lock *l, short type, lo_error *err) {
                    "it finishes or stop it", l->dir, who[0] ? who : "owner unknown");
 }
 
-lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what, lo_folder_lock **out,
-                              lo_error *err) {
+static void write_holder(const lo_folder_lock *l) {
+    char text[600];
+    int n = snprintf(text, sizeof text, "%s\n", l->who);
+    if (ftruncate(l->fd, 0) != 0 || pwrite(l->fd, text, (size_t)n, 0) != n) {
+        /* only a description is lost; the lock itself holds */
+    }
+}
+
+lo_status lo_folder_lock_take(const char *dir, bool exclusive, bool take_over, const char *what,
+                              lo_folder_lock **out, lo_error *err) {
     *out = NULL;
     lo_folder_lock *l = calloc(1, sizeof *l);
     if (!l) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
@@ -147,6 +177,28 @@ lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what,
     snprintf(l->dir, sizeof l->dir, "%s", dir);
     snprintf(l->path, sizeof l->path, "%s/.layerout.lock", dir);
     lo_folder_describe(what, l->who, sizeof l->who);
+    struct stat ds;
+    if (stat(dir, &ds) == 0) {
+        l->dev = ds.st_dev;
+        l->ino = ds.st_ino;
+    }
+    if (exclusive && take_over) {
+        pthread_mutex_lock(&held_mu);
+        lo_folder_lock *old = held;
+        while (old && !(old->dev == l->dev && old->ino == l->ino)) old = old->next;
+        /* a duplicate shares the open file description, and with it the lock */
+        if (old && (l->fd = fcntl(old->fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+            old->revoked = true;
+            unregister(old);
+            l->next = held;
+            held = l;
+            pthread_mutex_unlock(&held_mu);
+            write_holder(l);
+            *out = l;
+            return LO_OK;
+        }
+        pthread_mutex_unlock(&held_mu);
+    }
     for (int attempt = 0;; attempt++) {
         l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (l->fd < 0) {
@@ -193,14 +245,21 @@ lo_status lo_folder_lock_take(const char *dir, bool exclusive, const char *what,
         }
     }
     if (exclusive) {
-        char text[600];
-        int n = snprintf(text, sizeof text, "%s\n", l->who);
-        if (ftruncate(l->fd, 0) != 0 || pwrite(l->fd, text, (size_t)n, 0) != n) {
-            /* only a description is lost; the lock itself holds */
-        }
+        write_holder(l);
+        pthread_mutex_lock(&held_mu);
+        l->next = held;
+        held = l;
+        pthread_mutex_unlock(&held_mu);
     }
     *out = l;
     return LO_OK;
+}
+
+bool lo_folder_lock_revoked(lo_folder_lock *l) {
+    pthread_mutex_lock(&held_mu);
+    bool r = l->revoked;
+    pthread_mutex_unlock(&held_mu);
+    return r;
 }
 
 lo_status lo_folder_lock_mutex(lo_folder_lock *l, bool on, lo_error *err) {
@@ -226,6 +285,15 @@ lo_status lo_folder_lock_shard(lo_folder_lock *l, int index, int count, lo_error
 
 void lo_folder_lock_release(lo_folder_lock *l) {
     if (!l) return;
+    pthread_mutex_lock(&held_mu);
+    bool revoked = l->revoked;
+    unregister(l);
+    pthread_mutex_unlock(&held_mu);
+    if (revoked) { /* the lock lives on in the generator that took it over */
+        close(l->fd);
+        free(l);
+        return;
+    }
     if (l->shard >= 0) {
         char owner[4300];
         snprintf(owner, sizeof owner, "%s/.layerout/shard-%d.owner", l->dir, l->shard);

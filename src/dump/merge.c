@@ -344,7 +344,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         for (int j = 0; j < n_src && !dup; j++) dup = same_folder(dirs[i], src[j].dir);
         if (!dup) src[n_src++] = (source){dirs[i], NULL, NULL, false};
     }
-    for (int i = 0; i < n_src && st == LO_OK; i++) st = lo_folder_lock_take(src[i].dir, true, "merge", &src[i].lock, err);
+    for (int i = 0; i < n_src && st == LO_OK; i++) st = lo_folder_lock_take(src[i].dir, true, false, "merge", &src[i].lock, err);
     for (int i = 0; i < n_src && st == LO_OK; i++) {
         if (src[i].is_out && n_src > 1 && !exists_at(out, LO_SHARD_STATE "/plan.json")) {
             /* a fresh output folder: empty apart from the lock */
