@@ -300,6 +300,20 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
             st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         } else {
             d->n_samples = 1;
+            /* qnn-net-run's Result_K holds sample K: pair it with K, not 0 */
+            size_t end = strlen(path);
+            while (end > 1 && path[end - 1] == '/') end--;
+            size_t start = end;
+            while (start > 0 && path[start - 1] != '/') start--;
+            if (end - start > 7 && !strncmp(path + start, "Result_", 7)) {
+                int k = 0;
+                bool digits = true;
+                for (size_t i = start + 7; i < end && digits; i++) {
+                    if (!isdigit((unsigned char)path[i]) || k > 100000000) digits = false;
+                    else k = k * 10 + (path[i] - '0');
+                }
+                if (digits) d->first_sample = k;
+            }
             st = list_stems(d, path, err);
             if (st == LO_OK && d->n_tensors == 0)
                 st = lo_fail(err, LO_ERR_IO, "'%s' is not a dump: no manifest.json, no "
