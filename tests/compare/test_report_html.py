@@ -163,6 +163,19 @@ def main():
     check(m and f"--dump {ref}" in html.unescape(m.group(1)) and f" {model} " in html.unescape(m.group(1)),
           f"the command names the model and REF: {m and m.group(1)}")
 
+    # the first divergence's command, as the page shows it, makes a pack that reproduces the dump
+    cmd = re.search(r'<tr id="row-%d".*?<td class="cmd">(layerout extract [^<]*)</td>' % fd, text)
+    if cmd:
+        line = html.unescape(cmd.group(1)).replace("layerout ", f"{os.path.abspath(BIN)} ", 1)
+        p = subprocess.run(line, shell=True, capture_output=True, text=True, cwd=WORK)
+        packs = [d for d in os.listdir(WORK) if d.startswith("pack_")]
+        check(p.returncode == 0 and len(packs) == 1, f"the row's extract command runs: {p.stderr.strip()}")
+        if packs:
+            fdfile = rep["tensors"][fd]["ref_file"]
+            check(os.path.exists(f"{WORK}/{packs[0]}/expected/{fdfile}.raw"), "it packs the divergent tensor")
+    else:
+        check(False, "the first divergence's row has an extract command")
+
     browser = chromium()
     if not browser:
         check(False, "Chromium is not installed (Debian package 'chromium'): the HTML test cannot run")
