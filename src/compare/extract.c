@@ -458,7 +458,7 @@ static lo_status write_readme(const extract_ctx *x, const char *dir, const char 
     fputs("qnn-model-lib-generator -c model.cpp -b model.bin -o model_libs\n"
           "qnn-net-run --model model_libs/x86_64-linux-clang/libmodel.so --backend libQnnCpu.so \\\n"
           "    --input_list input_list.txt --debug --output_dir qnn_out\n"
-          "layerout compare expected_dump qnn_out   # or: layerout compare out qnn_out\n```\n\n", f);
+          "layerout compare out qnn_out   # out: the layerout run above\n```\n\n", f);
     fputs("qnn-net-run reads the `.raw` inputs as the converted model's inputs; QNN keeps images\n"
           "channel-last, so for rank-4 image inputs convert the files or give the converter the layout\n"
           "(`--input_layout`). `layerout compare` transposes QNN's channel-last outputs itself.\n", f);

@@ -793,7 +793,7 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
     fputs("<div id=\"table-box\"><table id=\"rows\"><thead><tr>", f);
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         fprintf(f, "<th data-col=\"%s\"%s%s>%s</th>", cols[i].col, cols[i].num ? " data-num" : "",
-                i == 0 ? " class=\"c0\"" : i == 1 ? " class=\"n c1\"" : "", cols[i].label);
+                i == 0 ? " class=\"c0\"" : i == 1 ? " class=\"n c1\"" : i == 3 ? " class=\"n\"" : "", cols[i].label);
         if (i == 6 && c->isolated) fputs("<th data-col=\"isolated\" data-num>isolated dB</th>", f);
     }
     fputs("</tr></thead>\n<tbody>\n", f);
