@@ -162,6 +162,16 @@ def main():
               f"the subgraph from Relu's producer inputs to logits: {[n.op_type for n in m.graph.node]}")
         check([i.name for i in m.graph.input] == ["/conv1/Conv_output_0"], "fed by conv1's dumped output")
 
+    # an AIMET dump (no manifest): names and types from the model
+    aimet = f"{WORK}/aimet"
+    shutil.copytree(f"{dump}/outputs", f"{aimet}/outputs")
+    shutil.copy(f"{dump}/layer_output_name_order.json", aimet)
+    pack = f"{WORK}/pack_aimet"
+    p = lo("extract", model, "--dump", aimet, "--tensor", tc.DEGRADED, "--sample", 1, "-o", pack)
+    check(p.returncode == 0, f"extract from an AIMET dump: {p.stderr}")
+    if p.returncode == 0:
+        check_pack(pack, dump, man, tc.DEGRADED, 1)
+
     # a quantized dump: the pack carries the encodings of its tensors only
     enc = f"{WORK}/enc.json"
     doc = write_encodings(enc, dump, man, model)
@@ -186,6 +196,26 @@ def main():
         check(all(e == orig[e["name"]] for e in penc["activation_encodings"] + penc["param_encodings"]),
               "each kept entry as it was")
         check(penc["version"] == "1.0.0", "the format kept")
+    # the 0.6.1 format (dicts by name) is restricted the same way
+    v061 = {"version": "0.6.1",
+            "activation_encodings": {e["name"]: [{"bitwidth": 8, "dtype": "int", "is_symmetric": "False",
+                                                  "scale": e["scale"][0], "offset": e["offset"][0],
+                                                  "min": e["offset"][0] * e["scale"][0],
+                                                  "max": (e["offset"][0] + 255) * e["scale"][0]}]
+                                     for e in doc["activation_encodings"]},
+            "param_encodings": {e["name"]: [{"bitwidth": 8, "dtype": "int", "is_symmetric": "True",
+                                             "scale": e["scale"][0], "offset": -128, "min": -128 * e["scale"][0],
+                                             "max": 127 * e["scale"][0]}] for e in doc["param_encodings"]},
+            "excluded_layers": []}
+    json.dump(v061, open(f"{WORK}/enc061.json", "w"))
+    pack = f"{WORK}/qpack_061"
+    p = lo("extract", model, "--dump", qdump, "--tensor", tc.DEGRADED, "--encodings", f"{WORK}/enc061.json", "-o", pack)
+    check(p.returncode == 0, f"extract with 0.6.1 encodings: {p.stderr}")
+    if p.returncode == 0:
+        penc = json.load(open(f"{pack}/encodings.json"))
+        check(sorted(penc["activation_encodings"]) == sorted(["/pool/MaxPool_output_0", tc.DEGRADED])
+              and sorted(penc["param_encodings"]) == ["layer1.0.conv.weight"] and penc["excluded_layers"] == []
+              and penc["version"] == "0.6.1", f"0.6.1 restricted: {sorted(penc['activation_encodings'])}")
     p = lo("extract", model, "--dump", qdump, "--tensor", "logits", "-o", f"{WORK}/noenc")
     check(p.returncode == 2 and "--encodings" in p.stderr and not os.path.exists(f"{WORK}/noenc"),
           f"a quantized dump without --encodings: {p.stderr.strip()}")
