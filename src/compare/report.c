@@ -109,12 +109,18 @@ static void text_row(const lo_comparison *c, const lo_row *r, int index, FILE *o
         return;
     }
     const char *flag = r->below && r->drop ? "BELOW,DROP" : r->below ? "BELOW" : r->drop ? "DROP" : "";
+    char nf[128] = "";
+    const lo_metrics *pm = &r->pooled;
+    if (pm->nonfinite_mismatch) {
+        char at[96];
+        snprintf(nf, sizeof nf, " NONFINITE at %s",
+                 at_index(r, pm->first_mismatch, pm->first_mismatch_sample, c->n_samples > 1, at, sizeof at));
+    }
     fprintf(out, "%5d  %-42s  %-14s %8s %8s %9s %9s %10s %-14s %s%s\n", index, tail(r->name, 42, name, sizeof name),
             shape_of(r, shape, sizeof shape), lo_format_db(r->sqnr, a, sizeof a),
-            lo_format_db(r->sqnr_min, b, sizeof b), num(lo_metrics_cosine(&r->pooled), d, sizeof d),
-            num(lo_metrics_rel_l2(&r->pooled), e, sizeof e), num(r->pooled.max_abs_err, f, sizeof f),
-            where(r, &r->pooled, c->n_samples > 1, w, sizeof w), flag,
-            r->pooled.nonfinite_mismatch ? " NONFINITE" : "");
+            lo_format_db(r->sqnr_min, b, sizeof b), num(lo_metrics_cosine(pm), d, sizeof d),
+            num(lo_metrics_rel_l2(pm), e, sizeof e), num(pm->max_abs_err, f, sizeof f),
+            where(r, pm, c->n_samples > 1, w, sizeof w), flag, nf);
 }
 
 void lo_report_text(const lo_comparison *c, FILE *out, int top) {

@@ -92,6 +92,7 @@ def test_edge_cases():
               or s0["first_nan_test"]["at"] == "[0,1,2,3]", f"{ext}: first NaN of TEST at [0,1,2,3]: {s0['first_nan_test']}")
         check(s0["first_mismatch"]["at"] == "[0,1,2,3]" and s0["nan_test"] == 2, f"{ext}: first mismatch at the first NaN")
         check(rows["inf_test"]["pooled"]["first_inf_test"]["at"] == "[1,2,3,4]", f"{ext}: Inf position")
+        check("NONFINITE at s0:[0,1,2,3]" in p.stdout, f"{ext}: the terminal names the first NaN's position")
     # the CSV is RFC 4180 with one row per tensor and sample: a name with a comma and a quote stays one field
     odd = 'a,b "c"'
     tc.write_ours(f"{WORK}/q_ref", [(odd, "odd", np.float32)], [{odd: x}])
