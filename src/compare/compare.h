@@ -63,6 +63,7 @@ typedef struct lo_dump_tensor {
     char *node;    /* producing node's name, NULL when unknown */
     char *op_type; /* producing node's op_type, NULL when unknown */
     char *module;  /* PyTorch module name, when the manifest records it */
+    char *encoding; /* the quantization the manifest records for it, NULL when none */
     lo_dtype dtype; /* LO_UNDEFINED when the dump does not say */
     int rank;       /* -1 when the dump does not say */
     int64_t dims[LO_MAX_RANK];
@@ -76,6 +77,8 @@ typedef struct lo_dump {
     char **sample_dirs; /* n_samples folders holding the tensor files */
     int first_sample;   /* the sample number of sample_dirs[0]: K for one Result_K folder
                            given directly, else 0 */
+    char *naming;       /* the manifest's naming scheme, NULL when it does not say */
+    bool quantized;     /* the manifest records an encoding for some tensor */
     int n_tensors;
     lo_dump_tensor *tensors;
 } lo_dump;

@@ -228,6 +228,8 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
         t->node = json_dup(e, "node");
         t->op_type = json_dup(e, "op_type");
         t->module = json_dup(e, "module");
+        t->encoding = json_dup(e, "encoding");
+        if (t->encoding) d->quantized = true;
         t->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
         json_t *shape = json_object_get(e, "shape");
         if (json_is_array(shape) && json_array_size(shape) <= LO_MAX_RANK) {
@@ -235,6 +237,7 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
             for (int k = 0; k < t->rank; k++) t->dims[k] = json_integer_value(json_array_get(shape, k));
         }
     }
+    d->naming = json_dup(m, "naming");
     int want = (int)json_integer_value(samples);
     /* leftovers past the manifest are not whole */
     while (d->n_samples > want && d->n_samples > 0) free(d->sample_dirs[--d->n_samples]);
@@ -338,7 +341,9 @@ void lo_dump_close(lo_dump *d) {
         free(t->node);
         free(t->op_type);
         free(t->module);
+        free(t->encoding);
     }
+    free(d->naming);
     free(d->tensors);
     for (int k = 0; k < d->n_samples; k++) free(d->sample_dirs[k]);
     free(d->sample_dirs);

@@ -174,11 +174,19 @@ static int dump_index(const extract_ctx *x, const char *name) {
 
 static bool dump_holds(const extract_ctx *x, int t) {
     if (t < 0) return false;
-    lo_mapped m;
-    lo_error e;
-    if (lo_dump_map(&x->dump, x->o->sample, t, &m, &e) != LO_OK) return false;
-    lo_unmap(&m);
-    return true;
+    const char *dir = x->dump.sample_dirs[x->o->sample], *stem = x->dump.tensors[t].file;
+    size_t n = strlen(dir) + strlen(stem) + 8;
+    char *path = malloc(n);
+    if (!path) return false;
+    struct stat st;
+    snprintf(path, n, "%s/%s.raw", dir, stem);
+    bool found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (!found) {
+        snprintf(path, n, "%s/%s.npy", dir, stem);
+        found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    }
+    free(path);
+    return found;
 }
 
 /* What the user named: an ONNX tensor name, else a file name of the dump. */
@@ -474,35 +482,6 @@ static lo_status make_dir(const char *path, lo_error *err) {
     return LO_OK;
 }
 
-static char *manifest_naming(const char *dump) {
-    size_t n = strlen(dump) + 32;
-    char *p = malloc(n);
-    if (!p) return NULL;
-    snprintf(p, n, "%s/manifest.json", dump);
-    json_t *m = json_load_file(p, 0, NULL);
-    free(p);
-    const char *s = json_string_value(json_object_get(m, "naming"));
-    char *out = s ? lo_strdup(s) : NULL;
-    json_decref(m);
-    return out;
-}
-
-static bool manifest_quantized(const lo_dump *d, const char *dump) {
-    (void)d;
-    size_t n = strlen(dump) + 32;
-    char *p = malloc(n);
-    if (!p) return false;
-    snprintf(p, n, "%s/manifest.json", dump);
-    json_t *m = json_load_file(p, 0, NULL);
-    free(p);
-    bool q = false;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(m, "tensors"), i, e) q = q || json_is_string(json_object_get(e, "encoding"));
-    json_decref(m);
-    return q;
-}
-
 lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_error *err) {
     if (result) memset(result, 0, sizeof *result);
     if (!o || !o->model || !o->dump || !o->tensor || !o->output)
@@ -513,7 +492,7 @@ lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_
     uint8_t *bytes = NULL;
     size_t len = 0;
     lo_status st = LO_OK;
-    char *partial = NULL, *naming = NULL, *enc_text = NULL;
+    char *partial = NULL, *enc_text = NULL;
     Onnx__NodeProto **nodes = NULL;
     Onnx__TensorProto **inits = NULL, *init_copies = NULL;
     uint8_t **owned = NULL;
@@ -591,8 +570,7 @@ lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_
         }
     }
     if ((st = walk(&x, target, err)) != LO_OK) goto done;
-    bool quantized = manifest_quantized(&x.dump, o->dump);
-    if (quantized && !o->encodings) {
+    if (x.dump.quantized && !o->encodings) {
         st = lo_fail(err, LO_ERR_ARGUMENT, "the dump '%s' was made with encodings (its manifest says so): give "
                      "them with --encodings so the pack reproduces it", o->dump);
         goto done;
@@ -727,10 +705,9 @@ lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_
     free(list);
     if (st == LO_OK) st = copy_tensor(&x, target_t, partial, "expected", err);
     if (st == LO_OK && enc_text) st = write_bytes(partial, "encodings.json", enc_text, strlen(enc_text), err);
-    naming = manifest_naming(o->dump);
     if (st == LO_OK)
         st = write_readme(&x, partial, target, x.dump.tensors[target_t].file, (int)n_nodes, o->encodings != NULL,
-                          naming, err);
+                          x.dump.naming, err);
     if (st == LO_OK && lstat(o->output, &sb) == 0) st = lo_remove_tree(o->output, err);
     if (st == LO_OK && rename(partial, o->output) != 0)
         st = lo_fail(err, LO_ERR_IO, "cannot rename '%s' to '%s': %s", partial, o->output, strerror(errno));
@@ -759,7 +736,6 @@ done:
     free(vis);
     free(qa);
     free(partial);
-    free(naming);
     free(enc_text);
     json_decref(keep);
     json_decref(x.leaves);

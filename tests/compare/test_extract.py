@@ -53,7 +53,7 @@ def pack_inputs(pack):
     return m, feeds
 
 
-def check_pack(pack, dump, man, target, sample, encodings=None, float_reference=False):
+def check_pack(pack, dump, man, target, sample, encodings=None, float_reference=False, naming=None):
     """Runs the pack as its README says and checks it against the dump."""
     what = f"pack {os.path.basename(pack)}"
     by_name = {t["name"]: t for t in man["tensors"]}
@@ -68,6 +68,9 @@ def check_pack(pack, dump, man, target, sample, encodings=None, float_reference=
     args = ["generate", "model.onnx", "--input-list", "input_list.txt", "-o", "out", "-q"]
     if encodings:
         args += ["--encodings", "encodings.json"]
+    if naming:
+        args += ["--naming", naming]
+        check(f"--naming {naming}" in readme, f"{what}: README passes --naming {naming}")
     shutil.rmtree(f"{pack}/out", ignore_errors=True)
     p = lo(*args, cwd=pack)
     check(p.returncode == 0, f"{what}: generate in the pack: {p.stderr}")
@@ -161,6 +164,17 @@ def main():
         check([n.op_type for n in m.graph.node] == ["Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Reshape", "Gemm"],
               f"the subgraph from Relu's producer inputs to logits: {[n.op_type for n in m.graph.node]}")
         check([i.name for i in m.graph.input] == ["/conv1/Conv_output_0"], "fed by conv1's dumped output")
+
+    # a dump named as QNN names tensors: the pack keeps those file names
+    qn = f"{WORK}/qnn_named"
+    p = lo("generate", model, "-o", qn, "--input-list", f"{WORK}/input_list.txt", "--naming", "qnn", "-q")
+    check(p.returncode == 0, f"QNN-named dump: {p.stderr}")
+    qman = json.load(open(f"{qn}/manifest.json"))
+    pack = f"{WORK}/pack_qnn_named"
+    p = lo("extract", model, "--dump", qn, "--tensor", tc.qnn_name(tc.DEGRADED), "--sample", 2, "-o", pack)
+    check(p.returncode == 0, f"extract by a QNN file name: {p.stderr}")
+    if p.returncode == 0:
+        check_pack(pack, qn, qman, tc.DEGRADED, 2, naming="qnn")
 
     # an AIMET dump (no manifest): names and types from the model
     aimet = f"{WORK}/aimet"
