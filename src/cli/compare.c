@@ -28,7 +28,7 @@ static const char usage[] =
     "  --sqnr-min DB        threshold (default 30): a tensor passes when its pooled SQNR\n"
     "                       and its SQNR in every sample are at or above it\n"
     "  --drop-db DB         a sharp drop: pooled SQNR more than DB below its inputs'\n"
-    "                       (when theirs is finite); default 20\n"
+    "                       (when theirs is finite) and below threshold + DB; default 20\n"
     "  --top N              terminal table: the N worst tensors (default 20); 0 lists\n"
     "                       every tensor in graph order\n"
     "  --csv FILE           RFC 4180, full precision: one row per tensor and sample,\n"

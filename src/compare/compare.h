@@ -32,12 +32,15 @@
  *   rounding step: a bad encoding, a wrong kernel, a clipped range. A tensor
  *   passes when every sample is at or above the threshold.
  * - Sharp drop (default 20 dB = 10x the error amplitude): pooled SQNR below
- *   the inputs' pooled SQNR (their minimum) minus drop, when that is finite.
- *   The inputs are the nearest compared ancestors through the --model's
- *   edges, else the previous compared tensor in graph order. Bit-exact
- *   inputs (inf dB) set no base: against them any rounding would be a
- *   "drop", and the threshold is what judges such a layer. A drop can thus
- *   flag a tensor still above the threshold (60 dB inputs, 35 dB output).
+ *   the inputs' pooled SQNR (their minimum) minus drop, when that is finite,
+ *   and below threshold + drop. The inputs are the nearest compared
+ *   ancestors through the --model's edges, else the previous compared
+ *   tensor in graph order. Bit-exact inputs (inf dB) set no base: against
+ *   them any rounding would be a "drop", and the threshold is what judges
+ *   such a layer. A tensor at threshold + drop (50 dB) or better is clean
+ *   whatever its inputs: float reorderings take 140 dB inputs to 110 dB.
+ *   A drop can thus flag a tensor still above the threshold (60 dB inputs,
+ *   35 dB output).
  * - First divergence: the first row in graph order below the threshold or
  *   with a sharp drop. */
 #ifndef LO_COMPARE_H

@@ -394,9 +394,9 @@ static json_t *comparison_json(const lo_comparison *c) {
                                                                 "is its sample"));
     json_object_set_new(conv, "threshold", json_string("a tensor is below when sqnr_db_pooled or "
                                                        "sqnr_db_min_sample is below sqnr_min_db"));
-    json_object_set_new(conv, "drop", json_string("sqnr_db_pooled < input_sqnr_db - drop_db, where "
-                                                  "input_sqnr_db (the minimum pooled SQNR of the inputs) is "
-                                                  "finite"));
+    json_object_set_new(conv, "drop", json_string("sqnr_db_pooled < input_sqnr_db - drop_db and "
+                                                  "sqnr_db_pooled < sqnr_min_db + drop_db, where input_sqnr_db "
+                                                  "(the minimum pooled SQNR of the inputs) is finite"));
     json_object_set_new(conv, "first_divergence", json_string("the first tensor in graph order that is below "
                                                               "or a drop"));
     json_object_set_new(conv, "atol", json_string("max |test-ref| over the finite pairs: numpy.allclose(test, "

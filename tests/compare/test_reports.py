@@ -225,7 +225,7 @@ def test_result_k(dump, man):
 def test_drop_db():
     rng = np.random.default_rng(3)
     base = rng.standard_normal(4096).astype(np.float32)
-    snr = [90, 85, 50, 48, 20]  # a 35 dB loss at t2, still above the 30 dB threshold
+    snr = [140, 110, 85, 42, 41, 20]  # 30 dB lost at t1, harmlessly; 43 dB lost at t3, still above 30 dB
     refs, tests = [{}], [{}]
     for i, s in enumerate(snr):
         r = np.roll(base, i * 7)
@@ -238,10 +238,11 @@ def test_drop_db():
     tc.write_ours(f"{WORK}/d_test", tensors, tests)
     p, rep = reports(f"{WORK}/d_ref", f"{WORK}/d_test", "drop20", expect=1)
     if rep:
-        check(rep["summary"]["first_divergence"]["name"] == "t2", f"drop 20: t2 ({rep['summary']['first_divergence']})")
-    p, rep = reports(f"{WORK}/d_ref", f"{WORK}/d_test", "drop40", "--drop-db", "40", expect=1)
+        check(rep["summary"]["first_divergence"]["name"] == "t3", f"drop 20: t3 ({rep['summary']['first_divergence']})")
+        check(not rep["tensors"][1]["drop"], "110 dB after 140 dB inputs is no drop")
+    p, rep = reports(f"{WORK}/d_ref", f"{WORK}/d_test", "drop50", "--drop-db", "50", expect=1)
     if rep:
-        check(rep["summary"]["first_divergence"]["name"] == "t4", f"drop 40: t4 ({rep['summary']['first_divergence']})")
+        check(rep["summary"]["first_divergence"]["name"] == "t5", f"drop 50: t5 ({rep['summary']['first_divergence']})")
 
 
 def main():

@@ -282,7 +282,8 @@ def verify(json_path, csv_path, check, what, sqnr_min=None, drop_db=None):
         ins = [pooled_sqnr[j] for j in row["inputs"]]
         base = min(ins) if ins else None
         below = flags[i] < thr or pooled_sqnr[i] < thr
-        drop = base is not None and math.isfinite(base) and pooled_sqnr[i] < base - drop_by
+        drop = (base is not None and math.isfinite(base) and pooled_sqnr[i] < base - drop_by
+                and pooled_sqnr[i] < thr + drop_by)
         check((row["input_sqnr_db"] is None and base is None) or close(row["input_sqnr_db"], base),
               f"{what}: #{i} input_sqnr_db {row['input_sqnr_db']} numpy {base}")
         check(row["below"] == below and row["drop"] == drop, f"{what}: #{i} below/drop {row['below']}/{row['drop']} numpy {below}/{drop}")
