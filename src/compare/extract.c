@@ -583,7 +583,7 @@ lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_
     owned = calloc(x.g->n_initializer + 1, sizeof *owned);
     sparse = calloc(x.g->n_sparse_initializer + 1, sizeof *sparse);
     size_t n_leaves = json_array_size(x.leaf_order);
-    ins = calloc(n_leaves + 1, sizeof *ins);
+    ins = calloc(n_leaves + x.g->n_initializer + 1, sizeof *ins);
     stores = calloc(n_leaves + 1, sizeof *stores);
     vis = calloc(x.g->n_value_info + 1, sizeof *vis);
     qa = calloc(x.g->n_quantization_annotation + 1, sizeof *qa);
@@ -610,6 +610,12 @@ lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_
         const char *name = json_string_value(json_array_get(x.leaf_order, i));
         ins[n_ins++] = value_info(&x, name, lookup(x.leaves, name), &stores[i]);
     }
+    /* before IR 4 every initializer had to be a graph input too */
+    if (x.model->has_ir_version && x.model->ir_version < 4)
+        for (size_t i = 0; i < n_inits; i++) {
+            Onnx__ValueInfoProto *decl = declared_info(&x, inits[i]->name);
+            if (decl) ins[n_ins++] = decl;
+        }
     vi_store out_store;
     outs[0] = value_info(&x, target, target_t, &out_store);
     for (size_t i = 0; i < x.g->n_value_info; i++) {

@@ -176,6 +176,30 @@ def main():
     if p.returncode == 0:
         check_pack(pack, qn, qman, tc.DEGRADED, 2, naming="qnn")
 
+    # an IR 3 model: its initializers are graph inputs too, in the pack as well
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(4)
+    w = numpy_helper.from_array(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["y"], name="relu")], "ir3",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5]),
+         helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 5])], [w])
+    m3 = helper.make_model(g, opset_imports=[helper.make_opsetid("", 8)])
+    m3.ir_version = 3
+    onnx.checker.check_model(m3)
+    onnx.save(m3, f"{WORK}/ir3.onnx")
+    rng.standard_normal((1, 2, 5, 5)).astype(np.float32).tofile(f"{WORK}/x3.raw")
+    p = lo("generate", f"{WORK}/ir3.onnx", "-o", f"{WORK}/ir3_dump", "-i", f"{WORK}/x3.raw", "-q")
+    check(p.returncode == 0, f"IR 3 dump: {p.stderr}")
+    p = lo("extract", f"{WORK}/ir3.onnx", "--dump", f"{WORK}/ir3_dump", "--tensor", "c", "-o", f"{WORK}/pack_ir3")
+    check(p.returncode == 0, f"extract from an IR 3 model: {p.stderr}")
+    if p.returncode == 0:
+        m = check_pack(f"{WORK}/pack_ir3", f"{WORK}/ir3_dump", json.load(open(f"{WORK}/ir3_dump/manifest.json")), "c", 0)
+        check([i.name for i in m.graph.input] == ["x", "w"] and m.ir_version == 3,
+              f"IR 3: the initializer listed as an input too: {[i.name for i in m.graph.input]}")
+
     # an AIMET dump (no manifest): names and types from the model
     aimet = f"{WORK}/aimet"
     shutil.copytree(f"{dump}/outputs", f"{aimet}/outputs")
