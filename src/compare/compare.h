@@ -192,6 +192,7 @@ typedef struct lo_compare_options {
     const char *model_path; /* --model: shapes from value_info, producers for the drop rule */
     double sqnr_min;        /* threshold, dB */
     double drop_db;         /* sharp-drop size, dB */
+    bool dumps_temporary;   /* the dumps are removed afterwards: reports offer no repro commands */
 } lo_compare_options;
 
 void lo_compare_options_init(lo_compare_options *options);

@@ -586,14 +586,15 @@ static const char html_script[] =
 static void extract_command(const lo_comparison *c, const lo_row *r, FILE *f) {
     const lo_dump *d = c->ref.kind != LO_DUMP_QNN ? &c->ref : c->test.kind != LO_DUMP_QNN ? &c->test : NULL;
     int t = d == &c->ref ? r->ref : r->test;
-    if (!d || t < 0) return;
+    if (!d || t < 0 || c->options.dumps_temporary) return;
     fputs("layerout extract ", f);
     html_str(f, c->options.model_path ? c->options.model_path : "MODEL.onnx");
     fputs(" --dump ", f);
     html_str(f, d->path);
     fputs(" --tensor '", f);
     html_str(f, d->tensors[t].file);
-    fprintf(f, "' --sample %d -o pack_", compared(r) ? r->worst_sample : c->ref_sample0);
+    fprintf(f, "' --sample %d%s -o pack_", compared(r) ? r->worst_sample : c->ref_sample0,
+            d->quantized ? " --encodings ENCODINGS.json" : "");
     html_str(f, d->tensors[t].file);
 }
 

@@ -7,8 +7,10 @@ restricted to its tensors, and bad requests must leave nothing behind.
 
 Usage: test_extract.py LAYEROUT_BINARY WORK_DIR ARTIFACT_DIR
 """
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -234,6 +236,18 @@ def main():
         check(all(e == orig[e["name"]] for e in penc["activation_encodings"] + penc["param_encodings"]),
               "each kept entry as it was")
         check(penc["version"] == "1.0.0", "the format kept")
+    # a report on the quantized dump offers commands that ask for the encodings
+    page = f"{WORK}/q.html"
+    lo("compare", qdump, dump, "--model", model, "--html", page, "-q")
+    text = open(page).read() if os.path.exists(page) else ""
+    cmds = re.findall(r'<td class="cmd">(layerout extract [^<]*)</td>', text)
+    check(cmds and all("--encodings ENCODINGS.json" in html.unescape(c) for c in cmds),
+          f"the quantized dump's commands name --encodings: {cmds[:1]}")
+    if cmds:
+        line = html.unescape(cmds[-1]).replace("layerout ", f"{BIN} ", 1).replace("ENCODINGS.json", enc)
+        p = subprocess.run(line, shell=True, capture_output=True, text=True, cwd=WORK)
+        check(p.returncode == 0, f"and one runs once they are given: {p.stderr.strip()}")
+
     # the 0.6.1 format (dicts by name) is restricted the same way
     v061 = {"version": "0.6.1",
             "activation_encodings": {e["name"]: [{"bitwidth": 8, "dtype": "int", "is_symmetric": "False",
