@@ -13,7 +13,7 @@ lock="$here/tests/requirements.lock"
 pypi=$("$py" - <<'PY'
 import importlib.metadata as m, platform
 names = ["numpy", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "torch", "torchvision", "aimet-onnx",
-         "aimet-torch", "ml_dtypes", "protobuf", "pytest"]
+         "aimet-torch", "ml_dtypes", "protobuf", "pytest", "ray"]
 out = ["python %s" % platform.python_version()]
 for n in names:
     try:
