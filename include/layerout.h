@@ -123,6 +123,9 @@ typedef struct lo_layer_output {
      * hold with lo_block_hold during the call and release it, from any
      * thread, when done. (Graph inputs stay valid until the run returns.) */
     const struct lo_block *block;
+    /* Made inside an If/Loop/Scan body or a model-local function's body
+     * (seen only with the session option subgraphs). */
+    int nested;
 } lo_layer_output;
 
 typedef struct lo_block lo_block;
@@ -185,6 +188,10 @@ typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
+    /* 0 (default): the observer sees graph inputs and top-level node outputs
+     * only, as AIMET saves them; 1: also the tensors made inside If/Loop/Scan
+     * bodies and model-local function bodies (output->nested set) */
+    int subgraphs;
 } lo_session_options;
 
 void lo_session_options_init(lo_session_options *options);
@@ -233,6 +240,8 @@ typedef struct lo_generator_options {
     size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
     int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
                              when its caller passes a list */
+    int subgraphs;        /* also save tensors inside If/Loop/Scan and function bodies
+                             (--subgraphs); 0 saves what AIMET saves */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;

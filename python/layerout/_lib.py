@@ -105,6 +105,7 @@ class LoLayerOutput(ctypes.Structure):
         ("encoding", ctypes.c_char_p),
         ("tensor", LoTensorView),
         ("block", ctypes.c_void_p),
+        ("nested", ctypes.c_int),
     ]
 
 
@@ -113,7 +114,8 @@ class LoModelOptions(ctypes.Structure):
 
 
 class LoSessionOptions(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t)]
+    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t),
+                ("subgraphs", ctypes.c_int)]
 
 
 class LoGeneratorOptions(ctypes.Structure):
@@ -130,6 +132,7 @@ class LoGeneratorOptions(ctypes.Structure):
         ("profile", ctypes.c_int),
         ("max_memory", ctypes.c_size_t),
         ("input_folder", ctypes.c_int),
+        ("subgraphs", ctypes.c_int),
     ]
 
 

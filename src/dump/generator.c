@@ -33,6 +33,7 @@ typedef struct saved_tensor {
     int iteration;
     char *encoding; /* the quantization applied, or NULL */
     char *note;     /* what the file holds under the naming scheme, or NULL */
+    bool nested;    /* inside a control-flow or function body (--subgraphs) */
 } saved_tensor;
 
 struct lo_generator {
@@ -233,8 +234,12 @@ static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMA
 static lo_status write_index(lo_generator *g, lo_error *err) {
     json_t *order = json_object();
     json_t *names = json_array();
-    for (int i = 0; i < g->n_saved; i++)
-        if (g->saved[i].file) json_array_append_new(names, json_string(g->saved[i].file));
+    /* Body tensors (--subgraphs) come after every top-level name, so the
+     * list starts with exactly what AIMET's LayerOutputUtil lists. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_saved; i++)
+            if (g->saved[i].file && g->saved[i].nested == (pass == 1))
+                json_array_append_new(names, json_string(g->saved[i].file));
     json_object_set_new(order, "layer_output_names", names);
     LO_TRY(stage_json(g->dir, "layer_output_name_order.json", order, err));
 
@@ -256,9 +261,9 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     }
     json_object_set_new(m, "inputs", inputs);
     json_t *tensors = json_array();
-    for (int i = 0; i < g->n_saved; i++) {
-        const saved_tensor *s = &g->saved[i];
-        if (!s->file) continue;
+    for (int i = 0; i < 2 * g->n_saved; i++) {
+        const saved_tensor *s = &g->saved[i % g->n_saved];
+        if (!s->file || s->nested != (i >= g->n_saved)) continue;
         json_t *e = json_object();
         char file[512];
         snprintf(file, sizeof file, "%s%s", s->file, ext(g));
@@ -271,6 +276,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
         if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
         json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
         if (s->note) json_object_set_new(e, "holds", json_string(s->note));
+        if (s->nested) json_object_set_new(e, "nested", json_true());
         json_array_append_new(tensors, e);
     }
     json_object_set_new(m, "tensors", tensors);
@@ -361,6 +367,7 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
             s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
             const char *holds = json_string_value(json_object_get(e, "holds"));
             s->note = holds ? lo_strdup(holds) : NULL;
+            s->nested = json_is_true(json_object_get(e, "nested"));
             const char *enc = json_string_value(json_object_get(e, "encoding"));
             s->encoding = enc ? lo_strdup(enc) : NULL;
             g->seen[g->n_saved] = false;
@@ -453,6 +460,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.threads = g->opt.threads;
         so.profile = g->opt.profile;
         so.max_memory = g->opt.max_memory;
+        so.subgraphs = g->opt.subgraphs;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
     if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);
@@ -541,6 +549,7 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
     s->op_type = lo_strdup(o->op_type);
     s->note = note ? lo_strdup(note) : NULL;
     s->iteration = o->iteration;
+    s->nested = o->nested != 0;
     g->seen[g->n_saved] = false;
     return g->n_saved++;
 }

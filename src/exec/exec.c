@@ -383,6 +383,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_s
     pthread_mutex_init(&s->lock, NULL);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     s->max_memory = opt ? opt->max_memory : 0;
+    s->subgraphs = opt && opt->subgraphs;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;
@@ -534,6 +535,8 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     const lo_encoding *enc;
     LO_TRY(quantize_value(f, g, value, &enc));
     if (!f->observer) return LO_OK;
+    bool nested = f->parent || g->values[value].in_function;
+    if (nested && !f->session->subgraphs) return LO_OK; /* AIMET sees only the top level */
     const lo_tensor *t = &f->vals[value];
     if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
     char desc[256];
@@ -543,6 +546,7 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     out.node_name = producer ? producer->name : "";
     out.op_type = producer ? producer->op_type : "";
     out.iteration = f->iteration;
+    out.nested = nested;
     out.is_graph_input = producer == NULL;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);

@@ -146,6 +146,8 @@ typedef struct lo_value {
     int64_t decl_dims[LO_MAX_RANK];
     bool is_graph_output;
     bool is_optional_type; /* declared as sequence/optional/map: not a tensor */
+    bool in_function;      /* made inside an inlined model-local function's body
+                              (the call's own outputs are not) */
     lo_tensor init;        /* LO_VALUE_INITIALIZER data (owned by the model) */
     int n_readers;         /* nodes (of this graph) reading it, subgraph reads included */
 } lo_value;
