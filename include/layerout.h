@@ -24,8 +24,9 @@
  *
  * To take the tensors in memory instead of files, load a model, create a
  * session and pass an observer to lo_session_run: it is called once for every
- * graph input and every node output (outputs of Constant nodes excepted), in
- * graph order, while the tensor is alive. The data it points to is valid only
+ * graph input and every top-level node output (outputs of Constant nodes
+ * excepted; tensors inside control-flow and function bodies too with the
+ * session option subgraphs), in graph order, while the tensor is alive. The data it points to is valid only
  * during the call.
  *
  * Every function that can fail returns an lo_status and, when given an
