@@ -543,8 +543,9 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     lo_layer_output out;
     memset(&out, 0, sizeof out);
     out.name = g->values[value].name;
-    out.node_name = producer ? producer->name : "";
-    out.op_type = producer ? producer->op_type : "";
+    const lo_value *val = &g->values[value];
+    out.node_name = val->call_node ? val->call_node : producer ? producer->name : "";
+    out.op_type = val->call_op ? val->call_op : producer ? producer->op_type : "";
     out.iteration = f->iteration;
     out.nested = nested;
     out.is_graph_input = producer == NULL;

@@ -204,6 +204,21 @@ void lo_fn_table_free(lo_fn_table *t) {
 
 int lo_fn_depth(const lo_fn_scope *scope) { return scope ? scope->depth : 0; }
 
+static const lo_fn_scope *outermost(const lo_fn_scope *s, const lo_fn_scope *top) {
+    while (s && s->parent != top) s = s->parent;
+    return s;
+}
+
+const char *lo_fn_call_node(const lo_fn_scope *s, const lo_fn_scope *top) {
+    s = outermost(s, top);
+    return s ? s->call_name : NULL;
+}
+
+const char *lo_fn_call_op(const lo_fn_scope *s, const lo_fn_scope *top) {
+    s = outermost(s, top);
+    return s ? s->fn->fp->name : NULL;
+}
+
 const char *lo_fn_describe(const lo_fn_scope *scope) { return scope ? scope->describe : ""; }
 
 /* NAME under PREFIX; a name that already starts with '/' (as PyTorch's

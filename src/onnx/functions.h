@@ -52,6 +52,12 @@ const Onnx__AttributeProto *lo_fn_attr(const lo_fn_scope *scope, const Onnx__Att
  * import, else the model's (-1 when neither imports it). */
 int64_t lo_fn_opset(const lo_fn_scope *scope, const lo_model_ir *model, const char *domain);
 
+/* The call that scope's body was inlined from, seen from a graph written in
+ * top (the outermost call below top): its node's name and its function's
+ * name, for the call's outputs, which the caller sees as that node's. */
+const char *lo_fn_call_node(const lo_fn_scope *scope, const lo_fn_scope *top);
+const char *lo_fn_call_op(const lo_fn_scope *scope, const lo_fn_scope *top);
+
 /* "function 'F' (domain 'd') called by node 'C'" for messages; "" for NULL. */
 const char *lo_fn_describe(const lo_fn_scope *scope);
 

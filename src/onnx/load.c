@@ -571,6 +571,13 @@ static lo_status convert_graph_nodes(loader *L, const Onnx__GraphProto *gp, lo_g
             g->values[v].producer = (int)i;
             /* a tensor of a function body, not one of the call's outputs */
             g->values[v].in_function = xs[i].output_depth[o] > graph_depth;
+            if (!g->values[v].in_function && xs[i].scope != gscope) {
+                /* the call's output: reported as the call node's, as ONNX Runtime and AIMET see it */
+                g->values[v].call_node = lo_strdup(lo_fn_call_node(xs[i].scope, gscope));
+                g->values[v].call_op = lo_strdup(lo_fn_call_op(xs[i].scope, gscope));
+                if (!g->values[v].call_node || !g->values[v].call_op)
+                    return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+            }
             n->outputs[o] = v;
         }
     }

@@ -196,6 +196,12 @@ def nested_functions_attributes_and_own_opsets_match_ort():
     names = order(out)
     assert names[:len(top)] == top, (names, top)
     man = manifest(out)
+    # a call's outputs are that call node's, as ONNX Runtime and AIMET see them
+    assert (man["Z"]["node"], man["Z"]["op_type"]) == ("call0", "Outer"), man["Z"]
+    assert (man["call0/inner/t"]["node"], man["call0/inner/t"]["op_type"]) == ("call0/inner/leaky", "LeakyRelu")
+    sel = fresh("hand_op_types")
+    generate(path, [x], sel, "--op-types", "Outer")
+    assert set(manifest(sel)) == {"Z", "Xp", "R", "Z2", "Xp2", "R2"}, sorted(manifest(sel))
     body = {n for n, t in man.items() if t.get("nested")}
     want = {"%s/%s" % (c, n) for c in ("call0", "call1") for n in ("sg", "inner/t")}
     assert body == want, sorted(body)
