@@ -15,12 +15,17 @@
 
 /* Calls nested deeper than this are taken for runaway recursion. */
 #define MAX_CALL_DEPTH 64
+/* A small file whose functions call each other many times over would
+ * inline into more nodes than any real model has. */
+#define MAX_INLINED_NODES ((size_t)1 << 20)
 
 typedef struct fn_def {
     const Onnx__FunctionProto *fp;
     char *overload; /* "" when none */
     size_t n_defaults;
     Onnx__AttributeProto **defaults; /* FunctionProto.attribute_proto, decoded by us */
+    int sizing;  /* 0: size unknown, 1: being counted, 2: counted */
+    size_t size; /* nodes a call inlines into, nested calls expanded (capped) */
 } fn_def;
 
 struct lo_fn_scope {
@@ -49,6 +54,7 @@ struct lo_fn_table {
     lo_graph *taken; /* every name of the model's graphs, and every rename issued */
     size_t n_scopes, cap_scopes;
     lo_fn_scope **scopes;
+    size_t n_inlined; /* nodes made from function bodies so far */
     /* The op a formal output that is also a formal input becomes: the body
      * hands its input straight back, so the call's output needs a producer. */
     Onnx__NodeProto identity;
@@ -330,6 +336,24 @@ int64_t lo_fn_opset(const lo_fn_scope *s, const lo_model_ir *model, const char *
     return lo_model_opset(model, d);
 }
 
+/* How many nodes a call of d inlines into, saturating past the cap; a
+ * function reached again while being counted (recursion, refused when
+ * expanded) counts nothing. */
+static size_t fn_size(lo_fn_table *t, fn_def *d, int depth, bool *oom, lo_error *err) {
+    if (d->sizing == 2) return d->size;
+    if (d->sizing == 1 || depth > MAX_CALL_DEPTH) return 0; /* refused when expanded */
+    d->sizing = 1;
+    size_t total = 0;
+    for (size_t i = 0; i < d->fp->n_node && total <= MAX_INLINED_NODES && !*oom; i++) {
+        const fn_def *callee = find_function(t, d->fp->node[i], err, oom);
+        total += callee ? fn_size(t, (fn_def *)callee, depth + 1, oom, err) : 1;
+    }
+    if (total > MAX_INLINED_NODES) total = MAX_INLINED_NODES + 1;
+    d->size = total;
+    d->sizing = 2;
+    return total;
+}
+
 typedef struct node_list {
     lo_fn_node *v;
     size_t n, cap;
@@ -455,6 +479,7 @@ static lo_status expand(lo_fn_table *t, lo_fn_scope *s, Onnx__NodeProto *const *
         if (!fn) {
             lo_fn_node *x = push(out, err);
             if (!x) return err->status;
+            if (s) t->n_inlined++;
             LO_TRY(map_node(t, s, np, i, x, err));
             continue;
         }
@@ -465,6 +490,13 @@ static lo_status expand(lo_fn_table *t, lo_fn_scope *s, Onnx__NodeProto *const *
         if (lo_fn_depth(s) >= MAX_CALL_DEPTH)
             return lo_fail(err, LO_ERR_MODEL, "model-local functions nest deeper than %d calls", MAX_CALL_DEPTH);
         lo_fn_scope *child = NULL;
+        /* counted before any is made: a few bytes can nest into billions */
+        bool oom2 = false;
+        size_t size = fn_size(t, (fn_def *)fn, 0, &oom2, err);
+        if (oom2) return err->status;
+        if (size > MAX_INLINED_NODES - t->n_inlined)
+            return lo_fail(err, LO_ERR_UNSUPPORTED, "inlining the model-local functions would make more than %zu "
+                           "nodes (function '%s' is called too many times over)", MAX_INLINED_NODES, fn->fp->name);
         LO_TRY(new_scope(t, s, fn, np, i, &child, err));
         LO_TRY(expand(t, child, fn->fp->node, fn->fp->n_node, out, err));
         const Onnx__FunctionProto *fp = fn->fp;

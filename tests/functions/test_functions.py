@@ -213,7 +213,7 @@ def nested_functions_attributes_and_own_opsets_match_ort():
 
 
 @test
-def a_function_that_calls_itself_or_reads_outer_names_is_refused():
+def malformed_functions_are_refused_with_a_message():
     m = hand_model(["custom.fn"])
     m.functions[0].node.append(h.make_node("Outer", ["x", "x"], ["q", "q2", "q3"], domain="custom.fn"))
     path = os.path.join(WORK, "recursive.onnx")
@@ -229,6 +229,31 @@ def a_function_that_calls_itself_or_reads_outer_names_is_refused():
     p = subprocess.run([LAYEROUT, "generate", path, "-o", fresh("outer"), "-i", os.path.join(WORK, "in_hand_0_0.npy")],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "function 'Inner'" in p.stderr and "'W'" in p.stderr, p.stderr
+
+    def refused(m, words, name):
+        path = os.path.join(WORK, name + ".onnx")
+        onnx.save(m, path)
+        p = subprocess.run([LAYEROUT, "generate", path, "-o", fresh(name), "-i", os.path.join(WORK, "in_hand_0_0.npy")],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and all(w in p.stderr for w in words), (name, p.returncode, p.stderr)
+        assert p.stderr.startswith("layerout: "), p.stderr
+
+    # the same function twice; a call giving more inputs than the function takes
+    m = hand_model(["custom.fn"])
+    m.functions.append(m.functions[0])
+    refused(m, ["'Inner'", "defined twice"], "twice")
+    m = hand_model(["custom.fn"])
+    m.graph.node[0].input.append("W")
+    refused(m, ["call0", "3 inputs", "'Outer'"], "too_many_inputs")
+    # 2^40 nodes from a few bytes: each function calls the one below twice
+    fs = [h.make_function("bomb", "F0", ["x"], ["y"], [h.make_node("Neg", ["x"], ["y"])], [h.make_opsetid("", 18)])]
+    for i in range(1, 41):
+        fs.append(h.make_function("bomb", "F%d" % i, ["x"], ["y"], [
+            h.make_node("F%d" % (i - 1), ["x"], ["t"], domain="bomb"),
+            h.make_node("F%d" % (i - 1), ["t"], ["y"], domain="bomb")], [h.make_opsetid("bomb", 1)]))
+    g = h.make_graph([h.make_node("F40", ["X"], ["Y"], domain="bomb")], "g",
+                     [h.make_tensor_value_info("X", T.FLOAT, [2, 3])], [h.make_tensor_value_info("Y", T.FLOAT, None)])
+    refused(h.make_model(g, opset_imports=[h.make_opsetid("", 18)], functions=fs), ["too many times"], "bomb")
 
 
 # ---- PyTorch: modules exported as functions -------------------------------------------
