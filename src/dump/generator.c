@@ -252,6 +252,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     json_object_set_new(m, "model", model);
     json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
     json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
+    json_object_set_new(m, "subgraphs", json_boolean(g->opt.subgraphs != 0));
     json_t *inputs = json_array();
     for (int i = 0; i < lo_model_input_count(g->model); i++) {
         json_t *e = json_object();
@@ -339,6 +340,10 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
     else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
+    else if (json_is_true(json_object_get(m, "subgraphs")) != (g->opt.subgraphs != 0))
+        /* its samples would hold different sets of tensors */
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was made %s --subgraphs", g->dir,
+                     g->opt.subgraphs ? "without" : "with");
     if (st == LO_OK) {
         g->samples = (int)json_integer_value(samples);
         size_t i;

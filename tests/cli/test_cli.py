@@ -228,6 +228,9 @@ def subgraph_outputs_are_saved_per_iteration():
     it = {t["name"]: t for t in m["tensors"]}
     assert it["acc_out__iter2"]["iteration"] == 2 and it["acc_out__iter2"]["node"] == "body_add", it["acc_out__iter2"]
     assert it["acc_out__iter2"]["nested"] is True and "nested" not in it["loop_out"]
+    # a dump's samples all hold the same set: --append keeps the setting it was made with
+    p = run("generate", fx("control_flow.onnx"), "-i", fx("x.npy"), "-o", d, "-q", "--append", expect=2)
+    assert "made with --subgraphs" in p.stderr, p.stderr
     assert "iteration" not in it["loop_out"]
 
 
