@@ -299,6 +299,19 @@ def pytorch_modules_as_functions_match_ort():
     # the network's own output, against PyTorch too
     final = load_raw(out, 0, man[m.graph.output[0].name])
     assert np.allclose(final, net(x).detach().numpy(), atol=1e-5), "torch"
+    # --naming pytorch: a call is one call of the module exported as a function,
+    # named by the module; each file holds that module's output (PyTorch's hooks)
+    seen = {}
+    for name in ("stem", "b1", "b2", "ln", "fc"):
+        getattr(net, name).register_forward_hook(lambda mod, i, o, name=name: seen.__setitem__(name, o.detach().numpy()))
+    net(x)
+    named = fresh("torch_fn_pytorch")
+    generate(path, [x.numpy()], named, "--naming", "pytorch")
+    assert order(named) == ["stem", "b1", "b2", "ln", "fc"], order(named)
+    for t in manifest(named).values():
+        stem = t["file"][:-4]
+        if stem in seen:
+            assert np.allclose(load_raw(named, 0, t), seen[stem], atol=1e-5), stem
     # --subgraphs adds every non-Constant tensor made inside each call's body
     out = fresh("torch_fn_sub")
     generate(path, [x.numpy()], out, "--subgraphs")
