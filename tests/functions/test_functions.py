@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Model-local functions and control flow, against references we did not write.
 
+- a function called inside a Loop body, against ONNX Runtime and numpy;
 - a hand-built model with nested functions, attribute references, defaults
   and a function whose opset import differs from the model's: every saved
   tensor against ONNX Runtime; with --subgraphs the body tensors, named
@@ -254,6 +255,36 @@ def malformed_functions_are_refused_with_a_message():
     g = h.make_graph([h.make_node("F40", ["X"], ["Y"], domain="bomb")], "g",
                      [h.make_tensor_value_info("X", T.FLOAT, [2, 3])], [h.make_tensor_value_info("Y", T.FLOAT, None)])
     refused(h.make_model(g, opset_imports=[h.make_opsetid("", 18)], functions=fs), ["too many times"], "bomb")
+
+
+@test
+def a_function_called_in_a_loop_body_matches_ort():
+    f = h.make_function("fn", "Sq", ["a"], ["b"], [h.make_node("Mul", ["a", "a"], ["m"]), h.make_node("Tanh", ["m"], ["b"])],
+                        [h.make_opsetid("", 17)])
+    body = h.make_graph([h.make_node("Sq", ["acc_in"], ["s"], domain="fn", name="sq"),
+                         h.make_node("Add", ["s", "x"], ["acc_out"]), h.make_node("Identity", ["c"], ["c2"])], "body",
+                        [h.make_tensor_value_info("i", T.INT64, []), h.make_tensor_value_info("c", T.BOOL, []),
+                         h.make_tensor_value_info("acc_in", T.FLOAT, [3])],
+                        [h.make_tensor_value_info("c2", T.BOOL, []), h.make_tensor_value_info("acc_out", T.FLOAT, [3])])
+    g = h.make_graph([h.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="loop")], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [3])], [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [numpy_helper.from_array(np.array(3, np.int64), "n")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("fn", 1)], functions=[f])
+    path = os.path.join(WORK, "loop_fn.onnx")
+    onnx.save(m, path)
+    x = np.array([0.5, -1, 2], np.float32)
+    out = fresh("loop_fn")
+    generate(path, [x], out, "--subgraphs")
+    man = manifest(out)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.allclose(load_raw(out, 0, man["y"]), ref, atol=1e-6)
+    assert order(out)[:2] == ["x", "y"]
+    want = {"%s__iter%d" % (n, k) for n in ("sq/m", "s", "acc_out", "c2") for k in range(3)}
+    assert {n for n, t in man.items() if t.get("nested")} == want, sorted(man)
+    acc = x.copy()
+    for k in range(3):  # the carried value (starting at x), by numpy
+        acc = np.tanh(acc * acc) + x
+        assert np.allclose(load_raw(out, 0, man["acc_out__iter%d" % k]), acc, atol=1e-6), k
 
 
 # ---- PyTorch: modules exported as functions -------------------------------------------
