@@ -28,6 +28,15 @@ def _build_dir():
 BUILD = _build_dir()
 WORK = os.environ.get("LAYEROUT_PYTEST_WORK", os.path.join(BUILD, "python-tests"))
 
+# lines the tests want shown whatever the outcome (counts of ties, timings
+# of the install): printed after pytest's summary
+REPORT = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in REPORT:
+        terminalreporter.write_line(line)
+
 # (model, variant) pairs from the oracle cache, chosen for what they cover:
 # plain static shapes; a dynamic batch dim (opset 13); weights in an external
 # data file (dynamo exporter).

@@ -182,9 +182,14 @@ def test_errors_carry_the_c_message(small_model, tmp_path):
 
 
 @pytest.mark.parametrize("device", [1, "cuda", "cuda:0"])
-def test_gpu_device_is_an_error(small_model, tmp_path, device):
-    with pytest.raises(ValueError, match="CPU only"):
-        LayerOutputUtil(small_model[1], str(tmp_path / "py"), device=device)
+def test_gpu_device_runs_on_the_cpu(small_model, tmp_path, device):
+    """aimet_onnx runs on the CPU, silently, when the CUDA device asked for
+    is missing; layerout does the same, with a warning."""
+    with pytest.warns(RuntimeWarning, match="runs on the CPU"):
+        u = LayerOutputUtil(small_model[1], str(tmp_path / "py"), device=device, threads=2)
+    u.generate_layer_outputs(small_model[2])
+    assert u.sample_count == 1
+    u.close()
 
 
 def test_compare(small_model, tmp_path):
