@@ -178,7 +178,9 @@ def test_quantsim_model_proto(name, per_channel, tmp_path):
     with LayerOutputUtil(_export(name), str(tmp_path / "float"), threads=2) as f:
         f.generate_layer_outputs(xs[0])
     rel = "outputs/layer_outputs_0"
-    changed = [n for n in os.listdir(tmp_path / "float" / rel)
+    # (the sim's supergroups hide some of the float model's tensors)
+    common = set(os.listdir(tmp_path / "float" / rel)) & set(os.listdir(tmp_path / "ours" / rel))
+    changed = [n for n in common
                if (tmp_path / "float" / rel / n).read_bytes() != (tmp_path / "ours" / rel / n).read_bytes()]
     assert len(changed) > 10
 
