@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -284,7 +285,9 @@ def _numbers(obj):
     return obj
 
 
-def compare_report(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
+def compare_report(ref_dir: "str | os.PathLike[str]", test_dir: "str | os.PathLike[str]",
+                   model: "str | os.PathLike[str] | None" = None, sqnr_min: Optional[float] = None,
+                   drop_db: Optional[float] = None) -> Dict[str, Any]:
     """The whole JSON report of `layerout compare` (see compare())."""
     binary = _lib.find_binary()
     with tempfile.TemporaryDirectory(prefix="layerout-compare-") as tmp:
@@ -308,7 +311,9 @@ def compare_report(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
     return _numbers(report)
 
 
-def compare(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
+def compare(ref_dir: "str | os.PathLike[str]", test_dir: "str | os.PathLike[str]",
+            model: "str | os.PathLike[str] | None" = None, sqnr_min: Optional[float] = None,
+            drop_db: Optional[float] = None) -> List[Dict[str, Any]]:
     """Compares two dumps tensor by tensor; returns one dict per tensor.
 
     ref_dir and test_dir may be layerout dumps, AIMET LayerOutputUtil dumps

@@ -190,7 +190,7 @@ def _candidates():
         yield found
 
 
-def library_path():
+def library_path() -> str:
     """The path of the liblayerout.so this package uses (loading it if needed)."""
     load()
     return _lib_path
@@ -258,12 +258,12 @@ def _declare(lib):
         f.argtypes = argtypes
 
 
-def version():
+def version() -> str:
     """liblayerout's version string."""
     return load().lo_version().decode()
 
 
-def find_binary():
+def find_binary() -> str:
     """The `layerout` command: $LAYEROUT_BINARY, else beside the library
     (a build folder holds both; an install puts it in ../bin), else PATH."""
     env = os.environ.get("LAYEROUT_BINARY")

@@ -83,13 +83,15 @@ def find_owner(proto) -> Optional[Any]:
                 if id(r) in seen or r is frontier or r is up:
                     continue
                 seen.add(id(r))
-                if isinstance(r, cls) and _owns(r, proto):
+                if issubclass(type(r), cls) and _owns(r, proto):
                     return r
                 if not inspect.isframe(r):
                     up.append(r)
         frontier = up
     for obj in gc.get_objects():
-        if isinstance(obj, cls) and _owns(obj, proto):
+        # type(), not isinstance: isinstance reads __class__, which some
+        # lazy module proxies answer with a deprecation warning
+        if issubclass(type(obj), cls) and _owns(obj, proto):
             return obj
     return None
 

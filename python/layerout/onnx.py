@@ -28,6 +28,15 @@ PathLike = Union[str, bytes, "os.PathLike[str]"]
 InputInstance = Union[np.ndarray, List[np.ndarray], Tuple[np.ndarray, ...], Dict[str, np.ndarray]]
 
 
+class InputMismatchError(LayerOutError, ValueError):
+    """Inputs that do not fit the model's (count, names): a ValueError, as
+    aimet_onnx raises, and a LayerOutError with status "input", as the
+    library reports it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 4)  # LO_ERR_INPUT
+
+
 class ModelTypeError(TypeError, AttributeError):
     """The model is neither an onnx.ModelProto, a QuantizationSimModel nor a
     path. aimet_onnx raises AttributeError there (it reads model.graph), so
@@ -181,7 +190,7 @@ class LayerOutputUtil:
                 self._input_names = self._engine.input_names()
             missing = [n for n in self._input_names if n not in input_instance]
             if missing:
-                raise ValueError(f"Required inputs ({missing}) are missing from input feed "
+                raise InputMismatchError(f"Required inputs ({missing}) are missing from input feed "
                                  f"({list(input_instance)}).")
             return
         if isinstance(input_instance, (list, tuple)):
@@ -194,7 +203,7 @@ class LayerOutputUtil:
         if self._input_names is None:
             self._input_names = self._engine.input_names()
         if count != len(self._input_names):
-            raise ValueError(f"There is mismatch between number of input names and input tensors: the model has "
+            raise InputMismatchError(f"There is mismatch between number of input names and input tensors: the model has "
                              f"{len(self._input_names)} inputs, {count} given")
 
     def generate_layer_outputs(self, input_instance: InputInstance) -> None:
