@@ -48,7 +48,7 @@ class Engine:
 
     def __init__(self, model_path, dir_path, *, naming="onnx", name_map=None, all_tensors=False,
                  encodings=None, rounding="half-away", strict=False, threads=0, format="raw",
-                 mode="overwrite", layers=None, op_types=None, max_memory=0, workdir=None):
+                 mode="overwrite", layers=None, op_types=None, max_memory=0, subgraphs=False, workdir=None):
         self._lib = _lib.load()
         self._gen = None
         self._model = None
@@ -72,7 +72,7 @@ class Engine:
             op_types = ",".join(op_types)
         self._settings = dict(naming=naming, name_map=name_map, all_tensors=all_tensors, encodings=encodings,
                               rounding=rounding, strict=strict, threads=threads, format=format,
-                              layers=layers, op_types=op_types, max_memory=max_memory)
+                              layers=layers, op_types=op_types, max_memory=max_memory, subgraphs=subgraphs)
         self._mode = mode
         self._as_folder = False
         # ONNX name (with __iterN) -> file stem, learnt from a generator's
@@ -100,6 +100,7 @@ class Engine:
         o.layers = _opt_bytes(s["layers"])
         o.op_types = _opt_bytes(s["op_types"])
         o.max_memory = int(s["max_memory"])
+        o.subgraphs = int(bool(s["subgraphs"]))
         o.input_folder = int(bool(as_folder))
         return o
 
@@ -129,6 +130,7 @@ class Engine:
         self._lib.lo_session_options_init(ctypes.byref(so))
         so.threads = int(s["threads"])
         so.max_memory = int(s["max_memory"])
+        so.subgraphs = int(bool(s["subgraphs"]))
         session = ctypes.c_void_p()
         st = self._lib.lo_session_create(model, ctypes.byref(so), ctypes.byref(session), ctypes.byref(err))
         if st != _lib.LO_OK:

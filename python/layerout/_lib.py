@@ -105,6 +105,7 @@ class LoLayerOutput(ctypes.Structure):
         ("encoding", ctypes.c_char_p),
         ("tensor", LoTensorView),
         ("block", ctypes.c_void_p),
+        ("nested", ctypes.c_int),
     ]
 
 
@@ -113,7 +114,8 @@ class LoModelOptions(ctypes.Structure):
 
 
 class LoSessionOptions(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t)]
+    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t),
+                ("subgraphs", ctypes.c_int)]
 
 
 class LoGeneratorOptions(ctypes.Structure):
@@ -130,6 +132,7 @@ class LoGeneratorOptions(ctypes.Structure):
         ("profile", ctypes.c_int),
         ("max_memory", ctypes.c_size_t),
         ("input_folder", ctypes.c_int),
+        ("subgraphs", ctypes.c_int),
     ]
 
 
@@ -303,7 +306,8 @@ class InputViews:
                 nbytes = len(flat) * ctypes.sizeof(ctypes.c_char_p)
             else:
                 # the library reads C-order little-endian bytes of the array's own type
-                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+                # (ascontiguousarray alone makes a 0-d array 1-d: keep scalars scalars)
+                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("=")).reshape(a.shape)
                 code = LO_OF.get(np.dtype(a.dtype))
                 if code is None:
                     raise TypeError(f"input {i}: numpy dtype {a.dtype} has no ONNX equivalent")

@@ -125,7 +125,10 @@ class LayerOutputUtil:
     ('overwrite', 'new': refuse a non-empty folder, 'append': continue its
     samples), ``layers`` (regex of tensors to save), ``op_types`` (list of op
     types whose outputs to save), ``max_memory`` (bytes of tensors held at
-    once; 0: unbounded).
+    once; 0: unbounded), ``subgraphs`` (also save the tensors inside
+    If/Loop/Scan bodies and model-local function bodies, as ``layerout
+    generate --subgraphs``; by default only graph inputs and top-level node
+    outputs are saved, as AIMET saves them).
 
     Errors of the C library are raised as :class:`layerout.LayerOutError`
     carrying its message.
@@ -134,7 +137,8 @@ class LayerOutputUtil:
     def __init__(self, model: Any, dir_path: PathLike, device: Any = 0, *, encodings: Optional[PathLike] = None,
                  naming: str = "onnx", rounding: str = "half-away", strict: bool = False, threads: int = 0,
                  format: str = "raw", mode: str = "overwrite", layers: Optional[str] = None,
-                 op_types: Optional[Union[str, Sequence[str]]] = None, max_memory: int = 0) -> None:
+                 op_types: Optional[Union[str, Sequence[str]]] = None, max_memory: int = 0,
+                 subgraphs: bool = False) -> None:
         import tempfile
 
         # the argument errors aimet_onnx raises, before any work
@@ -172,7 +176,7 @@ class LayerOutputUtil:
             self._engine = _core.Engine(model_path, dir_path, naming=naming, encodings=encodings,
                                         rounding=rounding, strict=strict, threads=threads, format=format,
                                         mode=mode, layers=layers, op_types=op_types, max_memory=max_memory,
-                                        workdir=workdir)
+                                        subgraphs=subgraphs, workdir=workdir)
         except BaseException:
             import shutil
             shutil.rmtree(workdir, ignore_errors=True)

@@ -236,3 +236,60 @@ def test_two_inputs_list_and_dict(cli, tmp_path):
     for k in (0, 1):
         assert (tmp_path / "py" / "inputs" / f"input_{k}" / "0.raw").read_bytes() == x.tobytes()
         assert (tmp_path / "py" / "inputs" / f"input_{k}" / "1.raw").read_bytes() == y.tobytes()
+
+
+def control_flow_model(path):
+    """x -> If(cond: x+1 | x*2) -> Loop 3 times (acc += x) -> Relu."""
+    from onnx import TensorProto, helper
+    f, b = TensorProto.FLOAT, TensorProto.BOOL
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "one"], ["then/add"], name="then_add")], "then", [],
+                               [helper.make_tensor_value_info("then/add", f, [2, 3])])
+    else_g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["else/mul"], name="else_mul")], "else", [],
+                               [helper.make_tensor_value_info("else/mul", f, [2, 3])])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"], name="body_cond"),
+         helper.make_node("Add", ["acc_in", "x"], ["body/acc"], name="body_add")], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", b, []),
+         helper.make_tensor_value_info("acc_in", f, [2, 3])],
+        [helper.make_tensor_value_info("c_out", b, []), helper.make_tensor_value_info("body/acc", f, [2, 3])])
+    g = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["branch"], name="if", then_branch=then_g, else_branch=else_g),
+         helper.make_node("Loop", ["trips", "", "branch"], ["looped"], name="loop", body=body),
+         helper.make_node("Relu", ["looped"], ["out"], name="relu")], "cf",
+        [helper.make_tensor_value_info("x", f, [2, 3]), helper.make_tensor_value_info("cond", b, [])],
+        [helper.make_tensor_value_info("out", f, [2, 3])],
+        [helper.make_tensor("one", f, [], [1.0]), helper.make_tensor("two", f, [], [2.0]),
+         helper.make_tensor("trips", TensorProto.INT64, [], [3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return m
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_control_flow_as_aimet_and_subgraphs_as_cli(cli, tmp_path, cond):
+    """By default the top-level tensors only, as AIMET saves them;
+    subgraphs=True adds the body tensors, exactly as `--subgraphs`."""
+    path = str(tmp_path / "cf.onnx")
+    model = control_flow_model(path)
+    x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    sample = [x, np.array(cond)]
+    with LayerOutputUtil(model, str(tmp_path / "py"), threads=2) as u:
+        u.generate_layer_outputs(sample)
+    aimet_onnx = pytest.importorskip("aimet_onnx.layer_output_utils")
+    aimet_dir = tmp_path / "aimet"
+    aimet_onnx.LayerOutputUtil(model, str(aimet_dir)).generate_layer_outputs(sample)
+    rel = os.path.join("outputs", "layer_outputs_0")
+    ours = sorted(os.listdir(tmp_path / "py" / rel))
+    assert ours == sorted(os.listdir(aimet_dir / rel))
+    for f in ours:
+        assert np.array_equal(np.fromfile(tmp_path / "py" / rel / f, np.uint8),
+                              np.fromfile(aimet_dir / rel / f, np.uint8)), f
+    with LayerOutputUtil(model, str(tmp_path / "sub"), threads=2, subgraphs=True) as u:
+        u.generate_layer_outputs(sample)
+    ref = run_cli(cli, path, str(tmp_path / "cli"), [sample], "--subgraphs")
+    assert_same_dump(str(tmp_path / "sub"), ref, inputs=False)
+    extra = set(os.listdir(tmp_path / "sub" / rel)) - set(ours)
+    branch = "then_add" if cond else "else_mul"
+    assert any(f.startswith(branch) for f in extra), sorted(extra)
+    assert sum(1 for f in extra if f.startswith("body_acc")) == 3, sorted(extra)
