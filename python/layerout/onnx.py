@@ -141,6 +141,10 @@ class LayerOutputUtil:
                  subgraphs: bool = False) -> None:
         import tempfile
 
+        # AIMET's ONNXModel wrapper (sim.model): the ModelProto it holds
+        if not hasattr(model, "SerializeToString") and hasattr(getattr(model, "model", None), "SerializeToString") \
+                and not _quantsim.is_quantsim(model):
+            model = model.model
         # the argument errors aimet_onnx raises, before any work
         is_path = isinstance(model, (str, os.PathLike)) or (isinstance(model, bytes) and os.path.isfile(model))
         is_proto = hasattr(model, "graph") and hasattr(model, "SerializeToString")

@@ -193,11 +193,15 @@ def test_quantsim_object_and_copies(tmp_path):
         u.generate_layer_outputs(xs[0])
     with LayerOutputUtil(sim.model.model, str(tmp_path / "proto"), threads=2) as u:
         u.generate_layer_outputs(xs[0])
-    a, b = tree_files(str(tmp_path / "sim")), tree_files(str(tmp_path / "proto"))
-    assert sorted(a) == sorted(b)
-    for rel in a:
-        if rel.endswith(".raw"):
-            assert open(a[rel], "rb").read() == open(b[rel], "rb").read(), rel
+    with LayerOutputUtil(sim.model, str(tmp_path / "wrapper"), threads=2) as u:
+        u.generate_layer_outputs(xs[0])
+    b = tree_files(str(tmp_path / "proto"))
+    for other in ("sim", "wrapper"):
+        a = tree_files(str(tmp_path / other))
+        assert sorted(a) == sorted(b)
+        for rel in a:
+            if rel.endswith(".raw"):
+                assert open(a[rel], "rb").read() == open(b[rel], "rb").read(), rel
     orphan = copy.deepcopy(sim.model.model)
     with pytest.raises(ValueError, match=r"QcQuantizeOp.*LayerOutputUtil\(sim, dir_path\).*encodings="):
         LayerOutputUtil(orphan, str(tmp_path / "orphan"))
