@@ -29,7 +29,7 @@ from aimet_onnx.layer_output_utils import LayerOutputUtil as AimetUtil  # noqa: 
 from aimet_onnx.quantsim import QuantizationSimModel  # noqa: E402
 from aimet_onnx.utils import duplicate_shared_initializers  # noqa: E402
 
-from conftest import WORK, REPORT, tree_files  # noqa: E402
+from conftest import REPORT, WORK, control_flow_model, tree_files  # noqa: E402
 from layerout.onnx import LayerOutputUtil  # noqa: E402
 
 SAMPLES = 2
@@ -208,3 +208,23 @@ def test_quantsim_object_and_copies(tmp_path):
     assert not os.path.exists(tmp_path / "orphan" / "outputs" / "layer_outputs_0")
     with pytest.raises(ValueError, match="encodings"):
         LayerOutputUtil(sim, str(tmp_path / "both"), encodings=str(tmp_path / "x.encodings"))
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_quantsim_control_flow(tmp_path, cond):
+    """A sim of a model with If and Loop (quantizers on their outputs): the
+    same top-level files as AIMET's, the same bytes."""
+    model = control_flow_model(str(tmp_path / "cf.onnx"))
+    x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    sim = QuantizationSimModel(model)
+    sim.compute_encodings([{"x": x * s, "cond": np.array(c)} for s in (0.5, 1.0) for c in (True, False)])
+    sample = [x * 0.75, np.array(cond)]
+    AimetUtil(sim.model.model, str(tmp_path / "aimet")).generate_layer_outputs(sample)
+    with LayerOutputUtil(sim.model.model, str(tmp_path / "ours"), threads=2) as u:
+        u.generate_layer_outputs(sample)
+    a, o = tree_files(str(tmp_path / "aimet")), tree_files(str(tmp_path / "ours"))
+    o.pop("manifest.json")
+    assert sorted(a) == sorted(o)
+    for rel in a:
+        if rel.endswith(".raw"):
+            assert open(a[rel], "rb").read() == open(o[rel], "rb").read(), rel
