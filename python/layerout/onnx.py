@@ -141,6 +141,7 @@ class LayerOutputUtil:
                  subgraphs: bool = False) -> None:
         import tempfile
 
+        given = model
         # AIMET's ONNXModel wrapper (sim.model): the ModelProto it holds
         if not hasattr(model, "SerializeToString") and hasattr(getattr(model, "model", None), "SerializeToString") \
                 and not _quantsim.is_quantsim(model):
@@ -185,7 +186,7 @@ class LayerOutputUtil:
             import shutil
             shutil.rmtree(workdir, ignore_errors=True)
             raise
-        self.model = model
+        self.model = given  # as AIMET keeps it
         self.dir_path = dir_path
         self.model_path = model_path
         self.quantsim = sim
@@ -199,7 +200,7 @@ class LayerOutputUtil:
             missing = [n for n in self._input_names if n not in input_instance]
             if missing:
                 raise InputMismatchError(f"Required inputs ({missing}) are missing from input feed "
-                                 f"({list(input_instance)}).")
+                                         f"({list(input_instance)}).")
             return
         if isinstance(input_instance, (list, tuple)):
             count = len(input_instance)
@@ -211,8 +212,8 @@ class LayerOutputUtil:
         if self._input_names is None:
             self._input_names = self._engine.input_names()
         if count != len(self._input_names):
-            raise InputMismatchError(f"There is mismatch between number of input names and input tensors: the model has "
-                             f"{len(self._input_names)} inputs, {count} given")
+            raise InputMismatchError(f"There is mismatch between number of input names and input tensors: the "
+                                     f"model has {len(self._input_names)} inputs, {count} given")
 
     def generate_layer_outputs(self, input_instance: InputInstance) -> None:
         """Runs one input instance and saves its inputs and layer outputs as
