@@ -273,15 +273,19 @@ class Engine:
 # ---- compare -------------------------------------------------------------------------------
 
 _METRIC_KEYS = {"sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "rel_l2", "atol", "rtol",
-                "sqnr_min_db", "input_sqnr_db"}
+                "sqnr_min_db", "input_sqnr_db", "sqnr_db_pooled", "sqnr_db_min_sample"}
+_NON_FINITE = {"inf", "-inf", "nan"}
 
 
 def _numbers(obj):
     """The JSON report writes non-finite metrics as "inf", "-inf", "nan"
-    (JSON has no such numbers); give them back as floats. Only metric keys
-    are converted, since a tensor may well be called "nan"."""
+    (JSON has no such numbers); give them back as floats. Only those three
+    strings under metric keys are converted: a tensor may well be called
+    "nan", and the report's "conventions" explain the metrics in words under
+    the same keys."""
     if isinstance(obj, dict):
-        return {k: (float(v) if k in _METRIC_KEYS and isinstance(v, str) else _numbers(v)) for k, v in obj.items()}
+        return {k: (float(v) if k in _METRIC_KEYS and isinstance(v, str) and v in _NON_FINITE else _numbers(v))
+                for k, v in obj.items()}
     if isinstance(obj, list):
         return [_numbers(v) for v in obj]
     return obj
