@@ -7,6 +7,10 @@ C engine.
     util = LayerOutputUtil(model, dir_path="./dump")          # onnx.ModelProto or a path
     for batch in data:
         util.generate_layer_outputs(batch)                    # sample 0, 1, 2, ...
+
+A QuantizationSimModel's model (``sim.model.model``) or the sim itself runs
+quantization-simulated, with the encodings AIMET exports for the sim (see
+layerout._quantsim).
 """
 
 from __future__ import annotations
