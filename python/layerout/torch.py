@@ -309,7 +309,9 @@ class _Export:
         path = os.path.join(workdir, "marked.onnx")
         args = example if isinstance(example, tuple) else (tuple(example) if isinstance(example, list) else example)
         try:
-            with torch.no_grad(), warnings.catch_warnings():
+            # not under no_grad, as aimet_torch: PyTorch's fused attention
+            # (taken without grad) has no ONNX export
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(net, args, path, **kwargs)
         except Exception as e:
