@@ -359,6 +359,28 @@ class _Export:
             if is_marker[i] and _attr(n, "leaf") == "True" and _attr(n, "start") == "False":
                 self.calls.setdefault(_attr(n, "id"), []).append(root(n.input[0]))
 
+        # each leaf call's inputs: its start markers' inputs, in run order
+        self.starts: Dict[str, List[str]] = {}
+        for i, n in enumerate(nodes):
+            if is_marker[i] and _attr(n, "leaf") == "True" and _attr(n, "start") == "True":
+                self.starts.setdefault(_attr(n, "id"), []).append(root(n.input[0]))
+
+        # who reads each tensor: a leaf module (through its start marker)
+        # or "" for a node of no leaf module (a functional op)
+        self.readers: Dict[str, List[str]] = {}
+        by_output = {n.output[0]: n for i, n in enumerate(nodes) if is_marker[i]}
+        for i, n in enumerate(nodes):
+            if is_marker[i]:
+                continue
+            for t in n.input:
+                via = ""
+                while t in alias:
+                    mk = by_output[t]
+                    if not via and _attr(mk, "leaf") == "True" and _attr(mk, "start") == "True":
+                        via = _attr(mk, "id")
+                    t = alias[t]
+                self.readers.setdefault(t, []).append(via)
+
         # aimet_torch's node names: each leaf start marker names the nodes
         # downstream of it up to the next marker, NAME#depth, a repeat
         # NAME#depth-K, and a node feeding an end marker gets ".end"
@@ -443,8 +465,22 @@ class _Export:
         """The graph without markers: consumers read what the marker read;
         graph outputs keep their names."""
         import onnx
+        from onnx import numpy_helper
         g = m.graph
-        keep = [n for n in g.node if not (n.op_type == "CustomMarker" and n.domain == _MARKER_DOMAIN)]
+        # The exporter shares equal parameters through Identity nodes; each
+        # gets its own initializer again (as aimet_torch restores them), so
+        # that a parameter's encoding applies to that parameter alone.
+        inits = {i.name: i for i in g.initializer}
+        keep = []
+        for n in g.node:
+            if n.op_type == "Identity" and len(n.input) == 1 and n.input[0] in inits and n.output[0] not in inits:
+                t = numpy_helper.from_array(numpy_helper.to_array(inits[n.input[0]]), n.output[0])
+                g.initializer.append(t)
+                inits[t.name] = t
+                continue
+            keep.append(n)
+        self.initializers = set(inits)
+        keep = [n for n in keep if not (n.op_type == "CustomMarker" and n.domain == _MARKER_DOMAIN)]
         for n in keep:
             for k, t in enumerate(n.input):
                 r = self._root(t)
