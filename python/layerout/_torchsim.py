@@ -9,10 +9,9 @@ quantizer on the tensor its start marker marked, a parameter quantizer on
 the parameter's initializer. AIMET's unsigned grid is the same grid moved by
 qmin: offset = o + qmin, q in [0, qmax - qmin].
 
-What the engine cannot do, and so is refused with the module named: an
-input quantizer on a tensor that is not a graph input (the producer's saved
-output and every other reader would see it quantized too), unless the
-tensor already carries the same encoding.
+An input quantizer quantizes a tensor for its module alone: the module's
+start marker is kept as an Identity node and the encoding goes on its
+output, so the producer's saved output and other readers stay as they are.
 """
 
 import json
@@ -75,27 +74,6 @@ def sim_encodings(model, export, path, module_names) -> None:
         owner[tensor] = layer
 
     mods = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseQuantizationMixin)]
-    by_name = dict(mods)
-    # tensors saved as a quantized module's output
-    saved = {t for n, _ in mods for t in export.calls.get(n, [])}
-
-    def same(a, b):
-        return (a["scale"], a["offset"], a["bw"]) == (b["scale"], b["offset"], b["bw"])
-
-    def quantizes_input(reader, tensor, enc):
-        """reader reads tensor through an input quantizer equal to enc."""
-        m = by_name.get(reader)
-        if m is None:
-            return False
-        starts = export.starts.get(reader, [])
-        ncalls = len(export.calls.get(reader, [])) or 1
-        k = len(starts) // ncalls if starts else 0
-        for j, q in enumerate(list(m.input_quantizers or [])):
-            e = _encoding(reader, q)
-            if e is not None and same(e, enc) and any(starts[c * k + j] == tensor for c in range(ncalls) if j < k):
-                return True
-        return False
-    # output quantizers first: an input quantizer may then match one
     for layer, m in mods:
         outs = [q for q in (m.output_quantizers or [])]
         calls = export.calls.get(layer, [])
@@ -107,34 +85,25 @@ def sim_encodings(model, export, path, module_names) -> None:
         enc = _encoding(layer, outs[0]) if outs else None
         if enc is not None:
             for t in calls:
-                put(t, enc, layer, "output")
+                put(export.rename.get(t, t), enc, layer, "output")
+    split = []
     for layer, m in mods:
         ins = list(m.input_quantizers or [])
-        starts = export.starts.get(layer, [])
+        markers = export.start_markers.get(layer, [])
         ncalls = len(export.calls.get(layer, [])) or 1
-        per_call = len(starts) // ncalls if starts else 0
+        per_call = len(markers) // ncalls if markers else 0
         for i, q in enumerate(ins):
             enc = _encoding(layer, q)
             if enc is None:
                 continue
             if i >= per_call:
                 raise LayerOutError(f"module '{layer}': input quantizer {i} has no matching tensor input")
+            # the tensor as this module reads it (its start marker, kept
+            # as an Identity): quantized for this module only, as in PyTorch
             for c in range(ncalls):
-                t = starts[c * per_call + i]
-                if t in graph_inputs:
-                    put(t, enc, layer, "input")
-                    continue
-                old = acts.get(t)
-                if old is not None and same(old, enc):
-                    continue
-                if old is None and all(r and quantizes_input(r, t, enc) for r in export.readers.get(t, [""])) \
-                        and t not in saved:
-                    put(t, enc, layer, "input")
-                    continue
-                raise LayerOutError(
-                    f"module '{layer}': its input quantizer {i} quantizes tensor {t}, which other modules "
-                    "also read (or save) unquantized; the engine applies an encoding to a tensor for every "
-                    "reader, so this sim cannot be simulated exactly")
+                t = markers[c * per_call + i]
+                split.append(t)
+                put(t, enc, layer, "input")
         for pname, q in (m.param_quantizers or {}).items():
             enc = _encoding(f"{layer}.{pname}", q)
             if enc is None:
@@ -144,6 +113,7 @@ def sim_encodings(model, export, path, module_names) -> None:
                 raise LayerOutError(f"module '{layer}': parameter '{pname}' is not an initializer of the export "
                                     "(folded or transformed by the exporter); its quantizer cannot be applied")
             params.append(dict(enc, name=raw))
+    export.write(split)
     with open(path, "w") as f:
         json.dump({"version": "1.0.0", "activation_encodings": list(acts.values()), "param_encodings": params,
                    "excluded_layers": [], "quantizer_args": {}}, f)

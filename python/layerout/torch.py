@@ -321,8 +321,17 @@ class _Export:
                 h.remove()
         m = onnx.load(path)
         self._analyse(m)
+        self._marked = m
         self.model_path = os.path.join(workdir, "model.onnx")
-        onnx.save(self._strip(m), self.model_path)
+        self.write()
+
+    def write(self, split=()):
+        """Writes the graph without markers to model_path. The start markers
+        whose outputs are in split stay, as Identity nodes: the tensor a
+        module reads through one of them can then be given an encoding of
+        its own (an input quantizer) that no other reader sees."""
+        import onnx
+        onnx.save(self._strip(copy.deepcopy(self._marked), set(split)), self.model_path)
 
     def _analyse(self, m):
         g = m.graph
@@ -340,8 +349,8 @@ class _Export:
             if is_marker[i]:
                 alias[n.output[0]] = n.input[0]
 
-        def root(t):
-            while t in alias:
+        def root(t, stop=()):
+            while t in alias and t not in stop:
                 t = alias[t]
             return t
         self._root = root
@@ -361,9 +370,11 @@ class _Export:
 
         # each leaf call's inputs: its start markers' inputs, in run order
         self.starts: Dict[str, List[str]] = {}
+        self.start_markers: Dict[str, List[str]] = {}
         for i, n in enumerate(nodes):
             if is_marker[i] and _attr(n, "leaf") == "True" and _attr(n, "start") == "True":
                 self.starts.setdefault(_attr(n, "id"), []).append(root(n.input[0]))
+                self.start_markers.setdefault(_attr(n, "id"), []).append(n.output[0])
 
         # who reads each tensor: a leaf module (through its start marker)
         # or "" for a node of no leaf module (a functional op)
@@ -461,9 +472,9 @@ class _Export:
             else:
                 self.onnx_problems[layer] = "its nodes in aimet_torch's export have no end node"
 
-    def _strip(self, m):
+    def _strip(self, m, split):
         """The graph without markers: consumers read what the marker read;
-        graph outputs keep their names."""
+        graph outputs keep their names; markers in split become Identity."""
         import onnx
         from onnx import numpy_helper
         g = m.graph
@@ -480,10 +491,18 @@ class _Export:
                 continue
             keep.append(n)
         self.initializers = set(inits)
-        keep = [n for n in keep if not (n.op_type == "CustomMarker" and n.domain == _MARKER_DOMAIN)]
+        stripped = []
+        for n in keep:
+            if n.op_type == "CustomMarker" and n.domain == _MARKER_DOMAIN:
+                if n.output[0] not in split:
+                    continue
+                n.op_type, n.domain = "Identity", ""
+                del n.attribute[:]
+            stripped.append(n)
+        keep = stripped
         for n in keep:
             for k, t in enumerate(n.input):
-                r = self._root(t)
+                r = self._root(t, split if n.op_type != "Identity" or n.output[0] not in split else ())
                 n.input[k] = self.rename.get(r, r)
             for k, t in enumerate(n.output):
                 n.output[k] = self.rename.get(t, t)
