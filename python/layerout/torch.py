@@ -104,7 +104,7 @@ def _export_kwargs(onnx_export_args, validate: bool) -> Dict[str, Any]:
         raise ValueError("Invalid onnx_export_args data-type")
     else:
         kwargs = OnnxExportApiArgs().kwargs
-    if kwargs.get("dynamo", None):
+    if kwargs.get("dynamo", None) and validate:
         raise RuntimeError("Dynamo-based onnx export is not supporterd")
     for key in ("enable_onnx_checker", "example_outputs", "use_external_data_format"):
         kwargs.pop(key, None)
@@ -696,10 +696,13 @@ class LayerOutputUtil:
     def _warn_repeats(self):
         for layer, name in self._names.items():
             calls = self._export.calls.get(layer, [])
-            if len(calls) > 1 and self.naming_scheme != NamingScheme.PYTORCH:
+            # ONNX: the name is the first call's tensor (the first end node of
+            # the module's name); TORCHSCRIPT pairs the last call, PYTORCH
+            # names the module
+            if len(calls) > 1 and self.naming_scheme == NamingScheme.ONNX:
                 warnings.warn(f"module '{layer}' runs {len(calls)} times: its file '{name}' holds its last "
-                              "call's output, as aimet_torch saves it, while the name is that of one call's "
-                              "tensor in the export", stacklevel=3)
+                              "call's output, as aimet_torch saves it, while the name is that of its first "
+                              "call's tensor in the export", stacklevel=3)
 
     def _hooked_layers(self):
         """The modules aimet_torch hooks, in the order their first calls run."""
