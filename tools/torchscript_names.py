@@ -24,10 +24,10 @@ import shutil
 import sys
 import tempfile
 
-try:
-    import layerout  # noqa: F401
-except ImportError:  # run from a source checkout
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+# from a source checkout, the package beside this file, not an installed one
+_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+if os.path.isdir(os.path.join(_SRC, "layerout")):
+    sys.path.insert(0, os.path.normpath(_SRC))
 
 
 def load_model(spec):
