@@ -252,17 +252,25 @@ def test_bad_arguments_raise_as_aimet(case, tmp_path):
 
 # ---- QuantizationSimModel (aimet_torch v2) ---------------------------------------------------
 
-def _sim(name, xs):
+def _sim(name, xs, config=None):
     from aimet_torch.quantsim import QuantizationSimModel
     model, _ = build(name)
-    sim = quiet(QuantizationSimModel, model, dummy_input=xs[0])
+    kwargs = {}
+    if config == "per-tensor":
+        # aimet_torch's own per-tensor configuration (BatchNorm weights
+        # quantized too); its default is per-channel
+        import aimet_torch
+        kwargs["config_file"] = os.path.join(os.path.dirname(aimet_torch.__file__), "common", "quantsim_config",
+                                             "default_config.json")
+    sim = quiet(QuantizationSimModel, model, dummy_input=xs[0], **kwargs)
     quiet(sim.compute_encodings, lambda m, _: [m(x) for x in xs], None)
     return sim
 
 
-@pytest.mark.parametrize("scheme", ["PYTORCH", "ONNX"])
-@pytest.mark.parametrize("name", ["resnet18", "twice"])
-def test_quantsim_same_files_within_one_step(name, scheme, tmp_path):
+@pytest.mark.parametrize("name,scheme,config", [("resnet18", "PYTORCH", None), ("resnet18", "ONNX", None),
+                                                ("twice", "PYTORCH", None), ("twice", "ONNX", None),
+                                                ("twice", "PYTORCH", "per-tensor")])
+def test_quantsim_same_files_within_one_step(name, scheme, config, tmp_path):
     """A v2 QuantizationSimModel through both: the same files and name order,
     and values within one quantization step. The values are checked with
     teacher forcing, as tests/quant does: the sim runs in PyTorch with every
@@ -278,7 +286,7 @@ def test_quantsim_same_files_within_one_step(name, scheme, tmp_path):
     import re
     from aimet_torch.nn.base import BaseQuantizationMixin
     _, xs = build(name)
-    sim = _sim(name, xs)
+    sim = _sim(name, xs, config)
     ref, ours = run_both(sim.model, xs, tmp_path, scheme)
     for r in (ref, ours):
         if isinstance(r, Exception):
