@@ -15,7 +15,7 @@ and the error says which module broke the pairing.
 
 import io
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 
@@ -177,14 +177,3 @@ def module_output_names(model: torch.nn.Module, example: Any) -> Dict[str, str]:
             continue
         out[names[e.module][len(prefix) + 1:]] = e.outputs[0].debugName() if e.outputs else ""
     return {k: v for k, v in out.items() if v}
-
-
-def leaf_module_names(model: torch.nn.Module) -> List[str]:
-    return [n for n, m in model.named_modules() if is_leaf(m)]
-
-
-def name_map(model: torch.nn.Module, example: Any, module_tensors: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """{ONNX tensor: TorchScript name} given {leaf module: ONNX tensor
-    holding its output} (what `layerout generate --name-map` takes)."""
-    names = module_output_names(model, example)
-    return {t: names[m] for m, t in (module_tensors or {}).items() if m in names}

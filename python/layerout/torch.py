@@ -41,7 +41,7 @@ import tempfile
 import warnings
 import weakref
 import ctypes
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -307,7 +307,9 @@ class _Export:
         handles = [m.register_forward_hook(hook) for m in net.modules() if _is_leaf(m)]
         _add_markers(net, names, Marker)
         path = os.path.join(workdir, "marked.onnx")
-        args = example if isinstance(example, tuple) else (tuple(example) if isinstance(example, list) else example)
+        # the copy runs on the CPU, so the example does too
+        cpu = [a.cpu() if isinstance(a, torch.Tensor) else a for a in _forward_args(example)]
+        args = tuple(cpu) if isinstance(example, (list, tuple)) else cpu[0]
         try:
             # not under no_grad, as aimet_torch: PyTorch's fused attention
             # (taken without grad) has no ONNX export
