@@ -269,7 +269,7 @@ def _sim(name, xs, config=None):
 
 @pytest.mark.parametrize("name,scheme,config", [("resnet18", "PYTORCH", None), ("resnet18", "ONNX", None),
                                                 ("twice", "PYTORCH", None), ("twice", "ONNX", None),
-                                                ("twice", "PYTORCH", "per-tensor")])
+                                                ("twice", "TORCHSCRIPT", None), ("twice", "PYTORCH", "per-tensor")])
 def test_quantsim_same_files_within_one_step(name, scheme, config, tmp_path):
     """A v2 QuantizationSimModel through both: the same files and name order,
     and values within one quantization step. The values are checked with
