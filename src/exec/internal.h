@@ -45,6 +45,7 @@ struct lo_hold {
 struct lo_session {
     lo_model *model;
     int threads;
+    bool subgraphs; /* show the observer tensors inside bodies too */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
     size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */
