@@ -15,7 +15,7 @@ if [ "${1:-}" = "--test" ]; then
     libonnx-testdata                       # ONNX conformance cases
     python3 python3-venv python3-pip python3-numpy
     python3-torch python3-torchvision python3-onnx  # PyTorch 1.13 and its TorchScript exporter
-    clang libclang-rt-14-dev valgrind      # sanitizers, fuzzing, leak checks
+    clang libclang-rt-14-dev libomp-dev valgrind  # sanitizers, fuzzing (OpenMP for clang), leak checks
     chromium                               # opens the HTML report in tests
     python3-pytest python3-setuptools      # the Python package's tests and offline install
   )
