@@ -9,6 +9,7 @@ packages=(
   libjansson-dev                           # JSON (encodings, manifests)
   libdnnl-dev                              # oneDNN: convolution and GEMM
   libjpeg62-turbo-dev                      # ImageDecoder's JPEG (libjpeg-turbo, as Pillow)
+  libpcre2-dev                             # RegexFullMatch (RE2's syntax is Perl's)
   libssl-dev                               # SHA-256 of the model for the manifest
 )
 if [ "${1:-}" = "--test" ]; then
