@@ -510,9 +510,27 @@ static lo_status quantize_value(lo_frame *f, const lo_graph *g, int value, const
     return lo_quant_apply(q, e, &f->vals[value], f->err);
 }
 
+static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node *producer, const lo_encoding *enc);
+
 static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_node *producer) {
     const lo_encoding *enc;
     LO_TRY(quantize_value(f, g, value, &enc));
+    return report(f, g, value, producer, enc);
+}
+
+/* Under encodings the saved set is aimet_onnx's: the initializers its sim
+ * quantizes as activations have files too (already quantized at load),
+ * each reported before the first node that reads it. */
+static lo_status observe_initializers(lo_frame *f, const lo_graph *g, int order_index) {
+    const lo_quant *q = f->session->model->quant;
+    if (!q || !f->observer || f->parent) return LO_OK;
+    const int *values;
+    int n = lo_quant_saved_before(q, g, order_index, &values);
+    for (int k = 0; k < n; k++) LO_TRY(report(f, g, values[k], NULL, lo_quant_lookup(q, g->values[values[k]].name)));
+    return LO_OK;
+}
+
+static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node *producer, const lo_encoding *enc) {
     if (!f->observer) return LO_OK;
     const lo_tensor *t = &f->vals[value];
     if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
@@ -523,7 +541,7 @@ static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_nod
     out.node_name = producer ? producer->name : "";
     out.op_type = producer ? producer->op_type : "";
     out.iteration = f->iteration;
-    out.is_graph_input = producer == NULL;
+    out.is_graph_input = producer == NULL && g->values[value].kind == LO_VALUE_INPUT;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);
     /* Only top-level blocks of the run loop's own can outlive the call:
@@ -631,7 +649,7 @@ static lo_status run_node(lo_frame *f, int node_index) {
         if (v < 0) continue;
         if (f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data)
             return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name, n->op_type, k);
-        if (!is_constant) LO_TRY(observe(f, g, v, n));
+        if (!is_constant && !lo_quant_hidden(f->session->model->quant, g, v)) LO_TRY(observe(f, g, v, n));
         else {
             const lo_encoding *enc;
             LO_TRY(quantize_value(f, g, v, &enc));
@@ -648,6 +666,7 @@ static lo_status run_nodes(lo_frame *f) {
         const lo_node *n = &g->nodes[i];
         if (atomic_exchange(&f->session->interrupt, 0))
             return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
+        LO_TRY(observe_initializers(f, g, oi));
         LO_TRY(run_node(f, i));
         if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
