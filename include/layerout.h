@@ -200,6 +200,53 @@ LO_API int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
 LO_API int lo_model_output_count(const lo_model *model);
 LO_API const char *lo_model_output_name(const lo_model *model, int index);
 
+/* ---- encodings files: what `layerout encodings` prints ---------------- */
+
+typedef struct lo_encodings lo_encodings;
+
+typedef enum lo_encoding_kind {
+    LO_ENCODING_UNKNOWN = 0,   /* a 2.0.0 entry read without a model: the file does not say */
+    LO_ENCODING_PARAM = 1,     /* a weight: an initializer, or listed under param_encodings */
+    LO_ENCODING_ACTIVATION = 2 /* a tensor computed at run time, or a graph input */
+} lo_encoding_kind;
+
+typedef enum lo_encoding_granularity {
+    LO_GRANULARITY_PER_TENSOR = 0,
+    LO_GRANULARITY_PER_CHANNEL = 1,
+    LO_GRANULARITY_PER_BLOCK = 2,
+    LO_GRANULARITY_LPBQ = 3
+} lo_encoding_granularity;
+
+/* One encoding; the strings belong to the lo_encodings. */
+typedef struct lo_encoding_summary {
+    const char *name;     /* the tensor it is for */
+    lo_encoding_kind kind;
+    const char *dtype;    /* "int8", "uint4", "float16", ... */
+    const char *symmetry; /* "sym", "asym", "unsigned-sym", "strict-sym"; "" for floats */
+    int bitwidth;
+    int is_float;         /* a float16/bfloat16 cast */
+    lo_encoding_granularity granularity;
+    int n_scales;
+    int excluded;         /* named in excluded_layers: left as it is */
+} lo_encoding_summary;
+
+/* Reads an AIMET encodings file (0.6.1, 1.0.0, 2.0.0). With model_path
+ * (else NULL) its encodings are checked against that model (per-channel
+ * counts against weight shapes), which also tells a 2.0.0 file's parameters
+ * from its activations. Immutable once loaded: readable from any thread. */
+LO_API lo_status lo_encodings_load(const char *path, const char *model_path, lo_encodings **encodings,
+                                   lo_error *err);
+LO_API const char *lo_encodings_version(const lo_encodings *encodings);
+LO_API int lo_encodings_count(const lo_encodings *encodings);
+LO_API void lo_encodings_get(const lo_encodings *encodings, int index, lo_encoding_summary *summary);
+/* The names under excluded_layers. */
+LO_API int lo_encodings_excluded_count(const lo_encodings *encodings);
+LO_API const char *lo_encodings_excluded(const lo_encodings *encodings, int index);
+/* With a model: the names the encodings give that the model lacks (a
+ * message), or NULL when it has them all. */
+LO_API const char *lo_encodings_missing(const lo_encodings *encodings);
+LO_API void lo_encodings_free(lo_encodings *encodings);
+
 /* ---- sessions: run a model, observe every layer ----------------------- */
 
 typedef struct lo_session lo_session;

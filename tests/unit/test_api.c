@@ -7,6 +7,9 @@
 
 #include "harness.h"
 
+#ifndef ENCODINGS_061
+#define ENCODINGS_061 "tests/fuzz/corpus/encodings/v061"
+#endif
 #ifndef TINY_CNN
 #define TINY_CNN "examples/tiny_cnn.onnx"
 #endif
@@ -109,5 +112,27 @@ int main(void) {
     CHECK(worst < 1e-5, "reference and fast probabilities differ by %g", worst);
     lo_session_free(session);
     lo_model_free(model);
+
+    /* lo_encodings: the fuzz corpus's 0.6.1 file holds one param and two
+     * activation encodings */
+    lo_encodings *enc = NULL;
+    st = lo_encodings_load(ENCODINGS_061, NULL, &enc, &err);
+    CHECK(st == LO_OK, "lo_encodings_load: %s", err.message);
+    if (st == LO_OK) {
+        int params = 0, acts = 0;
+        for (int i = 0; i < lo_encodings_count(enc); i++) {
+            lo_encoding_summary e;
+            lo_encodings_get(enc, i, &e);
+            params += e.kind == LO_ENCODING_PARAM;
+            acts += e.kind == LO_ENCODING_ACTIVATION;
+        }
+        CHECK(!strcmp(lo_encodings_version(enc), "0.6.1") && lo_encodings_count(enc) == 3 && params == 1 &&
+                  acts == 2 && lo_encodings_missing(enc) == NULL,
+              "0.6.1 file: version %s, %d encodings (%d params, %d activations)", lo_encodings_version(enc),
+              lo_encodings_count(enc), params, acts);
+    }
+    lo_encodings_free(enc);
+    st = lo_encodings_load("/nonexistent/x.encodings", NULL, &enc, &err);
+    CHECK(st == LO_ERR_IO && enc == NULL, "a missing encodings file: %s", lo_status_name(st));
     return finish("test_api");
 }
