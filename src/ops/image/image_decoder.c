@@ -1,6 +1,6 @@
 /* ImageDecoder: BMP, PNM, PNG and uncompressed TIFF decoded here; JPEG
- * through libjpeg(-turbo), the decoder Pillow (ONNX's reference) uses, so
- * the pixels are the same. */
+ * through libjpeg(-turbo) and WebP through libwebp, the decoders Pillow
+ * (ONNX's reference) uses, so the pixels are the same. */
 #include <ctype.h>
 #include <math.h>
 #include <setjmp.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <webp/decode.h>
 
 #include "../helpers.h"
 
@@ -488,6 +489,20 @@ static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why
     return NULL;
 }
 
+/* WebP to RGB with libwebp's defaults (fancy upsampling), as Pillow. */
+static const char *decode_webp(const uint8_t *b, size_t n, image *img) {
+    int w = 0, h = 0;
+    uint8_t *px = WebPDecodeRGB(b, n, &w, &h);
+    if (!px) return "bad WebP image";
+    size_t bytes = (size_t)w * (size_t)h * 3;
+    img->rgb = malloc(bytes ? bytes : 1);
+    if (img->rgb) memcpy(img->rgb, px, bytes);
+    WebPFree(px);
+    if (!img->rgb) return "out of memory";
+    img->w = w, img->h = h;
+    return NULL;
+}
+
 static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     LO_CHECK(ctx, has_in(ctx, 0) && ctx->in[0]->dtype == LO_UINT8 && ctx->in[0]->rank == 1,
              "encoded_stream must be a 1-D uint8 tensor");
@@ -505,7 +520,8 @@ static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     else if (n >= 8 && b[0] == 0x89 && b[1] == 'P') why = decode_png(b, n, &img);
     else if (n >= 8 && ((b[0] == 'I' && b[1] == 'I') || (b[0] == 'M' && b[1] == 'M'))) why = decode_tiff(b, n, &img);
     else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) why = decode_jpeg(b, n, &img, jpeg_why, sizeof jpeg_why);
-    else why = "only BMP, PNM, PNG, uncompressed TIFF and JPEG images are decoded (WebP and JPEG 2000 are not supported)";
+    else if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) why = decode_webp(b, n, &img);
+    else why = "only BMP, PNM, PNG, uncompressed TIFF, JPEG and WebP images are decoded (JPEG 2000 is not supported)";
     if (why) {
         free(img.rgb);
         return lo_kernel_fail(ctx, strstr(why, "not") ? LO_ERR_UNSUPPORTED : LO_ERR_INPUT, "%s", why);
