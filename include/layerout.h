@@ -333,6 +333,25 @@ LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 LO_API char *lo_generator_profile(const lo_generator *generator);
 LO_API void lo_generator_free(lo_generator *generator);
 
+/* ---- comparing two dumps: what `layerout compare` does ----------------- */
+
+typedef struct lo_compare_settings {
+    size_t struct_size; /* sizeof(lo_compare_settings), set by lo_compare_settings_init */
+    const char *model;  /* the model both dumps come from (shapes, producers), or NULL */
+    double sqnr_min;    /* dB: a layer below it fails (default 30) */
+    double drop_db;     /* dB: a sharp drop from a layer's inputs is flagged (default 20) */
+} lo_compare_settings;
+
+LO_API void lo_compare_settings_init(lo_compare_settings *settings);
+/* Compares two dumps (layerout, AIMET or QNN output folders) tensor by
+ * tensor and writes the report in each format given a path (NULL: not
+ * written; files appear whole or not at all): the JSON is what `layerout
+ * compare --json` writes. *failing (may be NULL) receives the number of
+ * layers below sqnr_min or not comparable. Thread-safe: no shared state. */
+LO_API lo_status lo_compare_dumps(const char *reference, const char *test, const lo_compare_settings *settings,
+                                  const char *json_path, const char *csv_path, const char *html_path,
+                                  int *failing, lo_error *err);
+
 #ifdef __cplusplus
 }
 #endif
