@@ -34,15 +34,17 @@
  * *_free, which accepts NULL.
  *
  * Threads. The functions without an object (lo_version, lo_*_name,
- * lo_dtype_size, the *_options_init) may be called from any thread at any
- * time. A loaded lo_model is immutable: any number of threads may read it and
- * create sessions on it at once. An lo_session or lo_generator is used by
- * one thread at a time (runs on one object are not concurrent; different
- * objects run in parallel), except lo_session_interrupt, which any thread or
- * a signal handler may call while a run is in progress, and lo_hold_release,
- * which may be called from any thread. The thread count of a run is the
- * session's own: the caller's OpenMP settings are the same after a run (and
- * inside observer calls) as before it.
+ * lo_dtype_size, the *_options_init, lo_compare_dumps) may be called from
+ * any thread at any time. An lo_model's queries (lo_model_input_*, ...) may
+ * be called from any thread, but its kernels keep per-node caches (oneDNN
+ * primitives): the sessions of one model run one at a time. To run in
+ * parallel, load the model once per thread; separate models, sessions and
+ * generators run in parallel freely. An lo_session or lo_generator is used
+ * by one thread at a time, except lo_session_interrupt, which any thread or
+ * a signal handler may call while a run is in progress; lo_hold_release may
+ * be called from any thread. An lo_encodings is immutable once loaded. The
+ * thread count of a run is the session's own: the caller's OpenMP settings
+ * are the same after a run (and inside observer calls) as before it.
  *
  * Options structs start with struct_size, which their *_options_init sets:
  * a program built against an older, smaller struct keeps working when fields
@@ -185,7 +187,7 @@ typedef struct lo_model_options {
 LO_API void lo_model_options_init(lo_model_options *options);
 LO_API lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
 LO_API lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
-                           lo_error *err);
+                                  lo_error *err);
 /* Warnings from loading (e.g. encodings for tensors the model lacks), or "". */
 LO_API const char *lo_model_warnings(const lo_model *model);
 LO_API void lo_model_free(lo_model *model);
@@ -262,7 +264,8 @@ typedef struct lo_session_options {
 } lo_session_options;
 
 LO_API void lo_session_options_init(lo_session_options *options);
-/* The session keeps a reference to the model: free the session first. */
+/* The session keeps a reference to the model: free the session first.
+ * Sessions of one model share its kernels' caches: run them one at a time. */
 LO_API lo_status lo_session_create(lo_model *model, const lo_session_options *options,
                             lo_session **session, lo_error *err);
 /* inputs: one per model input, in model order, or matched by name when every
