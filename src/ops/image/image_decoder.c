@@ -485,6 +485,7 @@ static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why
         }
     }
     free(row);
+    row = NULL; /* jpeg_finish_decompress may still fail and jump back */
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     img->w = W, img->h = H, img->rgb = rgb;
