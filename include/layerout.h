@@ -355,6 +355,41 @@ LO_API lo_status lo_compare_dumps(const char *reference, const char *test, const
                                   const char *json_path, const char *csv_path, const char *html_path,
                                   int *failing, lo_error *err);
 
+/* ---- extract: a repro pack for one tensor of a dump ------------------- */
+
+/* What lo_extract writes into options.output (a folder, made whole or not
+ * at all: it is composed as OUTPUT.partial and renamed):
+ *   model.onnx      the smallest model computing `tensor` (or, with `to`, the
+ *                   subgraph from tensor's producer to `to`) from tensors the
+ *                   dump holds, initializers and Constant nodes; original names
+ *   inputs/F.raw    those tensors of sample `sample`, F the dump's file name
+ *   input_list.txt  one line, the inputs' paths in model input order (QNN's format)
+ *   expected/F.raw  the dump's value of the target
+ *   encodings.json  options.encodings restricted to the pack's tensors
+ *   README.md       how to run it with layerout generate and qnn-net-run */
+typedef struct lo_extract_options {
+    size_t struct_size;    /* sizeof(lo_extract_options), set by lo_extract_options_init */
+    const char *model;     /* the model the dump was made from */
+    const char *dump;      /* the dump folder (layerout's or AIMET's layout) */
+    const char *tensor;    /* ONNX tensor name, or the dump's file name for it */
+    const char *to;        /* NULL, or a tensor downstream of `tensor` */
+    int sample;            /* the dump's sample to take (default 0) */
+    const char *encodings; /* the encodings the dump was made with, or NULL */
+    const char *output;    /* the pack folder */
+    int overwrite;         /* replace an existing pack folder */
+} lo_extract_options;
+
+typedef struct lo_extract_result {
+    int n_nodes, n_inputs, n_initializers;
+    char target_file[512]; /* the target's file name in the dump (no extension) */
+} lo_extract_result;
+
+LO_API void lo_extract_options_init(lo_extract_options *options);
+/* LO_ERR_ARGUMENT for an unknown tensor, one the dump does not hold, a sample
+ * out of range or a pack folder already there; nothing is left behind on
+ * any failure. result may be NULL. */
+LO_API lo_status lo_extract(const lo_extract_options *options, lo_extract_result *result, lo_error *err);
+
 #ifdef __cplusplus
 }
 #endif

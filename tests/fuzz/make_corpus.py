@@ -162,4 +162,12 @@ put("dump", "layerout", json.dumps(manifest).encode() + SEP + SEP + npy(arr) + S
 put("dump", "aimet", SEP + json.dumps({"layer_output_names": ["t", "u"]}).encode() + SEP + npy(arr) + SEP +
     np.zeros(4, np.int32).tobytes())
 put("dump", "qnn_flat", SEP + SEP + npy(arr) + SEP + np.ones(3, np.float32).tobytes())
+# multi-sample dumps (parts 4-6: sample 1 t.npy, sample 1 u.raw, sample 2 u.raw; part 7: flags
+# writing files empty): a short later file, an empty one, a missing one
+manifest3 = dict(manifest, samples=3)
+u = rng.standard_normal(8).astype(np.float32).tobytes()
+head = json.dumps(manifest3).encode() + SEP + SEP + npy(arr) + SEP + u + SEP + npy(arr) + SEP
+put("dump", "multi_short", head + u[:12] + SEP + u)
+put("dump", "multi_empty", head + u + SEP + u + SEP + bytes([1 << 6, 1 << 5]))
+put("dump", "multi_missing", head + u + SEP + SEP + bytes([0, 0]))
 print("corpus written to", root)
