@@ -316,6 +316,13 @@ typedef struct lo_generator_options {
     size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
     int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
                              when its caller passes a list */
+    /* Sharding (see "shards" below): with shard_count > 0 this generator
+     * writes only the samples L of a list of shard_samples with
+     * L % shard_count == shard_index, each as sample L, beside the other
+     * shards' in the same folder; lo_merge then writes the index files. */
+    int shard_index;
+    int shard_count;
+    int shard_samples;
     int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 
@@ -328,8 +335,13 @@ LO_API lo_status lo_generator_create(const char *model_path, const char *dir,
 /* Runs one input instance and writes it as the next sample K. */
 LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
                                 int n_inputs, lo_error *err);
-/* Number of complete samples in the directory (including earlier runs'). */
+/* Number of complete samples in the directory (including earlier runs');
+ * for a shard, its own complete samples. */
 LO_API int lo_generator_sample_count(const lo_generator *generator);
+/* The number of the sample the next lo_generator_generate writes: the
+ * sample count, or for a shard its next sample not yet complete (-1 when the
+ * shard is done). */
+LO_API int lo_generator_next_sample(const lo_generator *generator);
 LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 /* With options.profile: the session's profile report plus the time spent
  * writing files; malloc'd, or NULL. */
@@ -389,6 +401,33 @@ LO_API void lo_extract_options_init(lo_extract_options *options);
  * out of range or a pack folder already there; nothing is left behind on
  * any failure. result may be NULL. */
 LO_API lo_status lo_extract(const lo_extract_options *options, lo_extract_result *result, lo_error *err);
+
+/* ---- shards: one dataset over many processes or machines -------------- *
+ *
+ * Shard K of N of a list writes samples K, K+N, K+2N, ... (line L of the
+ * list is sample L) into a folder that the other shards may write at the
+ * same time: each sample appears whole, by a rename, and the shards share a
+ * lock on the folder that plain writers respect (a plain generator and a
+ * shard, or two processes on one shard, refuse each other with a message
+ * naming the other's host and pid). A folder of shards has no manifest until
+ * lo_merge writes one. A shard stopped midway is finished by running it
+ * again with LO_DIR_APPEND. */
+
+typedef struct lo_merge_result {
+    int samples;   /* samples in the merged dump */
+    int moved;     /* samples moved by a rename from another folder */
+    int copied;    /* samples copied (the folders are on different file systems) */
+} lo_merge_result;
+
+/* Checks that the shards in dirs hold every sample of their run, whole, and
+ * writes layer_output_name_order.json and manifest.json: the dump one process
+ * would have written. out_dir NULL merges dirs[0] in place (n_dirs 1);
+ * otherwise the samples are moved (renamed when on the same file system)
+ * from every folder into out_dir. Missing samples fail with their numbers
+ * and the shards to run again; the folders are left as they were. result
+ * may be NULL. */
+LO_API lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_merge_result *result,
+                          lo_error *err);
 
 #ifdef __cplusplus
 }

@@ -133,6 +133,9 @@ class LoGeneratorOptions(ctypes.Structure):
         ("profile", ctypes.c_int),
         ("max_memory", ctypes.c_size_t),
         ("input_folder", ctypes.c_int),
+        ("shard_index", ctypes.c_int),
+        ("shard_count", ctypes.c_int),
+        ("shard_samples", ctypes.c_int),
         ("reference_kernels", ctypes.c_int),
     ]
 

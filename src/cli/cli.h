@@ -11,6 +11,7 @@ int cli_encodings(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_analyze(int argc, char **argv);
 int cli_extract(int argc, char **argv);
+int cli_merge(int argc, char **argv);
 
 #define CLI_MAX_INPUTS 256
 /* -i FILE or -i NAME=FILE, into names[*n] (NULL: by position) and paths[*n];
