@@ -279,7 +279,7 @@ static const char *decode_png(const uint8_t *b, size_t n, image *img) {
                 }
                 z = nz;
             }
-            memcpy(z + zn, d, len);
+            if (len) memcpy(z + zn, d, len); /* an empty IDAT before any data: z is still NULL */
             zn += len;
         } else if (!memcmp(type, "IEND", 4)) {
             break;
