@@ -24,8 +24,9 @@
  *
  * To take the tensors in memory instead of files, load a model, create a
  * session and pass an observer to lo_session_run: it is called once for every
- * graph input and every node output (outputs of Constant nodes excepted), in
- * graph order, while the tensor is alive. The data it points to is valid only
+ * graph input and every top-level node output (outputs of Constant nodes
+ * excepted; tensors inside control-flow and function bodies too with the
+ * session option subgraphs), in graph order, while the tensor is alive. The data it points to is valid only
  * during the call.
  *
  * Every function that can fail returns an lo_status and, when given an
@@ -147,6 +148,9 @@ typedef struct lo_layer_output {
      * hold with lo_block_hold during the call and release it, from any
      * thread, when done. (Graph inputs stay valid until the run returns.) */
     const struct lo_block *block;
+    /* Made inside an If/Loop/Scan body or a model-local function's body
+     * (seen only with the session option subgraphs). */
+    int nested;
 } lo_layer_output;
 
 typedef struct lo_block lo_block;
@@ -258,6 +262,10 @@ typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
+    /* 0 (default): the observer sees graph inputs and top-level node outputs
+     * only, as AIMET saves them; 1: also the tensors made inside If/Loop/Scan
+     * bodies and model-local function bodies (output->nested set) */
+    int subgraphs;
     int reference_kernels; /* run every operator's plain reference loops instead of
                               its fast path (oneDNN, vectorised rows): slower, for
                               checking a fast kernel by comparing the two runs */
@@ -323,6 +331,8 @@ typedef struct lo_generator_options {
     int shard_index;
     int shard_count;
     int shard_samples;
+    int subgraphs;        /* also save tensors inside If/Loop/Scan and function bodies
+                             (--subgraphs); 0 saves what AIMET saves */
     int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 

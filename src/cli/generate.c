@@ -14,8 +14,8 @@
 static const char usage[] =
     "Usage: layerout generate MODEL.onnx -o DIR [-i INPUT ...] [--input-list LIST] [options]\n"
     "\n"
-    "Runs MODEL on each input sample and saves every graph input and every node output\n"
-    "(outputs of Constant nodes excepted) in AIMET's layer-output layout:\n"
+    "Runs MODEL on each input sample and saves every graph input and every top-level node\n"
+    "output (outputs of Constant nodes excepted) in AIMET's layer-output layout:\n"
     "  DIR/layer_output_name_order.json    {\"layer_output_names\": [...]} in graph order\n"
     "  DIR/inputs/input_K.raw              sample K's input (input_K/I.raw for several inputs)\n"
     "  DIR/outputs/layer_outputs_K/NAME.raw  each tensor, NAME = ONNX name with \\W+ -> _\n"
@@ -37,6 +37,9 @@ static const char usage[] =
     "      --layers REGEX          save only tensors whose ONNX name or file name matches REGEX\n"
     "                              (POSIX extended); '^$' saves none: plain inference\n"
     "      --op-types A,B          save only outputs of nodes of these op types\n"
+    "      --subgraphs             also save the tensors inside If/Loop/Scan bodies (NAME__iterK\n"
+    "                              in loops) and inside model-local functions (CALL/NAME); they\n"
+    "                              follow the top-level names in layer_output_name_order.json\n"
     "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
     "      --append                add samples after the last complete one in DIR (same model);\n"
     "                              with --input-list, line K is sample K, so lines already\n"
@@ -118,6 +121,7 @@ int cli_generate(int argc, char **argv) {
         {"layers", required_argument, 0, 'G'},    {"op-types", required_argument, 0, 'P'},
         {"profile", no_argument, 0, 'O'},         {"max-memory", required_argument, 0, 'Z'},
         {"shard", required_argument, 0, 'K'},
+        {"subgraphs", no_argument, 0, 'B'},
         {"reference-kernels", no_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
@@ -179,6 +183,7 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'M': opt.name_map = optarg; break;
         case 'Y': opt.all_tensors = 1; break;
+        case 'B': opt.subgraphs = 1; break;
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.profile = 1; break;

@@ -34,6 +34,7 @@ typedef struct saved_tensor {
     char *encoding; /* the quantization applied, or NULL */
     char *note;     /* what the file holds under the naming scheme, or NULL */
     char *base;     /* the stem the scheme gave, before a clash suffix (for merge's check) */
+    bool nested;    /* inside a control-flow or function body (--subgraphs) */
 } saved_tensor;
 
 struct lo_generator {
@@ -252,6 +253,7 @@ static json_t *manifest_head(const lo_generator *g) {
     json_object_set_new(m, "model", model);
     json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
     json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
+    json_object_set_new(m, "subgraphs", json_boolean(g->opt.subgraphs != 0));
     json_t *inputs = json_array();
     for (int i = 0; i < lo_model_input_count(g->model); i++) {
         json_t *e = json_object();
@@ -276,6 +278,7 @@ static json_t *tensor_json(const lo_generator *g, const saved_tensor *s) {
     if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
     json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
     if (s->note) json_object_set_new(e, "holds", json_string(s->note));
+    if (s->nested) json_object_set_new(e, "nested", json_true());
     return e;
 }
 
@@ -293,13 +296,18 @@ lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, 
 static lo_status write_index(lo_generator *g, lo_error *err) {
     json_t *order = json_object();
     json_t *names = json_array();
-    for (int i = 0; i < g->n_saved; i++)
-        if (g->saved[i].file) json_array_append_new(names, json_string(g->saved[i].file));
-    json_object_set_new(order, "layer_output_names", names);
     json_t *m = manifest_head(g);
     json_t *tensors = json_array();
-    for (int i = 0; i < g->n_saved; i++)
-        if (g->saved[i].file) json_array_append_new(tensors, tensor_json(g, &g->saved[i]));
+    /* Body tensors (--subgraphs) come after every top-level name, so the
+     * list starts with exactly what AIMET's LayerOutputUtil lists; the
+     * manifest keeps the same order. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_saved; i++)
+            if (g->saved[i].file && g->saved[i].nested == (pass == 1)) {
+                json_array_append_new(names, json_string(g->saved[i].file));
+                json_array_append_new(tensors, tensor_json(g, &g->saved[i]));
+            }
+    json_object_set_new(order, "layer_output_names", names);
     json_object_set_new(m, "tensors", tensors);
     json_object_set_new(m, "samples", json_integer(g->samples));
     return lo_dump_write_index(g->dir, order, m, err);
@@ -361,6 +369,10 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
     else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
+    else if (json_is_true(json_object_get(m, "subgraphs")) != (g->opt.subgraphs != 0))
+        /* its samples would hold different sets of tensors */
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was made %s --subgraphs", g->dir,
+                     g->opt.subgraphs ? "without" : "with");
     if (st == LO_OK) {
         g->samples = (int)json_integer_value(samples);
         size_t i;
@@ -389,6 +401,7 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
             s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
             const char *holds = json_string_value(json_object_get(e, "holds"));
             s->note = holds ? lo_strdup(holds) : NULL;
+            s->nested = json_is_true(json_object_get(e, "nested"));
             const char *enc = json_string_value(json_object_get(e, "encoding"));
             s->encoding = enc ? lo_strdup(enc) : NULL;
             g->seen[g->n_saved] = false;
@@ -439,9 +452,9 @@ static lo_status shard_options(const lo_generator *g, char *buf, size_t size, lo
     if (g->opt.model.encodings) LO_TRY(sha256_file(g->opt.model.encodings, enc, err));
     if (g->opt.name_map) LO_TRY(sha256_file(g->opt.name_map, map, err));
     snprintf(buf, size, "encodings=%s rounding=%d strict=%d name_map=%s all_tensors=%d input_folder=%d "
-             "layers=%s op_types=%s", enc, (int)g->opt.model.rounding, g->opt.model.strict, map,
+             "layers=%s op_types=%s subgraphs=%d", enc, (int)g->opt.model.rounding, g->opt.model.strict, map,
              g->opt.all_tensors, g->opt.input_folder, g->opt.layers ? g->opt.layers : "-",
-             g->opt.op_types ? g->opt.op_types : "-");
+             g->opt.op_types ? g->opt.op_types : "-", g->opt.subgraphs != 0);
     return LO_OK;
 }
 
@@ -656,6 +669,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.threads = g->opt.threads;
         so.profile = g->opt.profile;
         so.max_memory = g->opt.max_memory;
+        so.subgraphs = g->opt.subgraphs;
         so.reference_kernels = g->opt.reference_kernels;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
@@ -761,6 +775,7 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
     s->op_type = lo_strdup(o->op_type);
     s->note = note ? lo_strdup(note) : NULL;
     s->iteration = o->iteration;
+    s->nested = o->nested != 0;
     g->seen[g->n_saved] = false;
     return g->n_saved++;
 }

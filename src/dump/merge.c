@@ -421,10 +421,19 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         else res.moved++;
     }
     if (st == LO_OK) {
+        /* as one process writes them: body tensors (--subgraphs) after every top-level one */
+        json_t *names = json_array(), *entries = json_array();
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < json_array_size(r.tensors); i++) {
+                json_t *e = json_array_get(r.tensors, i);
+                if (json_is_true(json_object_get(e, "nested")) != (pass == 1)) continue;
+                json_array_append(names, json_array_get(r.order, i));
+                json_array_append(entries, e);
+            }
         json_t *order = json_object();
-        json_object_set(order, "layer_output_names", r.order);
+        json_object_set_new(order, "layer_output_names", names);
         json_t *m = json_deep_copy(json_object_get(ref->plan, "manifest"));
-        json_object_set(m, "tensors", r.tensors);
+        json_object_set_new(m, "tensors", entries);
         json_object_set_new(m, "samples", json_integer(total));
         st = lo_dump_write_index(out, order, m, err);
     }

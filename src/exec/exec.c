@@ -362,6 +362,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     atomic_init(&s->interrupt, 0);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     s->max_memory = opt ? opt->max_memory : 0;
+    s->subgraphs = opt && opt->subgraphs;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
@@ -532,15 +533,19 @@ static lo_status observe_initializers(lo_frame *f, const lo_graph *g, int order_
 
 static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node *producer, const lo_encoding *enc) {
     if (!f->observer) return LO_OK;
+    bool nested = f->parent || g->values[value].in_function;
+    if (nested && !f->session->subgraphs) return LO_OK; /* AIMET sees only the top level */
     const lo_tensor *t = &f->vals[value];
     if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
     char desc[256];
     lo_layer_output out;
     memset(&out, 0, sizeof out);
     out.name = g->values[value].name;
-    out.node_name = producer ? producer->name : "";
-    out.op_type = producer ? producer->op_type : "";
+    const lo_value *val = &g->values[value];
+    out.node_name = val->call_node ? val->call_node : producer ? producer->name : "";
+    out.op_type = val->call_op ? val->call_op : producer ? producer->op_type : "";
     out.iteration = f->iteration;
+    out.nested = nested;
     out.is_graph_input = producer == NULL && g->values[value].kind == LO_VALUE_INPUT;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);

@@ -146,6 +146,10 @@ typedef struct lo_value {
     int64_t decl_dims[LO_MAX_RANK];
     bool is_graph_output;
     bool is_optional_type; /* declared as sequence/optional/map: not a tensor */
+    bool in_function;      /* made inside an inlined model-local function's body
+                              (the call's own outputs are not) */
+    char *call_node;       /* an output of a function call: the call node's name */
+    char *call_op;         /* ... and the function's name (NULL otherwise) */
     lo_tensor init;        /* LO_VALUE_INITIALIZER data (owned by the model) */
     int n_readers;         /* nodes (of this graph) reading it, subgraph reads included */
 } lo_value;
