@@ -33,6 +33,23 @@
  * lo_error, fills it with a message naming what was wrong. The library never
  * exits or aborts on bad input. Every *_create / *_load is paired with a
  * *_free, which accepts NULL.
+ *
+ * Threads. The functions without an object (lo_version, lo_*_name,
+ * lo_dtype_size, the *_options_init, lo_compare_dumps) may be called from
+ * any thread at any time. An lo_model's queries (lo_model_input_*, ...) may
+ * be called from any thread, but its kernels keep per-node caches (oneDNN
+ * primitives): the sessions of one model run one at a time. To run in
+ * parallel, load the model once per thread; separate models, sessions and
+ * generators run in parallel freely. An lo_session or lo_generator is used
+ * by one thread at a time, except lo_session_interrupt, which any thread or
+ * a signal handler may call while a run is in progress; lo_hold_release may
+ * be called from any thread. An lo_encodings is immutable once loaded. The
+ * thread count of a run is the session's own: the caller's OpenMP settings
+ * are the same after a run (and inside observer calls) as before it.
+ *
+ * Options structs start with struct_size, which their *_options_init sets:
+ * a program built against an older, smaller struct keeps working when fields
+ * are added at the end.
  */
 #ifndef LAYEROUT_H
 #define LAYEROUT_H
@@ -40,11 +57,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layerout_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define LO_VERSION_STRING "0.1.0"
+/* Only what this header declares is exported from liblayerout.so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LO_API __attribute__((visibility("default")))
+#else
+#define LO_API
+#endif
 
 typedef enum lo_status {
     LO_OK = 0,
@@ -132,19 +156,19 @@ typedef struct lo_layer_output {
 typedef struct lo_block lo_block;
 typedef struct lo_hold lo_hold;
 /* NULL when out of memory: then the data is valid only during the call. */
-lo_hold *lo_block_hold(const lo_block *block);
-void lo_hold_release(lo_hold *hold);
+LO_API lo_hold *lo_block_hold(const lo_block *block);
+LO_API void lo_hold_release(lo_hold *hold);
 
 /* Return LO_OK to go on; anything else stops the run with that status
  * (fill err to say why). */
 typedef lo_status (*lo_observer_fn)(void *user, const lo_layer_output *output, lo_error *err);
 
-const char *lo_version(void);
-const char *lo_status_name(lo_status status);
-const char *lo_dtype_name(lo_dtype dtype);
+LO_API const char *lo_version(void);
+LO_API const char *lo_status_name(lo_status status);
+LO_API const char *lo_dtype_name(lo_dtype dtype);
 /* Bytes of one element (1 for the 2-, 4- and 6-bit types, which are held unpacked;
  * sizeof(char *) for strings); 0 for an unknown type. */
-size_t lo_dtype_size(lo_dtype dtype);
+LO_API size_t lo_dtype_size(lo_dtype dtype);
 
 /* ---- models ----------------------------------------------------------- */
 
@@ -158,34 +182,83 @@ typedef enum lo_rounding_mode {
 } lo_rounding_mode;
 
 typedef struct lo_model_options {
+    size_t struct_size;        /* sizeof(lo_model_options), set by lo_model_options_init */
     const char *encodings;     /* AIMET encodings file to simulate, or NULL */
     lo_rounding_mode rounding; /* how x/scale is rounded */
     int strict;                /* encodings naming tensors the model lacks: error, not warning */
 } lo_model_options;
 
-void lo_model_options_init(lo_model_options *options);
-lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
-lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
-                           lo_error *err);
+LO_API void lo_model_options_init(lo_model_options *options);
+LO_API lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
+LO_API lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
+                                  lo_error *err);
 /* Warnings from loading (e.g. encodings for tensors the model lacks), or "". */
-const char *lo_model_warnings(const lo_model *model);
-void lo_model_free(lo_model *model);
+LO_API const char *lo_model_warnings(const lo_model *model);
+LO_API void lo_model_free(lo_model *model);
 
 /* Graph inputs that are not initializers, in model order. A dim of -1 is
  * dynamic. */
-int lo_model_input_count(const lo_model *model);
-const char *lo_model_input_name(const lo_model *model, int index);
-lo_dtype lo_model_input_dtype(const lo_model *model, int index);
-int lo_model_input_rank(const lo_model *model, int index);
-int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
-int lo_model_output_count(const lo_model *model);
-const char *lo_model_output_name(const lo_model *model, int index);
+LO_API int lo_model_input_count(const lo_model *model);
+LO_API const char *lo_model_input_name(const lo_model *model, int index);
+LO_API lo_dtype lo_model_input_dtype(const lo_model *model, int index);
+LO_API int lo_model_input_rank(const lo_model *model, int index);
+LO_API int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
+LO_API int lo_model_output_count(const lo_model *model);
+LO_API const char *lo_model_output_name(const lo_model *model, int index);
+
+/* ---- encodings files: what `layerout encodings` prints ---------------- */
+
+typedef struct lo_encodings lo_encodings;
+
+typedef enum lo_encoding_kind {
+    LO_ENCODING_UNKNOWN = 0,   /* a 2.0.0 entry read without a model: the file does not say */
+    LO_ENCODING_PARAM = 1,     /* a weight: an initializer, or listed under param_encodings */
+    LO_ENCODING_ACTIVATION = 2 /* a tensor computed at run time, or a graph input */
+} lo_encoding_kind;
+
+typedef enum lo_encoding_granularity {
+    LO_GRANULARITY_PER_TENSOR = 0,
+    LO_GRANULARITY_PER_CHANNEL = 1,
+    LO_GRANULARITY_PER_BLOCK = 2,
+    LO_GRANULARITY_LPBQ = 3
+} lo_encoding_granularity;
+
+/* One encoding; the strings belong to the lo_encodings. */
+typedef struct lo_encoding_summary {
+    const char *name;     /* the tensor it is for */
+    lo_encoding_kind kind;
+    const char *dtype;    /* "int8", "uint4", "float16", ... */
+    const char *symmetry; /* "sym", "asym", "unsigned-sym", "strict-sym"; "" for floats */
+    int bitwidth;
+    int is_float;         /* a float16/bfloat16 cast */
+    lo_encoding_granularity granularity;
+    int n_scales;
+    int excluded;         /* named in excluded_layers: left as it is */
+} lo_encoding_summary;
+
+/* Reads an AIMET encodings file (0.6.1, 1.0.0, 2.0.0). With model_path
+ * (else NULL) its encodings are checked against that model (per-channel
+ * counts against weight shapes), which also tells a 2.0.0 file's parameters
+ * from its activations. Immutable once loaded: readable from any thread. */
+LO_API lo_status lo_encodings_load(const char *path, const char *model_path, lo_encodings **encodings,
+                                   lo_error *err);
+LO_API const char *lo_encodings_version(const lo_encodings *encodings);
+LO_API int lo_encodings_count(const lo_encodings *encodings);
+LO_API void lo_encodings_get(const lo_encodings *encodings, int index, lo_encoding_summary *summary);
+/* The names under excluded_layers. */
+LO_API int lo_encodings_excluded_count(const lo_encodings *encodings);
+LO_API const char *lo_encodings_excluded(const lo_encodings *encodings, int index);
+/* With a model: the names the encodings give that the model lacks (a
+ * message), or NULL when it has them all. */
+LO_API const char *lo_encodings_missing(const lo_encodings *encodings);
+LO_API void lo_encodings_free(lo_encodings *encodings);
 
 /* ---- sessions: run a model, observe every layer ----------------------- */
 
 typedef struct lo_session lo_session;
 
 typedef struct lo_session_options {
+    size_t struct_size; /* sizeof(lo_session_options), set by lo_session_options_init */
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
@@ -193,21 +266,30 @@ typedef struct lo_session_options {
      * only, as AIMET saves them; 1: also the tensors made inside If/Loop/Scan
      * bodies and model-local function bodies (output->nested set) */
     int subgraphs;
+    int reference_kernels; /* run every operator's plain reference loops instead of
+                              its fast path (oneDNN, vectorised rows): slower, for
+                              checking a fast kernel by comparing the two runs */
 } lo_session_options;
 
-void lo_session_options_init(lo_session_options *options);
-/* The session keeps a reference to the model: free the session first. */
-lo_status lo_session_create(lo_model *model, const lo_session_options *options,
+LO_API void lo_session_options_init(lo_session_options *options);
+/* The session keeps a reference to the model: free the session first.
+ * Sessions of one model share its kernels' caches: run them one at a time. */
+LO_API lo_status lo_session_create(lo_model *model, const lo_session_options *options,
                             lo_session **session, lo_error *err);
 /* inputs: one per model input, in model order, or matched by name when every
  * view has a name. observer may be NULL. */
-lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+LO_API lo_status lo_session_run(lo_session *session, const lo_tensor_view *inputs, int n_inputs,
                          lo_observer_fn observer, void *user, lo_error *err);
 /* With options.profile: a report of the runs so far (time per node and per
  * op type, GFLOP/s of Conv, ConvTranspose, Gemm and MatMul), or NULL.
  * malloc'd; the caller frees it. */
-char *lo_session_profile(const lo_session *session);
-void lo_session_free(lo_session *session);
+LO_API char *lo_session_profile(const lo_session *session);
+/* Asks the session's run in progress to stop before its next node: that run
+ * returns LO_ERR_INTERRUPTED ("interrupted"). Callable from any thread and
+ * from a signal handler; with no run in progress, the next run stops at its
+ * start. */
+LO_API void lo_session_interrupt(lo_session *session);
+LO_API void lo_session_free(lo_session *session);
 
 /* ---- generators: AIMET's LayerOutputUtil ------------------------------ */
 
@@ -227,6 +309,7 @@ typedef enum lo_naming {
 } lo_naming;
 
 typedef struct lo_generator_options {
+    size_t struct_size; /* sizeof(lo_generator_options), set by lo_generator_options_init */
     lo_format format;
     lo_dir_mode mode;
     int threads;
@@ -250,29 +333,49 @@ typedef struct lo_generator_options {
     int shard_samples;
     int subgraphs;        /* also save tensors inside If/Loop/Scan and function bodies
                              (--subgraphs); 0 saves what AIMET saves */
+    int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;
 
-void lo_generator_options_init(lo_generator_options *options);
-lo_status lo_generator_create(const char *model_path, const char *dir,
+LO_API void lo_generator_options_init(lo_generator_options *options);
+LO_API lo_status lo_generator_create(const char *model_path, const char *dir,
                               const lo_generator_options *options, lo_generator **generator,
                               lo_error *err);
 /* Runs one input instance and writes it as the next sample K. */
-lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
+LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
                                 int n_inputs, lo_error *err);
 /* Number of complete samples in the directory (including earlier runs');
  * for a shard, its own complete samples. */
-int lo_generator_sample_count(const lo_generator *generator);
+LO_API int lo_generator_sample_count(const lo_generator *generator);
 /* The number of the sample the next lo_generator_generate writes: the
  * sample count, or for a shard its next sample not yet complete (-1 when the
  * shard is done). */
-int lo_generator_next_sample(const lo_generator *generator);
-const lo_model *lo_generator_model(const lo_generator *generator);
+LO_API int lo_generator_next_sample(const lo_generator *generator);
+LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 /* With options.profile: the session's profile report plus the time spent
  * writing files; malloc'd, or NULL. */
-char *lo_generator_profile(const lo_generator *generator);
-void lo_generator_free(lo_generator *generator);
+LO_API char *lo_generator_profile(const lo_generator *generator);
+LO_API void lo_generator_free(lo_generator *generator);
+
+/* ---- comparing two dumps: what `layerout compare` does ----------------- */
+
+typedef struct lo_compare_settings {
+    size_t struct_size; /* sizeof(lo_compare_settings), set by lo_compare_settings_init */
+    const char *model;  /* the model both dumps come from (shapes, producers), or NULL */
+    double sqnr_min;    /* dB: a layer below it fails (default 30) */
+    double drop_db;     /* dB: a sharp drop from a layer's inputs is flagged (default 20) */
+} lo_compare_settings;
+
+LO_API void lo_compare_settings_init(lo_compare_settings *settings);
+/* Compares two dumps (layerout, AIMET or QNN output folders) tensor by
+ * tensor and writes the report in each format given a path (NULL: not
+ * written; files appear whole or not at all): the JSON is what `layerout
+ * compare --json` writes. *failing (may be NULL) receives the number of
+ * layers below sqnr_min or not comparable. Thread-safe: no shared state. */
+LO_API lo_status lo_compare_dumps(const char *reference, const char *test, const lo_compare_settings *settings,
+                                  const char *json_path, const char *csv_path, const char *html_path,
+                                  int *failing, lo_error *err);
 
 /* ---- extract: a repro pack for one tensor of a dump ------------------- */
 
@@ -287,6 +390,7 @@ void lo_generator_free(lo_generator *generator);
  *   encodings.json  options.encodings restricted to the pack's tensors
  *   README.md       how to run it with layerout generate and qnn-net-run */
 typedef struct lo_extract_options {
+    size_t struct_size;    /* sizeof(lo_extract_options), set by lo_extract_options_init */
     const char *model;     /* the model the dump was made from */
     const char *dump;      /* the dump folder (layerout's or AIMET's layout) */
     const char *tensor;    /* ONNX tensor name, or the dump's file name for it */
@@ -302,11 +406,11 @@ typedef struct lo_extract_result {
     char target_file[512]; /* the target's file name in the dump (no extension) */
 } lo_extract_result;
 
-void lo_extract_options_init(lo_extract_options *options);
+LO_API void lo_extract_options_init(lo_extract_options *options);
 /* LO_ERR_ARGUMENT for an unknown tensor, one the dump does not hold, a sample
  * out of range or a pack folder already there; nothing is left behind on
  * any failure. result may be NULL. */
-lo_status lo_extract(const lo_extract_options *options, lo_extract_result *result, lo_error *err);
+LO_API lo_status lo_extract(const lo_extract_options *options, lo_extract_result *result, lo_error *err);
 
 /* ---- shards: one dataset over many processes or machines -------------- *
  *
@@ -332,8 +436,8 @@ typedef struct lo_merge_result {
  * from every folder into out_dir. Missing samples fail with their numbers
  * and the shards to run again; the folders are left as they were. result
  * may be NULL. */
-lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_merge_result *result,
-                   lo_error *err);
+LO_API lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_merge_result *result,
+                          lo_error *err);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,11 @@ packages=(
   libonnx-dev                              # ONNX's own onnx.proto
   libjansson-dev                           # JSON (encodings, manifests)
   libdnnl-dev                              # oneDNN: convolution and GEMM
+  libjpeg62-turbo-dev                      # ImageDecoder's JPEG (libjpeg-turbo, as Pillow)
+  libpcre2-dev                             # RegexFullMatch (RE2's syntax is Perl's)
+  libwebp-dev                              # ImageDecoder's WebP (libwebp, as Pillow)
+  libopenjp2-7-dev                         # ImageDecoder's JPEG 2000 (OpenJPEG, as Pillow)
+  libfftw3-dev                             # DFT and STFT in O(n log n)
   libssl-dev                               # SHA-256 of the model for the manifest
 )
 if [ "${1:-}" = "--test" ]; then

@@ -110,16 +110,18 @@ class LoLayerOutput(ctypes.Structure):
 
 
 class LoModelOptions(ctypes.Structure):
-    _fields_ = [("encodings", ctypes.c_char_p), ("rounding", ctypes.c_int), ("strict", ctypes.c_int)]
+    _fields_ = [("struct_size", ctypes.c_size_t), ("encodings", ctypes.c_char_p), ("rounding", ctypes.c_int),
+                ("strict", ctypes.c_int)]
 
 
 class LoSessionOptions(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("profile", ctypes.c_int), ("max_memory", ctypes.c_size_t),
-                ("subgraphs", ctypes.c_int)]
+    _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_int), ("profile", ctypes.c_int),
+                ("max_memory", ctypes.c_size_t), ("subgraphs", ctypes.c_int), ("reference_kernels", ctypes.c_int)]
 
 
 class LoGeneratorOptions(ctypes.Structure):
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("format", ctypes.c_int),
         ("mode", ctypes.c_int),
         ("threads", ctypes.c_int),
@@ -136,6 +138,7 @@ class LoGeneratorOptions(ctypes.Structure):
         ("shard_count", ctypes.c_int),
         ("shard_samples", ctypes.c_int),
         ("subgraphs", ctypes.c_int),
+        ("reference_kernels", ctypes.c_int),
     ]
 
 

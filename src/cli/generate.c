@@ -71,6 +71,8 @@ static const char usage[] =
     "                              that needs more stops with a message naming the node\n"
     "      --profile               print time per node and per op type, with GFLOP/s of\n"
     "                              Conv, ConvTranspose, Gemm and MatMul, to stderr\n"
+    "      --reference-kernels     run every operator's plain reference loops instead of its\n"
+    "                              fast path (slower): compare with a default run to check one\n"
     "  -q, --quiet                 print nothing but errors\n"
     "  -h, --help                  show this help\n"
     "\n"
@@ -122,6 +124,7 @@ int cli_generate(int argc, char **argv) {
         {"profile", no_argument, 0, 'O'},         {"max-memory", required_argument, 0, 'Z'},
         {"shard", required_argument, 0, 'K'},
         {"subgraphs", no_argument, 0, 'B'},
+        {"reference-kernels", no_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -186,6 +189,7 @@ int cli_generate(int argc, char **argv) {
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.profile = 1; break;
+        case 'k': opt.reference_kernels = 1; break;
         case 'Z': {
             char *end;
             errno = 0;

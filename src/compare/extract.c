@@ -23,7 +23,10 @@
 #include "compare.h"
 #include "../dump/dump.h"
 
-void lo_extract_options_init(lo_extract_options *o) { memset(o, 0, sizeof *o); }
+void lo_extract_options_init(lo_extract_options *o) {
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
 
 /* ---- reading ------------------------------------------------------------------------ */
 
@@ -482,8 +485,14 @@ static lo_status make_dir(const char *path, lo_error *err) {
     return LO_OK;
 }
 
-lo_status lo_extract(const lo_extract_options *o, lo_extract_result *result, lo_error *err) {
+lo_status lo_extract(const lo_extract_options *given, lo_extract_result *result, lo_error *err) {
     if (result) memset(result, 0, sizeof *result);
+    lo_extract_options taken, *o = NULL;
+    if (given) {
+        lo_extract_options_init(&taken);
+        LO_TRY(lo_options_take(&taken, sizeof taken, given, "lo_extract_options", err));
+        o = &taken;
+    }
     if (!o || !o->model || !o->dump || !o->tensor || !o->output)
         return lo_fail(err, LO_ERR_ARGUMENT, "extract needs a model, a dump, a tensor and an output folder");
     if (o->sample < 0) return lo_fail(err, LO_ERR_ARGUMENT, "sample %d is out of range", o->sample);

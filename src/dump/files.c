@@ -14,34 +14,13 @@
 
 #include "../onnx/onnx.h"
 #include "dump.h"
+#include "../util/util.h"
 
 /* ---- names ---------------------------------------------------------------- */
 
-/* Decodes one UTF-8 code point; returns its length, or 0 for an invalid byte. */
-static int utf8_next(const unsigned char *s, unsigned *cp) {
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    int len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len) return 0;
-    unsigned v = s[0] & (0x7f >> len);
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return len;
-}
-
 static bool is_word_char(unsigned cp) {
     if (cp < 0x80) return isalnum((int)cp) || cp == '_';
-    static locale_t utf8;
-    static int tried;
-    if (!tried) {
-        tried = 1;
-        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-    }
+    locale_t utf8 = lo_utf8_locale();
     /* Python's \w is Unicode alphanumerics; glibc's C.UTF-8 classifies them. */
     if (utf8) return iswalnum_l((wint_t)cp, utf8) != 0;
     return true;
@@ -58,7 +37,7 @@ char *lo_sanitize_name(const char *name) {
     const unsigned char *s = (const unsigned char *)name;
     while (*s) {
         unsigned cp;
-        int k = utf8_next(s, &cp);
+        int k = lo_utf8_decode(s, &cp);
         if (k && is_word_char(cp)) {
             memcpy(out + len, s, (size_t)k);
             len += (size_t)k;
@@ -79,8 +58,7 @@ char *lo_sanitize_name(const char *name) {
         /* cut on a code point boundary and keep names distinct with a hash */
         size_t cut = NAME_LIMIT;
         while (cut > 0 && ((unsigned char)out[cut] & 0xc0) == 0x80) cut--;
-        uint64_t h = 1469598103934665603ull;
-        for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        uint64_t h = lo_fnv1a64(name);
         snprintf(out + cut, n + 22 - cut, "_%016llx", (unsigned long long)h);
     }
     return out;

@@ -416,6 +416,8 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
 
 void lo_generator_options_init(lo_generator_options *o) {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    lo_model_options_init(&o->model);
     o->format = LO_FORMAT_RAW;
     o->mode = LO_DIR_NEW;
 }
@@ -629,8 +631,14 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     if (!model_path || !dir || !*dir) return lo_fail(err, LO_ERR_ARGUMENT, "a model path and a folder are required");
     lo_generator *g = calloc(1, sizeof *g);
     if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-    if (opt) g->opt = *opt;
-    else lo_generator_options_init(&g->opt);
+    lo_generator_options_init(&g->opt);
+    if (opt) {
+        lo_status took = lo_options_take(&g->opt, sizeof g->opt, opt, "lo_generator_options", err);
+        if (took != LO_OK) {
+            free(g);
+            return took;
+        }
+    }
     g->dir = lo_strdup(dir);
     g->model_path = lo_strdup(model_path);
     g->dirfd = -1;
@@ -662,6 +670,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.profile = g->opt.profile;
         so.max_memory = g->opt.max_memory;
         so.subgraphs = g->opt.subgraphs;
+        so.reference_kernels = g->opt.reference_kernels;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
     if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);

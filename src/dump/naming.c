@@ -23,6 +23,7 @@
 #include <string.h>
 #include <wctype.h>
 
+#include "../util/util.h"
 #include "dump.h"
 
 struct lo_namer {
@@ -39,20 +40,10 @@ struct lo_namer {
 static bool starts_with_letter(const char *s) {
     const unsigned char *u = (const unsigned char *)s;
     if (u[0] < 0x80) return isalpha(u[0]) != 0;
-    int len = (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len) return false;
-    unsigned cp = u[0] & (0x7fu >> len);
-    for (int i = 1; i < len; i++) {
-        if ((u[i] & 0xc0) != 0x80) return false;
-        cp = (cp << 6) | (u[i] & 0x3fu);
-    }
+    unsigned cp;
+    if (!lo_utf8_decode(u, &cp)) return false;
     /* the process locale may be "C", which knows no letters beyond ASCII */
-    static locale_t utf8;
-    static bool tried;
-    if (!tried) {
-        tried = true;
-        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-    }
+    locale_t utf8 = lo_utf8_locale();
     return utf8 ? iswalpha_l((wint_t)cp, utf8) != 0 : true;
 }
 

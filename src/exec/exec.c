@@ -15,14 +15,6 @@
 
 /* ---- buffers ---------------------------------------------------------------- */
 
-/* Tensor buffers are 64-byte aligned for the vector kernels and oneDNN. */
-static void *buffer_alloc(size_t bytes) {
-    void *p = NULL;
-    size_t size = (bytes + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
-    return p;
-}
-
 /* Small blocks are cheap to get from malloc; only large ones are pooled. */
 #define POOL_MIN_BYTES (64 * 1024)
 
@@ -167,7 +159,7 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     t->capacity = 0;
     if (dtype == LO_STRING || !s) {
         /* strings own their characters too: freed outside the arena */
-        t->data = buffer_alloc(bytes);
+        t->data = lo_buffer_alloc(bytes);
         if (!t->data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for output %d (%zu bytes)", i, bytes);
         if (dtype == LO_STRING) memset(t->data, 0, bytes);
         return LO_OK;
@@ -182,7 +174,7 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     size_t in_use = s->arena_bytes;
     bool over = !t->data && s->max_memory && in_use + rounded > s->max_memory;
     if (!t->data && !over) {
-        t->data = buffer_alloc(bytes);
+        t->data = lo_buffer_alloc(bytes);
         t->capacity = rounded;
         if (t->data) s->arena_bytes += rounded;
     }
@@ -214,42 +206,10 @@ void *lo_scratch(lo_kernel_ctx *ctx, size_t bytes) {
     lo_session *s = f->session;
     if (bytes > s->scratch_size) {
         free(s->scratch);
-        s->scratch = buffer_alloc(bytes);
+        s->scratch = lo_buffer_alloc(bytes);
         s->scratch_size = s->scratch ? bytes : 0;
     }
     return s->scratch;
-}
-
-lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err) {
-    *dst = *src;
-    dst->data = NULL;
-    dst->items = NULL;
-    if (src->kind == LO_KIND_SEQUENCE) {
-        dst->items = calloc((size_t)src->n_items + 1, sizeof *dst->items);
-        if (!dst->items) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < src->n_items; i++) {
-            lo_status st = lo_tensor_clone(&src->items[i], &dst->items[i], err);
-            if (st != LO_OK) {
-                dst->n_items = i;
-                lo_tensor_free_data(dst);
-                return st;
-            }
-        }
-        return LO_OK;
-    }
-    if (src->kind == LO_KIND_NONE) return LO_OK;
-    dst->data = buffer_alloc(src->nbytes);
-    if (!dst->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory (%zu bytes)", src->nbytes);
-    if (src->dtype == LO_STRING) {
-        size_t n = src->nbytes / sizeof(char *);
-        for (size_t i = 0; i < n; i++) {
-            const char *s = ((char *const *)src->data)[i];
-            ((char **)dst->data)[i] = lo_strdup(s ? s : "");
-        }
-    } else if (src->nbytes) {
-        memcpy(dst->data, src->data, src->nbytes);
-    }
-    return LO_OK;
 }
 
 /* ---- planning --------------------------------------------------------------- */
@@ -303,14 +263,23 @@ static lo_status plan_graph(lo_graph *g, lo_error *err) {
 
 /* ---- public model API --------------------------------------------------------- */
 
-void lo_model_options_init(lo_model_options *o) { memset(o, 0, sizeof *o); }
+void lo_model_options_init(lo_model_options *o) {
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
 
 lo_status lo_model_load(const char *path, lo_model **out, lo_error *err) {
     return lo_model_load_ex(path, NULL, out, err);
 }
 
-lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_model **out, lo_error *err) {
+lo_status lo_model_load_ex(const char *path, const lo_model_options *given, lo_model **out, lo_error *err) {
     *out = NULL;
+    lo_model_options taken, *opt = NULL;
+    if (given) {
+        lo_model_options_init(&taken);
+        LO_TRY(lo_options_take(&taken, sizeof taken, given, "lo_model_options", err));
+        opt = &taken;
+    }
     lo_model *m = calloc(1, sizeof *m);
     if (!m) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     lo_status st = lo_onnx_load(path, &m->ir, err);
@@ -319,7 +288,7 @@ lo_status lo_model_load_ex(const char *path, const lo_model_options *opt, lo_mod
         st = lo_quant_load(opt->encodings, &m->quant, err);
         if (st == LO_OK)
             st = lo_quant_bind(m->quant, m->ir,
-                               opt->rounding == LO_ROUNDING_HALF_AWAY ? LO_ROUND_HALF_AWAY : LO_ROUND_HALF_EVEN,
+                               opt->rounding,
                                opt->strict != 0, &m->warnings, err);
     }
     if (st != LO_OK) {
@@ -372,18 +341,29 @@ const char *lo_model_output_name(const lo_model *m, int i) {
 
 /* ---- running ------------------------------------------------------------------ */
 
-void lo_session_options_init(lo_session_options *o) { memset(o, 0, sizeof *o); }
+void lo_session_options_init(lo_session_options *o) {
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
 
-lo_status lo_session_create(lo_model *model, const lo_session_options *opt, lo_session **out,
+lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo_session **out,
                             lo_error *err) {
     *out = NULL;
+    lo_session_options taken, *opt = NULL;
+    if (given) {
+        lo_session_options_init(&taken);
+        LO_TRY(lo_options_take(&taken, sizeof taken, given, "lo_session_options", err));
+        opt = &taken;
+    }
     lo_session *s = calloc(1, sizeof *s);
     if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     s->model = model;
     pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->interrupt, 0);
     s->threads = opt && opt->threads > 0 ? opt->threads : omp_get_num_procs();
     s->max_memory = opt ? opt->max_memory : 0;
     s->subgraphs = opt && opt->subgraphs;
+    s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;
@@ -576,7 +556,11 @@ static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node
     lo_error sub;
     sub.message[0] = 0;
     double t0 = f->session->profile ? now_seconds() : 0;
+    /* the observer is the caller's code: it sees the caller's OpenMP state */
+    int ours = omp_get_max_threads();
+    omp_set_num_threads(f->session->caller_threads);
     lo_status st = f->observer(f->user, &out, &sub);
+    omp_set_num_threads(ours);
     if (f->session->profile) f->session->observer_seconds += now_seconds() - t0;
     if (st != LO_OK) return lo_fail(f->err, st, "%s", sub.message[0] ? sub.message : "stopped by the observer");
     return LO_OK;
@@ -652,6 +636,7 @@ static lo_status run_node(lo_frame *f, int node_index) {
     lo_kernel_ctx ctx = {
         .node = n, .params = n->params, .in = in, .n_in = n->n_inputs, .out = out,
         .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
+        .kernels = f->session->kernels, .run_subgraph = lo_exec_subgraph,
     };
     bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
     double t0 = timed ? now_seconds() : 0;
@@ -684,7 +669,8 @@ static lo_status run_nodes(lo_frame *f) {
     for (int oi = 0; oi < g->n_nodes; oi++) {
         int i = g->order[oi];
         const lo_node *n = &g->nodes[i];
-        if (f->session->stop && *f->session->stop) return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
+        if (atomic_exchange(&f->session->interrupt, 0))
+            return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
         LO_TRY(observe_initializers(f, g, oi));
         LO_TRY(run_node(f, i));
         if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
@@ -777,13 +763,28 @@ static void tensor_of_view(const lo_tensor_view *view, lo_tensor *t) {
     t->nbytes = view->nbytes;
 }
 
+/* A run's kernels and oneDNN take their thread count from the calling
+ * thread's OpenMP state: the session's count is set for the run and the
+ * caller's put back after it (and around observer calls), so the caller's
+ * own parallel regions never see ours. */
+static void threads_enter(lo_session *s) {
+    s->caller_threads = omp_get_max_threads();
+    omp_set_num_threads(s->threads);
+}
+
+static void threads_leave(lo_session *s) { omp_set_num_threads(s->caller_threads); }
+
+void lo_session_interrupt(lo_session *s) {
+    if (s) atomic_store(&s->interrupt, 1);
+}
+
 /* Runs the top graph on inputs already checked and in graph-input order
  * (borrowed), showing every tensor to the observer; outputs, when given,
  * receive copies of the graph's outputs. */
 static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_fn observer, void *user,
                            lo_tensor *outputs, lo_error *err) {
     const lo_graph *g = s->model->ir->graph;
-    omp_set_num_threads(s->threads);
+    threads_enter(s);
     lo_frame f;
     memset(&f, 0, sizeof f);
     f.session = s;
@@ -808,6 +809,7 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
             for (int o = 0; o < g->n_outputs; o++) lo_tensor_free_data(&outputs[o]);
     }
     frame_free(&f);
+    threads_leave(s);
     return st;
 }
 
@@ -929,7 +931,8 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
     if (n_inputs != g->n_inputs)
         return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
     for (int i = 0; i < n_inputs; i++) LO_TRY(check_input(&g->values[g->inputs[i]], &inputs[i], err));
-    omp_set_num_threads(flt->threads);
+    threads_enter(flt);
+    quant->caller_threads = flt->caller_threads;
     lo_frame f, q;
     memset(&f, 0, sizeof f);
     memset(&q, 0, sizeof q);
@@ -960,5 +963,6 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
     if (st == LO_OK) st = run_nodes(&f);
     frame_free(&q);
     frame_free(&f);
+    threads_leave(flt);
     return st;
 }

@@ -14,9 +14,6 @@
 lo_status lo_exec_subgraph(lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
                            int n_inputs, lo_tensor *outputs, int iteration);
 
-/* Deep copy of a tensor or sequence into fresh memory. */
-lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
-
 /* lo_session_run that also hands back the graph's outputs: outputs (when
  * not NULL) has room for lo_model_output_count() tensors, each owned by the
  * caller afterwards (free with lo_tensor_free_data). */

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "exec.h"
 
@@ -46,6 +47,7 @@ struct lo_session {
     lo_model *model;
     int threads;
     bool subgraphs; /* show the observer tensors inside bodies too */
+    lo_kernels kernels; /* which implementation every kernel runs */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
     size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */
@@ -54,7 +56,10 @@ struct lo_session {
     lo_held *held;
     void *scratch;
     size_t scratch_size;
-    volatile sig_atomic_t *stop; /* set by a signal handler to stop between nodes */
+    atomic_int interrupt; /* lo_session_interrupt (any thread, or a signal handler):
+                             the run stops before its next node */
+    int caller_threads;   /* the caller's OpenMP thread count during a run,
+                             restored around observer calls and at the end */
     /* profile: per top-graph node, seconds and FLOPs summed over runs */
     bool profile;
     double *node_seconds;

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "graph.h"
+#include "../util/util.h"
 
 /* Open-addressing map from value name to index, rebuilt on growth. */
 typedef struct name_index {
@@ -12,11 +13,7 @@ typedef struct name_index {
     int *slots; /* value index + 1; 0 = empty */
 } name_index;
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return lo_fnv1a64(s); }
 
 static bool index_insert(lo_graph *g, int value) {
     name_index *ix = g->name_index;

@@ -245,5 +245,15 @@ const int64_t *lo_attr_ints(const lo_node *n, const char *name, int64_t *count);
 const float *lo_attr_floats(const lo_node *n, const char *name, int64_t *count);
 
 void lo_tensor_free_data(lo_tensor *t); /* frees strings of STRING tensors too */
+/* A tensor buffer, 64-byte aligned for the vector kernels and oneDNN; free(). */
+void *lo_buffer_alloc(size_t bytes);
+/* A caller's options struct (its first field the size_t struct_size its
+ * *_options_init set) copied over dst, which holds the defaults and is size
+ * bytes: an older, smaller struct leaves the newer fields at their defaults.
+ * A struct_size that is not a size this library could have set (0: not
+ * initialised) is an argument error naming what (e.g. "lo_session_options"). */
+lo_status lo_options_take(void *dst, size_t size, const void *src, const char *what, lo_error *err);
+/* Deep copy of a tensor or sequence into fresh memory. */
+lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
 
 #endif

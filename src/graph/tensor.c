@@ -383,3 +383,53 @@ void lo_tensor_free_data(lo_tensor *t) {
     t->data = NULL;
     t->nbytes = 0;
 }
+
+void *lo_buffer_alloc(size_t bytes) {
+    void *p = NULL;
+    size_t size = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
+    return p;
+}
+
+lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err) {
+    *dst = *src;
+    dst->data = NULL;
+    dst->items = NULL;
+    if (src->kind == LO_KIND_SEQUENCE) {
+        dst->items = calloc((size_t)src->n_items + 1, sizeof *dst->items);
+        if (!dst->items) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < src->n_items; i++) {
+            lo_status st = lo_tensor_clone(&src->items[i], &dst->items[i], err);
+            if (st != LO_OK) {
+                dst->n_items = i;
+                lo_tensor_free_data(dst);
+                return st;
+            }
+        }
+        return LO_OK;
+    }
+    if (src->kind == LO_KIND_NONE) return LO_OK;
+    dst->data = lo_buffer_alloc(src->nbytes);
+    if (!dst->data) return lo_fail(err, LO_ERR_NOMEM, "out of memory (%zu bytes)", src->nbytes);
+    if (src->dtype == LO_STRING) {
+        size_t n = src->nbytes / sizeof(char *);
+        for (size_t i = 0; i < n; i++) {
+            const char *s = ((char *const *)src->data)[i];
+            ((char **)dst->data)[i] = lo_strdup(s ? s : "");
+        }
+    } else if (src->nbytes) {
+        memcpy(dst->data, src->data, src->nbytes);
+    }
+    return LO_OK;
+}
+
+lo_status lo_options_take(void *dst, size_t size, const void *src, const char *what, lo_error *err) {
+    size_t given;
+    memcpy(&given, src, sizeof given);
+    if (given < sizeof given || given > size)
+        return lo_fail(err, LO_ERR_ARGUMENT, "%s has struct_size %zu, not one %s_init sets (%zu here): "
+                       "initialise it with %s_init", what, given, what, size, what);
+    memcpy(dst, src, given);
+    memcpy(dst, &size, sizeof size);
+    return LO_OK;
+}

@@ -14,6 +14,20 @@
 
 struct lo_frame;
 
+/* Which implementation a kernel runs. Every fast path has a plain reference
+ * it is checked against; the choice is data in the kernel context, set per
+ * session (lo_session_options.reference_kernels) or by the op tests, never
+ * read from the environment. */
+typedef enum lo_kernels {
+    LO_KERNELS_FAST = 0,      /* the fastest path for the shape and machine */
+    LO_KERNELS_REFERENCE = 1, /* the reference loops */
+    /* Conv's oneDNN variants, forced so tests reach each one: NCHW src/dst,
+     * oneDNN's chosen (blocked) layouts, the integer GEMM without AVX-512. */
+    LO_KERNELS_CONV_PLAIN = 2,
+    LO_KERNELS_CONV_BLOCKED = 3,
+    LO_KERNELS_CONV_PORTABLE = 4
+} lo_kernels;
+
 typedef struct lo_kernel_ctx {
     const lo_node *node;
     const void *params;
@@ -24,7 +38,20 @@ typedef struct lo_kernel_ctx {
     lo_error *err;
     struct lo_frame *frame; /* the running graph, for control flow */
     int threads;
+    lo_kernels kernels;
+    /* Runs a subgraph (If branch, Loop or Scan body) of the node being run:
+     * inputs are bound to body->inputs in order, outer-scope names resolve
+     * to the enclosing frames; outputs[0..body->n_outputs) receive the
+     * body's outputs, owned by the caller (lo_tensor_free_data). iteration
+     * (-1 for If) is what the observer reports for the body's tensors.
+     * Given by the run loop, so kernels never include it; NULL outside a
+     * session. */
+    lo_status (*run_subgraph)(struct lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
+                              int n_inputs, lo_tensor *outputs, int iteration);
 } lo_kernel_ctx;
+
+/* Whether the kernel must take its reference path. */
+static inline bool lo_use_ref(const lo_kernel_ctx *ctx) { return ctx->kernels == LO_KERNELS_REFERENCE; }
 
 /* Sets out[i]'s dtype and shape and gives it a buffer (zero-filled only for
  * LO_STRING). Omitted outputs (NULL) get a scratch buffer that is dropped. */
@@ -45,7 +72,12 @@ typedef struct lo_op_def {
     lo_status (*prepare)(const lo_node *node, void **params, lo_error *err); /* may be NULL */
     lo_status (*run)(lo_kernel_ctx *ctx);
     void (*free_params)(void *params); /* NULL: free() */
+    /* LO_OP_FAST: run has a fast path besides its reference, chosen by
+     * ctx->kernels; tests/unit/test_ops.c runs every such op both ways. */
+    unsigned flags;
 } lo_op_def;
+
+#define LO_OP_FAST 1u
 
 #define LO_OPSET_MAX 28
 
@@ -81,19 +113,56 @@ lo_status lo_kernel_fail(lo_kernel_ctx *ctx, lo_status status, const char *fmt, 
     } while (0)
 
 
-/* Tables of the kernel families, each ended by an entry with op_type NULL. */
-extern const lo_op_def lo_ops_elementwise[];
-extern const lo_op_def lo_ops_shape[];
-extern const lo_op_def lo_ops_conv[];
-extern const lo_op_def lo_ops_pool[];
-extern const lo_op_def lo_ops_gemm[];
-extern const lo_op_def lo_ops_norm[];
-extern const lo_op_def lo_ops_reduce[];
-extern const lo_op_def lo_ops_control[];
-extern const lo_op_def lo_ops_resize[];
-extern const lo_op_def lo_ops_sequence[];
-extern const lo_op_def lo_ops_loss[];
-extern const lo_op_def lo_ops_misc[];
-extern const lo_op_def lo_ops_quantize[];
+/* Tables of the kernel families, each ended by an entry with op_type NULL:
+ * one per source file, which sits in the directory of its ONNX domain
+ * (src/ops/<domain>/, after ONNX Runtime's providers/cpu layout). */
+extern const lo_op_def lo_ops_control[]; /* controlflow/control.c */
+extern const lo_op_def lo_ops_generator_random[]; /* generator/random.c */
+extern const lo_op_def lo_ops_image_image_decoder[]; /* image/image_decoder.c */
+extern const lo_op_def lo_ops_llm_attention[]; /* llm/attention.c */
+extern const lo_op_def lo_ops_llm_flex_attention[]; /* llm/flex_attention.c */
+extern const lo_op_def lo_ops_llm_linear_attention[]; /* llm/linear_attention.c */
+extern const lo_op_def lo_ops_llm_rotary_embedding[]; /* llm/rotary_embedding.c */
+extern const lo_op_def lo_ops_llm_tensor_scatter[]; /* llm/tensor_scatter.c */
+extern const lo_op_def lo_ops_cumulative[]; /* math/cumulative.c */
+extern const lo_op_def lo_ops_math_det[]; /* math/det.c */
+extern const lo_op_def lo_ops_elementwise[]; /* math/elementwise.c */
+extern const lo_op_def lo_ops_gemm[]; /* math/gemm.c */
+extern const lo_op_def lo_ops_ml[]; /* ml/ml.c */
+extern const lo_op_def lo_ops_nn_col2im[]; /* nn/col2im.c */
+extern const lo_op_def lo_ops_conv[]; /* nn/conv.c */
+extern const lo_op_def lo_ops_conv_integer[]; /* nn/conv_integer.c */
+extern const lo_op_def lo_ops_deform_conv[]; /* nn/deform_conv.c */
+extern const lo_op_def lo_ops_loss[]; /* nn/loss.c */
+extern const lo_op_def lo_ops_norm[]; /* nn/normalization.c */
+extern const lo_op_def lo_ops_pool[]; /* nn/pool.c */
+extern const lo_op_def lo_ops_object_detection_non_max_suppression[]; /* object_detection/non_max_suppression.c */
+extern const lo_op_def lo_ops_quantize[]; /* quantization/quantize.c */
+extern const lo_op_def lo_ops_reduce[]; /* reduction/reduce.c */
+extern const lo_op_def lo_ops_rnn[]; /* rnn/rnn.c */
+extern const lo_op_def lo_ops_sequence[]; /* sequence/sequence.c */
+extern const lo_op_def lo_ops_signal_dft[]; /* signal/dft.c */
+extern const lo_op_def lo_ops_signal_window[]; /* signal/window.c */
+extern const lo_op_def lo_ops_tensor_affine_grid[]; /* tensor/affine_grid.c */
+extern const lo_op_def lo_ops_tensor_bitcast[]; /* tensor/bitcast.c */
+extern const lo_op_def lo_ops_cast[]; /* tensor/cast.c */
+extern const lo_op_def lo_ops_tensor_center_crop_pad[]; /* tensor/center_crop_pad.c */
+extern const lo_op_def lo_ops_concat_split[]; /* tensor/concat_split.c */
+extern const lo_op_def lo_ops_expand_tile[]; /* tensor/expand_tile.c */
+extern const lo_op_def lo_ops_gather[]; /* tensor/gather.c */
+extern const lo_op_def lo_ops_tensor_grid_sample[]; /* tensor/grid_sample.c */
+extern const lo_op_def lo_ops_pad[]; /* tensor/pad.c */
+extern const lo_op_def lo_ops_range_nonzero_onehot[]; /* tensor/range_nonzero_onehot.c */
+extern const lo_op_def lo_ops_resize[]; /* tensor/resize.c */
+extern const lo_op_def lo_ops_reverse_sequence_compress[]; /* tensor/reverse_sequence_compress.c */
+extern const lo_op_def lo_ops_scatter[]; /* tensor/scatter.c */
+extern const lo_op_def lo_ops_shape[]; /* tensor/shape.c */
+extern const lo_op_def lo_ops_slice[]; /* tensor/slice.c */
+extern const lo_op_def lo_ops_space_depth[]; /* tensor/space_depth.c */
+extern const lo_op_def lo_ops_transpose[]; /* tensor/transpose.c */
+extern const lo_op_def lo_ops_unique[]; /* tensor/unique.c */
+extern const lo_op_def lo_ops_text_string_normalizer[]; /* text/string_normalizer.c */
+extern const lo_op_def lo_ops_text_strings[]; /* text/strings.c */
+extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.c */
 
 #endif

@@ -88,7 +88,7 @@ static void run_wide(float *x, int64_t n, double scale, double offset, double qm
 #define FLOAT_KERNEL_QMAX 65535.0
 
 static void run(float *x, int64_t n, const grid *g, lo_rounding r) {
-    if (r == LO_ROUND_HALF_AWAY) run_half_away(x, n, g);
+    if (r == LO_ROUNDING_HALF_AWAY) run_half_away(x, n, g);
     else run_half_even(x, n, g);
 }
 

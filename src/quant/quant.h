@@ -17,16 +17,17 @@
 
 #include "../graph/graph.h"
 
-typedef enum lo_rounding {
-    /* round(x / scale) half to even, clamped on the integer grid: torch's
-     * fake_quantize_*, aimet_torch v2 and ONNX QuantizeLinear. */
-    LO_ROUND_HALF_EVEN = 0,
-    /* aimet_onnx's C++ kernel (libpymo quantizeDequantizeCpu, still what
-     * aimet-onnx 2.42 runs): clamp x to [min, max] in float, then
-     * roundf(x / scale - offset), i.e. half away from zero on the unsigned
-     * grid, which is half up on the real line. */
-    LO_ROUND_HALF_AWAY = 1
-} lo_rounding;
+/* The public lo_rounding_mode (layerout.h), one enum for both sides:
+ * LO_ROUNDING_HALF_EVEN rounds x / scale half to even, clamped on the integer
+ * grid: torch's fake_quantize_*, aimet_torch v2 and ONNX QuantizeLinear.
+ * LO_ROUNDING_HALF_AWAY is aimet_onnx's C++ kernel (libpymo
+ * quantizeDequantizeCpu, still what aimet-onnx 2.42 runs): clamp x to
+ * [min, max] in float, then roundf(x / scale - offset), i.e. half away from
+ * zero on the unsigned grid, which is half up on the real line. */
+typedef lo_rounding_mode lo_rounding;
+/* The quantization code's short spellings of the same two values. */
+#define LO_ROUND_HALF_EVEN LO_ROUNDING_HALF_EVEN
+#define LO_ROUND_HALF_AWAY LO_ROUNDING_HALF_AWAY
 
 typedef struct lo_encoding lo_encoding; /* one tensor's encoding */
 typedef struct lo_quant lo_quant;       /* a parsed encodings file */

@@ -104,6 +104,19 @@ def generate_two_inputs_layout_and_values():
 
 
 @test
+def reference_kernels_give_the_same_layers():
+    # the reference loops instead of the fast paths: same files, values within
+    # float32 rounding of numpy's
+    d = fresh("refkernels")
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "--reference-kernels",
+        "--quiet")
+    for n in EXPECTED:
+        got = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", n + ".raw"), np.float32).reshape(2, 3)
+        assert np.allclose(got, np.load(fx("ref_%s.npy" % n)), rtol=1e-6, atol=1e-7), n
+    assert "--reference-kernels" in run("generate", "--help").stdout
+
+
+@test
 def inputs_by_name_pb_raw_and_npy_format():
     d = fresh("byname")
     run("generate", fx("two_inputs.onnx"), "-i", "y=" + fx("y.raw"), "-i", "x=" + fx("x.pb"), "-o", d,

@@ -3,11 +3,11 @@
  * kernel's prepare and run as the executor would, the random numbers the
  * random cases are drawn from, and the closing "N passed, M failed" line.
  *
- * Everything here is static inline (or a static variable marked unused), so
- * a test that includes a kernel's .c file to reach its static functions can
- * include this after it: nothing here is emitted unless used, and no name
- * here is one that src/ defines. The file is not named test_*.c, so CMake's
- * glob does not build it as a test of its own.
+ * Everything here is static inline (or a static variable marked unused):
+ * nothing is emitted unless used. Tests reach kernels only through the
+ * registry, and choose the fast or the reference path with harness_kernels
+ * (the context's kernel choice), as sessions do. The file is not named
+ * test_*.c, so CMake's glob does not build it as a test of its own.
  *
  * A test may define, before including this:
  *   HARNESS_SEED     the random generator's starting state. Each test keeps
@@ -214,6 +214,10 @@ static inline lo_status kernel_prepare(const lo_node *node, const lo_op_def **de
     return st;
 }
 
+/* The implementation every kernel run below takes (the context's kernel
+ * choice): tests set it to LO_KERNELS_REFERENCE to run the reference path. */
+static lo_kernels harness_kernels HARNESS_UNUSED = LO_KERNELS_FAST;
+
 /* One run of a prepared kernel with a minimal context: no frame (outputs are
  * malloc'd, not from a session arena). out[i] NULL is an output nobody reads;
  * the others must be empty tensors. */
@@ -221,7 +225,8 @@ static inline lo_status kernel_run(const lo_node *node, const lo_op_def *def, co
                                    const lo_tensor *const *in, int n_in, lo_tensor *const *out, int n_out,
                                    int threads, lo_error *err) {
     lo_kernel_ctx ctx = {.node = node, .params = params, .in = in, .n_in = n_in,
-                         .out = out, .n_out = n_out, .err = err, .threads = threads};
+                         .out = out, .n_out = n_out, .err = err, .threads = threads,
+                         .kernels = harness_kernels};
     return def->run(&ctx);
 }
 

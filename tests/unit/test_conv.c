@@ -1,10 +1,10 @@
-/* Tests of the convolution kernels (src/ops/conv.c).
+/* Tests of the convolution kernels (src/ops/nn/conv.c, conv_integer.c, deform_conv.c).
  *
  * The kernels are driven through the registry as the executor drives them.
  * Results are compared with straightforward double-precision loops written
  * here (ConvTranspose as a scatter, unlike the kernel's gather), and the
  * oneDNN path is compared with the kernel's own reference path
- * (LAYEROUT_CONV_IMPL=reference) on random shapes.
+ * (LO_KERNELS_REFERENCE) on random shapes.
  *
  * `test_conv bench` prints GFLOP/s of a ResNet-50 3x3 layer instead. */
 #include <malloc.h>
@@ -268,10 +268,12 @@ static void check_conv_case(const conv_case *cc, bool transpose) {
     double *want = malloc((size_t)total * sizeof *want);
     (transpose ? ref_conv_transpose : ref_conv)(g, x.data, w.data, cc->bias ? b.data : NULL, want);
     const lo_tensor *in[] = {&x, &w, &b};
-    static const char *impls[] = {"reference", "plain", "blocked", ""};
+    static const char *impls[] = {"reference", "plain", "blocked", "default"};
+    static const lo_kernels kernels[] = {LO_KERNELS_REFERENCE, LO_KERNELS_CONV_PLAIN, LO_KERNELS_CONV_BLOCKED,
+                                         LO_KERNELS_FAST};
     char desc[512];
     for (int i = 0; i < 4; i++) {
-        setenv("LAYEROUT_CONV_IMPL", impls[i], 1);
+        harness_kernels = kernels[i];
         op_instance op;
         build_conv_op(&op, cc, transpose);
         lo_tensor y = {0};
@@ -292,7 +294,7 @@ static void check_conv_case(const conv_case *cc, bool transpose) {
         lo_tensor_free_data(&y);
         op_free(&op);
     }
-    unsetenv("LAYEROUT_CONV_IMPL");
+    harness_kernels = LO_KERNELS_FAST;
     free(want);
     lo_tensor_free_data(&x);
     lo_tensor_free_data(&w);
@@ -740,9 +742,10 @@ static void check_conv_integer_case(const conv_case *ccp) {
         double *want = malloc((size_t)total * sizeof *want);
         ref_conv(g, xf, wf, NULL, want);
         const lo_tensor *in[] = {&x, &w, &xz, &wz};
-        static const char *int_impls[] = {"reference", "portable", ""};
+        static const char *int_impls[] = {"reference", "portable", "default"};
+        static const lo_kernels int_kernels[] = {LO_KERNELS_REFERENCE, LO_KERNELS_CONV_PORTABLE, LO_KERNELS_FAST};
         for (int impl = 0; impl < 3; impl++) {
-            setenv("LAYEROUT_CONV_IMPL", int_impls[impl], 1);
+            harness_kernels = int_kernels[impl];
             op_instance op;
             build_conv_op(&op, &cc, false);
             op.node.op_type = "ConvInteger";
@@ -759,7 +762,7 @@ static void check_conv_integer_case(const conv_case *ccp) {
             lo_tensor_free_data(&y);
             op_free(&op);
         }
-        unsetenv("LAYEROUT_CONV_IMPL");
+        harness_kernels = LO_KERNELS_FAST;
         free(want);
         free(xf);
         free(wf);
@@ -852,7 +855,8 @@ static void bench(void) {
         {64, 56, 64, 3, 1}, {128, 28, 128, 3, 1}, {256, 14, 256, 3, 1}, {512, 7, 512, 3, 1},
         {256, 56, 64, 1, 1}, {64, 56, 256, 1, 1},
     };
-    const char *impls[] = {"", "plain"}; /* the default choice, and NCHW throughout */
+    const char *impls[] = {"default", "plain"}; /* the default choice, and NCHW throughout */
+    const lo_kernels kernels[] = {LO_KERNELS_FAST, LO_KERNELS_CONV_PLAIN};
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const int64_t *s = layers[l];
         int64_t pad = s[3] / 2, out = (s[1] + 2 * pad - s[3]) / s[4] + 1;
@@ -865,7 +869,7 @@ static void bench(void) {
         for (int threads = 1; threads <= 2; threads++)
             for (int i = 0; i < 2; i++) {
                 omp_set_num_threads(threads);
-                setenv("LAYEROUT_CONV_IMPL", impls[i], 1);
+                harness_kernels = kernels[i];
                 op_instance op;
                 op_init(&op, "Conv", 11);
                 int64_t pads[] = {pad, pad, pad, pad}, st[] = {s[4], s[4]};
@@ -889,7 +893,7 @@ static void bench(void) {
                 printf("conv 1x%lldx%lldx%lld -> %lld k%lld s%lld  %-7s %d thread(s): %6.1f GFLOP/s "
                        "(%.3f ms)\n",
                        (long long)s[0], (long long)s[1], (long long)s[1], (long long)s[2],
-                       (long long)s[3], (long long)s[4], *impls[i] ? impls[i] : "default", threads,
+                       (long long)s[3], (long long)s[4], impls[i], threads,
                        flop / best * 1e-9, best * 1e3);
                 op_free(&op);
             }

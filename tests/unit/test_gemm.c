@@ -1,56 +1,9 @@
-/* Kernels of gemm.c. The file is included so the static fast and reference
- * paths can be compared directly. */
-#include "ops/gemm.c"
+/* Kernels of gemm.c, through the registry; the fast and reference paths are
+ * chosen as sessions choose them, by the context's kernel choice. */
 
 /* Two threads, so the kernels' parallel splits run too. */
 #define HARNESS_THREADS 2
 #include "harness.h"
-
-/* ---- float32 GEMM: oneDNN against the reference ---- */
-
-static void naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B, double *C) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++)
-                s += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
-            C[i * N + j] = s;
-        }
-}
-
-static void test_gemm_paths(void) {
-    for (int trial = 0; trial < 40; trial++) {
-        int64_t M = rnd_int(1, 70), N = rnd_int(1, 70), K = rnd_int(1, 90);
-        if (trial == 0) M = 257, N = 129, K = 300; /* big enough for blocked kernels */
-        bool ta = trial & 1, tb = trial & 2;
-        float alpha = trial % 3 ? 1.0f : 0.5f, beta = trial % 4 == 0 ? 0.0f : 0.75f;
-        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
-        float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N), *C0 = malloc(sizeof(float) * M * N);
-        double *ref = malloc(sizeof(double) * M * N);
-        for (int64_t i = 0; i < M * K; i++) A[i] = (float)rnd();
-        for (int64_t i = 0; i < K * N; i++) B[i] = (float)rnd();
-        for (int64_t i = 0; i < M * N; i++) C0[i] = beta == 0 ? NAN : (float)rnd(); /* beta 0 must not read C */
-        memcpy(C1, C0, sizeof(float) * M * N);
-        memcpy(C2, C0, sizeof(float) * M * N);
-        gemm_force_reference = false;
-        gemm_f32(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C1, N);
-        gemm_f32_ref(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C2, N);
-        naive_gemm(ta, tb, M, N, K, A, B, ref);
-        double worst_fast = 0, worst_ref = 0;
-        for (int64_t i = 0; i < M * N; i++) {
-            double want = alpha * ref[i] + (beta == 0 ? 0 : beta * C0[i]);
-            double e1 = fabs(C1[i] - want) / (1e-5 + 1e-4 * fabs(want));
-            double e2 = fabs(C2[i] - want) / (1e-6 + 1e-6 * fabs(want));
-            if (!(e1 <= worst_fast)) worst_fast = e1;
-            if (!(e2 <= worst_ref)) worst_ref = e2;
-        }
-        CHECK(worst_fast <= 1, "oneDNN sgemm %lldx%lldx%lld ta=%d tb=%d beta=%g: error %g", (long long)M,
-               (long long)N, (long long)K, ta, tb, beta, worst_fast);
-        CHECK(worst_ref <= 1, "reference sgemm %lldx%lldx%lld: error %g", (long long)M, (long long)N, (long long)K,
-               worst_ref);
-        free(A), free(B), free(C0), free(C1), free(C2), free(ref);
-    }
-}
 
 /* ---- Gemm ---- */
 
@@ -171,11 +124,11 @@ static void test_matmul(void) {
         lo_tensor A = tensor_rand(LO_FLOAT, cases[c].ra, cases[c].a), B = tensor_rand(LO_FLOAT, cases[c].rb, cases[c].b);
         const lo_tensor *in[2] = {&A, &B};
         lo_tensor fast[1] = {0}, ref[1] = {0};
-        gemm_force_reference = false;
+        harness_kernels = LO_KERNELS_FAST;
         lo_status s1 = run_op("MatMul", 13, NULL, 0, in, 2, fast, 1, &err);
-        gemm_force_reference = true;
+        harness_kernels = LO_KERNELS_REFERENCE;
         lo_status s2 = run_op("MatMul", 13, NULL, 0, in, 2, ref, 1, &err);
-        gemm_force_reference = false;
+        harness_kernels = LO_KERNELS_FAST;
         CHECK(s1 == LO_OK && s2 == LO_OK, "MatMul case %zu failed: %s", c, err.message);
         if (s1 == LO_OK && s2 == LO_OK) {
             lo_tensor want = tensor_new(LO_FLOAT, cases[c].ry, cases[c].y);
@@ -343,14 +296,11 @@ static void test_einsum(void) {
         lo_tensor X = tensor_rand(LO_FLOAT, cases[c].ra, cases[c].a), Y = tensor_rand(LO_FLOAT, cases[c].rb, cases[c].b);
         const lo_tensor *xy[2] = {&X, &Y};
         lo_tensor fast[1] = {0}, ref[1] = {0};
-        gemm_force_reference = false;
-        int runs = einsum_matmul_runs;
+        harness_kernels = LO_KERNELS_FAST;
         lo_status s1 = einsum(cases[c].eq, xy, 2, fast, &err);
-        CHECK((einsum_matmul_runs > runs) == (c + 2 < sizeof cases / sizeof cases[0]),
-               "Einsum %s: the GEMM path %s", cases[c].eq, einsum_matmul_runs > runs ? "ran" : "did not run");
-        gemm_force_reference = true;
+        harness_kernels = LO_KERNELS_REFERENCE;
         lo_status s2 = einsum(cases[c].eq, xy, 2, ref, &err);
-        gemm_force_reference = false;
+        harness_kernels = LO_KERNELS_FAST;
         CHECK(s1 == LO_OK && s2 == LO_OK && mismatch(fast, ref, 1e-5, 1e-4) <= 1, "Einsum %s: fast path differs (%s)",
                cases[c].eq, err.message);
         free_all(fast, 1), free_all(ref, 1);
@@ -546,7 +496,6 @@ static void test_rnn_activations(void) {
 }
 
 int main(void) {
-    test_gemm_paths();
     test_gemm_op();
     test_matmul();
     test_matmul_integer();

@@ -1,8 +1,8 @@
-/* Tests of the pooling kernels (src/ops/pool.c).
+/* Tests of the pooling kernels (src/ops/nn/pool.c).
  *
  * Random max/average pooling of 1 to 3 spatial dims is checked against
  * loops written here from the ONNX spec, and the float32 2-D fast path
- * against the kernel's reference (LAYEROUT_POOL_IMPL=reference). Known
+ * against the kernel's reference (LO_KERNELS_REFERENCE). Known
  * answers come from the ONNX operator documentation. */
 #include <float.h>
 
@@ -118,10 +118,7 @@ static void random_pool_case(int nsp) {
         }
     float *reference_out = malloc((size_t)osz * sizeof(float));
     for (int impl = 0; impl < 2; impl++) {
-        if (impl == 0)
-            setenv("LAYEROUT_POOL_IMPL", "reference", 1);
-        else
-            unsetenv("LAYEROUT_POOL_IMPL");
+        harness_kernels = impl == 0 ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
         op_instance op;
         op_init(&op, g.kind == 0 ? "MaxPool" : "AveragePool", 19);
         int64_t pads[6];
@@ -164,7 +161,7 @@ static void random_pool_case(int nsp) {
         lo_tensor_free_data(&y);
         op_free(&op);
     }
-    unsetenv("LAYEROUT_POOL_IMPL");
+    harness_kernels = LO_KERNELS_FAST;
     free(want);
     free(reference_out);
     lo_tensor_free_data(&x);

@@ -19,8 +19,8 @@ static void test_ties(void) {
     float a[11], b[11];
     memcpy(a, x, sizeof x);
     memcpy(b, x, sizeof x);
-    lo_qdq_affine(a, 1, dims, enc, &scale, &offset, 255, LO_ROUND_HALF_EVEN);
-    lo_qdq_affine(b, 1, dims, enc, &scale, &offset, 255, LO_ROUND_HALF_AWAY);
+    lo_qdq_affine(a, 1, dims, enc, &scale, &offset, 255, LO_ROUNDING_HALF_EVEN);
+    lo_qdq_affine(b, 1, dims, enc, &scale, &offset, 255, LO_ROUNDING_HALF_AWAY);
     for (int i = 0; i < 11; i++) {
         CHECK(a[i] == even[i], "half-even qdq(%g) = %g, want %g", x[i], a[i], even[i]);
         CHECK(b[i] == away[i], "half-away qdq(%g) = %g, want %g", x[i], b[i], away[i]);
@@ -33,14 +33,14 @@ static void test_grids(void) {
     float want[] = {-1.5f, -1.5f, 0.5f, 6.0f, 6.0f};
     int64_t dims[1] = {5}, enc[1] = {1};
     double scale = 0.5, offset = -3.0;
-    lo_qdq_affine(x, 1, dims, enc, &scale, &offset, 15, LO_ROUND_HALF_EVEN);
+    lo_qdq_affine(x, 1, dims, enc, &scale, &offset, 15, LO_ROUNDING_HALF_EVEN);
     for (int i = 0; i < 5; i++) CHECK(x[i] == want[i], "uint4 qdq[%d] = %g, want %g", i, x[i], want[i]);
 
     /* Per-channel on axis 1 of a 2x3 tensor: columns have their own scales. */
     float y[] = {1.26f, 1.26f, 1.26f, -9.0f, 9.0f, 0.1f};
     double scales[3] = {1.0, 0.5, 0.25}, offsets[3] = {-8, -8, -8};
     int64_t d2[2] = {2, 3}, e2[2] = {1, 3};
-    lo_qdq_affine(y, 2, d2, e2, scales, offsets, 15, LO_ROUND_HALF_EVEN);
+    lo_qdq_affine(y, 2, d2, e2, scales, offsets, 15, LO_ROUNDING_HALF_EVEN);
     float want_y[] = {1.0f, 1.5f, 1.25f, -8.0f, 3.5f, 0.0f};
     for (int i = 0; i < 6; i++) CHECK(y[i] == want_y[i], "per-channel[%d] = %g, want %g", i, y[i], want_y[i]);
 
@@ -48,7 +48,7 @@ static void test_grids(void) {
     float z[8] = {0.3f, 0.3f, 0.3f, 0.3f, 0.3f, 0.3f, 0.3f, 0.3f};
     double bs[4] = {1.0, 0.5, 0.25, 0.125}, bo[4] = {-8, -8, -8, -8};
     int64_t d3[2] = {2, 4}, e3[2] = {2, 2};
-    lo_qdq_affine(z, 2, d3, e3, bs, bo, 15, LO_ROUND_HALF_EVEN);
+    lo_qdq_affine(z, 2, d3, e3, bs, bo, 15, LO_ROUNDING_HALF_EVEN);
     float want_z[] = {0, 0, 0.5f, 0.5f, 0.25f, 0.25f, 0.25f, 0.25f};
     for (int i = 0; i < 8; i++) CHECK(z[i] == want_z[i], "per-block[%d] = %g, want %g", i, z[i], want_z[i]);
 

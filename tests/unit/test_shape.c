@@ -1,5 +1,5 @@
-/* Unit tests of the shape family (src/ops/shape.c) and Resize/Upsample
- * (src/ops/resize.c): the copy engine against naive index arithmetic on
+/* Unit tests of the shape family (src/ops/tensor/) and Resize/Upsample
+ * (src/ops/tensor/resize.c): the copy engine against naive index arithmetic on
  * random shapes and dtypes, the Resize fast paths against the N-d reference
  * path, opset-specific forms, string ownership, and bad input reported as
  * errors rather than crashes. */
@@ -524,89 +524,6 @@ static void test_constant_and_strings(void) {
     free_all(&r2, 1);
 }
 
-/* ---- Resize: fast paths against the reference --------------------------------- */
-
-static bool resize_compare(const char *mode, const char *coord, const char *nearest, lo_dtype dt,
-                           int rank, const int64_t *dims, const float *scales, const int64_t *sizes) {
-    lo_tensor x = tensor_new(dt, rank, dims);
-    fill_random(&x);
-    if (dt == LO_FLOAT16) /* random bits may be NaN; keep values finite */
-        for (int64_t i = 0; i < lo_numel(&x); i++) ((uint16_t *)x.data)[i] &= 0xbbff;
-    int64_t n = rank;
-    lo_tensor ts = {0}, tz = {0};
-    if (scales) {
-        ts = tensor_new(LO_FLOAT, 1, &n);
-        memcpy(ts.data, scales, (size_t)rank * sizeof(float));
-    } else {
-        tz = make_i64(rank, sizes);
-    }
-    const lo_tensor *in[4] = {&x, NULL, scales ? &ts : NULL, scales ? NULL : &tz};
-    lo_attr a[4] = {attr_string("mode", mode), attr_string("coordinate_transformation_mode", coord),
-                    attr_string("nearest_mode", nearest), attr_int("_layerout_reference", 1)};
-    lo_tensor fast, ref;
-    lo_status s1 = run_op("Resize", 19, a, 3, in, 4, &fast, 1, NULL);
-    lo_status s2 = run_op("Resize", 19, a, 4, in, 4, &ref, 1, NULL);
-    bool ok = s1 == LO_OK && s2 == LO_OK && fast.rank == ref.rank &&
-              !memcmp(fast.dims, ref.dims, sizeof fast.dims);
-    for (int64_t i = 0; ok && i < lo_numel(&ref); i++) {
-        double f = lo_get_f64(&fast, i), r = lo_get_f64(&ref, i);
-        ok = f == r || fabs(f - r) <= 1e-5 * (1 + fabs(r)) || (isnan(f) && isnan(r));
-        if (!ok) printf("  element %lld: fast %g reference %g\n", (long long)i, f, r);
-    }
-    if (!ok) printf("  %s\n", last_err.message);
-    if (s1 == LO_OK) free_all(&fast, 1);
-    if (s2 == LO_OK) free_all(&ref, 1);
-    free_all(&x, 1);
-    if (scales) free_all(&ts, 1);
-    else free_all(&tz, 1);
-    return ok;
-}
-
-static void test_resize_paths(void) {
-    static const char *coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                   "half_pixel_symmetric", "tf_half_pixel_for_nn"};
-    static const char *nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
-    static const float factors[] = {0.5f, 0.6f, 1.0f, 1.5f, 2.0f, 3.0f, 0.25f, 1.7f};
-    for (int iter = 0; iter < 120; iter++) {
-        int64_t dims[4] = {rnd_range(1, 2), rnd_range(1, 3), rnd_range(1, 9), rnd_range(1, 9)};
-        if (iter == 0) {
-            dims[1] = 64; /* large enough for the parallel loops */
-            dims[2] = dims[3] = 20;
-        }
-        float scales[4] = {1, 1, factors[rng_next() % 8], factors[rng_next() % 8]};
-        int64_t sizes[4] = {dims[0], dims[1], rnd_range(1, 12), rnd_range(1, 12)};
-        const char *coord = coords[rng_next() % 6], *nearest = nearests[rng_next() % 4];
-        bool use_sizes = rng_next() % 2;
-        const char *mode = iter % 2 ? "linear" : "nearest";
-        if (!strcmp(coord, "tf_half_pixel_for_nn") && iter % 2) coord = "half_pixel";
-        bool ok = resize_compare(mode, coord, nearest, LO_FLOAT, 4, dims, use_sizes ? NULL : scales,
-                                 use_sizes ? sizes : NULL);
-        CHECK(ok, "resize %s %s %s on %lldx%lldx%lldx%lld: fast path differs from the reference",
-              mode, coord, nearest, (long long)dims[0], (long long)dims[1], (long long)dims[2],
-              (long long)dims[3]);
-    }
-    /* nearest on other dtypes and ranks goes through the element-size gather */
-    static const lo_dtype types[] = {LO_UINT8, LO_INT32, LO_FLOAT16, LO_INT8};
-    for (int iter = 0; iter < 24; iter++) {
-        int rank = (int)rnd_range(1, 5);
-        int64_t dims[5];
-        float scales[5];
-        for (int d = 0; d < rank; d++) {
-            dims[d] = rnd_range(1, 5);
-            scales[d] = factors[rng_next() % 8];
-        }
-        bool ok = resize_compare("nearest", coords[rng_next() % 5], nearests[rng_next() % 4], types[iter % 4], rank,
-                                 dims, scales, NULL);
-        CHECK(ok, "nearest resize of %s rank %d differs from the reference",
-              lo_dtype_name(types[iter % 4]), rank);
-    }
-    /* a linear resize of a rank-3 tensor resizing only its last two axes */
-    int64_t d3[3] = {5, 4, 7};
-    float s3[3] = {1, 2.5f, 0.5f};
-    CHECK(resize_compare("linear", "half_pixel", "floor", LO_FLOAT, 3, d3, s3, NULL),
-          "rank-3 bilinear differs from the reference");
-}
-
 static void test_resize_forms(void) {
     /* Upsample-7 (attribute scales), nearest: repeats */
     float v[4] = {1, 2, 3, 4};
@@ -723,7 +640,6 @@ int main(void) {
     test_gathers();
     test_opset_forms();
     test_constant_and_strings();
-    test_resize_paths();
     test_resize_forms();
     test_identity_values();
     test_versions();

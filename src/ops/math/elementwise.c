@@ -1,0 +1,972 @@
+/* Elementwise kernels: unary math and activations (Swish and SwiGLU too),
+ * binary and variadic ops with broadcasting, Where and Clip. Cast and
+ * CastLike, which share the machinery in elementwise.h, are in tensor/cast.c.
+ *
+ * Every op has one generic element function that works in double (float
+ * types), int64 (signed) or uint64 (unsigned and bool) and stores back with
+ * the output's own rounding or wrap-around. That function, applied to each
+ * output index in order with the uncollapsed broadcast strides, is the
+ * reference. The production path collapses the broadcast iteration into
+ * rows with a contiguous output, splits it across OpenMP threads and, for
+ * float32, runs typed row loops (same-shape, scalar and per-channel operands
+ * all become contiguous or stride-0 rows). The context's kernel choice
+ * (lo_use_ref) forces the reference; tests/unit/test_ops.c compares both. */
+#include <float.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <tgmath.h>
+
+#include "elementwise.h"
+#include "../helpers.h"
+
+/* ---- binary element functions --------------------------------------------- */
+
+static bool op_is_compare(ew_op op) {
+    return op == OP_EQ || op == OP_LT || op == OP_GT || op == OP_LE || op == OP_GE;
+}
+
+static inline double binary_f64(ew_op op, double a, double b, const ew_params *p) {
+    switch (op) {
+    case OP_ADD: case OP_SUM: case OP_MEAN: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    case OP_DIV: return a / b;
+    case OP_POW: return pow(a, b);
+    case OP_MOD: {
+        double r = fmod(a, b);
+        /* Python's %: the result takes the divisor's sign. */
+        if (!p->fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+        return r;
+    }
+    case OP_MAX: return (a != a || a > b) ? a : b;
+    case OP_MIN: return (a != a || a < b) ? a : b;
+    case OP_PRELU: return a < 0 ? a * b : a;
+    case OP_EQ: return a == b;
+    case OP_LT: return a < b;
+    case OP_GT: return a > b;
+    case OP_LE: return a <= b;
+    case OP_GE: return a >= b;
+    default: return 0;
+    }
+}
+
+static inline int64_t ipow_signed(int64_t base, int64_t e) {
+    if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
+    uint64_t r = 1, b = (uint64_t)base;
+    while (e) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return (int64_t)r;
+}
+
+/* Signed integers; wrap-around is done in uint64 so it is defined. Division
+ * and modulo by zero give 0 (numpy's answer) instead of trapping. */
+static inline int64_t binary_i64(ew_op op, int64_t a, int64_t b, const ew_params *p) {
+    switch (op) {
+    case OP_ADD: case OP_SUM: return (int64_t)((uint64_t)a + (uint64_t)b);
+    case OP_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
+    case OP_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
+    case OP_DIV:
+        if (b == 0) return 0;
+        if (b == -1) return (int64_t)(0 - (uint64_t)a);
+        return a / b;
+    case OP_MOD: {
+        if (b == 0 || b == -1) return 0;
+        int64_t r = a % b;
+        if (!p->fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+        return r;
+    }
+    case OP_POW: return ipow_signed(a, b);
+    case OP_MAX: return a > b ? a : b;
+    case OP_MIN: return a < b ? a : b;
+    case OP_PRELU: return a < 0 ? (int64_t)((uint64_t)a * (uint64_t)b) : a;
+    case OP_BITAND: return a & b;
+    case OP_BITOR: return a | b;
+    case OP_BITXOR: return a ^ b;
+    case OP_EQ: return a == b;
+    case OP_LT: return a < b;
+    case OP_GT: return a > b;
+    case OP_LE: return a <= b;
+    case OP_GE: return a >= b;
+    default: return 0;
+    }
+}
+
+static inline uint64_t binary_u64(ew_op op, uint64_t a, uint64_t b, const ew_params *p, int bits) {
+    switch (op) {
+    case OP_ADD: case OP_SUM: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    case OP_DIV: return b ? a / b : 0;
+    case OP_MOD: return b ? a % b : 0;
+    case OP_POW: return (uint64_t)ipow_signed((int64_t)a, (int64_t)b);
+    case OP_MAX: return a > b ? a : b;
+    case OP_MIN: return a < b ? a : b;
+    case OP_PRELU: return a;
+    case OP_BITSHIFT:
+        if (b >= (uint64_t)bits) return 0;
+        return p->shift_left ? a << b : a >> b;
+    case OP_BITAND: case OP_AND: return a & b;
+    case OP_BITOR: case OP_OR: return a | b;
+    case OP_BITXOR: case OP_XOR: return a ^ b;
+    case OP_EQ: return a == b;
+    case OP_LT: return a < b;
+    case OP_GT: return a > b;
+    case OP_LE: return a <= b;
+    case OP_GE: return a >= b;
+    default: return 0;
+    }
+}
+
+static void elem_binary(ew_loop *L, int64_t o, int64_t ia, int64_t ib, int64_t ic) {
+    lo_dtype ta = L->in_dtype[0], tb = L->in_dtype[1];
+    const ew_params *p = L->p;
+    ew_op op = L->op;
+    switch (class_of(ta)) {
+    case CLASS_FLOAT: {
+        double r = binary_f64(op, load_f(L->in[0], ta, ia), load_f(L->in[1], tb, ib), p);
+        if (op_is_compare(op)) ((uint8_t *)L->out)[o] = r != 0;
+        else store_f(L->out, L->out_dtype, o, r);
+        return;
+    }
+    case CLASS_SIGNED: {
+        int64_t a = load_i(L->in[0], ta, ia), r;
+        if (op == OP_POW && class_of(tb) == CLASS_FLOAT)
+            r = f64_to_i64(pow((double)a, load_f(L->in[1], tb, ib)));
+        else if (op == OP_BITSHIFT) {
+            /* opset 28 semantics: arithmetic right shift; a shift that is
+             * negative or not below the width leaves only the sign fill */
+            int64_t b = load_i(L->in[1], tb, ib), bits = (int64_t)lo_dtype_size(ta) * 8;
+            if (b < 0 || b >= bits) r = p->shift_left ? 0 : (a < 0 ? -1 : 0);
+            else r = p->shift_left ? (int64_t)((uint64_t)a << b) : a >> b;
+        } else
+            r = binary_i64(op, a, load_i(L->in[1], tb, ib), p);
+        if (op_is_compare(op)) ((uint8_t *)L->out)[o] = r != 0;
+        else store_i(L->out, L->out_dtype, o, r);
+        return;
+    }
+    case CLASS_UNSIGNED: case CLASS_BOOL: {
+        uint64_t a = (uint64_t)load_i(L->in[0], ta, ia), r;
+        if (op == OP_POW && class_of(tb) == CLASS_FLOAT) {
+            double v = pow((double)a, load_f(L->in[1], tb, ib));
+            r = v >= 9.2233720368547758e18 && v < 1.8446744073709552e19 ? (uint64_t)v
+                                                                        : (uint64_t)f64_to_i64(v);
+        } else {
+            r = binary_u64(op, a, (uint64_t)load_i(L->in[1], tb, ib), p, (int)lo_dtype_size(ta) * 8);
+        }
+        if (op_is_compare(op)) ((uint8_t *)L->out)[o] = r != 0;
+        else store_i(L->out, L->out_dtype, o, (int64_t)r);
+        return;
+    }
+    case CLASS_STRING: {
+        const char *a = ((char *const *)L->in[0])[ia], *b = ((char *const *)L->in[1])[ib];
+        ((uint8_t *)L->out)[o] = strcmp(a ? a : "", b ? b : "") == 0;
+        return;
+    }
+    default: return;
+    }
+}
+GENERIC_ROW(row_binary_generic, elem_binary)
+
+/* ---- float32 binary rows ---------------------------------------------------- */
+
+/* One loop per operand layout: both contiguous, one of them a row-constant
+ * (scalar or per-channel after collapsing), or anything else strided. */
+#define F32_BINARY_ROW(name, OUT_T, EXPR)                                                        \
+    static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {                     \
+        OUT_T *y = (OUT_T *)L->out + o;                                                          \
+        const float *pa = (const float *)L->in[0] + off[0];                                      \
+        const float *pb = (const float *)L->in[1] + off[1];                                      \
+        int64_t sa = L->stride[0][L->rank - 1], sb = L->stride[1][L->rank - 1];                  \
+        if (sa == 1 && sb == 1) {                                                                \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                \
+                float a = pa[i], b = pb[i];                                                      \
+                y[i] = (EXPR);                                                                   \
+            }                                                                                    \
+        } else if (sa == 1 && sb == 0) {                                                         \
+            const float b = pb[0];                                                               \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                \
+                float a = pa[i];                                                                 \
+                y[i] = (EXPR);                                                                   \
+            }                                                                                    \
+        } else if (sa == 0 && sb == 1) {                                                         \
+            const float a = pa[0];                                                               \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                \
+                float b = pb[i];                                                                 \
+                y[i] = (EXPR);                                                                   \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                float a = pa[i * sa], b = pb[i * sb];                                            \
+                y[i] = (EXPR);                                                                   \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+F32_BINARY_ROW(row_f32_add, float, a + b)
+F32_BINARY_ROW(row_f32_sub, float, a - b)
+F32_BINARY_ROW(row_f32_mul, float, a * b)
+F32_BINARY_ROW(row_f32_div, float, a / b)
+F32_BINARY_ROW(row_f32_max, float, (a != a || a > b) ? a : b)
+F32_BINARY_ROW(row_f32_min, float, (a != a || a < b) ? a : b)
+F32_BINARY_ROW(row_f32_prelu, float, a < 0 ? a * b : a)
+F32_BINARY_ROW(row_f32_pow, float, pow(a, b))
+F32_BINARY_ROW(row_f32_eq, uint8_t, a == b)
+F32_BINARY_ROW(row_f32_lt, uint8_t, a < b)
+F32_BINARY_ROW(row_f32_gt, uint8_t, a > b)
+F32_BINARY_ROW(row_f32_le, uint8_t, a <= b)
+F32_BINARY_ROW(row_f32_ge, uint8_t, a >= b)
+
+/* Squares and square roots dominate Pow in real models (LayerNorm, GELU
+ * decompositions); they are exact without powf. */
+static void row_f32_pow_dispatch(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {
+    int64_t sa = L->stride[0][L->rank - 1], sb = L->stride[1][L->rank - 1];
+    const float *pa = (const float *)L->in[0] + off[0];
+    float *y = (float *)L->out + o;
+    if (sa == 1 && sb == 0) {
+        float e = ((const float *)L->in[1])[off[1]];
+        if (e == 2.0f) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) y[i] = pa[i] * pa[i];
+            return;
+        }
+        if (e == 1.0f) {
+            memmove(y, pa, (size_t)n * sizeof *y);
+            return;
+        }
+    }
+    row_f32_pow(L, o, off, n);
+}
+
+static row_fn f32_binary_row(ew_op op) {
+    switch (op) {
+    case OP_ADD: case OP_SUM: case OP_MEAN: return row_f32_add;
+    case OP_SUB: return row_f32_sub;
+    case OP_MUL: return row_f32_mul;
+    case OP_DIV: return row_f32_div;
+    case OP_MAX: return row_f32_max;
+    case OP_MIN: return row_f32_min;
+    case OP_PRELU: return row_f32_prelu;
+    case OP_POW: return row_f32_pow_dispatch;
+    case OP_EQ: return row_f32_eq;
+    case OP_LT: return row_f32_lt;
+    case OP_GT: return row_f32_gt;
+    case OP_LE: return row_f32_le;
+    case OP_GE: return row_f32_ge;
+    default: return NULL;
+    }
+}
+
+/* Runs out = op(a, b) over out's shape (already allocated). */
+static void binary_compute(lo_kernel_ctx *ctx, const ew_params *p, ew_op op, const lo_tensor *a,
+                           const lo_tensor *b, lo_tensor *out) {
+    const lo_tensor *ins[2] = {a, b};
+    ew_loop L;
+    loop_init(&L, 2, ins, out->rank, out->dims, out, p, op);
+    if (lo_use_ref(ctx)) {
+        loop_reference(&L, elem_binary);
+        return;
+    }
+    loop_collapse(&L);
+    row_fn fn = NULL;
+    if (a->dtype == LO_FLOAT && b->dtype == LO_FLOAT) fn = f32_binary_row(op);
+    bool costly = op == OP_POW || op == OP_MOD || fn == NULL;
+    loop_run(&L, fn ? fn : row_binary_generic, thread_count(ctx),
+             costly ? PARALLEL_MIN_COSTLY : PARALLEL_MIN_CHEAP);
+}
+
+/* ---- binary ops ------------------------------------------------------------ */
+
+/* What each binary op accepts and yields. */
+static lo_status binary_check_types(lo_kernel_ctx *ctx, ew_op op, lo_dtype ta, lo_dtype tb,
+                                    lo_dtype *out) {
+    dclass ca = class_of(ta);
+    if (op == OP_POW) {
+        if (!(ca == CLASS_FLOAT || ca == CLASS_SIGNED || ca == CLASS_UNSIGNED) || !is_numeric(tb))
+            return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "Pow of %s by %s is not supported",
+                                  lo_dtype_name(ta), lo_dtype_name(tb));
+        *out = ta;
+        return LO_OK;
+    }
+    if (ta != tb)
+        return lo_kernel_fail(ctx, LO_ERR_INPUT, "inputs have different types %s and %s",
+                              lo_dtype_name(ta), lo_dtype_name(tb));
+    bool ok;
+    switch (op) {
+    case OP_AND: case OP_OR: case OP_XOR: ok = ca == CLASS_BOOL; break;
+    case OP_BITSHIFT: ok = ca == CLASS_UNSIGNED || ca == CLASS_SIGNED; break;
+    case OP_BITAND: case OP_BITOR: case OP_BITXOR: ok = ca == CLASS_SIGNED || ca == CLASS_UNSIGNED; break;
+    case OP_EQ: ok = ca != CLASS_OTHER; break;
+    case OP_LT: case OP_GT: case OP_LE: case OP_GE: ok = is_numeric(ta) || ca == CLASS_BOOL; break;
+    default: ok = is_numeric(ta); break;
+    }
+    if (!ok || ta == LO_INT4 || ta == LO_UINT4)
+        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "%s inputs are not supported",
+                              lo_dtype_name(ta));
+    *out = op_is_compare(op) ? LO_BOOL : ta;
+    return LO_OK;
+}
+
+/* The opset 1..6 form: with broadcast=1, B lines up with A starting at
+ * `axis` (or at the end), which is not numpy's rule when axis is given. */
+static lo_status legacy_view(lo_kernel_ctx *ctx, const ew_params *p, const lo_tensor *a,
+                             const lo_tensor *b, lo_tensor *view) {
+    *view = *b;
+    if (!p->legacy_bcast) {
+        LO_CHECK(ctx, a->rank == b->rank && memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]) == 0,
+                 "shapes differ but broadcast=0");
+        return LO_OK;
+    }
+    if (!p->has_axis || lo_numel(b) == 1) return LO_OK;
+    int64_t axis = p->axis < 0 ? p->axis + a->rank : p->axis;
+    LO_CHECK(ctx, axis >= 0 && axis + b->rank <= a->rank, "axis %lld does not fit B of rank %d in A of rank %d",
+             (long long)p->axis, b->rank, a->rank);
+    view->rank = a->rank;
+    for (int d = 0; d < a->rank; d++)
+        view->dims[d] = d >= axis && d < axis + b->rank ? b->dims[d - axis] : 1;
+    return LO_OK;
+}
+
+static lo_status run_binary(lo_kernel_ctx *ctx) {
+    const ew_params *p = ctx->params;
+    LO_CHECK(ctx, input_ok(ctx, 0) && input_ok(ctx, 1), "needs two tensor inputs");
+    const lo_tensor *a = ctx->in[0], *b = ctx->in[1];
+    lo_dtype out_type = LO_UNDEFINED;
+    LO_TRY(binary_check_types(ctx, p->op, a->dtype, b->dtype, &out_type));
+    lo_tensor bview;
+    if (p->legacy) {
+        LO_TRY(legacy_view(ctx, p, a, b, &bview));
+        b = &bview;
+    }
+    const lo_tensor *pair[2] = {a, b};
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    lo_error berr;
+    if (lo_broadcast_shape(2, pair, &rank, dims, &berr) != LO_OK)
+        return lo_kernel_fail(ctx, LO_ERR_INPUT, "%s", berr.message);
+    if (p->op == OP_PRELU) {
+        bool same = rank == a->rank && memcmp(dims, a->dims, (size_t)rank * sizeof dims[0]) == 0;
+        LO_CHECK(ctx, same, "slope does not broadcast to the shape of X");
+    }
+    if (!output_wanted(ctx)) return LO_OK;
+    LO_TRY(lo_output(ctx, 0, out_type, rank, dims));
+    binary_compute(ctx, p, p->op, a, b, ctx->out[0]);
+    return LO_OK;
+}
+
+/* PRelu-1..6 took a slope per channel: shape [C] against NCHW. */
+static lo_status run_prelu(lo_kernel_ctx *ctx) {
+    LO_CHECK(ctx, input_ok(ctx, 0) && input_ok(ctx, 1), "needs two tensor inputs");
+    const lo_tensor *x = ctx->in[0], *slope = ctx->in[1];
+    if (ctx->node->opset < 7 && slope->rank == 1 && x->rank >= 2 && slope->dims[0] == x->dims[1] &&
+        slope->dims[0] != 1 && x->dims[x->rank - 1] != slope->dims[0]) {
+        lo_tensor view = *slope;
+        view.rank = x->rank - 1;
+        for (int d = 1; d < x->rank; d++) view.dims[d - 1] = d == 1 ? slope->dims[0] : 1;
+        LO_CHECK(ctx, x->dtype == slope->dtype, "inputs have different types");
+        LO_CHECK(ctx, is_numeric(x->dtype), "%s inputs are not supported", lo_dtype_name(x->dtype));
+        if (!output_wanted(ctx)) return LO_OK;
+        LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
+        binary_compute(ctx, ctx->params, OP_PRELU, x, &view, ctx->out[0]);
+        return LO_OK;
+    }
+    return run_binary(ctx);
+}
+
+/* ---- variadic ops ----------------------------------------------------------- */
+
+static void elem_scale(ew_loop *L, int64_t o, int64_t a, int64_t b, int64_t c) {
+    store_f(L->out, L->out_dtype, o, load_f(L->out, L->out_dtype, o) / L->p->alpha);
+}
+
+static lo_status run_variadic(lo_kernel_ctx *ctx) {
+    const ew_params *p = ctx->params;
+    LO_CHECK(ctx, ctx->n_in >= 1, "needs at least one input");
+    const lo_tensor *ins[64] = {0};
+    int n = 0;
+    LO_CHECK(ctx, ctx->n_in <= 64, "more than 64 inputs are not supported");
+    for (int i = 0; i < ctx->n_in; i++) {
+        LO_CHECK(ctx, input_ok(ctx, i), "input %d is missing or not a tensor", i);
+        ins[n++] = ctx->in[i];
+    }
+    lo_dtype t = ins[0]->dtype;
+    for (int i = 1; i < n; i++)
+        LO_CHECK(ctx, ins[i]->dtype == t, "inputs have different types %s and %s", lo_dtype_name(t),
+                 lo_dtype_name(ins[i]->dtype));
+    bool float_only = p->op == OP_SUM || p->op == OP_MEAN;
+    if (!is_numeric(t) || t == LO_INT4 || t == LO_UINT4 || (float_only && class_of(t) != CLASS_FLOAT))
+        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "%s inputs are not supported", lo_dtype_name(t));
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    lo_error berr;
+    if (lo_broadcast_shape(n, ins, &rank, dims, &berr) != LO_OK)
+        return lo_kernel_fail(ctx, LO_ERR_INPUT, "%s", berr.message);
+    if (!output_wanted(ctx)) return LO_OK;
+    LO_TRY(lo_output(ctx, 0, t, rank, dims));
+    lo_tensor *out = ctx->out[0];
+    if (lo_numel(out) == 0) return LO_OK;
+    ew_op op = p->op == OP_MEAN ? OP_SUM : p->op;
+    if (n == 1) {
+        /* Max of one tensor is that tensor. */
+        binary_compute(ctx, p, OP_MAX, ins[0], ins[0], out);
+    } else {
+        binary_compute(ctx, p, op, ins[0], ins[1], out);
+        /* Folding into the output in place is safe: each element is read
+         * before it is written, at the same index. */
+        for (int i = 2; i < n; i++) binary_compute(ctx, p, op, out, ins[i], out);
+    }
+    if (p->op == OP_MEAN) {
+        int64_t count = lo_numel(out);
+        if (t == LO_FLOAT && !lo_use_ref(ctx)) {
+            float *y = out->data, divisor = (float)n;
+            int threads = thread_count(ctx);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && count > PARALLEL_MIN_CHEAP)
+            for (int64_t i = 0; i < count; i++) y[i] /= divisor;
+        } else {
+            ew_params scale = *p;
+            scale.alpha = n;
+            const lo_tensor *self[1] = {out};
+            ew_loop L;
+            loop_init(&L, 1, self, out->rank, out->dims, out, &scale, OP_MEAN);
+            loop_reference(&L, elem_scale);
+        }
+    }
+    return LO_OK;
+}
+
+/* ---- unary ops -------------------------------------------------------------- */
+
+#define T double
+static double unary_f64(ew_op op, double x, const ew_params *p) {
+    switch (op) {
+#define X(name, expr)                                                                            \
+    case OP_##name: return (expr);
+        FLOAT_UNARY_OPS(X)
+#undef X
+    default: return x;
+    }
+}
+#undef T
+
+/* Compiled for AVX-512, AVX2 and baseline; the loader picks one at start-up. */
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+#define T float
+#define X(name, expr)                                                                            \
+    VECTOR_CLONES static void row32_##name(const float *xs, float *ys, int64_t n, const ew_params *p) {        \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                    \
+            float x = xs[i];                                                                     \
+            ys[i] = (expr);                                                                      \
+        }                                                                                        \
+    }
+FLOAT_UNARY_OPS(X)
+#undef X
+#undef T
+
+typedef void (*row32_fn)(const float *xs, float *ys, int64_t n, const ew_params *p);
+
+static row32_fn f32_unary_row(ew_op op) {
+    switch (op) {
+#define X(name, expr)                                                                            \
+    case OP_##name: return row32_##name;
+        FLOAT_UNARY_OPS(X)
+#undef X
+    default: return NULL;
+    }
+}
+
+static bool op_is_cheap(ew_op op) {
+    switch (op) {
+    case OP_ABS: case OP_NEG: case OP_RELU: case OP_LEAKYRELU: case OP_CLIP: case OP_HARDSIGMOID:
+    case OP_HARDSWISH: case OP_FLOOR: case OP_CEIL: case OP_ROUND: case OP_SIGN: case OP_RECIPROCAL:
+    case OP_SQRT: case OP_THRESHOLDEDRELU: case OP_SHRINK: case OP_SOFTSIGN: return true;
+    default: return false;
+    }
+}
+
+static bool op_takes_ints(ew_op op) {
+    return op == OP_ABS || op == OP_NEG || op == OP_SIGN || op == OP_RELU || op == OP_CLIP ||
+           op == OP_SHRINK || op == OP_BITWISENOT;
+}
+
+static void elem_unary(ew_loop *L, int64_t o, int64_t ia, int64_t ib, int64_t ic) {
+    lo_dtype t = L->in_dtype[0];
+    const ew_params *p = L->p;
+    switch (L->op) {
+    case OP_ISNAN: {
+        double x = load_f(L->in[0], t, ia);
+        ((uint8_t *)L->out)[o] = x != x;
+        return;
+    }
+    case OP_ISINF: {
+        double x = load_f(L->in[0], t, ia);
+        ((uint8_t *)L->out)[o] = (x == INFINITY && p->detect_pos) || (x == -INFINITY && p->detect_neg);
+        return;
+    }
+    case OP_NOT: ((uint8_t *)L->out)[o] = !((const uint8_t *)L->in[0])[ia]; return;
+    default: break;
+    }
+    dclass c = class_of(t);
+    if (c == CLASS_FLOAT || L->op == OP_SHRINK) {
+        store_f(L->out, t, o, unary_f64(L->op, load_f(L->in[0], t, ia), p));
+        return;
+    }
+    int64_t x = load_i(L->in[0], t, ia), r = x;
+    if (c == CLASS_SIGNED) {
+        switch (L->op) {
+        case OP_ABS: r = x < 0 ? (int64_t)(0 - (uint64_t)x) : x; break;
+        case OP_NEG: r = (int64_t)(0 - (uint64_t)x); break;
+        case OP_SIGN: r = (x > 0) - (x < 0); break;
+        case OP_RELU: r = x < 0 ? 0 : x; break;
+        case OP_CLIP:
+            r = x < p->clip_lo_i ? p->clip_lo_i : x;
+            r = r > p->clip_hi_i ? p->clip_hi_i : r;
+            break;
+        case OP_BITWISENOT: r = ~x; break;
+        default: break;
+        }
+    } else {
+        uint64_t u = (uint64_t)x;
+        switch (L->op) {
+        case OP_NEG: r = (int64_t)(0 - u); break;
+        case OP_SIGN: r = u != 0; break;
+        case OP_CLIP: {
+            uint64_t lo = (uint64_t)p->clip_lo_i, hi = (uint64_t)p->clip_hi_i;
+            uint64_t v = u < lo ? lo : u;
+            r = (int64_t)(v > hi ? hi : v);
+            break;
+        }
+        case OP_BITWISENOT: r = (int64_t)~u; break;
+        default: break;
+        }
+    }
+    store_i(L->out, t, o, r);
+}
+GENERIC_ROW(row_unary_generic, elem_unary)
+
+static void row_unary_f32(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {
+    L->f32_unary((const float *)L->in[0] + off[0], (float *)L->out + o, n, L->p);
+}
+
+/* y = op(x) over a contiguous tensor; p may differ from ctx->params (Clip
+ * puts its run-time bounds there). */
+static lo_status unary_compute(lo_kernel_ctx *ctx, const ew_params *p, ew_op op) {
+    const lo_tensor *x = ctx->in[0];
+    lo_dtype t = x->dtype;
+    dclass c = class_of(t);
+    lo_dtype out_type = t;
+    switch (op) {
+    case OP_ISNAN: case OP_ISINF:
+        if (c != CLASS_FLOAT) goto unsupported;
+        out_type = LO_BOOL;
+        break;
+    case OP_NOT:
+        if (c != CLASS_BOOL) goto unsupported;
+        break;
+    case OP_BITWISENOT:
+        if (c != CLASS_SIGNED && c != CLASS_UNSIGNED) goto unsupported;
+        break;
+    default:
+        if (c == CLASS_FLOAT) break;
+        if ((c == CLASS_SIGNED || c == CLASS_UNSIGNED) && op_takes_ints(op)) break;
+        goto unsupported;
+    }
+    if (t == LO_INT4 || t == LO_UINT4) goto unsupported;
+    if (!output_wanted(ctx)) return LO_OK;
+    LO_TRY(lo_output(ctx, 0, out_type, x->rank, x->dims));
+    lo_tensor *y = ctx->out[0];
+    /* A flat view: unary ops never broadcast. */
+    lo_tensor flat_x = *x, flat_y = *y;
+    flat_x.rank = flat_y.rank = 1;
+    flat_x.dims[0] = flat_y.dims[0] = lo_numel(x);
+    const lo_tensor *ins[1] = {&flat_x};
+    ew_loop L;
+    loop_init(&L, 1, ins, 1, flat_y.dims, &flat_y, p, op);
+    if (lo_use_ref(ctx)) {
+        loop_reference(&L, elem_unary);
+        return LO_OK;
+    }
+    int64_t min_par = op_is_cheap(op) ? PARALLEL_MIN_CHEAP : PARALLEL_MIN_COSTLY;
+    row32_fn fn = t == LO_FLOAT && out_type == LO_FLOAT ? f32_unary_row(op) : NULL;
+    if (fn) {
+        L.f32_unary = fn;
+        loop_run(&L, row_unary_f32, thread_count(ctx), min_par);
+        return LO_OK;
+    }
+    loop_run(&L, row_unary_generic, thread_count(ctx), PARALLEL_MIN_COSTLY);
+    return LO_OK;
+unsupported:
+    return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "%s input is not supported", lo_dtype_name(t));
+}
+
+static lo_status run_unary(lo_kernel_ctx *ctx) {
+    LO_CHECK(ctx, input_ok(ctx, 0), "input is missing or not a tensor");
+    const ew_params *p = ctx->params;
+    return unary_compute(ctx, p, p->op);
+}
+
+/* ---- Swish, SwiGLU ------------------------------------------------------- */
+
+/* The activations of the newest opsets, each one reference path: they come
+ * in models small enough not to need a fast one. */
+static lo_status swish_run(lo_kernel_ctx *ctx) {
+    LO_TRY(need_float_in(ctx, 0, "X"));
+    const lo_tensor *x = ctx->in[0];
+    double alpha = lo_attr_float(ctx->node, "alpha", 1.0f);
+    LO_TRY(lo_output(ctx, 0, x->dtype, x->rank, x->dims));
+    if (!has_out(ctx, 0)) return LO_OK;
+    for (int64_t i = 0; i < lo_numel(x); i++) {
+        double v = lo_get_f64(x, i);
+        lo_set_f64(ctx->out[0], i, v / (1 + exp(-alpha * v)));
+    }
+    return LO_OK;
+}
+
+static lo_status swiglu_run(lo_kernel_ctx *ctx) {
+    LO_TRY(need_float_in(ctx, 0, "A"));
+    LO_TRY(need_float_in(ctx, 1, "B"));
+    const lo_tensor *a = ctx->in[0], *b = ctx->in[1];
+    LO_CHECK(ctx, a->dtype == b->dtype && a->rank == b->rank && !memcmp(a->dims, b->dims, sizeof a->dims[0] * (size_t)a->rank),
+             "A and B must have the same type and shape");
+    double alpha = lo_attr_float(ctx->node, "alpha", 1.0f);
+    LO_TRY(lo_output(ctx, 0, a->dtype, a->rank, a->dims));
+    if (!has_out(ctx, 0)) return LO_OK;
+    for (int64_t i = 0; i < lo_numel(a); i++) {
+        double v = lo_get_f64(a, i);
+        lo_set_f64(ctx->out[0], i, v / (1 + exp(-alpha * v)) * lo_get_f64(b, i));
+    }
+    return LO_OK;
+}
+
+/* ---- Clip ------------------------------------------------------------------- */
+
+/* min and max are optional scalar inputs of the input's own type. */
+static lo_status clip_bound(lo_kernel_ctx *ctx, int i, lo_dtype t, double *f, int64_t *iv) {
+    if (!input_ok(ctx, i)) return LO_OK;
+    const lo_tensor *b = ctx->in[i];
+    const char *what = i == 1 ? "min" : "max";
+    LO_CHECK(ctx, lo_numel(b) == 1, "%s must be a scalar, got %lld elements", what, (long long)lo_numel(b));
+    LO_CHECK(ctx, b->dtype == t, "%s has type %s, the input %s", what, lo_dtype_name(b->dtype),
+             lo_dtype_name(t));
+    if (class_of(t) == CLASS_FLOAT) *f = load_f(b->data, t, 0);
+    else *iv = load_i(b->data, t, 0);
+    return LO_OK;
+}
+
+static lo_status run_clip(lo_kernel_ctx *ctx) {
+    LO_CHECK(ctx, input_ok(ctx, 0), "input is missing or not a tensor");
+    ew_params q = *(const ew_params *)ctx->params;
+    lo_dtype t = ctx->in[0]->dtype;
+    bool is_signed = class_of(t) == CLASS_SIGNED;
+    if (ctx->node->opset >= 11) {
+        q.clip_lo = -INFINITY;
+        q.clip_hi = INFINITY;
+        q.clip_lo_i = is_signed ? INT64_MIN : 0;
+        q.clip_hi_i = is_signed ? INT64_MAX : (int64_t)UINT64_MAX;
+        LO_TRY(clip_bound(ctx, 1, t, &q.clip_lo, &q.clip_lo_i));
+        LO_TRY(clip_bound(ctx, 2, t, &q.clip_hi, &q.clip_hi_i));
+    } else {
+        q.clip_lo_i = f64_to_i64(q.clip_lo);
+        q.clip_hi_i = f64_to_i64(q.clip_hi);
+    }
+    return unary_compute(ctx, &q, OP_CLIP);
+}
+
+/* ---- Where ------------------------------------------------------------------ */
+
+static void elem_where(ew_loop *L, int64_t o, int64_t ic, int64_t ix, int64_t iy) {
+    bool pick_x = ((const uint8_t *)L->in[0])[ic] != 0;
+    const void *src = pick_x ? L->in[1] : L->in[2];
+    int64_t i = pick_x ? ix : iy;
+    switch (L->out_dtype == LO_STRING ? 0 : lo_dtype_size(L->out_dtype)) {
+    case 0: {
+        const char *s = ((char *const *)src)[i];
+        char *copy = lo_strdup(s);
+        if (!copy) L->failed = 1;
+        ((char **)L->out)[o] = copy;
+        return;
+    }
+    case 1: ((uint8_t *)L->out)[o] = ((const uint8_t *)src)[i]; return;
+    case 2: ((uint16_t *)L->out)[o] = ((const uint16_t *)src)[i]; return;
+    case 4: ((uint32_t *)L->out)[o] = ((const uint32_t *)src)[i]; return;
+    case 8: ((uint64_t *)L->out)[o] = ((const uint64_t *)src)[i]; return;
+    default: {
+        size_t s = lo_dtype_size(L->out_dtype);
+        memcpy((char *)L->out + o * s, (const char *)src + i * s, s);
+    }
+    }
+}
+GENERIC_ROW(row_where_generic, elem_where)
+
+static void row_where_f32(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {
+    const uint8_t *c = (const uint8_t *)L->in[0] + off[0];
+    const uint32_t *x = (const uint32_t *)L->in[1] + off[1], *y = (const uint32_t *)L->in[2] + off[2];
+    int64_t sc = L->stride[0][L->rank - 1], sx = L->stride[1][L->rank - 1], sy = L->stride[2][L->rank - 1];
+    uint32_t *out = (uint32_t *)L->out + o;
+    for (int64_t i = 0; i < n; i++) out[i] = c[i * sc] ? x[i * sx] : y[i * sy];
+}
+
+static lo_status run_where(lo_kernel_ctx *ctx) {
+    for (int i = 0; i < 3; i++) LO_CHECK(ctx, input_ok(ctx, i), "input %d is missing or not a tensor", i);
+    const lo_tensor *ins[3] = {ctx->in[0], ctx->in[1], ctx->in[2]};
+    LO_CHECK(ctx, ins[0]->dtype == LO_BOOL, "condition has type %s, not bool", lo_dtype_name(ins[0]->dtype));
+    LO_CHECK(ctx, ins[1]->dtype == ins[2]->dtype, "X and Y have different types %s and %s",
+             lo_dtype_name(ins[1]->dtype), lo_dtype_name(ins[2]->dtype));
+    lo_dtype t = ins[1]->dtype;
+    if (!lo_dtype_size(t) || t == LO_UNDEFINED)
+        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "%s inputs are not supported", lo_dtype_name(t));
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    lo_error berr;
+    if (lo_broadcast_shape(3, ins, &rank, dims, &berr) != LO_OK)
+        return lo_kernel_fail(ctx, LO_ERR_INPUT, "%s", berr.message);
+    if (!output_wanted(ctx)) return LO_OK;
+    LO_TRY(lo_output(ctx, 0, t, rank, dims));
+    ew_loop L;
+    loop_init(&L, 3, ins, rank, dims, ctx->out[0], ctx->params, OP_WHERE);
+    if (lo_use_ref(ctx) || t == LO_STRING) {
+        loop_reference(&L, elem_where);
+    } else {
+        loop_collapse(&L);
+        loop_run(&L, lo_dtype_size(t) == 4 ? row_where_f32 : row_where_generic, thread_count(ctx),
+                 PARALLEL_MIN_CHEAP);
+    }
+    if (L.failed) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory copying strings");
+    return LO_OK;
+}
+
+/* ---- prepare ---------------------------------------------------------------- */
+
+lo_status lo_ew_prepare(const lo_node *node, void **out, lo_error *err, ew_op op) {
+    ew_params *p = lo_calloc(1, sizeof *p, err);
+    if (!p) return LO_ERR_NOMEM;
+    p->op = op;
+    lo_status st = LO_OK;
+    switch (op) {
+    case OP_LEAKYRELU: p->alpha = lo_attr_float(node, "alpha", 0.01f); break;
+    case OP_ELU: case OP_CELU: case OP_THRESHOLDEDRELU: p->alpha = lo_attr_float(node, "alpha", 1.0f); break;
+    case OP_SELU:
+        p->alpha = lo_attr_float(node, "alpha", 1.67326319217681884765625f);
+        p->gamma = lo_attr_float(node, "gamma", 1.05070102214813232421875f);
+        break;
+    case OP_HARDSIGMOID:
+        p->alpha = lo_attr_float(node, "alpha", 0.2f);
+        p->beta = lo_attr_float(node, "beta", 0.5f);
+        break;
+    case OP_SHRINK:
+        p->lambd = lo_attr_float(node, "lambd", 0.5f);
+        p->bias = lo_attr_float(node, "bias", 0.0f);
+        break;
+    case OP_GELU: {
+        const char *a = lo_attr_string(node, "approximate", "none");
+        if (strcmp(a, "tanh") == 0) p->op = OP_GELU_TANH;
+        else if (strcmp(a, "none") != 0)
+            st = lo_fail(err, LO_ERR_UNSUPPORTED, "node '%s' (%s): approximate='%s' is not supported",
+                         node->name, node->op_type, a);
+        break;
+    }
+    case OP_ISINF:
+        p->detect_pos = lo_attr_int(node, "detect_positive", 1) != 0;
+        p->detect_neg = lo_attr_int(node, "detect_negative", 1) != 0;
+        break;
+    case OP_CLIP:
+        p->clip_lo = lo_attr_float(node, "min", -FLT_MAX);
+        p->clip_hi = lo_attr_float(node, "max", FLT_MAX);
+        break;
+    case OP_MOD: {
+        int64_t f = lo_attr_int(node, "fmod", 0);
+        if (f != 0 && f != 1)
+            st = lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): fmod must be 0 or 1, not %lld", node->name,
+                         node->op_type, (long long)f);
+        p->fmod = f == 1;
+        break;
+    }
+    case OP_BITSHIFT: {
+        const char *d = lo_attr_string(node, "direction", "");
+        if (strcmp(d, "LEFT") == 0) p->shift_left = true;
+        else if (strcmp(d, "RIGHT") != 0)
+            st = lo_fail(err, LO_ERR_MODEL, "node '%s' (%s): direction must be LEFT or RIGHT, not '%s'",
+                         node->name, node->op_type, d);
+        break;
+    }
+    case OP_CAST:
+        st = lo_cast_prepare_target(node, p, err);
+        if (st == LO_OK) st = lo_cast_prepare_round_mode(node, p, err);
+        p->saturate = lo_attr_int(node, "saturate", 1) != 0;
+        break;
+    case OP_CASTLIKE:
+        st = lo_cast_prepare_round_mode(node, p, err);
+        p->saturate = lo_attr_int(node, "saturate", 1) != 0;
+        break;
+    default: break;
+    }
+    bool binary_legacy = op == OP_ADD || op == OP_SUB || op == OP_MUL || op == OP_DIV || op == OP_POW ||
+                         op == OP_AND || op == OP_OR || op == OP_XOR || op == OP_EQ || op == OP_LT ||
+                         op == OP_GT;
+    if (binary_legacy && node->opset < 7) {
+        p->legacy = true;
+        p->legacy_bcast = lo_attr_int(node, "broadcast", 0) != 0;
+        const lo_attr *axis = lo_attr_find(node, "axis");
+        p->has_axis = axis != NULL;
+        p->axis = axis ? axis->i : 0;
+    }
+    if (st != LO_OK) {
+        free(p);
+        return st;
+    }
+    *out = p;
+    return LO_OK;
+}
+
+#define PREP(name, op)                                                                           \
+    static lo_status prep_##name(const lo_node *node, void **params, lo_error *err) {             \
+        return lo_ew_prepare(node, params, err, op);                                                \
+    }
+PREP(ABS, OP_ABS)
+PREP(NEG, OP_NEG)
+PREP(RECIPROCAL, OP_RECIPROCAL)
+PREP(FLOOR, OP_FLOOR)
+PREP(CEIL, OP_CEIL)
+PREP(ROUND, OP_ROUND)
+PREP(SIGN, OP_SIGN)
+PREP(SQRT, OP_SQRT)
+PREP(EXP, OP_EXP)
+PREP(LOG, OP_LOG)
+PREP(ERF, OP_ERF)
+PREP(SIN, OP_SIN)
+PREP(COS, OP_COS)
+PREP(TAN, OP_TAN)
+PREP(ASIN, OP_ASIN)
+PREP(ACOS, OP_ACOS)
+PREP(ATAN, OP_ATAN)
+PREP(SINH, OP_SINH)
+PREP(COSH, OP_COSH)
+PREP(ASINH, OP_ASINH)
+PREP(ACOSH, OP_ACOSH)
+PREP(ATANH, OP_ATANH)
+PREP(RELU, OP_RELU)
+PREP(LEAKYRELU, OP_LEAKYRELU)
+PREP(ELU, OP_ELU)
+PREP(SELU, OP_SELU)
+PREP(CELU, OP_CELU)
+PREP(SIGMOID, OP_SIGMOID)
+PREP(HARDSIGMOID, OP_HARDSIGMOID)
+PREP(HARDSWISH, OP_HARDSWISH)
+PREP(SOFTPLUS, OP_SOFTPLUS)
+PREP(SOFTSIGN, OP_SOFTSIGN)
+PREP(TANH, OP_TANH)
+PREP(GELU, OP_GELU)
+PREP(MISH, OP_MISH)
+PREP(THRESHOLDEDRELU, OP_THRESHOLDEDRELU)
+PREP(SHRINK, OP_SHRINK)
+PREP(CLIP, OP_CLIP)
+PREP(ISNAN, OP_ISNAN)
+PREP(ISINF, OP_ISINF)
+PREP(NOT, OP_NOT)
+PREP(BITWISENOT, OP_BITWISENOT)
+PREP(ADD, OP_ADD)
+PREP(SUB, OP_SUB)
+PREP(MUL, OP_MUL)
+PREP(DIV, OP_DIV)
+PREP(POW, OP_POW)
+PREP(MOD, OP_MOD)
+PREP(MAX, OP_MAX)
+PREP(MIN, OP_MIN)
+PREP(PRELU, OP_PRELU)
+PREP(BITSHIFT, OP_BITSHIFT)
+PREP(BITAND, OP_BITAND)
+PREP(BITOR, OP_BITOR)
+PREP(BITXOR, OP_BITXOR)
+PREP(AND, OP_AND)
+PREP(OR, OP_OR)
+PREP(XOR, OP_XOR)
+PREP(EQ, OP_EQ)
+PREP(LT, OP_LT)
+PREP(GT, OP_GT)
+PREP(LE, OP_LE)
+PREP(GE, OP_GE)
+PREP(SUM, OP_SUM)
+PREP(MEAN, OP_MEAN)
+PREP(WHERE, OP_WHERE)
+
+#define UNARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_unary, NULL, LO_OP_FAST}
+#define BINARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_binary, NULL, LO_OP_FAST}
+#define VARIADIC(op_type, since, name)                                                                 \
+    {"", op_type, since, LO_OPSET_MAX, prep_##name, run_variadic, NULL, LO_OP_FAST}
+
+const lo_op_def lo_ops_elementwise[] = {
+    UNARY("Abs", 1, ABS),
+    UNARY("Neg", 1, NEG),
+    UNARY("Reciprocal", 1, RECIPROCAL),
+    UNARY("Floor", 1, FLOOR),
+    UNARY("Ceil", 1, CEIL),
+    UNARY("Round", 11, ROUND),
+    UNARY("Sign", 9, SIGN),
+    UNARY("Sqrt", 1, SQRT),
+    UNARY("Exp", 1, EXP),
+    UNARY("Log", 1, LOG),
+    UNARY("Erf", 9, ERF),
+    UNARY("Sin", 7, SIN),
+    UNARY("Cos", 7, COS),
+    UNARY("Tan", 7, TAN),
+    UNARY("Asin", 7, ASIN),
+    UNARY("Acos", 7, ACOS),
+    UNARY("Atan", 7, ATAN),
+    UNARY("Sinh", 9, SINH),
+    UNARY("Cosh", 9, COSH),
+    UNARY("Asinh", 9, ASINH),
+    UNARY("Acosh", 9, ACOSH),
+    UNARY("Atanh", 9, ATANH),
+    UNARY("IsNaN", 9, ISNAN),
+    UNARY("IsInf", 10, ISINF),
+    UNARY("Not", 1, NOT),
+    UNARY("BitwiseNot", 18, BITWISENOT),
+    UNARY("Relu", 1, RELU),
+    UNARY("LeakyRelu", 1, LEAKYRELU),
+    {"", "PRelu", 1, LO_OPSET_MAX, prep_PRELU, run_prelu, NULL, LO_OP_FAST},
+    UNARY("Elu", 1, ELU),
+    UNARY("Selu", 1, SELU),
+    UNARY("Celu", 12, CELU),
+    UNARY("Sigmoid", 1, SIGMOID),
+    UNARY("HardSigmoid", 1, HARDSIGMOID),
+    UNARY("HardSwish", 14, HARDSWISH),
+    UNARY("Softplus", 1, SOFTPLUS),
+    UNARY("Softsign", 1, SOFTSIGN),
+    UNARY("Tanh", 1, TANH),
+    UNARY("Gelu", 20, GELU),
+    UNARY("Mish", 18, MISH),
+    UNARY("ThresholdedRelu", 10, THRESHOLDEDRELU),
+    UNARY("Shrink", 9, SHRINK),
+    BINARY("Add", 1, ADD),
+    BINARY("Sub", 1, SUB),
+    BINARY("Mul", 1, MUL),
+    BINARY("Div", 1, DIV),
+    BINARY("Pow", 1, POW),
+    BINARY("Mod", 10, MOD),
+    BINARY("BitShift", 11, BITSHIFT),
+    BINARY("BitwiseAnd", 18, BITAND),
+    BINARY("BitwiseOr", 18, BITOR),
+    BINARY("BitwiseXor", 18, BITXOR),
+    BINARY("And", 1, AND),
+    BINARY("Or", 1, OR),
+    BINARY("Xor", 1, XOR),
+    BINARY("Equal", 1, EQ),
+    BINARY("Less", 1, LT),
+    BINARY("Greater", 1, GT),
+    BINARY("LessOrEqual", 12, LE),
+    BINARY("GreaterOrEqual", 12, GE),
+    VARIADIC("Max", 1, MAX),
+    VARIADIC("Min", 1, MIN),
+    VARIADIC("Sum", 1, SUM),
+    VARIADIC("Mean", 1, MEAN),
+    {"", "Where", 9, LO_OPSET_MAX, prep_WHERE, run_where, NULL, LO_OP_FAST},
+    {"", "Clip", 1, LO_OPSET_MAX, prep_CLIP, run_clip, NULL, LO_OP_FAST},
+    {"", "Swish", 24, LO_OPSET_MAX, NULL, swish_run, NULL, 0},
+    {"", "SwiGLU", 28, LO_OPSET_MAX, NULL, swiglu_run, NULL, 0},
+    {0},
+};

@@ -1,0 +1,172 @@
+/* The public interface's contracts on examples/tiny_cnn.onnx (Conv, MaxPool,
+ * BatchNormalization, Gemm, Softmax: fast paths all): option structs checked
+ * by struct_size, lo_session_interrupt, the caller's OpenMP thread count left
+ * as it was, and reference_kernels giving the fast path's numbers. */
+#include <omp.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#ifndef ENCODINGS_061
+#define ENCODINGS_061 "tests/fuzz/corpus/encodings/v061"
+#endif
+#ifndef TINY_CNN
+#define TINY_CNN "examples/tiny_cnn.onnx"
+#endif
+
+static float pixels[1 * 3 * 32 * 32];
+static const int64_t dims[4] = {1, 3, 32, 32};
+
+typedef struct seen {
+    int calls, interrupt_at, threads_inside;
+    lo_session *session;
+    float probs[16];
+    int n_probs;
+} seen;
+
+static lo_status observe(void *user, const lo_layer_output *o, lo_error *err) {
+    seen *s = user;
+    s->calls++;
+    s->threads_inside = omp_get_max_threads();
+    if (s->interrupt_at && s->calls == s->interrupt_at) lo_session_interrupt(s->session);
+    if (!strcmp(o->op_type, "Softmax") && o->tensor.dtype == LO_FLOAT) {
+        s->n_probs = (int)(o->tensor.nbytes / sizeof(float));
+        if (s->n_probs > 16) s->n_probs = 16;
+        memcpy(s->probs, o->tensor.data, (size_t)s->n_probs * sizeof(float));
+    }
+    return LO_OK;
+}
+
+static lo_status run(lo_session *session, seen *s, lo_error *err) {
+    lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+    s->session = session;
+    return lo_session_run(session, &in, 1, observe, s, err);
+}
+
+int main(void) {
+    for (size_t i = 0; i < sizeof pixels / sizeof pixels[0]; i++) pixels[i] = (float)rnd();
+    lo_error err;
+    lo_model *model = NULL;
+    lo_status st = lo_model_load(TINY_CNN, &model, &err);
+    CHECK(st == LO_OK, "load %s: %s", TINY_CNN, err.message);
+    if (st != LO_OK) return finish("test_api");
+
+    /* struct_size: 0 is a struct no *_options_init set */
+    lo_session_options so;
+    memset(&so, 0, sizeof so);
+    lo_session *session = NULL;
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "lo_session_options_init"),
+          "an uninitialised options struct: %s (%s)", lo_status_name(st), err.message);
+    lo_session_free(session);
+    lo_model_options mo;
+    memset(&mo, 0, sizeof mo);
+    lo_model *m2 = NULL;
+    st = lo_model_load_ex(TINY_CNN, &mo, &m2, &err);
+    CHECK(st == LO_ERR_ARGUMENT, "an uninitialised model options struct: %s", lo_status_name(st));
+    lo_model_free(m2);
+
+    /* an older, smaller struct: the fields it lacks keep their defaults */
+    lo_session_options_init(&so);
+    so.threads = 1;
+    so.reference_kernels = 1; /* beyond the older struct: must be ignored */
+    so.struct_size = offsetof(lo_session_options, reference_kernels);
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_OK, "an older options struct: %s", err.message);
+
+    /* the caller's OpenMP thread count, during observer calls and after */
+    omp_set_num_threads(3);
+    seen fast = {0};
+    st = run(session, &fast, &err);
+    CHECK(st == LO_OK, "run: %s", err.message);
+    CHECK(omp_get_max_threads() == 3, "after a run the caller has %d threads, not 3", omp_get_max_threads());
+    CHECK(fast.threads_inside == 3, "observers see %d threads, not the caller's 3", fast.threads_inside);
+    CHECK(fast.n_probs == 10, "the Softmax output has %d values", fast.n_probs);
+
+    /* lo_session_interrupt: the run stops before its next node, the next run is whole */
+    seen stopped = {.interrupt_at = 3};
+    st = run(session, &stopped, &err);
+    CHECK(st == LO_ERR_INTERRUPTED, "an interrupted run returned %s", lo_status_name(st));
+    CHECK(stopped.calls == 3, "the interrupted run went on for %d observer calls", stopped.calls);
+    seen again = {0};
+    st = run(session, &again, &err);
+    CHECK(st == LO_OK && again.calls == fast.calls, "the run after an interrupt: %s, %d calls of %d", lo_status_name(st),
+          again.calls, fast.calls);
+    lo_session_interrupt(session); /* with no run in progress: the next run stops at its start */
+    seen first = {0};
+    st = run(session, &first, &err);
+    CHECK(st == LO_ERR_INTERRUPTED, "a run after an idle interrupt returned %s", lo_status_name(st));
+    lo_session_free(session);
+
+    /* reference_kernels: the reference loops agree with the fast paths */
+    lo_session_options_init(&so);
+    so.threads = 2;
+    so.reference_kernels = 1;
+    st = lo_session_create(model, &so, &session, &err);
+    CHECK(st == LO_OK, "a reference-kernels session: %s", err.message);
+    seen ref = {0};
+    if (st == LO_OK) st = run(session, &ref, &err);
+    CHECK(st == LO_OK && ref.n_probs == fast.n_probs, "reference run: %s", err.message);
+    double worst = 0;
+    for (int i = 0; i < ref.n_probs; i++) worst = fmax(worst, fabs(ref.probs[i] - fast.probs[i]));
+    CHECK(worst < 1e-5, "reference and fast probabilities differ by %g", worst);
+    lo_session_free(session);
+    lo_model_free(model);
+
+    /* lo_encodings: the fuzz corpus's 0.6.1 file holds one param and two
+     * activation encodings */
+    lo_encodings *enc = NULL;
+    st = lo_encodings_load(ENCODINGS_061, NULL, &enc, &err);
+    CHECK(st == LO_OK, "lo_encodings_load: %s", err.message);
+    if (st == LO_OK) {
+        int params = 0, acts = 0;
+        for (int i = 0; i < lo_encodings_count(enc); i++) {
+            lo_encoding_summary e;
+            lo_encodings_get(enc, i, &e);
+            params += e.kind == LO_ENCODING_PARAM;
+            acts += e.kind == LO_ENCODING_ACTIVATION;
+        }
+        CHECK(!strcmp(lo_encodings_version(enc), "0.6.1") && lo_encodings_count(enc) == 3 && params == 1 &&
+                  acts == 2 && lo_encodings_missing(enc) == NULL,
+              "0.6.1 file: version %s, %d encodings (%d params, %d activations)", lo_encodings_version(enc),
+              lo_encodings_count(enc), params, acts);
+    }
+    lo_encodings_free(enc);
+    st = lo_encodings_load("/nonexistent/x.encodings", NULL, &enc, &err);
+    CHECK(st == LO_ERR_IO && enc == NULL, "a missing encodings file: %s", lo_status_name(st));
+
+    /* lo_compare_dumps: a dump of the fast paths against one of the
+     * reference loops: the use --reference-kernels is for */
+    char dirs[2][64], json[80];
+    snprintf(dirs[0], sizeof dirs[0], "/tmp/layerout-test-api-%d-fast", (int)getpid());
+    snprintf(dirs[1], sizeof dirs[1], "/tmp/layerout-test-api-%d-ref", (int)getpid());
+    snprintf(json, sizeof json, "/tmp/layerout-test-api-%d.json", (int)getpid());
+    for (int k = 0; k < 2; k++) {
+        lo_generator_options go;
+        lo_generator_options_init(&go);
+        go.reference_kernels = k;
+        go.mode = LO_DIR_OVERWRITE;
+        lo_generator *gen = NULL;
+        st = lo_generator_create(TINY_CNN, dirs[k], &go, &gen, &err);
+        lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+        if (st == LO_OK) st = lo_generator_generate(gen, &in, 1, &err);
+        CHECK(st == LO_OK, "generate into %s: %s", dirs[k], err.message);
+        lo_generator_free(gen);
+    }
+    lo_compare_settings cs;
+    lo_compare_settings_init(&cs);
+    CHECK(cs.sqnr_min == 30 && cs.drop_db == 20, "compare defaults %g/%g", cs.sqnr_min, cs.drop_db);
+    int failing = -1;
+    st = lo_compare_dumps(dirs[0], dirs[1], &cs, json, NULL, NULL, &failing, &err);
+    FILE *jf = fopen(json, "r");
+    CHECK(st == LO_OK && failing == 0 && jf, "fast against reference dumps: %s, %d failing", err.message, failing);
+    if (jf) fclose(jf);
+    cs.struct_size = 0;
+    CHECK(lo_compare_dumps(dirs[0], dirs[1], &cs, NULL, NULL, NULL, NULL, &err) == LO_ERR_ARGUMENT,
+          "uninitialised compare settings");
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s'", dirs[0], dirs[1], json);
+    if (system(cmd) != 0) printf("could not remove the test's dumps\n");
+    return finish("test_api");
+}
