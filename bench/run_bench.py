@@ -272,6 +272,13 @@ def write_report(b, path, info, peak, prof, layers, t_start, t_end, load_start, 
       "(ORT intra-op 2 / inter-op 1, torch.set_num_threads(2); aimet_onnx builds its own session with ORT's "
       "default, one thread per core = 2)\n")
 
+    w("## References\n")
+    w("The versions measured against (`scripts/references.sh`; the PyPI ones are pinned in "
+      "`tests/requirements.lock`):\n")
+    refs = subprocess.run(["bash", os.path.join(ROOT, "scripts", "references.sh"), "--markdown", sys.executable],
+                          capture_output=True, text=True).stdout.strip()
+    w((refs or "- (scripts/references.sh gave nothing)") + "\n")
+
     w("## FP32 FMA peak\n")
     if peak:
         w("`bench/fma_peak.c` (gcc -O2 -mavx512f -mfma -fopenmp): 12 independent register-only FMA chains per "

@@ -24,8 +24,9 @@
  *
  * To take the tensors in memory instead of files, load a model, create a
  * session and pass an observer to lo_session_run: it is called once for every
- * graph input and every node output (outputs of Constant nodes excepted), in
- * graph order, while the tensor is alive. The data it points to is valid only
+ * graph input and every top-level node output (outputs of Constant nodes
+ * excepted; tensors inside control-flow and function bodies too with the
+ * session option subgraphs), in graph order, while the tensor is alive. The data it points to is valid only
  * during the call.
  *
  * Every function that can fail returns an lo_status and, when given an
@@ -34,15 +35,17 @@
  * *_free, which accepts NULL.
  *
  * Threads. The functions without an object (lo_version, lo_*_name,
- * lo_dtype_size, the *_options_init) may be called from any thread at any
- * time. A loaded lo_model is immutable: any number of threads may read it and
- * create sessions on it at once. An lo_session or lo_generator is used by
- * one thread at a time (runs on one object are not concurrent; different
- * objects run in parallel), except lo_session_interrupt, which any thread or
- * a signal handler may call while a run is in progress, and lo_hold_release,
- * which may be called from any thread. The thread count of a run is the
- * session's own: the caller's OpenMP settings are the same after a run (and
- * inside observer calls) as before it.
+ * lo_dtype_size, the *_options_init, lo_compare_dumps) may be called from
+ * any thread at any time. An lo_model's queries (lo_model_input_*, ...) may
+ * be called from any thread, but its kernels keep per-node caches (oneDNN
+ * primitives): the sessions of one model run one at a time. To run in
+ * parallel, load the model once per thread; separate models, sessions and
+ * generators run in parallel freely. An lo_session or lo_generator is used
+ * by one thread at a time, except lo_session_interrupt, which any thread or
+ * a signal handler may call while a run is in progress; lo_hold_release may
+ * be called from any thread. An lo_encodings is immutable once loaded. The
+ * thread count of a run is the session's own: the caller's OpenMP settings
+ * are the same after a run (and inside observer calls) as before it.
  *
  * Options structs start with struct_size, which their *_options_init sets:
  * a program built against an older, smaller struct keeps working when fields
@@ -145,6 +148,9 @@ typedef struct lo_layer_output {
      * hold with lo_block_hold during the call and release it, from any
      * thread, when done. (Graph inputs stay valid until the run returns.) */
     const struct lo_block *block;
+    /* Made inside an If/Loop/Scan body or a model-local function's body
+     * (seen only with the session option subgraphs). */
+    int nested;
 } lo_layer_output;
 
 typedef struct lo_block lo_block;
@@ -185,7 +191,7 @@ typedef struct lo_model_options {
 LO_API void lo_model_options_init(lo_model_options *options);
 LO_API lo_status lo_model_load(const char *path, lo_model **model, lo_error *err);
 LO_API lo_status lo_model_load_ex(const char *path, const lo_model_options *options, lo_model **model,
-                           lo_error *err);
+                                  lo_error *err);
 /* Warnings from loading (e.g. encodings for tensors the model lacks), or "". */
 LO_API const char *lo_model_warnings(const lo_model *model);
 LO_API void lo_model_free(lo_model *model);
@@ -200,6 +206,53 @@ LO_API int64_t lo_model_input_dim(const lo_model *model, int index, int axis);
 LO_API int lo_model_output_count(const lo_model *model);
 LO_API const char *lo_model_output_name(const lo_model *model, int index);
 
+/* ---- encodings files: what `layerout encodings` prints ---------------- */
+
+typedef struct lo_encodings lo_encodings;
+
+typedef enum lo_encoding_kind {
+    LO_ENCODING_UNKNOWN = 0,   /* a 2.0.0 entry read without a model: the file does not say */
+    LO_ENCODING_PARAM = 1,     /* a weight: an initializer, or listed under param_encodings */
+    LO_ENCODING_ACTIVATION = 2 /* a tensor computed at run time, or a graph input */
+} lo_encoding_kind;
+
+typedef enum lo_encoding_granularity {
+    LO_GRANULARITY_PER_TENSOR = 0,
+    LO_GRANULARITY_PER_CHANNEL = 1,
+    LO_GRANULARITY_PER_BLOCK = 2,
+    LO_GRANULARITY_LPBQ = 3
+} lo_encoding_granularity;
+
+/* One encoding; the strings belong to the lo_encodings. */
+typedef struct lo_encoding_summary {
+    const char *name;     /* the tensor it is for */
+    lo_encoding_kind kind;
+    const char *dtype;    /* "int8", "uint4", "float16", ... */
+    const char *symmetry; /* "sym", "asym", "unsigned-sym", "strict-sym"; "" for floats */
+    int bitwidth;
+    int is_float;         /* a float16/bfloat16 cast */
+    lo_encoding_granularity granularity;
+    int n_scales;
+    int excluded;         /* named in excluded_layers: left as it is */
+} lo_encoding_summary;
+
+/* Reads an AIMET encodings file (0.6.1, 1.0.0, 2.0.0). With model_path
+ * (else NULL) its encodings are checked against that model (per-channel
+ * counts against weight shapes), which also tells a 2.0.0 file's parameters
+ * from its activations. Immutable once loaded: readable from any thread. */
+LO_API lo_status lo_encodings_load(const char *path, const char *model_path, lo_encodings **encodings,
+                                   lo_error *err);
+LO_API const char *lo_encodings_version(const lo_encodings *encodings);
+LO_API int lo_encodings_count(const lo_encodings *encodings);
+LO_API void lo_encodings_get(const lo_encodings *encodings, int index, lo_encoding_summary *summary);
+/* The names under excluded_layers. */
+LO_API int lo_encodings_excluded_count(const lo_encodings *encodings);
+LO_API const char *lo_encodings_excluded(const lo_encodings *encodings, int index);
+/* With a model: the names the encodings give that the model lacks (a
+ * message), or NULL when it has them all. */
+LO_API const char *lo_encodings_missing(const lo_encodings *encodings);
+LO_API void lo_encodings_free(lo_encodings *encodings);
+
 /* ---- sessions: run a model, observe every layer ----------------------- */
 
 typedef struct lo_session lo_session;
@@ -209,13 +262,18 @@ typedef struct lo_session_options {
     int threads; /* 0: as many as cores */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
+    /* 0 (default): the observer sees graph inputs and top-level node outputs
+     * only, as AIMET saves them; 1: also the tensors made inside If/Loop/Scan
+     * bodies and model-local function bodies (output->nested set) */
+    int subgraphs;
     int reference_kernels; /* run every operator's plain reference loops instead of
                               its fast path (oneDNN, vectorised rows): slower, for
                               checking a fast kernel by comparing the two runs */
 } lo_session_options;
 
 LO_API void lo_session_options_init(lo_session_options *options);
-/* The session keeps a reference to the model: free the session first. */
+/* The session keeps a reference to the model: free the session first.
+ * Sessions of one model share its kernels' caches: run them one at a time. */
 LO_API lo_status lo_session_create(lo_model *model, const lo_session_options *options,
                             lo_session **session, lo_error *err);
 /* inputs: one per model input, in model order, or matched by name when every
@@ -266,6 +324,15 @@ typedef struct lo_generator_options {
     size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
     int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
                              when its caller passes a list */
+    /* Sharding (see "shards" below): with shard_count > 0 this generator
+     * writes only the samples L of a list of shard_samples with
+     * L % shard_count == shard_index, each as sample L, beside the other
+     * shards' in the same folder; lo_merge then writes the index files. */
+    int shard_index;
+    int shard_count;
+    int shard_samples;
+    int subgraphs;        /* also save tensors inside If/Loop/Scan and function bodies
+                             (--subgraphs); 0 saves what AIMET saves */
     int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 
@@ -278,13 +345,99 @@ LO_API lo_status lo_generator_create(const char *model_path, const char *dir,
 /* Runs one input instance and writes it as the next sample K. */
 LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_view *inputs,
                                 int n_inputs, lo_error *err);
-/* Number of complete samples in the directory (including earlier runs'). */
+/* Number of complete samples in the directory (including earlier runs');
+ * for a shard, its own complete samples. */
 LO_API int lo_generator_sample_count(const lo_generator *generator);
+/* The number of the sample the next lo_generator_generate writes: the
+ * sample count, or for a shard its next sample not yet complete (-1 when the
+ * shard is done). */
+LO_API int lo_generator_next_sample(const lo_generator *generator);
 LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 /* With options.profile: the session's profile report plus the time spent
  * writing files; malloc'd, or NULL. */
 LO_API char *lo_generator_profile(const lo_generator *generator);
 LO_API void lo_generator_free(lo_generator *generator);
+
+/* ---- comparing two dumps: what `layerout compare` does ----------------- */
+
+typedef struct lo_compare_settings {
+    size_t struct_size; /* sizeof(lo_compare_settings), set by lo_compare_settings_init */
+    const char *model;  /* the model both dumps come from (shapes, producers), or NULL */
+    double sqnr_min;    /* dB: a layer below it fails (default 30) */
+    double drop_db;     /* dB: a sharp drop from a layer's inputs is flagged (default 20) */
+} lo_compare_settings;
+
+LO_API void lo_compare_settings_init(lo_compare_settings *settings);
+/* Compares two dumps (layerout, AIMET or QNN output folders) tensor by
+ * tensor and writes the report in each format given a path (NULL: not
+ * written; files appear whole or not at all): the JSON is what `layerout
+ * compare --json` writes. *failing (may be NULL) receives the number of
+ * layers below sqnr_min or not comparable. Thread-safe: no shared state. */
+LO_API lo_status lo_compare_dumps(const char *reference, const char *test, const lo_compare_settings *settings,
+                                  const char *json_path, const char *csv_path, const char *html_path,
+                                  int *failing, lo_error *err);
+
+/* ---- extract: a repro pack for one tensor of a dump ------------------- */
+
+/* What lo_extract writes into options.output (a folder, made whole or not
+ * at all: it is composed as OUTPUT.partial and renamed):
+ *   model.onnx      the smallest model computing `tensor` (or, with `to`, the
+ *                   subgraph from tensor's producer to `to`) from tensors the
+ *                   dump holds, initializers and Constant nodes; original names
+ *   inputs/F.raw    those tensors of sample `sample`, F the dump's file name
+ *   input_list.txt  one line, the inputs' paths in model input order (QNN's format)
+ *   expected/F.raw  the dump's value of the target
+ *   encodings.json  options.encodings restricted to the pack's tensors
+ *   README.md       how to run it with layerout generate and qnn-net-run */
+typedef struct lo_extract_options {
+    size_t struct_size;    /* sizeof(lo_extract_options), set by lo_extract_options_init */
+    const char *model;     /* the model the dump was made from */
+    const char *dump;      /* the dump folder (layerout's or AIMET's layout) */
+    const char *tensor;    /* ONNX tensor name, or the dump's file name for it */
+    const char *to;        /* NULL, or a tensor downstream of `tensor` */
+    int sample;            /* the dump's sample to take (default 0) */
+    const char *encodings; /* the encodings the dump was made with, or NULL */
+    const char *output;    /* the pack folder */
+    int overwrite;         /* replace an existing pack folder */
+} lo_extract_options;
+
+typedef struct lo_extract_result {
+    int n_nodes, n_inputs, n_initializers;
+    char target_file[512]; /* the target's file name in the dump (no extension) */
+} lo_extract_result;
+
+LO_API void lo_extract_options_init(lo_extract_options *options);
+/* LO_ERR_ARGUMENT for an unknown tensor, one the dump does not hold, a sample
+ * out of range or a pack folder already there; nothing is left behind on
+ * any failure. result may be NULL. */
+LO_API lo_status lo_extract(const lo_extract_options *options, lo_extract_result *result, lo_error *err);
+
+/* ---- shards: one dataset over many processes or machines -------------- *
+ *
+ * Shard K of N of a list writes samples K, K+N, K+2N, ... (line L of the
+ * list is sample L) into a folder that the other shards may write at the
+ * same time: each sample appears whole, by a rename, and the shards share a
+ * lock on the folder that plain writers respect (a plain generator and a
+ * shard, or two processes on one shard, refuse each other with a message
+ * naming the other's host and pid). A folder of shards has no manifest until
+ * lo_merge writes one. A shard stopped midway is finished by running it
+ * again with LO_DIR_APPEND. */
+
+typedef struct lo_merge_result {
+    int samples;   /* samples in the merged dump */
+    int moved;     /* samples moved by a rename from another folder */
+    int copied;    /* samples copied (the folders are on different file systems) */
+} lo_merge_result;
+
+/* Checks that the shards in dirs hold every sample of their run, whole, and
+ * writes layer_output_name_order.json and manifest.json: the dump one process
+ * would have written. out_dir NULL merges dirs[0] in place (n_dirs 1);
+ * otherwise the samples are moved (renamed when on the same file system)
+ * from every folder into out_dir. Missing samples fail with their numbers
+ * and the shards to run again; the folders are left as they were. result
+ * may be NULL. */
+LO_API lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_merge_result *result,
+                          lo_error *err);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,10 @@ packages=(
   libjansson-dev                           # JSON (encodings, manifests)
   libdnnl-dev                              # oneDNN: convolution and GEMM
   libjpeg62-turbo-dev                      # ImageDecoder's JPEG (libjpeg-turbo, as Pillow)
+  libpcre2-dev                             # RegexFullMatch (RE2's syntax is Perl's)
+  libwebp-dev                              # ImageDecoder's WebP (libwebp, as Pillow)
+  libopenjp2-7-dev                         # ImageDecoder's JPEG 2000 (OpenJPEG, as Pillow)
+  libfftw3-dev                             # DFT and STFT in O(n log n)
   libssl-dev                               # SHA-256 of the model for the manifest
 )
 if [ "${1:-}" = "--test" ]; then
@@ -16,7 +20,7 @@ if [ "${1:-}" = "--test" ]; then
     libonnx-testdata                       # ONNX conformance cases
     python3 python3-venv python3-pip python3-numpy
     python3-torch python3-torchvision python3-onnx  # PyTorch 1.13 and its TorchScript exporter
-    clang libclang-rt-14-dev valgrind      # sanitizers, fuzzing, leak checks
+    clang libclang-rt-14-dev libomp-dev valgrind  # sanitizers, fuzzing (OpenMP for clang), leak checks
     chromium                               # opens the HTML report in tests
     python3-pytest python3-setuptools      # the Python package's tests and offline install
   )

@@ -10,6 +10,7 @@ root=$(pwd)
 bash scripts/install-deps.sh --test || exit 2
 PY=$(bash scripts/test-venv.sh | tail -n 1) || exit 2
 export LAYEROUT_VENV_PYTHON="$PY"
+bash scripts/references.sh "$PY"  # the versions every result below was held against
 
 jobs=$(nproc)
 passed=0; failed=0; failures=()
@@ -29,6 +30,7 @@ suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
 suite "unit tests" ctest --test-dir build --output-on-failure -j"$jobs"
 suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
 suite "conformance" bash tests/conformance/run.sh "$root/build"
+suite "conformance through the command line" /usr/bin/python3 tests/conformance/run_cli.py "$root/build" --jobs 2
 suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
 suite "benchmark smoke (not timed)" bash bench/run.sh --smoke
 suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$root/build" "$PY"
@@ -36,7 +38,9 @@ suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/bu
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
 suite "python package (LayerOutputUtil)" bash tests/python/run.sh "$root/build" "$PY"
 suite "analyze (a degraded layer found)" "$PY" tests/compare/test_analyze.py "$root/build/layerout" "$root/build/analyze-test"
+suite "functions and control flow (ONNX cases, ORT, PyTorch, AIMET)" bash tests/functions/run.sh "$root/build" "$PY"
 suite "hardening (broken files, kills, full disk, valgrind)" bash tests/hardening/run.sh "$root/build"
+suite "shards (--shard, merge, folder lock, Ray)" bash tests/shard/run.sh "$root/build" "$PY"
 suite "install (pkg-config, find_package)" bash tests/install/run.sh "$root/build"
 suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Engine:
 
     def __init__(self, model_path, dir_path, *, naming="onnx", name_map=None, all_tensors=False,
                  encodings=None, rounding="half-away", strict=False, threads=0, format="raw",
-                 mode="overwrite", layers=None, op_types=None, max_memory=0, workdir=None):
+                 mode="overwrite", layers=None, op_types=None, max_memory=0, subgraphs=False, workdir=None):
         self._lib = _lib.load()
         self._gen = None
         self._model = None
@@ -71,7 +72,7 @@ class Engine:
             op_types = ",".join(op_types)
         self._settings = dict(naming=naming, name_map=name_map, all_tensors=all_tensors, encodings=encodings,
                               rounding=rounding, strict=strict, threads=threads, format=format,
-                              layers=layers, op_types=op_types, max_memory=max_memory)
+                              layers=layers, op_types=op_types, max_memory=max_memory, subgraphs=subgraphs)
         self._mode = mode
         self._as_folder = False
         # ONNX name (with __iterN) -> file stem, learnt from a generator's
@@ -99,6 +100,7 @@ class Engine:
         o.layers = _opt_bytes(s["layers"])
         o.op_types = _opt_bytes(s["op_types"])
         o.max_memory = int(s["max_memory"])
+        o.subgraphs = int(bool(s["subgraphs"]))
         o.input_folder = int(bool(as_folder))
         return o
 
@@ -128,6 +130,7 @@ class Engine:
         self._lib.lo_session_options_init(ctypes.byref(so))
         so.threads = int(s["threads"])
         so.max_memory = int(s["max_memory"])
+        so.subgraphs = int(bool(s["subgraphs"]))
         session = ctypes.c_void_p()
         st = self._lib.lo_session_create(model, ctypes.byref(so), ctypes.byref(session), ctypes.byref(err))
         if st != _lib.LO_OK:
@@ -270,21 +273,27 @@ class Engine:
 # ---- compare -------------------------------------------------------------------------------
 
 _METRIC_KEYS = {"sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "rel_l2", "atol", "rtol",
-                "sqnr_min_db", "input_sqnr_db"}
+                "sqnr_min_db", "input_sqnr_db", "sqnr_db_pooled", "sqnr_db_min_sample"}
+_NON_FINITE = {"inf", "-inf", "nan"}
 
 
 def _numbers(obj):
     """The JSON report writes non-finite metrics as "inf", "-inf", "nan"
-    (JSON has no such numbers); give them back as floats. Only metric keys
-    are converted, since a tensor may well be called "nan"."""
+    (JSON has no such numbers); give them back as floats. Only those three
+    strings under metric keys are converted: a tensor may well be called
+    "nan", and the report's "conventions" explain the metrics in words under
+    the same keys."""
     if isinstance(obj, dict):
-        return {k: (float(v) if k in _METRIC_KEYS and isinstance(v, str) else _numbers(v)) for k, v in obj.items()}
+        return {k: (float(v) if k in _METRIC_KEYS and isinstance(v, str) and v in _NON_FINITE else _numbers(v))
+                for k, v in obj.items()}
     if isinstance(obj, list):
         return [_numbers(v) for v in obj]
     return obj
 
 
-def compare_report(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
+def compare_report(ref_dir: "str | os.PathLike[str]", test_dir: "str | os.PathLike[str]",
+                   model: "str | os.PathLike[str] | None" = None, sqnr_min: Optional[float] = None,
+                   drop_db: Optional[float] = None) -> Dict[str, Any]:
     """The whole JSON report of `layerout compare` (see compare())."""
     binary = _lib.find_binary()
     with tempfile.TemporaryDirectory(prefix="layerout-compare-") as tmp:
@@ -308,7 +317,9 @@ def compare_report(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
     return _numbers(report)
 
 
-def compare(ref_dir, test_dir, model=None, sqnr_min=None, drop_db=None):
+def compare(ref_dir: "str | os.PathLike[str]", test_dir: "str | os.PathLike[str]",
+            model: "str | os.PathLike[str] | None" = None, sqnr_min: Optional[float] = None,
+            drop_db: Optional[float] = None) -> List[Dict[str, Any]]:
     """Compares two dumps tensor by tensor; returns one dict per tensor.
 
     ref_dir and test_dir may be layerout dumps, AIMET LayerOutputUtil dumps

@@ -105,6 +105,7 @@ class LoLayerOutput(ctypes.Structure):
         ("encoding", ctypes.c_char_p),
         ("tensor", LoTensorView),
         ("block", ctypes.c_void_p),
+        ("nested", ctypes.c_int),
     ]
 
 
@@ -115,7 +116,7 @@ class LoModelOptions(ctypes.Structure):
 
 class LoSessionOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_int), ("profile", ctypes.c_int),
-                ("max_memory", ctypes.c_size_t), ("reference_kernels", ctypes.c_int)]
+                ("max_memory", ctypes.c_size_t), ("subgraphs", ctypes.c_int), ("reference_kernels", ctypes.c_int)]
 
 
 class LoGeneratorOptions(ctypes.Structure):
@@ -133,6 +134,10 @@ class LoGeneratorOptions(ctypes.Structure):
         ("profile", ctypes.c_int),
         ("max_memory", ctypes.c_size_t),
         ("input_folder", ctypes.c_int),
+        ("shard_index", ctypes.c_int),
+        ("shard_count", ctypes.c_int),
+        ("shard_samples", ctypes.c_int),
+        ("subgraphs", ctypes.c_int),
         ("reference_kernels", ctypes.c_int),
     ]
 
@@ -171,17 +176,20 @@ _lib_path = None
 
 
 def _candidates():
+    """Where liblayerout is looked for, in order: inside this package (where
+    `pip install ./python` puts it), $LAYEROUT_LIBRARY, the repository's build
+    folder (a source checkout used in place), where `cmake --install` puts it,
+    then the loader's search path."""
+    for name in ("liblayerout.so", "liblayerout.so.0"):
+        yield os.path.join(_HERE, name)
     env = os.environ.get("LAYEROUT_LIBRARY")
     if env:
-        # an explicit choice is the only one: falling back silently would
-        # test or run a library other than the one asked for
+        # an explicit choice: falling back silently past it would run a
+        # library other than the one asked for
         yield env
         return
-    for d in (_HERE, os.path.dirname(_HERE)):
-        for name in ("liblayerout.so", "liblayerout.so.0"):
-            yield os.path.join(d, name)
-    # where `cmake --install` puts it (GNUInstallDirs: lib under /usr/local,
-    # the multiarch folder under /usr)
+    yield os.path.join(os.path.dirname(os.path.dirname(_HERE)), "build", "liblayerout.so")
+    # GNUInstallDirs: lib under /usr/local, the multiarch folder under /usr
     for d in ("/usr/local/lib", "/usr/local/lib64", "/usr/local/lib/x86_64-linux-gnu",
               "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"):
         for name in ("liblayerout.so", "liblayerout.so.0"):
@@ -191,7 +199,7 @@ def _candidates():
         yield found
 
 
-def library_path():
+def library_path() -> str:
     """The path of the liblayerout.so this package uses (loading it if needed)."""
     load()
     return _lib_path
@@ -220,8 +228,9 @@ def load():
         _declare(lib)
         _lib, _lib_path = lib, os.path.realpath(path) if os.path.exists(path) else path
         return _lib
-    raise LayerOutError("cannot find liblayerout.so: build it (cmake --build build), install it "
-                        "(cmake --install build) or set LAYEROUT_LIBRARY to its path; tried "
+    raise LayerOutError("cannot find liblayerout.so: install the package with `pip install ./python` "
+                        "(it builds the library into the package), or build it (cmake --build build) and "
+                        "set LAYEROUT_LIBRARY to its path; tried "
                         + ", ".join(tried))
 
 
@@ -258,12 +267,12 @@ def _declare(lib):
         f.argtypes = argtypes
 
 
-def version():
+def version() -> str:
     """liblayerout's version string."""
     return load().lo_version().decode()
 
 
-def find_binary():
+def find_binary() -> str:
     """The `layerout` command: $LAYEROUT_BINARY, else beside the library
     (a build folder holds both; an install puts it in ../bin), else PATH."""
     env = os.environ.get("LAYEROUT_BINARY")
@@ -303,7 +312,8 @@ class InputViews:
                 nbytes = len(flat) * ctypes.sizeof(ctypes.c_char_p)
             else:
                 # the library reads C-order little-endian bytes of the array's own type
-                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+                # (ascontiguousarray alone makes a 0-d array 1-d: keep scalars scalars)
+                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("=")).reshape(a.shape)
                 code = LO_OF.get(np.dtype(a.dtype))
                 if code is None:
                     raise TypeError(f"input {i}: numpy dtype {a.dtype} has no ONNX equivalent")

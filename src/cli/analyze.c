@@ -209,6 +209,7 @@ int cli_analyze(int argc, char **argv) {
     if (rc) goto done;
 
     copt.model_path = model_path;
+    copt.dumps_temporary = tmp[0] != 0; /* without -o the dumps go: no repro commands to offer */
     if (lo_compare_run(dirs[0], dirs[1], &copt, &cum, &err) != LO_OK ||
         lo_compare_run(dirs[0], dirs[2], &copt, &iso, &err) != LO_OK) {
         rc = cli_fail(&err);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "dump/dump.h"
+#include "exec/exec.h"
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -96,8 +97,25 @@ lo_status cli_load_sample(const lo_model *m, int n_files, char *const *names, ch
                 rank = shapes[s].rank;
                 memcpy(dims, shapes[s].dims, sizeof dims);
             }
-        LO_TRY(lo_read_tensor_file(paths[which[i]], lo_model_input_dtype(m, i), rank, dims, &tensors[i], err));
+        /* a sequence or optional input comes from a SequenceProto / OptionalProto file */
+        const lo_graph *g = lo_model_graph(m)->graph;
+        const lo_value *decl = &g->values[g->inputs[i]];
+        lo_status st = decl->decl_container
+                           ? lo_read_container_file(paths[which[i]], decl->decl_container, decl->decl_elem_dtype,
+                                                    &tensors[i], err)
+                           : lo_read_tensor_file(paths[which[i]], lo_model_input_dtype(m, i), rank, dims,
+                                                 &tensors[i], err);
+        if (st != LO_OK) {
+            for (int k = 0; k < i; k++) lo_tensor_free_data(&tensors[k]);
+            return st;
+        }
     }
     return LO_OK;
+}
+
+bool cli_has_non_tensor(const lo_tensor *tensors, int n) {
+    for (int i = 0; i < n; i++)
+        if (tensors[i].kind != LO_KIND_TENSOR) return true;
+    return false;
 }
 

@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "onnx/onnx.h"
-#include "quant/quant.h"
 
 static const char usage[] =
     "Usage: layerout encodings FILE [--model MODEL.onnx]\n"
@@ -65,26 +63,16 @@ int cli_encodings(int argc, char **argv) {
     }
     const char *path = argv[optind];
     lo_error err;
-    lo_quant *q;
-    if (lo_quant_load(path, &q, &err) != LO_OK) return cli_fail(&err);
-    char *missing = NULL;
-    lo_model_ir *ir = NULL;
-    if (model) {
-        if (lo_onnx_load(model, &ir, &err) != LO_OK ||
-            lo_quant_bind(q, ir, LO_ROUNDING_HALF_EVEN, false, &missing, &err) != LO_OK) {
-            lo_model_ir_free(ir);
-            lo_quant_free(q);
-            return cli_fail(&err);
-        }
-    }
-    int n = lo_quant_count(q), params = 0, acts = 0, unknown = 0, excluded = 0;
+    lo_encodings *e;
+    if (lo_encodings_load(path, model, &e, &err) != LO_OK) return cli_fail(&err);
+    int n = lo_encodings_count(e), params = 0, acts = 0, unknown = 0, excluded = 0;
     tally types = {0}, grans = {0};
     static const char *gran_names[] = {"per-tensor", "per-channel", "per-block", "lpbq"};
     for (int i = 0; i < n; i++) {
-        lo_encoding_info info;
-        lo_quant_info(q, i, &info);
-        if (info.kind == LO_ENC_PARAM) params++;
-        else if (info.kind == LO_ENC_ACTIVATION) acts++;
+        lo_encoding_summary info;
+        lo_encodings_get(e, i, &info);
+        if (info.kind == LO_ENCODING_PARAM) params++;
+        else if (info.kind == LO_ENCODING_ACTIVATION) acts++;
         else unknown++;
         excluded += info.excluded;
         char label[48];
@@ -94,22 +82,21 @@ int cli_encodings(int argc, char **argv) {
         tally_add(&grans, info.is_float ? "float cast" : gran_names[info.granularity]);
     }
     printf("file:        %s\n", path);
-    printf("version:     %s\n", lo_quant_version(q));
+    printf("version:     %s\n", lo_encodings_version(e));
     printf("encodings:   %d (param: %d, activation: %d", n, params, acts);
     if (unknown) printf(", not yet known: %d; give --model to tell them apart", unknown);
     printf(")\n");
     tally_print("types:", &types);
     tally_print("granularity:", &grans);
-    printf("excluded:    %d name%s in excluded_layers", lo_quant_excluded_count(q),
-           lo_quant_excluded_count(q) == 1 ? "" : "s");
-    for (int i = 0; i < lo_quant_excluded_count(q); i++) printf("%s %s", i ? "," : ":", lo_quant_excluded(q, i));
+    int n_excluded = lo_encodings_excluded_count(e);
+    printf("excluded:    %d name%s in excluded_layers", n_excluded, n_excluded == 1 ? "" : "s");
+    for (int i = 0; i < n_excluded; i++) printf("%s %s", i ? "," : ":", lo_encodings_excluded(e, i));
     printf("; %d encoding%s left unapplied\n", excluded, excluded == 1 ? "" : "s");
     if (model) {
+        const char *missing = lo_encodings_missing(e);
         if (missing) printf("model:       %s: %s\n", model, missing);
         else printf("model:       %s: has every tensor the encodings name\n", model);
     }
-    free(missing);
-    lo_model_ir_free(ir);
-    lo_quant_free(q);
+    lo_encodings_free(e);
     return 0;
 }

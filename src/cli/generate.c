@@ -14,8 +14,8 @@
 static const char usage[] =
     "Usage: layerout generate MODEL.onnx -o DIR [-i INPUT ...] [--input-list LIST] [options]\n"
     "\n"
-    "Runs MODEL on each input sample and saves every graph input and every node output\n"
-    "(outputs of Constant nodes excepted) in AIMET's layer-output layout:\n"
+    "Runs MODEL on each input sample and saves every graph input and every top-level node\n"
+    "output (outputs of Constant nodes excepted) in AIMET's layer-output layout:\n"
     "  DIR/layer_output_name_order.json    {\"layer_output_names\": [...]} in graph order\n"
     "  DIR/inputs/input_K.raw              sample K's input (input_K/I.raw for several inputs)\n"
     "  DIR/outputs/layer_outputs_K/NAME.raw  each tensor, NAME = ONNX name with \\W+ -> _\n"
@@ -26,8 +26,10 @@ static const char usage[] =
     "Inputs:\n"
     "  -i, --input FILE|NAME=FILE  one file per model input, in the model's input order, or\n"
     "                              matched by input NAME; repeat for several inputs. Files:\n"
-    "                              .npy (dtype and shape checked), .pb (ONNX TensorProto), or\n"
-    "                              raw bytes of the input's declared dtype and shape\n"
+    "                              .npy (dtype and shape checked), .pb (ONNX TensorProto; a\n"
+    "                              SequenceProto or OptionalProto for a sequence or optional\n"
+    "                              input), or raw bytes of the input's declared dtype and shape.\n"
+    "                              A model without inputs runs once with no -i\n"
     "      --input-list LIST       Qualcomm input_list.txt: one sample per line, paths in input\n"
     "                              order or NAME:=PATH pairs; '#' comments and blank lines skipped\n"
     "      --shape NAME=DIMS       shape of a raw input with dynamic dims, e.g. input=1x3x224x224\n"
@@ -37,10 +39,17 @@ static const char usage[] =
     "      --layers REGEX          save only tensors whose ONNX name or file name matches REGEX\n"
     "                              (POSIX extended); '^$' saves none: plain inference\n"
     "      --op-types A,B          save only outputs of nodes of these op types\n"
+    "      --subgraphs             also save the tensors inside If/Loop/Scan bodies (NAME__iterK\n"
+    "                              in loops) and inside model-local functions (CALL/NAME); they\n"
+    "                              follow the top-level names in layer_output_name_order.json\n"
     "      --overwrite             replace the dump in a non-empty DIR (other files are kept)\n"
     "      --append                add samples after the last complete one in DIR (same model);\n"
     "                              with --input-list, line K is sample K, so lines already\n"
     "                              complete are skipped: re-running a stopped command resumes it\n"
+    "      --shard K/N             with --input-list: write only shard K of N (0 <= K < N): the\n"
+    "                              samples of lines L with L % N == K, each as sample L. Shards\n"
+    "                              may run at once into one DIR; 'layerout merge DIR' then writes\n"
+    "                              the index files. Finish a stopped shard with --shard K/N --append\n"
     "Naming (which file name each tensor gets):\n"
     "      --naming SCHEME         onnx (default): the ONNX name with \\W+ -> _, as AIMET's ONNX scheme;\n"
     "                              qnn: the same, then a leading _ unless it starts with a letter,\n"
@@ -114,7 +123,9 @@ int cli_generate(int argc, char **argv) {
         {"name-map", required_argument, 0, 'M'},  {"all-tensors", no_argument, 0, 'Y'},
         {"layers", required_argument, 0, 'G'},    {"op-types", required_argument, 0, 'P'},
         {"profile", no_argument, 0, 'O'},         {"max-memory", required_argument, 0, 'Z'},
-        {"reference-kernels", no_argument, 0, 'K'},
+        {"shard", required_argument, 0, 'K'},
+        {"subgraphs", no_argument, 0, 'B'},
+        {"reference-kernels", no_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL, *list_path = NULL;
@@ -175,10 +186,11 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'M': opt.name_map = optarg; break;
         case 'Y': opt.all_tensors = 1; break;
+        case 'B': opt.subgraphs = 1; break;
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.profile = 1; break;
-        case 'K': opt.reference_kernels = 1; break;
+        case 'k': opt.reference_kernels = 1; break;
         case 'Z': {
             char *end;
             errno = 0;
@@ -190,6 +202,17 @@ int cli_generate(int argc, char **argv) {
             if (end == optarg || *end || errno || v <= 0 || v * unit > 1e18)
                 return cli_error("--max-memory takes a size such as 512M or 4G, got '%s'", optarg);
             opt.max_memory = (size_t)(v * unit);
+            break;
+        }
+        case 'K': {
+            char *end = NULL, *slash;
+            errno = 0;
+            long k = strtol(optarg, &slash, 10), n = -1;
+            if (slash != optarg && *slash == '/') n = strtol(slash + 1, &end, 10);
+            if (n < 1 || !end || *end || errno || k < 0 || k >= n || n > 1000000)
+                return cli_error("--shard takes K/N with 0 <= K < N (shard K of N, from 0), got '%s'", optarg);
+            opt.shard_index = (int)k;
+            opt.shard_count = (int)n;
             break;
         }
         case 'q': quiet = true; break;
@@ -204,12 +227,30 @@ int cli_generate(int argc, char **argv) {
                                         : "generate takes one MODEL.onnx (see 'layerout generate --help')");
     const char *model_path = argv[optind];
     if (!out_dir) return cli_error("generate needs an output folder: -o DIR");
-    if (!n_in && !list_path) return cli_error("no input given: use -i FILE (one per model input) or --input-list LIST");
     if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
+    if (opt.shard_count && !list_path) return cli_error("--shard needs --input-list: it splits the list's samples");
+    if (opt.shard_count && opt.mode == LO_DIR_OVERWRITE)
+        return cli_error("--shard and --overwrite exclude each other: --overwrite would remove the other shards' "
+                         "samples");
 
     lo_input_list list = {0};
     lo_error err;
+    if (!n_in && !list_path) {
+        /* only a model without inputs runs with none (one sample); asked
+         * before the dump folder is touched */
+        lo_model *probe;
+        if (lo_model_load(model_path, &probe, &err) != LO_OK) return cli_fail(&err);
+        int n = lo_model_input_count(probe);
+        char first[300];
+        snprintf(first, sizeof first, "%s", n ? lo_model_input_name(probe, 0) : "");
+        lo_model_free(probe);
+        if (n)
+            return cli_error("no input given: the model takes %d input%s ('%s'%s); use -i FILE (one per model "
+                             "input) or --input-list LIST",
+                             n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+    }
     if (list_path && lo_input_list_read(list_path, &list, &err) != LO_OK) return cli_fail(&err);
+    opt.shard_samples = list.n_samples;
 
     lo_generator *gen;
     if (lo_generator_create(model_path, out_dir, &opt, &gen, &err) != LO_OK) {
@@ -223,10 +264,19 @@ int cli_generate(int argc, char **argv) {
     /* With a list, line K is sample K: --append resumes after the samples
      * already complete, so re-running an interrupted command finishes it. */
     int start = list_path && opt.mode == LO_DIR_APPEND ? first : 0;
-    if (list_path && start >= n_samples && !quiet)
+    int todo = n_samples - start;
+    if (opt.shard_count) {
+        start = 0; /* the generator says which of the shard's samples are left */
+        int mine = (n_samples - opt.shard_index + opt.shard_count - 1) / opt.shard_count;
+        todo = mine - first;
+        if (todo == 0 && !quiet)
+            printf("layerout: all %d samples of shard %d/%d are already in %s\n", mine, opt.shard_index,
+                   opt.shard_count, out_dir);
+    } else if (list_path && start >= n_samples && !quiet) {
         printf("layerout: all %d samples of %s are already in %s\n", n_samples, list_path, out_dir);
+    }
     if (start > n_samples) start = n_samples;
-    progress prog = {list_path && !quiet && isatty(2), n_samples - start, {0, 0}};
+    progress prog = {list_path && !quiet && isatty(2), todo, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &prog.start);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -239,10 +289,13 @@ int cli_generate(int argc, char **argv) {
     lo_tensor_view *views = calloc((size_t)n_inputs + 1, sizeof *views);
     for (int s = start; s < n_samples && rc == 0; s++) {
         if (interrupted) break;
+        if (opt.shard_count && (s = lo_generator_next_sample(gen)) < 0) break;
         lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
                                                n_shapes, tensors, &err)
                                  : cli_load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
-        if (st == LO_OK) {
+        if (st == LO_OK && cli_has_non_tensor(tensors, n_inputs)) {
+            st = lo_generator_generate_values(gen, tensors, n_inputs, &err);
+        } else if (st == LO_OK) {
             for (int i = 0; i < n_inputs; i++)
                 views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,
                                             tensors[i].dims, tensors[i].data, tensors[i].nbytes};
@@ -262,15 +315,25 @@ int cli_generate(int argc, char **argv) {
     int total = lo_generator_sample_count(gen);
     if (interrupted && rc == 0) {
         if (prog.enabled) fputc('\n', stderr);
-        fprintf(stderr, "layerout: interrupted; %d sample%s complete in %s (resume with --append)\n", total,
-                total == 1 ? "" : "s", out_dir);
+        if (opt.shard_count)
+            fprintf(stderr, "layerout: interrupted; %d sample%s of shard %d/%d complete in %s (resume with "
+                    "--shard %d/%d --append)\n", total, total == 1 ? "" : "s", opt.shard_index, opt.shard_count,
+                    out_dir, opt.shard_index, opt.shard_count);
+        else
+            fprintf(stderr, "layerout: interrupted; %d sample%s complete in %s (resume with --append)\n", total,
+                    total == 1 ? "" : "s", out_dir);
         rc = 130;
     }
     if (rc == 0 && !quiet && done) {
         char path[4200];
         snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
-        printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
-               done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
+        if (opt.shard_count)
+            printf("layerout: wrote %d sample%s of shard %d/%d (%d of its samples complete) to %s/outputs/; "
+                   "'layerout merge %s' when every shard is done\n", done, done == 1 ? "" : "s", opt.shard_index,
+                   opt.shard_count, total, out_dir, out_dir);
+        else
+            printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
+                   done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
     }
     if (opt.profile) {
         char *report = lo_generator_profile(gen);

@@ -19,6 +19,10 @@ static const char usage[] =
     "                       compare two dumps layer by layer\n"
     "  layerout analyze MODEL.onnx --encodings FILE -i INPUT ... [options]\n"
     "                       float vs quantized, per layer: cumulative and isolated error\n"
+    "  layerout extract MODEL.onnx --dump DIR --tensor NAME -o PACK [options]\n"
+    "                       a repro pack: the nodes computing one tensor, its inputs from the dump\n"
+    "  layerout merge DIR | SHARD_DIR... -o DIR\n"
+    "                       finish the dump of a run sharded with generate --shard K/N\n"
     "  layerout --help      show this help; 'layerout COMMAND --help' shows a command's options\n"
     "  layerout --version   print the version\n"
     "\n"
@@ -55,6 +59,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "encodings")) return cli_encodings(argc - 1, argv + 1);
     if (!strcmp(cmd, "compare")) return cli_compare(argc - 1, argv + 1);
     if (!strcmp(cmd, "analyze")) return cli_analyze(argc - 1, argv + 1);
+    if (!strcmp(cmd, "extract")) return cli_extract(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return cli_merge(argc - 1, argv + 1);
     fprintf(stderr, "layerout: unknown command '%s' (see 'layerout --help')\n", cmd);
     return 2;
 }

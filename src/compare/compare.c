@@ -142,9 +142,18 @@ done:
 
 /* ---- the model: shapes and producers --------------------------------------------- */
 
+static int64_t numel_of(int rank, const int64_t *dims) {
+    int64_t n = 1;
+    for (int d = 0; d < rank; d++) n *= dims[d];
+    return n;
+}
+
 typedef struct model_info {
     lo_model_ir *ir;
     json_t *by_key; /* sanitized and QNN names of every value -> value index */
+    int *run_rank;  /* per value: rank seen when the model was run once, -1 when not */
+    int64_t (*run_dims)[LO_MAX_RANK];
+    char *run_note; /* why the model could not be run, or NULL */
 } model_info;
 
 static lo_status model_open(const char *path, model_info *mi, lo_error *err) {
@@ -166,6 +175,137 @@ static lo_status model_open(const char *path, model_info *mi, lo_error *err) {
 static void model_close(model_info *mi) {
     if (mi->ir) lo_model_ir_free(mi->ir);
     json_decref(mi->by_key);
+    free(mi->run_rank);
+    free(mi->run_dims);
+    free(mi->run_note);
+}
+
+static bool shape_known(int rank, const int64_t *dims) {
+    if (rank < 0) return false;
+    for (int d = 0; d < rank; d++)
+        if (dims[d] < 0) return false;
+    return true;
+}
+
+static lo_status record_shape(void *user, const lo_layer_output *o, lo_error *err) {
+    model_info *mi = user;
+    int v = lo_graph_find(mi->ir->graph, o->name);
+    if (v >= 0 && o->tensor.rank <= LO_MAX_RANK && o->iteration < 0) {
+        mi->run_rank[v] = o->tensor.rank;
+        for (int d = 0; d < o->tensor.rank; d++) mi->run_dims[v][d] = o->tensor.dims[d];
+    }
+    return LO_OK;
+}
+
+/* The REF dump's tensor that is graph input `name`, or -1. */
+static int dump_tensor_of(const lo_dump *d, const char *name) {
+    char *a = lo_sanitize_name(name), *q = lo_sanitize_qnn(name);
+    int found = -1;
+    for (int i = 0; i < d->n_tensors && found < 0; i++) {
+        const lo_dump_tensor *t = &d->tensors[i];
+        if ((t->name && !strcmp(t->name, name)) || (a && !strcmp(t->file, a)) || (q && !strcmp(t->file, q)))
+            found = i;
+    }
+    free(a);
+    free(q);
+    return found;
+}
+
+/* Shapes value_info does not give: the model is run once through the
+ * engine, on REF's own copy of each graph input when it holds one of the
+ * right size (QNN folders keep images channel-last, so not theirs), else
+ * on zeros of the input's declared shape. A model that cannot be run leaves
+ * the shapes unknown, and the notes say why. */
+static void model_run_shapes(model_info *mi, const char *path, const lo_dump *ref) {
+    const lo_graph *g = mi->ir->graph;
+    bool need = false;
+    for (int v = 0; v < g->n_values && !need; v++) {
+        const lo_value *val = &g->values[v];
+        if ((val->kind == LO_VALUE_NODE || val->kind == LO_VALUE_INPUT) && !val->is_optional_type &&
+            !shape_known(val->decl_rank, val->decl_dims))
+            need = true;
+    }
+    if (!need) return;
+    mi->run_rank = malloc((size_t)(g->n_values + 1) * sizeof *mi->run_rank);
+    mi->run_dims = calloc((size_t)(g->n_values + 1), sizeof *mi->run_dims);
+    if (!mi->run_rank || !mi->run_dims) return;
+    for (int v = 0; v < g->n_values; v++) mi->run_rank[v] = -1;
+    lo_error err;
+    lo_model *m = NULL;
+    lo_session *s = NULL;
+    lo_session_options so;
+    lo_session_options_init(&so);
+    int n_in = 0;
+    lo_tensor_view *views = NULL;
+    int64_t (*dims)[LO_MAX_RANK] = NULL;
+    void **zeros = NULL;
+    lo_mapped *maps = NULL;
+    char why[600] = "";
+    if (lo_model_load(path, &m, &err) != LO_OK || lo_session_create(m, &so, &s, &err) != LO_OK) {
+        snprintf(why, sizeof why, "%s", err.message);
+        goto done;
+    }
+    n_in = lo_model_input_count(m);
+    views = calloc((size_t)n_in + 1, sizeof *views);
+    dims = calloc((size_t)n_in + 1, sizeof *dims);
+    zeros = calloc((size_t)n_in + 1, sizeof *zeros);
+    maps = calloc((size_t)n_in + 1, sizeof *maps);
+    if (!views || !dims || !zeros || !maps) goto done;
+    for (int i = 0; i < n_in; i++) {
+        const char *name = lo_model_input_name(m, i);
+        lo_dtype dt = lo_model_input_dtype(m, i);
+        int rank = lo_model_input_rank(m, i);
+        int t = ref->kind == LO_DUMP_QNN ? -1 : dump_tensor_of(ref, name);
+        const lo_dump_tensor *dt_ref = t >= 0 ? &ref->tensors[t] : NULL;
+        bool have_shape = rank >= 0 && rank <= LO_MAX_RANK;
+        for (int d = 0; have_shape && d < rank; d++) {
+            dims[i][d] = lo_model_input_dim(m, i, d);
+            if (dims[i][d] < 0) have_shape = false;
+        }
+        if (!have_shape && dt_ref && shape_known(dt_ref->rank, dt_ref->dims)) {
+            rank = dt_ref->rank;
+            memcpy(dims[i], dt_ref->dims, sizeof dims[i]);
+            have_shape = true;
+        }
+        if (!have_shape) {
+            snprintf(why, sizeof why, "graph input '%s' has no static shape and REF does not record one", name);
+            goto done;
+        }
+        size_t esz = lo_dtype_size(dt);
+        int64_t n = numel_of(rank, dims[i]);
+        size_t bytes = (size_t)n * esz;
+        views[i] = (lo_tensor_view){name, dt, rank, dims[i], NULL, bytes};
+        if (t >= 0 && dt != LO_STRING && lo_dump_map(ref, 0, t, &maps[i], &err) == LO_OK && maps[i].nbytes == bytes)
+            views[i].data = maps[i].data;
+        if (!views[i].data) {
+            if (dt == LO_STRING || !esz) {
+                snprintf(why, sizeof why, "graph input '%s' is a %s tensor REF does not hold", name,
+                         lo_dtype_name(dt));
+                goto done;
+            }
+            zeros[i] = calloc(bytes ? bytes : 1, 1);
+            if (!zeros[i]) goto done;
+            views[i].data = zeros[i];
+        }
+    }
+    if (lo_session_run(s, views, n_in, record_shape, mi, &err) != LO_OK) snprintf(why, sizeof why, "%s", err.message);
+done:
+    if (why[0]) {
+        free(mi->run_note);
+        size_t len = strlen(why) + strlen(path) + 64;
+        mi->run_note = malloc(len);
+        if (mi->run_note) snprintf(mi->run_note, len, "'%s' could not be run for shapes: %s", path, why);
+    }
+    for (int i = 0; i < n_in && maps; i++) {
+        lo_unmap(&maps[i]);
+        if (zeros) free(zeros[i]);
+    }
+    free(views);
+    free(dims);
+    free(zeros);
+    free(maps);
+    lo_session_free(s);
+    lo_model_free(m);
 }
 
 /* The model value a row stands for, -1 when none. */
@@ -190,11 +330,7 @@ static int model_value(const model_info *mi, const lo_comparison *c, const lo_ro
 
 /* ---- measuring one pair ------------------------------------------------------------ */
 
-static int64_t numel(int rank, const int64_t *dims) {
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++) n *= dims[d];
-    return n;
-}
+static int64_t numel(int rank, const int64_t *dims) { return numel_of(rank, dims); }
 
 static void set_error(lo_row *row, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(lo_row *row, const char *fmt, ...) {
@@ -218,13 +354,6 @@ static lo_dtype side_dtype(const lo_dump_tensor *t, const lo_mapped *m, lo_dtype
     return LO_FLOAT;
 }
 
-static bool shape_known(int rank, const int64_t *dims) {
-    if (rank < 0) return false;
-    for (int d = 0; d < rank; d++)
-        if (dims[d] < 0) return false;
-    return true;
-}
-
 static void set_pair(lo_pair *p, const lo_row *row, int64_t n, bool ref_cl, bool test_cl) {
     if (ref_cl || test_cl) {
         p->outer = row->dims[0];
@@ -239,135 +368,190 @@ static void set_pair(lo_pair *p, const lo_row *row, int64_t n, bool ref_cl, bool
     p->test_channel_last = test_cl;
 }
 
+/* Maps compared sample k of a row's two files. */
+static lo_status map_pair(lo_comparison *c, const lo_row *row, int k, lo_mapped *rm, lo_mapped *tm, lo_error *err) {
+    int rk = c->ref_sample0 - c->ref.first_sample + k, tk = c->test_sample0 - c->test.first_sample + k;
+    if (lo_dump_map(&c->ref, rk, row->ref, rm, err) != LO_OK) return err->status;
+    if (lo_dump_map(&c->test, tk, row->test, tm, err) != LO_OK) {
+        lo_unmap(rm);
+        return err->status;
+    }
+    return LO_OK;
+}
+
+static bool better_reading(const lo_metrics *a, const lo_metrics *b) {
+    if (a->nonfinite_mismatch != b->nonfinite_mismatch) return a->nonfinite_mismatch < b->nonfinite_mismatch;
+    double sa = lo_metrics_sqnr(a), sb = lo_metrics_sqnr(b);
+    if (sa != sb) return sa > sb;
+    return a->err_sq < b->err_sq;
+}
+
 static void measure_row(lo_comparison *c, lo_row *row, const model_info *mi) {
     const lo_dump_tensor *rt = &c->ref.tensors[row->ref], *tt = &c->test.tensors[row->test];
     lo_error err;
     lo_mapped rm, tm;
-    row->samples = calloc((size_t)(c->n_samples ? c->n_samples : 1), sizeof *row->samples);
-    if (!row->samples) {
+    int ns = c->n_samples;
+    row->samples = calloc((size_t)(ns ? ns : 1), sizeof *row->samples);
+    lo_metrics *alt = calloc((size_t)(ns ? ns : 1), sizeof *alt); /* the other reading, when in question */
+    if (!row->samples || !alt) {
+        free(alt);
         set_error(row, "out of memory");
         return;
     }
     lo_metrics_init(&row->pooled);
     row->sqnr_min = INFINITY;
     row->worst_sample = 0;
-    bool ref_cl = false, test_cl = false;
     int64_t n = -1;
-    for (int k = 0; k < c->n_samples; k++) {
-        if (lo_dump_map(&c->ref, k, row->ref, &rm, &err) != LO_OK) {
-            set_error(row, "sample %d: %s", k, err.message);
+    size_t rsz = 0, tsz = 0;
+    bool in_question = false, qnn_ref = c->ref.kind == LO_DUMP_QNN;
+    if (map_pair(c, row, 0, &rm, &tm, &err) != LO_OK) {
+        set_error(row, "sample %d: %s", c->ref_sample0, err.message);
+        free(alt);
+        return;
+    }
+    /* Shape: a manifest's, the model's (declared, else seen when run), a
+     * .npy header's; else flat. */
+    int v = model_value(mi, c, row);
+    const lo_value *mv = v >= 0 ? &mi->ir->graph->values[v] : NULL;
+    row->rank = -1;
+    if (shape_known(rt->rank, rt->dims)) {
+        row->rank = rt->rank;
+        memcpy(row->dims, rt->dims, sizeof row->dims);
+        row->shape_source = "ref manifest";
+    } else if (shape_known(tt->rank, tt->dims)) {
+        row->rank = tt->rank;
+        memcpy(row->dims, tt->dims, sizeof row->dims);
+        row->shape_source = "test manifest";
+    } else if (mv && shape_known(mv->decl_rank, mv->decl_dims)) {
+        row->rank = mv->decl_rank;
+        memcpy(row->dims, mv->decl_dims, sizeof row->dims);
+        row->shape_source = "model";
+    } else if (mv && mi->run_rank && mi->run_rank[v] >= 0) {
+        row->rank = mi->run_rank[v];
+        memcpy(row->dims, mi->run_dims[v], sizeof row->dims);
+        row->shape_source = "model run";
+    } else if (c->ref.kind != LO_DUMP_QNN && rm.npy_rank >= 0) {
+        row->rank = rm.npy_rank;
+        memcpy(row->dims, rm.npy_dims, sizeof row->dims);
+        row->shape_source = "npy";
+    } else if (c->test.kind != LO_DUMP_QNN && tm.npy_rank >= 0) {
+        row->rank = tm.npy_rank;
+        memcpy(row->dims, tm.npy_dims, sizeof row->dims);
+        row->shape_source = "npy";
+    } else {
+        row->shape_source = "flat";
+    }
+    n = row->rank >= 0 ? numel(row->rank, row->dims) : -1;
+    lo_dtype rdecl = rt->dtype ? rt->dtype : rm.npy_dtype;
+    lo_dtype tdecl = tt->dtype ? tt->dtype : tm.npy_dtype;
+    row->ref_dtype = side_dtype(rt, &rm, tdecl, n);
+    row->test_dtype = side_dtype(tt, &tm, rdecl ? rdecl : row->ref_dtype, n);
+    rsz = lo_dtype_size(row->ref_dtype);
+    tsz = lo_dtype_size(row->test_dtype);
+    if (row->ref_dtype == LO_STRING || row->test_dtype == LO_STRING) {
+        set_error(row, "string tensors are not compared");
+    } else if (n < 0) {
+        /* no shape anywhere: compare flat when the element counts agree */
+        int64_t rn = rsz ? (int64_t)(rm.nbytes / rsz) : -1, tn = tsz ? (int64_t)(tm.nbytes / tsz) : -1;
+        if (rn != tn || (size_t)rn * rsz != rm.nbytes || (size_t)tn * tsz != tm.nbytes)
+            set_error(row, "REF holds %zu bytes (%s), TEST %zu bytes (%s), and no shape is known "
+                      "(give --model)", rm.nbytes, lo_dtype_name(row->ref_dtype), tm.nbytes,
+                      lo_dtype_name(row->test_dtype));
+        n = rn;
+    }
+    lo_unmap(&rm);
+    lo_unmap(&tm);
+    if (row->status == LO_ROW_ERROR) {
+        free(alt);
+        return;
+    }
+    in_question = (c->ref.kind == LO_DUMP_QNN) != (c->test.kind == LO_DUMP_QNN) && row->rank >= 3 && n > 0 &&
+                  row->dims[1] > 1 && n / (row->dims[0] * row->dims[1]) > 1;
+    for (int k = 0; k < ns; k++) {
+        int sample = c->ref_sample0 + k;
+        if (map_pair(c, row, k, &rm, &tm, &err) != LO_OK) {
+            set_error(row, "sample %d: %s", sample, err.message);
+            free(alt);
             return;
         }
-        if (lo_dump_map(&c->test, k, row->test, &tm, &err) != LO_OK) {
+        /* every sample is held to the size sample 0 set: a short or empty
+         * later file is a reason, never a read past its end */
+        char s[128];
+        if ((rm.npy_dtype && rm.npy_dtype != row->ref_dtype) || (tm.npy_dtype && tm.npy_dtype != row->test_dtype)) {
+            set_error(row, "sample %d: a .npy file of dtype %s, where REF is %s and TEST %s", sample,
+                      lo_dtype_name(rm.npy_dtype && rm.npy_dtype != row->ref_dtype ? rm.npy_dtype : tm.npy_dtype),
+                      lo_dtype_name(row->ref_dtype), lo_dtype_name(row->test_dtype));
+        } else if (rm.nbytes != (size_t)n * rsz || tm.nbytes != (size_t)n * tsz) {
+            if (row->rank >= 0)
+                set_error(row, "sample %d: a %s tensor needs %lld elements; REF holds %zu bytes of %s, TEST %zu "
+                          "bytes of %s", sample, lo_shape_str(row->rank, row->dims, s, sizeof s), (long long)n,
+                          rm.nbytes, lo_dtype_name(row->ref_dtype), tm.nbytes, lo_dtype_name(row->test_dtype));
+            else
+                set_error(row, "sample %d: REF holds %zu bytes (%s), TEST %zu bytes (%s), where sample %d held "
+                          "%lld elements and no shape is known", sample, rm.nbytes, lo_dtype_name(row->ref_dtype),
+                          tm.nbytes, lo_dtype_name(row->test_dtype), c->ref_sample0, (long long)n);
+        }
+        if (row->status == LO_ROW_ERROR) {
             lo_unmap(&rm);
-            set_error(row, "sample %d: %s", k, err.message);
+            lo_unmap(&tm);
+            free(alt);
             return;
-        }
-        if (k == 0) {
-            /* Shape: a manifest's, the model's, a .npy header's; else flat. */
-            int v = model_value(mi, c, row);
-            const lo_value *mv = v >= 0 ? &mi->ir->graph->values[v] : NULL;
-            row->rank = -1;
-            if (shape_known(rt->rank, rt->dims)) {
-                row->rank = rt->rank;
-                memcpy(row->dims, rt->dims, sizeof row->dims);
-                row->shape_source = "ref manifest";
-            } else if (shape_known(tt->rank, tt->dims)) {
-                row->rank = tt->rank;
-                memcpy(row->dims, tt->dims, sizeof row->dims);
-                row->shape_source = "test manifest";
-            } else if (mv && shape_known(mv->decl_rank, mv->decl_dims)) {
-                row->rank = mv->decl_rank;
-                memcpy(row->dims, mv->decl_dims, sizeof row->dims);
-                row->shape_source = "model";
-            } else if (c->ref.kind != LO_DUMP_QNN && rm.npy_rank >= 0) {
-                row->rank = rm.npy_rank;
-                memcpy(row->dims, rm.npy_dims, sizeof row->dims);
-                row->shape_source = "npy";
-            } else if (c->test.kind != LO_DUMP_QNN && tm.npy_rank >= 0) {
-                row->rank = tm.npy_rank;
-                memcpy(row->dims, tm.npy_dims, sizeof row->dims);
-                row->shape_source = "npy";
-            } else {
-                row->shape_source = "flat";
-            }
-            n = row->rank >= 0 ? numel(row->rank, row->dims) : -1;
-            lo_dtype rdecl = rt->dtype ? rt->dtype : rm.npy_dtype;
-            lo_dtype tdecl = tt->dtype ? tt->dtype : tm.npy_dtype;
-            row->ref_dtype = side_dtype(rt, &rm, tdecl, n);
-            row->test_dtype = side_dtype(tt, &tm, rdecl ? rdecl : row->ref_dtype, n);
-            size_t rsz = lo_dtype_size(row->ref_dtype), tsz = lo_dtype_size(row->test_dtype);
-            if (row->ref_dtype == LO_STRING || row->test_dtype == LO_STRING) {
-                set_error(row, "string tensors are not compared");
-            } else if (n < 0) {
-                /* no shape anywhere: compare flat when the element counts agree */
-                int64_t rn = rsz ? (int64_t)(rm.nbytes / rsz) : -1, tn = tsz ? (int64_t)(tm.nbytes / tsz) : -1;
-                if (rn != tn || (size_t)rn * rsz != rm.nbytes)
-                    set_error(row, "REF holds %zu bytes (%s), TEST %zu bytes (%s), and no shape is known "
-                              "(give --model)", rm.nbytes, lo_dtype_name(row->ref_dtype), tm.nbytes,
-                              lo_dtype_name(row->test_dtype));
-                n = rn;
-            } else if (rm.nbytes != (size_t)n * rsz || tm.nbytes != (size_t)n * tsz) {
-                char s[128];
-                set_error(row, "a %s tensor needs %lld elements; REF holds %zu bytes of %s, TEST %zu bytes of %s",
-                          lo_shape_str(row->rank, row->dims, s, sizeof s), (long long)n, rm.nbytes,
-                          lo_dtype_name(row->ref_dtype), tm.nbytes, lo_dtype_name(row->test_dtype));
-            }
-            if (row->status == LO_ROW_ERROR) {
-                lo_unmap(&rm);
-                lo_unmap(&tm);
-                return;
-            }
         }
         lo_pair p = {rm.data, row->ref_dtype, tm.data, row->test_dtype, 0, 0, 0, false, false};
-        lo_metrics m;
-        if (k == 0 && (c->ref.kind == LO_DUMP_QNN) != (c->test.kind == LO_DUMP_QNN) && row->rank >= 3 && n > 0 &&
-            row->dims[1] > 1 && n / (row->dims[0] * row->dims[1]) > 1) {
+        set_pair(&p, row, n, false, false);
+        lo_status st = lo_metrics_compute(&p, &row->samples[k], &err);
+        if (st == LO_OK && in_question) {
             /* QNN keeps images channel-last, but not every rank-4 tensor is
-             * an image (reshapes, attention): the layout is the one that fits
-             * better, decided once on the first sample. */
-            lo_metrics as_is, swapped;
-            set_pair(&p, row, n, false, false);
-            lo_status s1 = lo_metrics_compute(&p, &as_is, &err);
-            bool qnn_ref = c->ref.kind == LO_DUMP_QNN;
+             * an image: both readings are measured, the choice is made on
+             * all samples together below */
             set_pair(&p, row, n, qnn_ref, !qnn_ref);
-            lo_status s2 = s1 == LO_OK ? lo_metrics_compute(&p, &swapped, &err) : s1;
-            if (s2 != LO_OK) {
-                lo_unmap(&rm);
-                lo_unmap(&tm);
-                set_error(row, "%s", err.message);
-                return;
-            }
-            if (lo_metrics_sqnr(&swapped) > lo_metrics_sqnr(&as_is)) {
-                ref_cl = qnn_ref;
-                test_cl = !qnn_ref;
-                m = swapped;
-            } else {
-                m = as_is;
-            }
-        } else {
-            set_pair(&p, row, n, ref_cl, test_cl);
-            if (lo_metrics_compute(&p, &m, &err) != LO_OK) {
-                lo_unmap(&rm);
-                lo_unmap(&tm);
-                set_error(row, "%s", err.message);
-                return;
-            }
+            st = lo_metrics_compute(&p, &alt[k], &err);
         }
         lo_unmap(&rm);
         lo_unmap(&tm);
-        m.max_abs_sample = k;
-        row->samples[k] = m;
-        lo_metrics_merge(&row->pooled, &m, k);
-        double s = lo_metrics_sqnr(&m);
+        if (st != LO_OK) {
+            set_error(row, "%s", err.message);
+            free(alt);
+            return;
+        }
+    }
+    if (in_question) {
+        lo_metrics as_is, swapped;
+        lo_metrics_init(&as_is);
+        lo_metrics_init(&swapped);
+        int votes = 0;
+        for (int k = 0; k < ns; k++) {
+            lo_metrics_merge(&as_is, &row->samples[k], k);
+            lo_metrics_merge(&swapped, &alt[k], k);
+            votes += better_reading(&alt[k], &row->samples[k]);
+        }
+        bool swap = better_reading(&swapped, &as_is);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s fits better pooled over %d sample%s (better in %d of them)",
+                 swap ? (qnn_ref ? "ref channel-last" : "test channel-last") : "same",
+                 swap ? "reading the QNN side channel-last" : "reading both sides as stored", ns, ns == 1 ? "" : "s",
+                 swap ? votes : ns - votes);
+        row->layout_decision = lo_strdup(msg);
+        if (swap) {
+            memcpy(row->samples, alt, (size_t)ns * sizeof *alt);
+            row->ref_channel_last = qnn_ref;
+            row->test_channel_last = !qnn_ref;
+        }
+    }
+    free(alt);
+    for (int k = 0; k < ns; k++) {
+        lo_metrics *m = &row->samples[k];
+        int sample = c->ref_sample0 + k;
+        m->max_abs_sample = m->first_nan_ref_sample = m->first_inf_ref_sample = m->first_nan_test_sample =
+            m->first_inf_test_sample = m->first_mismatch_sample = sample;
+        lo_metrics_merge(&row->pooled, m, sample);
+        double s = lo_metrics_sqnr(m);
         if (k == 0 || s < row->sqnr_min) {
             row->sqnr_min = s;
-            row->worst_sample = k;
+            row->worst_sample = sample;
         }
         row->n_samples = k + 1;
     }
-    row->ref_channel_last = ref_cl;
-    row->test_channel_last = test_cl;
     row->sqnr = lo_metrics_sqnr(&row->pooled);
     row->status = LO_ROW_PASS;
 }
@@ -459,15 +643,11 @@ static void flag_rows(lo_comparison *c) {
             if (isnan(row->input_sqnr) || s < row->input_sqnr) row->input_sqnr = s;
         }
         row->below = row->sqnr_min < t || row->sqnr < t;
-        /* Inputs cleaner than threshold + drop count as that: otherwise every
-         * quantized layer after float-exact inputs (SQNR = inf) would be a
-         * "sharp drop". So a drop only flags a tensor that lost drop_db
-         * against inputs that were themselves already degraded, or fell
-         * below the threshold. */
-        if (!isnan(row->input_sqnr) && row->n_inputs > 0) {
-            double base = row->input_sqnr < t + drop ? row->input_sqnr : t + drop;
-            row->drop = row->sqnr < base - drop;
-        }
+        /* Against bit-exact inputs (inf dB) any rounding would be a "drop":
+         * only a finite base counts, and the threshold judges the rest. A
+         * tensor at threshold + drop or better is clean whatever its inputs
+         * (float reorderings of 140 dB inputs give 110 dB, harmlessly). */
+        row->drop = isfinite(row->input_sqnr) && row->sqnr < row->input_sqnr - drop && row->sqnr < t + drop;
         row->status = row->below ? LO_ROW_BELOW : LO_ROW_PASS;
         if ((row->below || row->drop) && c->first_divergence < 0) c->first_divergence = r;
     }
@@ -494,6 +674,11 @@ lo_status lo_compare_run(const char *ref_path, const char *test_path, const lo_c
     if (st == LO_OK) st = lo_dump_open(test_path, &c->test, err);
     if (st == LO_OK && options->model_path) st = model_open(options->model_path, &mi, err);
     if (st != LO_OK) goto fail;
+    /* a manifest on either side gives every shape: the model runs only when neither has one */
+    if (mi.ir && c->ref.kind != LO_DUMP_LAYEROUT && c->test.kind != LO_DUMP_LAYEROUT) {
+        model_run_shapes(&mi, options->model_path, c->ref.kind != LO_DUMP_QNN ? &c->ref : &c->test);
+        if (mi.run_note) note(c, "%s", mi.run_note);
+    }
     ref_of_test = malloc((size_t)(c->test.n_tensors + 1) * sizeof *ref_of_test);
     test_of_ref = malloc((size_t)(c->ref.n_tensors + 1) * sizeof *test_of_ref);
     c->rows = calloc((size_t)(c->ref.n_tensors + c->test.n_tensors + 1), sizeof *c->rows);
@@ -502,10 +687,26 @@ lo_status lo_compare_run(const char *ref_path, const char *test_path, const lo_c
         goto fail;
     }
     if ((st = match(&c->ref, &c->test, ref_of_test, test_of_ref, err)) != LO_OK) goto fail;
-    c->n_samples = c->ref.n_samples < c->test.n_samples ? c->ref.n_samples : c->test.n_samples;
-    if (c->ref.n_samples != c->test.n_samples)
-        note(c, "REF holds %d samples, TEST %d: comparing the first %d", c->ref.n_samples,
-             c->test.n_samples, c->n_samples);
+    /* Samples pair by number: a Result_K folder given alone is sample K. */
+    {
+        int rf = c->ref.first_sample, tf = c->test.first_sample;
+        int base = rf > tf ? rf : tf;
+        int re = rf + c->ref.n_samples, te = tf + c->test.n_samples;
+        int end = re < te ? re : te;
+        if (end <= base) {
+            st = lo_fail(err, LO_ERR_INPUT, "REF holds samples %d..%d and TEST samples %d..%d: no sample in "
+                         "common to compare", rf, re - 1, tf, te - 1);
+            goto fail;
+        }
+        c->ref_sample0 = c->test_sample0 = base;
+        c->n_samples = end - base;
+        if (rf != tf)
+            note(c, "%s is one Result_%d folder: paired with %s's sample %d", rf > tf ? "REF" : "TEST",
+                 base, rf > tf ? "TEST" : "REF", base);
+        else if (c->ref.n_samples != c->test.n_samples)
+            note(c, "REF holds %d samples, TEST %d: comparing samples %d..%d", c->ref.n_samples,
+                 c->test.n_samples, base, end - 1);
+    }
 
     /* Rows in graph order: the order of the side that knows it (REF first);
      * the other side's unmatched tensors follow. */
@@ -561,9 +762,25 @@ lo_status lo_compare_run(const char *ref_path, const char *test_path, const lo_c
     if (transposed)
         note(c, "%d tensor(s) of the QNN side are channel-last and were transposed to the model's layout",
              transposed);
-    if (flat)
-        note(c, "%d tensor(s) have no known shape and were compared flat%s", flat,
-             options->model_path ? "" : " (give --model for shapes and NHWC handling)");
+    if (flat) {
+        char names[300] = "";
+        size_t len = 0;
+        int listed = 0;
+        for (int r = 0; r < c->n_rows && len < sizeof names - 80; r++) {
+            const lo_row *row = &c->rows[r];
+            if (!row->shape_source || strcmp(row->shape_source, "flat")) continue;
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", listed ? ", " : "", row->name);
+            listed++;
+        }
+        note(c, "%d tensor(s) have no known shape and were compared flat (%s%s)%s", flat, names,
+             listed < flat ? ", ..." : "",
+             options->model_path ? ": --model does not give their shapes" : ": give --model for shapes and NHWC handling");
+    }
+    int run_shapes = 0;
+    for (int r = 0; r < c->n_rows; r++)
+        run_shapes += c->rows[r].shape_source && !strcmp(c->rows[r].shape_source, "model run");
+    if (run_shapes)
+        note(c, "%d tensor(s) took their shape from running --model once (it declares none for them)", run_shapes);
     free(ref_of_test);
     free(test_of_ref);
     model_close(&mi);
@@ -585,6 +802,7 @@ void lo_comparison_free(lo_comparison *c) {
         free(c->rows[r].error);
         free(c->rows[r].samples);
         free(c->rows[r].inputs);
+        free(c->rows[r].layout_decision);
     }
     free(c->rows);
     lo_dump_close(&c->ref);

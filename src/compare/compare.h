@@ -13,23 +13,34 @@
  *   module names (aimet_torch's scheme) against the last tensor of that
  *   module, the module recovered from the node name. Unmatched tensors are
  *   rows of their own (only in REF / only in TEST), never dropped.
- * - Shapes: a manifest's, else the --model value_info/graph inputs/outputs
- *   (nothing is run), else a .npy header, else the pair is compared flat.
+ * - Shapes: a manifest's, else the --model's value_info/graph inputs/outputs,
+ *   else the shapes the model gives when run once (on REF's own copy of the
+ *   graph inputs, else zeros of the inputs' declared shapes), else a .npy
+ *   header, else the pair is compared flat (and the notes name it).
+ * - Every sample of every pair is size-checked: a file of another size in
+ *   any sample makes the row "not compared" with that reason.
  * - Layout: when exactly one side is a QNN folder and the shape is rank >= 3
  *   with more than one channel and more than one spatial element, both
- *   readings of the QNN data (as is, channel-last) are measured on sample 0
- *   and the better one is kept for every sample: QNN stores images NHWC but
- *   not every rank-4 tensor is an image (reshapes, attention scores).
+ *   readings of the QNN data (as is, channel-last) are measured on every
+ *   sample, and the one whose pooled error is smaller is kept for all of
+ *   them (row->layout_decision says so and how many samples agreed): QNN
+ *   stores images NHWC but not every rank-4 tensor is an image (reshapes,
+ *   attention scores), and one broken sample must not decide for the rest.
  * - Threshold default 30 dB: an error norm 3.2% of the signal's. One 8-bit
  *   rounding of a well-calibrated tensor costs about 40-50 dB and float
  *   reorderings 100+ dB, so a tensor under 30 dB has lost much more than a
  *   rounding step: a bad encoding, a wrong kernel, a clipped range. A tensor
  *   passes when every sample is at or above the threshold.
- * - Sharp drop (default 20 dB = 10x the error amplitude): SQNR below
- *   min(inputs' SQNR, threshold + drop) - drop. The inputs are the nearest
- *   compared ancestors through the --model's edges, else the previous
- *   compared tensor in graph order. The cap matters: against float-exact
- *   inputs (inf dB) every quantized layer would otherwise be a "drop".
+ * - Sharp drop (default 20 dB = 10x the error amplitude): pooled SQNR below
+ *   the inputs' pooled SQNR (their minimum) minus drop, when that is finite,
+ *   and below threshold + drop. The inputs are the nearest compared
+ *   ancestors through the --model's edges, else the previous compared
+ *   tensor in graph order. Bit-exact inputs (inf dB) set no base: against
+ *   them any rounding would be a "drop", and the threshold is what judges
+ *   such a layer. A tensor at threshold + drop (50 dB) or better is clean
+ *   whatever its inputs: float reorderings take 140 dB inputs to 110 dB.
+ *   A drop can thus flag a tensor still above the threshold (60 dB inputs,
+ *   35 dB output).
  * - First divergence: the first row in graph order below the threshold or
  *   with a sharp drop. */
 #ifndef LO_COMPARE_H
@@ -55,6 +66,7 @@ typedef struct lo_dump_tensor {
     char *node;    /* producing node's name, NULL when unknown */
     char *op_type; /* producing node's op_type, NULL when unknown */
     char *module;  /* PyTorch module name, when the manifest records it */
+    char *encoding; /* the quantization the manifest records for it, NULL when none */
     lo_dtype dtype; /* LO_UNDEFINED when the dump does not say */
     int rank;       /* -1 when the dump does not say */
     int64_t dims[LO_MAX_RANK];
@@ -66,6 +78,10 @@ typedef struct lo_dump {
     bool has_order; /* tensors[] are in graph order (name-order file or manifest) */
     int n_samples;
     char **sample_dirs; /* n_samples folders holding the tensor files */
+    int first_sample;   /* the sample number of sample_dirs[0]: K for one Result_K folder
+                           given directly, else 0 */
+    char *naming;       /* the manifest's naming scheme, NULL when it does not say */
+    bool quantized;     /* the manifest records an encoding for some tensor */
     int n_tensors;
     lo_dump_tensor *tensors;
 } lo_dump;
@@ -120,7 +136,16 @@ typedef struct lo_metrics {
     double max_abs_err;       /* over finite pairs */
     int64_t max_abs_index;    /* flat index, in the reference's (model's) layout; -1 if none */
     int max_abs_sample;       /* for pooled metrics: the sample holding it */
-    double max_rel_err;       /* max |test-ref|/|ref| over finite pairs; Inf where ref==0!=test */
+    double max_rel_err;       /* the smallest rtol for which numpy's allclose(test, ref, rtol,
+                                 atol=0) holds on the finite pairs, in numpy's arithmetic for
+                                 the pair (float32 for a float32 pair, else double); Inf where
+                                 ref==0!=test */
+    /* First position (flat, model layout) of each kind of non-finite value,
+     * and of a non-finite mismatch; -1 when none. For pooled metrics the
+     * first sample holding one, in *_sample. */
+    int64_t first_nan_ref, first_inf_ref, first_nan_test, first_inf_test, first_mismatch;
+    int first_nan_ref_sample, first_inf_ref_sample, first_nan_test_sample, first_inf_test_sample,
+        first_mismatch_sample;
 } lo_metrics;
 
 /* How to walk a pair: both sides hold the same numbers, either side may be
@@ -167,6 +192,7 @@ typedef struct lo_compare_options {
     const char *model_path; /* --model: shapes from value_info, producers for the drop rule */
     double sqnr_min;        /* threshold, dB */
     double drop_db;         /* sharp-drop size, dB */
+    bool dumps_temporary;   /* the dumps are removed afterwards: reports offer no repro commands */
 } lo_compare_options;
 
 void lo_compare_options_init(lo_compare_options *options);
@@ -186,7 +212,9 @@ typedef struct lo_row {
     char *error;    /* LO_ROW_ERROR: why */
     int rank;       /* shape used (model layout), -1 unknown (compared flat) */
     int64_t dims[LO_MAX_RANK];
-    const char *shape_source; /* "ref manifest", "test manifest", "model", "npy", "flat" */
+    const char *shape_source; /* "ref manifest", "test manifest", "model", "model run", "npy",
+                                 "flat" */
+    char *layout_decision;    /* how the layout was chosen, NULL when it was not in question */
     lo_dtype ref_dtype, test_dtype;
     bool ref_channel_last, test_channel_last;
     int n_samples;          /* samples compared */
@@ -205,7 +233,9 @@ typedef struct lo_comparison {
     lo_dump ref, test;
     lo_compare_options options;
     bool producers_from_model; /* drop rule used the model's edges, else graph order */
-    int n_samples;             /* compared: min of the two */
+    int n_samples;             /* samples compared */
+    int ref_sample0, test_sample0; /* the dumps' sample numbers paired with compared sample 0:
+                                      compared sample k is REF's ref_sample0 + k */
     int n_rows;
     lo_row *rows;              /* graph order; unmatched ones are rows too */
     int n_compared, n_pass, n_below, n_error, n_only_ref, n_only_test;

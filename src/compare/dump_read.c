@@ -228,6 +228,8 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
         t->node = json_dup(e, "node");
         t->op_type = json_dup(e, "op_type");
         t->module = json_dup(e, "module");
+        t->encoding = json_dup(e, "encoding");
+        if (t->encoding) d->quantized = true;
         t->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
         json_t *shape = json_object_get(e, "shape");
         if (json_is_array(shape) && json_array_size(shape) <= LO_MAX_RANK) {
@@ -235,6 +237,7 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
             for (int k = 0; k < t->rank; k++) t->dims[k] = json_integer_value(json_array_get(shape, k));
         }
     }
+    d->naming = json_dup(m, "naming");
     int want = (int)json_integer_value(samples);
     /* leftovers past the manifest are not whole */
     while (d->n_samples > want && d->n_samples > 0) free(d->sample_dirs[--d->n_samples]);
@@ -300,6 +303,20 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
             st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         } else {
             d->n_samples = 1;
+            /* qnn-net-run's Result_K holds sample K: pair it with K, not 0 */
+            size_t end = strlen(path);
+            while (end > 1 && path[end - 1] == '/') end--;
+            size_t start = end;
+            while (start > 0 && path[start - 1] != '/') start--;
+            if (end - start > 7 && !strncmp(path + start, "Result_", 7)) {
+                int k = 0;
+                bool digits = true;
+                for (size_t i = start + 7; i < end && digits; i++) {
+                    if (!isdigit((unsigned char)path[i]) || k > 100000000) digits = false;
+                    else k = k * 10 + (path[i] - '0');
+                }
+                if (digits) d->first_sample = k;
+            }
             st = list_stems(d, path, err);
             if (st == LO_OK && d->n_tensors == 0)
                 st = lo_fail(err, LO_ERR_IO, "'%s' is not a dump: no manifest.json, no "
@@ -324,7 +341,9 @@ void lo_dump_close(lo_dump *d) {
         free(t->node);
         free(t->op_type);
         free(t->module);
+        free(t->encoding);
     }
+    free(d->naming);
     free(d->tensors);
     for (int k = 0; k < d->n_samples; k++) free(d->sample_dirs[k]);
     free(d->sample_dirs);

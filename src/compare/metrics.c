@@ -3,6 +3,7 @@
  * are in double: float32 squares of up to 3.4e38 stay far from double's
  * range, and tiny values (denormals, 1e-45) square to 1e-90, still normal. */
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,39 @@
 void lo_metrics_init(lo_metrics *m) {
     memset(m, 0, sizeof *m);
     m->max_abs_index = -1;
+    m->first_nan_ref = m->first_inf_ref = m->first_nan_test = m->first_inf_test = m->first_mismatch = -1;
 }
 
-/* One element pair; r and t in double. */
-static inline void accumulate(lo_metrics *m, double r, double t, int64_t index) {
+/* The smallest rtol with |test - ref| <= rtol * |ref| evaluated as numpy's
+ * isclose evaluates it: in float32 for a float32 pair (numpy keeps a Python
+ * float rtol weak and computes in the array's type), else in double. The
+ * quotient is only a first guess: its rounding can land one step short, so
+ * it is walked to the exact boundary. */
+static double rtol_f32(float r, float t) {
+    float d = fabsf(t - r), ar = fabsf(r);
+    if (d == 0) return 0;
+    if (ar == 0) return INFINITY;
+    float q = (float)((double)d / (double)ar);
+    while (isfinite(q) && q * ar < d) q = nextafterf(q, INFINITY);
+    while (q > 0 && nextafterf(q, 0) * ar >= d) q = nextafterf(q, 0);
+    return q;
+}
+
+static double rtol_f64(double r, double t) {
+    double d = fabs(t - r), ar = fabs(r);
+    if (d == 0) return 0;
+    if (ar == 0) return INFINITY;
+    double q = d / ar;
+    while (isfinite(q) && q * ar < d) q = nextafter(q, INFINITY);
+    while (q > 0 && nextafter(q, 0) * ar >= d) q = nextafter(q, 0);
+    return q;
+}
+
+/* One element pair; r and t in double (exact for float32 sources). */
+static inline void accumulate(lo_metrics *m, double r, double t, int64_t index, bool f32) {
     if (isfinite(r) && isfinite(t)) {
         double e = t - r;
         double a = fabs(e);
-        double ar = fabs(r);
         m->ref_sq += r * r;
         m->err_sq += e * e;
         m->test_sq += t * t;
@@ -39,17 +65,46 @@ static inline void accumulate(lo_metrics *m, double r, double t, int64_t index) 
             m->max_abs_err = a;
             m->max_abs_index = index;
         }
-        /* |e|/|r| without a division per element: only a candidate for the
-         * maximum needs one. r == 0 with e != 0 is an infinite ratio. */
-        if (a > m->max_rel_err * ar) m->max_rel_err = ar > 0 ? a / ar : INFINITY;
+        /* Only an element the current rtol does not cover needs the exact
+         * search; the test is the one numpy makes. */
+        if (f32) {
+            float rf = (float)r, tf = (float)t;
+            if (!((float)m->max_rel_err * fabsf(rf) >= fabsf(tf - rf))) {
+                double q = rtol_f32(rf, tf);
+                if (q > m->max_rel_err) m->max_rel_err = q;
+            }
+        } else if (!(m->max_rel_err * fabs(r) >= a)) {
+            double q = rtol_f64(r, t);
+            if (q > m->max_rel_err) m->max_rel_err = q;
+        }
         return;
     }
-    if (isnan(r)) m->nan_ref++;
-    else if (isinf(r)) m->inf_ref++;
-    if (isnan(t)) m->nan_test++;
-    else if (isinf(t)) m->inf_test++;
+    if (isnan(r)) {
+        m->nan_ref++;
+        if (m->first_nan_ref < 0) m->first_nan_ref = index;
+    } else if (isinf(r)) {
+        m->inf_ref++;
+        if (m->first_inf_ref < 0) m->first_inf_ref = index;
+    }
+    if (isnan(t)) {
+        m->nan_test++;
+        if (m->first_nan_test < 0) m->first_nan_test = index;
+    } else if (isinf(t)) {
+        m->inf_test++;
+        if (m->first_inf_test < 0) m->first_inf_test = index;
+    }
     bool agree = (isnan(r) && isnan(t)) || (isinf(r) && r == t);
-    if (!agree) m->nonfinite_mismatch++;
+    if (!agree) {
+        m->nonfinite_mismatch++;
+        if (m->first_mismatch < 0) m->first_mismatch = index;
+    }
+}
+
+static void first_of(int64_t *a, int *as, int64_t b, int bs) {
+    if (*a < 0 && b >= 0) {
+        *a = b;
+        *as = bs;
+    }
 }
 
 void lo_metrics_merge(lo_metrics *a, const lo_metrics *b, int sample) {
@@ -59,6 +114,11 @@ void lo_metrics_merge(lo_metrics *a, const lo_metrics *b, int sample) {
         a->max_abs_sample = sample;
     }
     if (b->max_rel_err > a->max_rel_err) a->max_rel_err = b->max_rel_err;
+    first_of(&a->first_nan_ref, &a->first_nan_ref_sample, b->first_nan_ref, sample);
+    first_of(&a->first_inf_ref, &a->first_inf_ref_sample, b->first_inf_ref, sample);
+    first_of(&a->first_nan_test, &a->first_nan_test_sample, b->first_nan_test, sample);
+    first_of(&a->first_inf_test, &a->first_inf_test_sample, b->first_inf_test, sample);
+    first_of(&a->first_mismatch, &a->first_mismatch_sample, b->first_mismatch, sample);
     a->count += b->count;
     a->finite += b->finite;
     a->nan_ref += b->nan_ref;
@@ -94,7 +154,7 @@ static inline int64_t side_offset(bool channel_last, int64_t o, int64_t c, int64
 /* One block: a run of `len` elements of one (outer, channel) row starting at
  * spatial position s0. Instantiated for float and double sources so the
  * inner loop has no per-element type switch. */
-#define DEFINE_BLOCK(NAME, TYPE)                                                            \
+#define DEFINE_BLOCK(NAME, TYPE, F32)                                                          \
     static void NAME(const lo_pair *p, int64_t row, int64_t s0, int64_t len, lo_metrics *m) { \
         const TYPE *ref = p->ref, *test = p->test;                                          \
         int64_t C = p->channels, S = p->inner, o = row / C, c = row % C;                    \
@@ -103,11 +163,11 @@ static inline int64_t side_offset(bool channel_last, int64_t o, int64_t c, int64
         int64_t rs = p->ref_channel_last ? C : 1, ts = p->test_channel_last ? C : 1;        \
         int64_t index = row * S + s0;                                                       \
         for (int64_t k = 0; k < len; k++, ri += rs, ti += ts)                               \
-            accumulate(m, (double)ref[ri], (double)test[ti], index + k);                    \
+            accumulate(m, (double)ref[ri], (double)test[ti], index + k, F32);              \
         m->count += len;                                                                    \
     }
-DEFINE_BLOCK(block_f32, float)
-DEFINE_BLOCK(block_f64, double)
+DEFINE_BLOCK(block_f32, float, true)
+DEFINE_BLOCK(block_f64, double, false)
 
 lo_status lo_metrics_compute(const lo_pair *pair, lo_metrics *out, lo_error *err) {
     lo_metrics_init(out);

@@ -16,11 +16,19 @@ const char *lo_format_db(double v, char *buf, size_t size) {
     return buf;
 }
 
-/* %.6g, with non-finite values spelled as Python prints them. */
+/* %.6g for people, with non-finite values spelled as Python prints them. */
 static const char *num(double v, char *buf, size_t size) {
     if (isnan(v)) snprintf(buf, size, "nan");
     else if (isinf(v)) snprintf(buf, size, v > 0 ? "inf" : "-inf");
     else snprintf(buf, size, "%.6g", v);
+    return buf;
+}
+
+/* %.17g for files: every double reads back as itself (float() in Python). */
+static const char *full(double v, char *buf, size_t size) {
+    if (isnan(v)) snprintf(buf, size, "nan");
+    else if (isinf(v)) snprintf(buf, size, v > 0 ? "inf" : "-inf");
+    else snprintf(buf, size, "%.17g", v);
     return buf;
 }
 
@@ -41,16 +49,15 @@ static const char *layout_name(const lo_row *r) {
     return "same";
 }
 
-/* The max-abs-error position as a multi-index in the model's shape. */
-static const char *where(const lo_row *r, const lo_metrics *m, bool with_sample, char *buf, size_t size) {
-    if (m->max_abs_index < 0) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
+/* A flat position in the model's layout as a multi-index in the row's
+ * shape ("[0,4,28,9]", or "s1:[0,4,28,9]" with its sample); "" when none. */
+static const char *at_index(const lo_row *r, int64_t index, int sample, bool with_sample, char *buf, size_t size) {
+    buf[0] = 0;
+    if (index < 0) return buf;
     size_t len = 0;
-    if (with_sample) len += (size_t)snprintf(buf + len, size - len, "s%d:", m->max_abs_sample);
+    if (with_sample) len += (size_t)snprintf(buf + len, size - len, "s%d:", sample);
     if (r->rank > 0) {
-        int64_t idx[LO_MAX_RANK], rest = m->max_abs_index;
+        int64_t idx[LO_MAX_RANK], rest = index;
         for (int d = r->rank - 1; d >= 0; d--) {
             idx[d] = r->dims[d] ? rest % r->dims[d] : 0;
             rest = r->dims[d] ? rest / r->dims[d] : 0;
@@ -60,9 +67,18 @@ static const char *where(const lo_row *r, const lo_metrics *m, bool with_sample,
             len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? "," : "", (long long)idx[d]);
         if (len < size) snprintf(buf + len, size - len, "]");
     } else {
-        snprintf(buf + len, size - len, "[%lld]", (long long)m->max_abs_index);
+        snprintf(buf + len, size - len, "[%lld]", (long long)index);
     }
     return buf;
+}
+
+/* The max-abs-error position; "-" when there is none. */
+static const char *where(const lo_row *r, const lo_metrics *m, bool with_sample, char *buf, size_t size) {
+    if (m->max_abs_index < 0) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    return at_index(r, m->max_abs_index, m->max_abs_sample, with_sample, buf, size);
 }
 
 static const char *shape_of(const lo_row *r, char *buf, size_t size) {
@@ -93,12 +109,18 @@ static void text_row(const lo_comparison *c, const lo_row *r, int index, FILE *o
         return;
     }
     const char *flag = r->below && r->drop ? "BELOW,DROP" : r->below ? "BELOW" : r->drop ? "DROP" : "";
+    char nf[128] = "";
+    const lo_metrics *pm = &r->pooled;
+    if (pm->nonfinite_mismatch) {
+        char at[96];
+        snprintf(nf, sizeof nf, " NONFINITE at %s",
+                 at_index(r, pm->first_mismatch, pm->first_mismatch_sample, c->n_samples > 1, at, sizeof at));
+    }
     fprintf(out, "%5d  %-42s  %-14s %8s %8s %9s %9s %10s %-14s %s%s\n", index, tail(r->name, 42, name, sizeof name),
             shape_of(r, shape, sizeof shape), lo_format_db(r->sqnr, a, sizeof a),
-            lo_format_db(r->sqnr_min, b, sizeof b), num(lo_metrics_cosine(&r->pooled), d, sizeof d),
-            num(lo_metrics_rel_l2(&r->pooled), e, sizeof e), num(r->pooled.max_abs_err, f, sizeof f),
-            where(r, &r->pooled, c->n_samples > 1, w, sizeof w), flag,
-            r->pooled.nonfinite_mismatch ? " NONFINITE" : "");
+            lo_format_db(r->sqnr_min, b, sizeof b), num(lo_metrics_cosine(pm), d, sizeof d),
+            num(lo_metrics_rel_l2(pm), e, sizeof e), num(pm->max_abs_err, f, sizeof f),
+            where(r, pm, c->n_samples > 1, w, sizeof w), flag, nf);
 }
 
 void lo_report_text(const lo_comparison *c, FILE *out, int top) {
@@ -136,8 +158,10 @@ void lo_report_text(const lo_comparison *c, FILE *out, int top) {
     fputc('\n', out);
     if (c->first_divergence >= 0) {
         const lo_row *r = &c->rows[c->first_divergence];
-        fprintf(out, "first divergence: #%d %s: SQNR %s dB", c->first_divergence, r->name,
-                lo_format_db(r->sqnr_min, a, sizeof a));
+        fprintf(out, "first divergence: #%d %s: SQNR %s dB pooled", c->first_divergence, r->name,
+                lo_format_db(r->sqnr, a, sizeof a));
+        if (c->n_samples > 1)
+            fprintf(out, " (%s dB in sample %d)", lo_format_db(r->sqnr_min, b, sizeof b), r->worst_sample);
         if (r->below) fprintf(out, " < %s dB threshold", lo_format_db(c->options.sqnr_min, b, sizeof b));
         if (r->drop) fprintf(out, "%s a sharp drop from its inputs' %s dB", r->below ? ";" : "",
                              lo_format_db(r->input_sqnr, b, sizeof b));
@@ -190,7 +214,10 @@ static lo_status mem_write(membuf *m, const char *path, lo_error *err) {
 
 /* ---- CSV -------------------------------------------------------------------------- */
 
-static void csv_str(FILE *f, const char *s) {
+/* RFC 4180: every field quoted, quotes doubled, so names and positions with
+ * commas stay one field. */
+static void csv_field(FILE *f, bool first, const char *s) {
+    if (!first) fputc(',', f);
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"') fputc('"', f);
@@ -199,18 +226,43 @@ static void csv_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void csv_metrics(FILE *f, const lo_row *r, const lo_metrics *m, double sqnr, bool pooled) {
-    char b[12][48];
-    fprintf(f, ",%s,%s,%s,%s,%s,%s,%lld,%s,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld", num(sqnr, b[0], 48),
-            num(lo_metrics_cosine(m), b[1], 48), num(lo_metrics_mse(m), b[2], 48),
-            num(lo_metrics_mean_abs(m), b[3], 48), num(m->max_abs_err, b[4], 48),
-            where(r, m, false, b[5], 48), (long long)m->max_abs_index,
-            num(lo_metrics_rel_l2(m), b[6], 48), num(lo_metrics_atol(m), b[7], 48),
-            num(lo_metrics_rtol(m), b[8], 48), (long long)m->count, (long long)m->nan_ref,
-            (long long)m->inf_ref, (long long)m->nan_test, (long long)m->inf_test,
-            (long long)m->nonfinite_mismatch);
-    if (pooled) fprintf(f, ",%d", m->max_abs_sample);
-    else fprintf(f, ",");
+static const char *const csv_columns[] = {
+    "index", "tensor", "ref_file", "test_file", "status", "shape", "shape_source", "layout", "sample",
+    "sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "max_abs_err_at", "max_abs_err_index",
+    "max_abs_err_sample", "rel_l2", "atol", "rtol", "elements", "finite", "nan_ref", "inf_ref", "nan_test",
+    "inf_test", "nonfinite_mismatch", "first_nan_ref_at", "first_inf_ref_at", "first_nan_test_at",
+    "first_inf_test_at", "first_mismatch_at", "sqnr_db_pooled", "sqnr_db_min_sample", "worst_sample",
+    "input_sqnr_db", "below", "drop", "error"};
+#define CSV_METRIC_FIRST 9  /* sqnr_db */
+
+static void csv_metric_fields(FILE *f, const lo_row *r, const lo_metrics *m, double sqnr, bool pooled) {
+    char b[64];
+    csv_field(f, false, full(sqnr, b, sizeof b));
+    csv_field(f, false, full(lo_metrics_cosine(m), b, sizeof b));
+    csv_field(f, false, full(lo_metrics_mse(m), b, sizeof b));
+    csv_field(f, false, full(lo_metrics_mean_abs(m), b, sizeof b));
+    csv_field(f, false, full(m->max_abs_err, b, sizeof b));
+    char w[160];
+    csv_field(f, false, at_index(r, m->max_abs_index, m->max_abs_sample, false, w, sizeof w));
+    snprintf(b, sizeof b, "%lld", (long long)m->max_abs_index);
+    csv_field(f, false, b);
+    if (m->max_abs_index >= 0) snprintf(b, sizeof b, "%d", m->max_abs_sample);
+    else b[0] = 0;
+    csv_field(f, false, b);
+    csv_field(f, false, full(lo_metrics_rel_l2(m), b, sizeof b));
+    csv_field(f, false, full(lo_metrics_atol(m), b, sizeof b));
+    csv_field(f, false, full(lo_metrics_rtol(m), b, sizeof b));
+    const int64_t counts[] = {m->count, m->finite, m->nan_ref, m->inf_ref, m->nan_test, m->inf_test,
+                              m->nonfinite_mismatch};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        snprintf(b, sizeof b, "%lld", (long long)counts[i]);
+        csv_field(f, false, b);
+    }
+    csv_field(f, false, at_index(r, m->first_nan_ref, m->first_nan_ref_sample, pooled, w, sizeof w));
+    csv_field(f, false, at_index(r, m->first_inf_ref, m->first_inf_ref_sample, pooled, w, sizeof w));
+    csv_field(f, false, at_index(r, m->first_nan_test, m->first_nan_test_sample, pooled, w, sizeof w));
+    csv_field(f, false, at_index(r, m->first_inf_test, m->first_inf_test_sample, pooled, w, sizeof w));
+    csv_field(f, false, at_index(r, m->first_mismatch, m->first_mismatch_sample, pooled, w, sizeof w));
 }
 
 lo_status lo_report_csv(const lo_comparison *c, const char *path, lo_error *err) {
@@ -218,35 +270,44 @@ lo_status lo_report_csv(const lo_comparison *c, const char *path, lo_error *err)
     LO_TRY(mem_open(&m, err));
     FILE *f = m.f;
     /* One row per tensor and sample, and a pooled row per tensor (sample
-     * "all"), so a spreadsheet can filter either. */
-    fprintf(f, "index,tensor,ref_file,test_file,status,shape,layout,sample,sqnr_db,cosine,mse,mean_abs_err,"
-          "max_abs_err,max_abs_err_at,max_abs_err_index,rel_l2,atol,rtol,elements,nan_ref,inf_ref,"
-          "nan_test,inf_test,nonfinite_mismatch,max_abs_err_sample,sqnr_min_db,input_sqnr_db,below,drop,error%s\n",
-          c->isolated ? ",isolated_sqnr_db" : "");
+     * "all"), so a spreadsheet can filter either; a tensor not compared has
+     * its one row with the metric fields empty and the reason. */
+    size_t n_cols = sizeof csv_columns / sizeof csv_columns[0];
+    for (size_t i = 0; i < n_cols; i++) csv_field(f, i == 0, csv_columns[i]);
+    if (c->isolated) csv_field(f, false, "isolated_sqnr_db");
+    fputs("\r\n", f);
     for (int i = 0; i < c->n_rows; i++) {
         const lo_row *r = &c->rows[i];
-        char s[128], b1[48], b2[48];
+        char s[160], b[64];
         for (int k = -1; k < (compared(r) ? r->n_samples : 0); k++) {
-            fprintf(f, "%d,", i);
-            csv_str(f, r->name);
-            fputc(',', f);
-            csv_str(f, file_of(&c->ref, r->ref));
-            fputc(',', f);
-            csv_str(f, file_of(&c->test, r->test));
-            fprintf(f, ",%s,%s,%s,", status_name(r->status), shape_of(r, s, sizeof s), layout_name(r));
-            if (k < 0) fputs("all", f);
-            else fprintf(f, "%d", k);
+            snprintf(b, sizeof b, "%d", i);
+            csv_field(f, true, b);
+            csv_field(f, false, r->name);
+            csv_field(f, false, file_of(&c->ref, r->ref));
+            csv_field(f, false, file_of(&c->test, r->test));
+            csv_field(f, false, status_name(r->status));
+            csv_field(f, false, r->rank >= 0 ? shape_of(r, s, sizeof s) : "");
+            csv_field(f, false, r->shape_source ? r->shape_source : "");
+            csv_field(f, false, r->ref >= 0 && r->test >= 0 ? layout_name(r) : "");
+            if (k < 0) snprintf(b, sizeof b, "all");
+            else snprintf(b, sizeof b, "%d", c->ref_sample0 + k);
+            csv_field(f, false, b);
             if (compared(r)) {
-                if (k < 0) csv_metrics(f, r, &r->pooled, r->sqnr, true);
-                else csv_metrics(f, r, &r->samples[k], lo_metrics_sqnr(&r->samples[k]), false);
-                fprintf(f, ",%s,%s,%d,%d,", num(r->sqnr_min, b1, sizeof b1), num(r->input_sqnr, b2, sizeof b2),
-                        r->below, r->drop);
+                if (k < 0) csv_metric_fields(f, r, &r->pooled, r->sqnr, true);
+                else csv_metric_fields(f, r, &r->samples[k], lo_metrics_sqnr(&r->samples[k]), false);
+                csv_field(f, false, full(r->sqnr, b, sizeof b));
+                csv_field(f, false, full(r->sqnr_min, b, sizeof b));
+                snprintf(b, sizeof b, "%d", r->worst_sample);
+                csv_field(f, false, b);
+                csv_field(f, false, isnan(r->input_sqnr) ? "" : full(r->input_sqnr, b, sizeof b));
+                csv_field(f, false, r->below ? "1" : "0");
+                csv_field(f, false, r->drop ? "1" : "0");
             } else {
-                fputs(",,,,,,,,,,,,,,,,,,,,,,,", f);
+                for (int j = CSV_METRIC_FIRST; j < (int)n_cols - 1; j++) csv_field(f, false, "");
             }
-            csv_str(f, r->error ? r->error : "");
-            if (c->isolated) fprintf(f, ",%s", num(c->isolated[i], b1, sizeof b1));
-            fputc('\n', f);
+            csv_field(f, false, r->error ? r->error : "");
+            if (c->isolated) csv_field(f, false, isnan(c->isolated[i]) ? "" : full(c->isolated[i], b, sizeof b));
+            fputs("\r\n", f);
         }
     }
     return mem_write(&m, path, err);
@@ -263,7 +324,7 @@ static json_t *jnum(double v) {
 
 static json_t *jmetrics(const lo_row *r, const lo_metrics *m, double sqnr) {
     json_t *o = json_object();
-    char w[96];
+    char w[160];
     json_object_set_new(o, "sqnr_db", jnum(sqnr));
     json_object_set_new(o, "cosine", jnum(lo_metrics_cosine(m)));
     json_object_set_new(o, "mse", jnum(lo_metrics_mse(m)));
@@ -281,6 +342,23 @@ static json_t *jmetrics(const lo_row *r, const lo_metrics *m, double sqnr) {
     json_object_set_new(o, "nan_test", json_integer(m->nan_test));
     json_object_set_new(o, "inf_test", json_integer(m->inf_test));
     json_object_set_new(o, "nonfinite_mismatch", json_integer(m->nonfinite_mismatch));
+    struct { const char *key; int64_t index; int sample; } firsts[] = {
+        {"first_nan_ref", m->first_nan_ref, m->first_nan_ref_sample},
+        {"first_inf_ref", m->first_inf_ref, m->first_inf_ref_sample},
+        {"first_nan_test", m->first_nan_test, m->first_nan_test_sample},
+        {"first_inf_test", m->first_inf_test, m->first_inf_test_sample},
+        {"first_mismatch", m->first_mismatch, m->first_mismatch_sample}};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        if (firsts[i].index < 0) {
+            json_object_set_new(o, firsts[i].key, json_null());
+            continue;
+        }
+        json_t *e = json_object();
+        json_object_set_new(e, "sample", json_integer(firsts[i].sample));
+        json_object_set_new(e, "index", json_integer(firsts[i].index));
+        json_object_set_new(e, "at", json_string(at_index(r, firsts[i].index, 0, false, w, sizeof w)));
+        json_object_set_new(o, firsts[i].key, e);
+    }
     return o;
 }
 
@@ -305,6 +383,32 @@ static json_t *comparison_json(const lo_comparison *c) {
     json_object_set_new(root, "sqnr_min_db", jnum(c->options.sqnr_min));
     json_object_set_new(root, "drop_db", jnum(c->options.drop_db));
     json_object_set_new(root, "producers", json_string(c->producers_from_model ? "model" : "graph order"));
+    json_object_set_new(root, "first_sample", json_integer(c->ref_sample0));
+    json_t *conv = json_object();
+    json_object_set_new(conv, "sqnr_db",
+                        json_string("10*log10(sum ref^2 / sum (test-ref)^2) over the finite pairs; pooled = "
+                                    "the sums over all compared samples (the same as sqnr_db_pooled); inf when "
+                                    "the error is zero, -inf when the reference is all zero and the error is "
+                                    "not, or when NaN/Inf positions disagree"));
+    json_object_set_new(conv, "sqnr_db_min_sample", json_string("the lowest per-sample sqnr_db; worst_sample "
+                                                                "is its sample"));
+    json_object_set_new(conv, "threshold", json_string("a tensor is below when sqnr_db_pooled or "
+                                                       "sqnr_db_min_sample is below sqnr_min_db"));
+    json_object_set_new(conv, "drop", json_string("sqnr_db_pooled < input_sqnr_db - drop_db and "
+                                                  "sqnr_db_pooled < sqnr_min_db + drop_db, where input_sqnr_db "
+                                                  "(the minimum pooled SQNR of the inputs) is finite"));
+    json_object_set_new(conv, "first_divergence", json_string("the first tensor in graph order that is below "
+                                                              "or a drop"));
+    json_object_set_new(conv, "atol", json_string("max |test-ref| over the finite pairs: numpy.allclose(test, "
+                                                  "ref, rtol=0, atol=atol) holds there; inf on a NaN/Inf "
+                                                  "mismatch"));
+    json_object_set_new(conv, "rtol", json_string("the smallest rtol with numpy.allclose(test, ref, rtol=rtol, "
+                                                  "atol=0) on the finite pairs, in numpy's arithmetic (float32 "
+                                                  "for a float32 pair, else float64); inf where ref is 0 and "
+                                                  "test is not, or on a NaN/Inf mismatch"));
+    json_object_set_new(conv, "positions", json_string("flat indices and [i,j,...] in the model's layout "
+                                                       "(channel-first), C order; samples by number"));
+    json_object_set_new(root, "conventions", conv);
     json_t *sum = json_object();
     json_object_set_new(sum, "compared", json_integer(c->n_compared));
     json_object_set_new(sum, "pass", json_integer(c->n_pass));
@@ -317,7 +421,11 @@ static json_t *comparison_json(const lo_comparison *c) {
         const lo_row *r = &c->rows[c->first_divergence];
         json_object_set_new(fd, "index", json_integer(c->first_divergence));
         json_object_set_new(fd, "name", json_string(r->name));
-        json_object_set_new(fd, "sqnr_db", jnum(r->sqnr_min));
+        json_object_set_new(fd, "sqnr_db", jnum(r->sqnr));
+        json_object_set_new(fd, "sqnr_db_pooled", jnum(r->sqnr));
+        json_object_set_new(fd, "sqnr_db_min_sample", jnum(r->sqnr_min));
+        json_object_set_new(fd, "worst_sample", json_integer(r->worst_sample));
+        json_object_set_new(fd, "input_sqnr_db", isnan(r->input_sqnr) ? json_null() : jnum(r->input_sqnr));
         json_object_set_new(fd, "below", json_boolean(r->below));
         json_object_set_new(fd, "drop", json_boolean(r->drop));
         json_object_set_new(sum, "first_divergence", fd);
@@ -343,6 +451,8 @@ static json_t *comparison_json(const lo_comparison *c) {
             json_object_set_new(o, "ref_dtype", json_string(lo_numpy_name(r->ref_dtype) ? lo_numpy_name(r->ref_dtype) : "?"));
             json_object_set_new(o, "test_dtype", json_string(lo_numpy_name(r->test_dtype) ? lo_numpy_name(r->test_dtype) : "?"));
             json_object_set_new(o, "layout", json_string(layout_name(r)));
+            json_object_set_new(o, "layout_decision",
+                                r->layout_decision ? json_string(r->layout_decision) : json_null());
         }
         if (r->error) json_object_set_new(o, "error", json_string(r->error));
         if (compared(r)) {
@@ -351,10 +461,15 @@ static json_t *comparison_json(const lo_comparison *c) {
             json_object_set_new(o, "pooled", pooled);
             json_object_set_new(o, "sqnr_db", jnum(r->sqnr));
             json_object_set_new(o, "sqnr_min_db", jnum(r->sqnr_min));
+            json_object_set_new(o, "sqnr_db_pooled", jnum(r->sqnr));
+            json_object_set_new(o, "sqnr_db_min_sample", jnum(r->sqnr_min));
             json_object_set_new(o, "worst_sample", json_integer(r->worst_sample));
             json_t *ss = json_array();
-            for (int k = 0; k < r->n_samples; k++)
-                json_array_append_new(ss, jmetrics(r, &r->samples[k], lo_metrics_sqnr(&r->samples[k])));
+            for (int k = 0; k < r->n_samples; k++) {
+                json_t *sm = jmetrics(r, &r->samples[k], lo_metrics_sqnr(&r->samples[k]));
+                json_object_set_new(sm, "sample", json_integer(c->ref_sample0 + k));
+                json_array_append_new(ss, sm);
+            }
             json_object_set_new(o, "samples", ss);
             json_t *in = json_array();
             for (int k = 0; k < r->n_inputs; k++) json_array_append_new(in, json_integer(r->inputs[k]));
@@ -418,18 +533,30 @@ static const char html_style[] =
     ".card b{display:block;font-size:20px}"
     ".bad b{color:#c0392b}.good b{color:#1e8449}"
     ".paths{color:#555;font-size:12px}"
-    "svg{border:1px solid #ddd;background:#fff;max-width:100%}"
-    "table{border-collapse:collapse;font-size:12px;margin-top:12px}"
-    "th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}"
-    "td.n,th.n{text-align:left;max-width:420px;overflow:hidden;text-overflow:ellipsis}"
-    "th{background:#f2f2f2;cursor:pointer;position:sticky;top:0}"
+    "svg{border:1px solid #ddd;background:#fff;max-width:100%;height:auto}"
+    "svg a{cursor:pointer}svg .pt:hover,svg .nc:hover{stroke:#000;stroke-width:2}"
+    /* the table scrolls inside its box; the first two columns and the header stay put */
+    "#table-box{position:relative;overflow:auto;max-height:60vh;max-width:100%;border:1px solid #ddd;margin-top:12px}"
+    "table{border-collapse:separate;border-spacing:0;font-size:12px}"
+    "th,td{border-right:1px solid #ddd;border-bottom:1px solid #ddd;padding:3px 6px;text-align:right;"
+    "white-space:nowrap;background:#fff}"
+    "td.n,th.n{text-align:left}"
+    "th{background:#f2f2f2;cursor:pointer;position:sticky;top:0;z-index:2}"
+    ".c0{position:sticky;left:0;z-index:1;min-width:44px;max-width:44px;width:44px;box-sizing:border-box}"
+    ".c1{position:sticky;left:44px;z-index:1;min-width:300px;max-width:300px;width:300px;box-sizing:border-box;"
+    "overflow:hidden;text-overflow:ellipsis;box-shadow:2px 0 3px rgba(0,0,0,.15)}"
+    "th.c0,th.c1{z-index:3}"
+    "td.cmd{text-align:left;font:11px monospace;color:#333}"
+    "td.why{text-align:left;white-space:normal;min-width:260px}"
     "th.sorted-asc:after{content:' \\25B2'}th.sorted-desc:after{content:' \\25BC'}"
-    "tr.below td{background:#fdecea}tr.error td{background:#fff4e0}tr.first td{outline:2px solid #c0392b}"
-    "tr.only_ref td,tr.only_test td{color:#888}"
+    "tr.below td{background:#fdecea}tr.error td{background:#fff4e0}tr.first td{border-top:2px solid #c0392b;"
+    "border-bottom:2px solid #c0392b}tr:target td{background:#fff3b0}"
+    "tr.only_ref td,tr.only_test td{color:#888}tbody tr{scroll-margin-top:40px}"
     ".legend span{margin-right:16px}pre{white-space:pre-wrap;color:#555}";
 
 /* Sorting by a clicked header, numbers by data-v. "#sort=COLUMN" or
- * "#sort=-COLUMN" in the URL sorts on load (links can share a view). */
+ * "#sort=-COLUMN" in the URL sorts on load (links can share a view). A
+ * "#row-N" link (headline, chart) scrolls the table's box to that row. */
 static const char html_script[] =
     "(function(){"
     "var t=document.getElementById('rows');var hs=t.tHead.rows[0].cells;"
@@ -446,14 +573,39 @@ static const char html_script[] =
     "sortBy(i,hs[i].className.indexOf('sorted-asc')>=0);});})(i);"
     "var m=/sort=(-?)(\\w+)/.exec(location.hash);if(m)for(var i=0;i<hs.length;i++)"
     "if(hs[i].getAttribute('data-col')===m[2])sortBy(i,m[1]==='-');"
+    "function show(){var r=/^#row-(\\d+)$/.exec(location.hash);if(!r)return;"
+    "var tr=document.getElementById('row-'+r[1]);if(!tr)return;var box=document.getElementById('table-box');"
+    "box.scrollTop=Math.max(0,tr.offsetTop-box.clientHeight/2);var t=tr.getBoundingClientRect();"
+    "if(t.top<0||t.bottom>window.innerHeight)window.scrollBy(0,t.top-window.innerHeight/2);}"
+    "window.addEventListener('hashchange',show);window.addEventListener('load',function(){setTimeout(show,0);});show();"
     "document.body.setAttribute('data-ready','1');"
     "})();";
 
+/* The row's repro command: `layerout extract` on the dump in the model's
+ * layout (not a QNN folder), at the row's worst sample. */
+static void extract_command(const lo_comparison *c, const lo_row *r, FILE *f) {
+    const lo_dump *d = c->ref.kind != LO_DUMP_QNN ? &c->ref : c->test.kind != LO_DUMP_QNN ? &c->test : NULL;
+    int t = d == &c->ref ? r->ref : r->test;
+    if (!d || t < 0 || c->options.dumps_temporary) return;
+    fputs("layerout extract ", f);
+    html_str(f, c->options.model_path ? c->options.model_path : "MODEL.onnx");
+    fputs(" --dump ", f);
+    html_str(f, d->path);
+    fputs(" --tensor '", f);
+    html_str(f, d->tensors[t].file);
+    fprintf(f, "' --sample %d%s -o pack_", compared(r) ? r->worst_sample : c->ref_sample0,
+            d->quantized ? " --encodings ENCODINGS.json" : "");
+    html_str(f, d->tensors[t].file);
+}
+
 /* The chart: SQNR per tensor in graph order (pooled, and the per-sample
  * minimum when there are several samples), the threshold, the first
- * divergence. Drawn here as static SVG, so it shows without scripts. */
+ * divergence, and a mark under the axis for every tensor not compared.
+ * Every point and mark links to its table row and names its tensor on
+ * hover; names are written along the axis where they fit (every one up to
+ * ~70 tensors, every k-th beyond). Static SVG: it shows without scripts. */
 static void html_chart(const lo_comparison *c, FILE *f) {
-    const double W = 1100, H = 340, L = 56, R = 20, T = 24, B = 40;
+    const double W = 1100, H = 470, L = 56, R = 20, T = 24, B = 170;
     int n = c->n_rows;
     double lo = c->options.sqnr_min - 10, hi = c->options.sqnr_min + 30;
     for (int r = 0; r < n; r++) {
@@ -483,8 +635,8 @@ static void html_chart(const lo_comparison *c, FILE *f) {
     }
     fprintf(f, "<text x=\"14\" y=\"%.1f\" font-size=\"12\" transform=\"rotate(-90 14 %.1f)\" "
                "text-anchor=\"middle\">SQNR (dB)</text>\n", T + ph / 2, T + ph / 2);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">tensor, in graph order</text>\n",
-            L + pw / 2, H - 6);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">tensor, in graph order "
+               "(&#215; not compared)</text>\n", L + pw / 2, H - 6);
     /* threshold */
     fprintf(f, "<line id=\"threshold\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c0392b\" "
                "stroke-dasharray=\"6 4\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#c0392b\" "
@@ -492,9 +644,10 @@ static void html_chart(const lo_comparison *c, FILE *f) {
             Y(c->options.sqnr_min), W - R - 4, Y(c->options.sqnr_min) - 4, c->options.sqnr_min);
     if (c->first_divergence >= 0) {
         double x = X(c->first_divergence);
-        fprintf(f, "<line id=\"first-divergence\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
+        fprintf(f, "<a href=\"#row-%d\"><line id=\"first-divergence\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
                    "stroke=\"#e67e22\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" "
-                   "fill=\"#e67e22\">first divergence #%d</text>\n", x, x, T, T + ph, x + 4, T + 12, c->first_divergence);
+                   "fill=\"#e67e22\">first divergence #%d</text></a>\n", c->first_divergence, x, x, T, T + ph,
+                x + 4, T + 12, c->first_divergence);
     }
     /* lines: pooled and (several samples) the per-sample minimum */
     for (int series = 0; series < (c->n_samples > 1 ? 2 : 1); series++) {
@@ -519,24 +672,60 @@ static void html_chart(const lo_comparison *c, FILE *f) {
         }
         fputs("\"/>\n", f);
     }
+    double axis = T + ph; /* marks for the not compared sit just under the plot */
     for (int r = 0; r < n; r++) {
         const lo_row *row = &c->rows[r];
-        if (!compared(row)) continue;
-        double v = row->sqnr;
-        double y = isinf(v) ? (v > 0 ? Y(hi) : Y(lo)) : Y(v);
         char a[32], b[32];
-        fprintf(f, "<circle class=\"pt\" data-row=\"%d\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"><title>#%d ",
-                r, X(r), y, n > 200 ? 2.0 : 3.5, row->below ? "#c0392b" : row->drop ? "#e67e22" : "#2471a3", r);
+        fprintf(f, "<a href=\"#row-%d\">", r);
+        if (compared(row)) {
+            double v = row->sqnr;
+            double y = isinf(v) ? (v > 0 ? Y(hi) : Y(lo)) : Y(v);
+            fprintf(f, "<circle class=\"pt\" data-row=\"%d\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"><title>#%d ",
+                    r, X(r), y, n > 200 ? 2.5 : 3.5, row->below ? "#c0392b" : row->drop ? "#e67e22" : "#2471a3", r);
+            html_str(f, row->name);
+            fprintf(f, ": %s dB pooled (min %s dB)</title></circle>", lo_format_db(row->sqnr, a, sizeof a),
+                    lo_format_db(row->sqnr_min, b, sizeof b));
+        } else {
+            double x = X(r), y = axis + 8, d = n > 200 ? 2.5 : 4;
+            const char *color = row->status == LO_ROW_ERROR ? "#c0392b" : "#999";
+            fprintf(f, "<path class=\"nc\" data-row=\"%d\" data-status=\"%s\" data-x=\"%.1f\" d=\"M%.1f %.1fL%.1f %.1fM%.1f "
+                       "%.1fL%.1f %.1f\" stroke=\"%s\" stroke-width=\"2\"><title>#%d ", r, status_name(row->status), x,
+                    x - d, y - d, x + d, y + d, x - d, y + d, x + d, y - d, color, r);
+            html_str(f, row->name);
+            fputs(": not compared: ", f);
+            html_str(f, row->status == LO_ROW_ERROR && row->error ? row->error
+                        : row->status == LO_ROW_ONLY_REF ? "only in REF" : "only in TEST");
+            fputs("</title></path>", f);
+        }
+        fputs("</a>\n", f);
+    }
+    /* names along the axis: as many as fit at 13 px apart, ends kept */
+    int step = 1;
+    while (n > 0 && pw * step / (n > 1 ? n - 1 : 1) < 13) step++;
+    for (int r = 0; r < n; r += step) {
+        const lo_row *row = &c->rows[r];
+        char shown[40];
+        int len = (int)strlen(row->name);
+        if (len <= 26) snprintf(shown, sizeof shown, "%s", row->name);
+        else snprintf(shown, sizeof shown, "...%s", row->name + len - 23);
+        double x = X(r), y = axis + 18;
+        fprintf(f, "<a href=\"#row-%d\"><text class=\"xname\" data-row=\"%d\" x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
+                   "text-anchor=\"end\" transform=\"rotate(-60 %.1f %.1f)\"%s><title>", r, r, x, y, x, y,
+                   compared(row) ? "" : " fill=\"#c0392b\"");
         html_str(f, row->name);
-        fprintf(f, ": %s dB (min %s)</title></circle>\n", lo_format_db(row->sqnr, a, sizeof a),
-                lo_format_db(row->sqnr_min, b, sizeof b));
+        fputs("</title>", f);
+        html_str(f, shown);
+        fputs("</text></a>\n", f);
     }
 #undef X
 #undef Y
     fputs("</svg>\n", f);
     fprintf(f, "<div class=\"legend\"><span style=\"color:#2471a3\">&#9679; %s</span>%s%s"
                "<span style=\"color:#c0392b\">&#9679; below threshold</span>"
-               "<span style=\"color:#e67e22\">&#9679; sharp drop</span></div>\n",
+               "<span style=\"color:#e67e22\">&#9679; sharp drop</span>"
+               "<span style=\"color:#c0392b\">&#215; not comparable</span>"
+               "<span style=\"color:#999\">&#215; only in REF or TEST</span>"
+               "<span>click a point or name for its row</span></div>\n",
             c->isolated ? "cumulative SQNR (pooled)" : "pooled SQNR",
             c->n_samples > 1 ? "<span style=\"color:#8e44ad\">- - per-sample minimum</span>" : "",
             c->isolated ? "<span style=\"color:#1e8449\">&#8212; isolated SQNR</span>" : "");
@@ -580,10 +769,12 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
     fputs("</div>\n<p id=\"first\">First divergence: ", f);
     if (c->first_divergence >= 0) {
         const lo_row *r = &c->rows[c->first_divergence];
-        fprintf(f, "<b>#%d ", c->first_divergence);
+        fprintf(f, "<a id=\"first-link\" href=\"#row-%d\"><b>#%d ", c->first_divergence, c->first_divergence);
         html_str(f, r->name);
-        fprintf(f, "</b> &mdash; SQNR %s dB%s%s", lo_format_db(r->sqnr_min, a, sizeof a),
-                r->below ? ", below the threshold" : "", r->drop ? ", a sharp drop from its inputs" : "");
+        fprintf(f, "</b></a> &mdash; SQNR %s dB pooled", lo_format_db(r->sqnr, a, sizeof a));
+        if (c->n_samples > 1)
+            fprintf(f, ", %s dB in sample %d", lo_format_db(r->sqnr_min, b, sizeof b), r->worst_sample);
+        fprintf(f, "%s%s", r->below ? ", below the threshold" : "", r->drop ? ", a sharp drop from its inputs" : "");
     } else {
         fputs("none: every compared tensor is at or above the threshold", f);
     }
@@ -595,31 +786,38 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
         fputs("</pre>\n", f);
     }
     html_chart(c, f);
-    /* the table: every row, including the unmatched and the not comparable */
+    /* the table: every row, including the unmatched and the not comparable;
+     * the reason a row was not compared comes right after its status, so it
+     * is on screen without scrolling */
     static const struct { const char *col, *label; bool num; } cols[] = {
         {"index", "#", true}, {"tensor", "tensor", false}, {"status", "status", false},
-        {"shape", "shape", false}, {"sqnr", "SQNR dB", true}, {"sqnr_min", "min SQNR dB", true},
-        {"cosine", "cosine", true}, {"mse", "MSE", true}, {"mean_abs", "mean |err|", true},
-        {"max_abs", "max |err|", true}, {"at", "at", false}, {"rel_l2", "rel L2", true},
-        {"atol", "atol", true}, {"rtol", "rtol", true}, {"input_sqnr", "inputs dB", true},
-        {"nonfinite", "NaN/Inf ref/test", false}, {"layout", "layout", false}, {"files", "REF / TEST file", false}};
-    fputs("<div style=\"overflow-x:auto\"><table id=\"rows\"><thead><tr>", f);
+        {"reason", "not compared because", false}, {"shape", "shape", false}, {"sqnr", "SQNR dB", true},
+        {"sqnr_min", "min SQNR dB", true}, {"cosine", "cosine", true}, {"mse", "MSE", true},
+        {"mean_abs", "mean |err|", true}, {"max_abs", "max |err|", true}, {"at", "at", false},
+        {"rel_l2", "rel L2", true}, {"atol", "atol", true}, {"rtol", "rtol", true},
+        {"input_sqnr", "inputs dB", true}, {"nonfinite", "NaN/Inf ref/test (first at)", false},
+        {"layout", "layout", false}, {"files", "REF / TEST file", false}, {"extract", "repro pack", false}};
+    fputs("<div id=\"table-box\"><table id=\"rows\"><thead><tr>", f);
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         fprintf(f, "<th data-col=\"%s\"%s%s>%s</th>", cols[i].col, cols[i].num ? " data-num" : "",
-                i == 1 ? " class=\"n\"" : "", cols[i].label);
-        if (i == 5 && c->isolated) fputs("<th data-col=\"isolated\" data-num>isolated dB</th>", f);
+                i == 0 ? " class=\"c0\"" : i == 1 ? " class=\"n c1\"" : i == 3 ? " class=\"n\"" : "", cols[i].label);
+        if (i == 6 && c->isolated) fputs("<th data-col=\"isolated\" data-num>isolated dB</th>", f);
     }
     fputs("</tr></thead>\n<tbody>\n", f);
     for (int i = 0; i < c->n_rows; i++) {
         const lo_row *r = &c->rows[i];
-        char s[128], w[96];
-        fprintf(f, "<tr data-row=\"%d\" class=\"%s%s\"><td data-v=\"%d\">%d</td><td class=\"n\" title=\"", i,
-                status_name(r->status), i == c->first_divergence ? " first" : "", i, i);
+        char s[128], w[160];
+        fprintf(f, "<tr id=\"row-%d\" data-row=\"%d\" class=\"%s%s\"><td class=\"c0\" data-v=\"%d\">%d</td>"
+                   "<td class=\"n c1\" title=\"", i, i, status_name(r->status), i == c->first_divergence ? " first" : "",
+                i, i);
         html_str(f, r->name);
         fputs("\">", f);
         html_str(f, r->name);
-        fprintf(f, "</td><td>%s%s</td><td>%s</td>", status_name(r->status), r->drop ? ", drop" : "",
-                shape_of(r, s, sizeof s));
+        fprintf(f, "</td><td>%s%s</td><td class=\"why\">", status_name(r->status), r->drop ? ", drop" : "");
+        if (!compared(r))
+            html_str(f, r->status == LO_ROW_ERROR && r->error ? r->error
+                        : r->status == LO_ROW_ONLY_REF ? "only in REF" : r->status == LO_ROW_ONLY_TEST ? "only in TEST" : "");
+        fprintf(f, "</td><td>%s</td>", shape_of(r, s, sizeof s));
         if (compared(r)) {
             const lo_metrics *pm = &r->pooled;
             html_num_cell(f, r->sqnr);
@@ -634,9 +832,21 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
             html_num_cell(f, lo_metrics_atol(pm));
             html_num_cell(f, lo_metrics_rtol(pm));
             html_num_cell(f, r->input_sqnr);
-            fprintf(f, "<td>%lld/%lld %lld/%lld%s</td><td>%s</td>", (long long)pm->nan_ref, (long long)pm->inf_ref,
-                    (long long)pm->nan_test, (long long)pm->inf_test, pm->nonfinite_mismatch ? " mismatch" : "",
-                    layout_name(r));
+            fprintf(f, "<td>%lld/%lld %lld/%lld%s", (long long)pm->nan_ref, (long long)pm->inf_ref,
+                    (long long)pm->nan_test, (long long)pm->inf_test, pm->nonfinite_mismatch ? " mismatch" : "");
+            if (pm->first_mismatch >= 0)
+                fprintf(f, " at %s", at_index(r, pm->first_mismatch, pm->first_mismatch_sample, c->n_samples > 1, w, sizeof w));
+            else if (pm->first_nan_ref >= 0)
+                fprintf(f, " at %s", at_index(r, pm->first_nan_ref, pm->first_nan_ref_sample, c->n_samples > 1, w, sizeof w));
+            else if (pm->first_inf_ref >= 0)
+                fprintf(f, " at %s", at_index(r, pm->first_inf_ref, pm->first_inf_ref_sample, c->n_samples > 1, w, sizeof w));
+            fputs("</td><td", f);
+            if (r->layout_decision) {
+                fputs(" title=\"", f);
+                html_str(f, r->layout_decision);
+                fputs("\"", f);
+            }
+            fprintf(f, ">%s</td>", layout_name(r));
         } else {
             /* not measured: sorts with the worst (-inf) so it is not missed */
             fputs("<td data-v=\"-Infinity\"></td><td data-v=\"-Infinity\"></td>", f);
@@ -644,14 +854,14 @@ lo_status lo_report_html(const lo_comparison *c, const char *path, lo_error *err
             for (int k = 0; k < 4; k++) fputs("<td data-v=\"NaN\"></td>", f);
             fputs("<td></td>", f);
             for (int k = 0; k < 4; k++) fputs("<td data-v=\"NaN\"></td>", f);
-            fputs("<td>", f);
-            if (r->error) html_str(f, r->error);
-            fputs("</td><td></td>", f);
+            fputs("<td></td><td></td>", f);
         }
         fputs("<td class=\"n\">", f);
         html_str(f, file_of(&c->ref, r->ref));
         fputs(" / ", f);
         html_str(f, file_of(&c->test, r->test));
+        fputs("</td><td class=\"cmd\">", f);
+        if (r->ref >= 0 && r->test >= 0) extract_command(c, r, f);
         fputs("</td></tr>\n", f);
     }
     fputs("</tbody></table></div>\n<script>", f);

@@ -3,6 +3,8 @@
 #ifndef LO_DUMP_H
 #define LO_DUMP_H
 
+#include <jansson.h>
+
 #include "../graph/graph.h"
 
 /* AIMET's file-name rule, re.sub(r'\W+', '_', name): every run of characters
@@ -35,10 +37,18 @@ void lo_namer_free(lo_namer *namer);
 
 /* Reads an input tensor. Format by extension: .npy, .pb, anything else raw.
  * A raw file needs dtype and shape (want_*); .npy and .pb files are checked
- * against them when want_rank >= 0 (dims of -1 match anything).
+ * against them when want_rank >= 0 (dims of -1 match anything). For a
+ * bfloat16 input, uint16 data is taken as bfloat16 (the same bits).
  * The tensor's data is malloc'd. */
 lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_rank,
                               const int64_t *want_dims, lo_tensor *out, lo_error *err);
+
+/* Reads an ONNX SequenceProto (container 's') or OptionalProto ('o') .pb
+ * file into a sequence (LO_KIND_SEQUENCE), a tensor (an optional holding
+ * one), or LO_KIND_NONE (an empty optional). elem, when not 0, is the
+ * declared type of the tensors in it, which they must have (bfloat16 stored
+ * as uint16 is taken as bfloat16). Sequences of tensors only. */
+lo_status lo_read_container_file(const char *path, char container, lo_dtype elem, lo_tensor *out, lo_error *err);
 
 /* A .npy file's header: what it holds and where its data starts. */
 typedef struct lo_npy_header_info {
@@ -97,6 +107,42 @@ typedef lo_status (*lo_run_fn)(void *run_user, lo_session *session, const lo_ten
 lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
                                     void *run_user, lo_error *err);
 lo_session *lo_generator_session(lo_generator *g);
+/* lo_generator_generate for inputs (in model order) that may be sequences
+ * or optionals (lo_tensor kinds), which lo_tensor_view cannot express. Only
+ * tensor inputs get a file under inputs/. */
+lo_status lo_generator_generate_values(lo_generator *g, const lo_tensor *inputs, int n_inputs, lo_error *err);
+
+/* ---- the folder protocol (lock.c, merge.c) ---------------------------------------- */
+
+/* A lock on a dump folder (see lock.c): exclusive for a plain writer or a
+ * merge, shared among the shards of one sharded run. */
+typedef struct lo_folder_lock lo_folder_lock;
+/* Takes it, or fails with a message naming the writer that holds it. what:
+ * the command, for that message ("generate --append", "merge", ...).
+ * take_over (exclusive only): an exclusive lock this process already holds
+ * on the folder passes to the new one, and the old is revoked. */
+lo_status lo_folder_lock_take(const char *dir, bool exclusive, bool take_over, const char *what,
+                              lo_folder_lock **lock, lo_error *err);
+/* Whether a newer lock of this process took this one over. */
+bool lo_folder_lock_revoked(lo_folder_lock *lock);
+/* The shards' short mutex around the plan (blocking). */
+lo_status lo_folder_lock_mutex(lo_folder_lock *lock, bool on, lo_error *err);
+/* Claims shard index of count for this process, or names its writer. */
+lo_status lo_folder_lock_shard(lo_folder_lock *lock, int index, int count, lo_error *err);
+/* Releases; the last holder removes the lock file. Accepts NULL. */
+void lo_folder_lock_release(lo_folder_lock *lock);
+/* "'layerout WHAT', pid P on host H, started T". */
+void lo_folder_describe(const char *what, char *buf, size_t size);
+
+/* A sharded run keeps its state in DIR/.layerout/: plan.json (what every
+ * shard must agree on, and the manifest's head) and samples/L.json (sample
+ * L's saved tensors, in the order it saw them, with each file's size). */
+#define LO_SHARD_STATE ".layerout"
+/* The shard count of a plan file, or 0. */
+int lo_plan_shard_count(const char *plan_path);
+/* Stages and commits DIR's layer_output_name_order.json and manifest.json
+ * (both objects are consumed), the name-order file first. */
+lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err);
 
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 

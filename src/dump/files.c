@@ -256,6 +256,9 @@ lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_ra
         out->data = b;
         return LO_OK;
     }
+    /* ONNX's older test data (1.12 and before) stores bfloat16 tensors as
+     * UINT16, and .npy has no bfloat16: the same 16 bits, taken as bfloat16 */
+    if (want_dtype == LO_BFLOAT16 && out->dtype == LO_UINT16) out->dtype = LO_BFLOAT16;
     if (want_dtype && out->dtype != want_dtype) {
         lo_dtype got = out->dtype;
         lo_tensor_free_data(out);
@@ -272,6 +275,180 @@ lo_status lo_read_tensor_file(const char *path, lo_dtype want_dtype, int want_ra
         lo_tensor_free_data(out);
         return LO_ERR_INPUT;
     }
+    return LO_OK;
+}
+
+/* ---- SequenceProto and OptionalProto files -------------------------------------------- */
+/* Debian's onnx.proto lacks onnx-data.proto, where these two messages are
+ * defined, so they are read off the wire here; their tensors go through the
+ * TensorProto decoder. Both messages number their fields alike: 1 name,
+ * 2 elem_type, 3 tensors, 4 sparse tensors, 5 sequences, 6 maps,
+ * 7 optionals (repeated in a sequence, at most one in an optional). */
+
+typedef struct wire {
+    const uint8_t *p, *end;
+} wire;
+
+typedef struct wire_field {
+    uint32_t num;
+    int type;
+    const uint8_t *bytes; /* length-delimited payload */
+    size_t len;
+} wire_field;
+
+static bool wire_varint(wire *w, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && w->p < w->end; shift += 7) {
+        uint8_t c = *w->p++;
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) return true;
+    }
+    return false;
+}
+
+/* 1: a field read; 0: the end; -1: malformed. */
+static int wire_next(wire *w, wire_field *f) {
+    if (w->p >= w->end) return 0;
+    uint64_t key, v;
+    if (!wire_varint(w, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) return -1;
+    f->num = (uint32_t)(key >> 3);
+    f->type = (int)(key & 7);
+    f->bytes = NULL;
+    f->len = 0;
+    switch (f->type) {
+    case 0: return wire_varint(w, &v) ? 1 : -1;
+    case 1:
+        if (w->end - w->p < 8) return -1;
+        w->p += 8;
+        return 1;
+    case 5:
+        if (w->end - w->p < 4) return -1;
+        w->p += 4;
+        return 1;
+    case 2:
+        if (!wire_varint(w, &v) || v > (uint64_t)(w->end - w->p)) return -1;
+        f->bytes = w->p;
+        f->len = (size_t)v;
+        w->p += v;
+        return 1;
+    default: return -1;
+    }
+}
+
+static lo_status decode_container(const uint8_t *b, size_t len, bool sequence, lo_dtype elem, lo_tensor *out,
+                                  int depth, lo_error *err);
+
+/* A tensor item: bfloat16 stored as uint16 (old data) is taken as bfloat16,
+ * and its type must be the declared one. */
+static lo_status decode_item(const uint8_t *b, size_t len, lo_dtype elem, lo_tensor *t, int index,
+                             lo_error *err) {
+    lo_error sub;
+    if (lo_onnx_decode_tensor(b, len, t, NULL, &sub) != LO_OK) {
+        lo_tensor_free_data(t);
+        return index >= 0 ? lo_fail(err, sub.status, "item %d: %s", index, sub.message)
+                          : lo_fail(err, sub.status, "%s", sub.message);
+    }
+    t->kind = LO_KIND_TENSOR;
+    if (elem == LO_BFLOAT16 && t->dtype == LO_UINT16) t->dtype = LO_BFLOAT16;
+    if (elem && t->dtype != elem) {
+        lo_dtype got = t->dtype;
+        lo_tensor_free_data(t);
+        return index >= 0 ? lo_fail(err, LO_ERR_INPUT, "item %d holds %s data, the model declares %s", index,
+                                    lo_dtype_name(got), lo_dtype_name(elem))
+                          : lo_fail(err, LO_ERR_INPUT, "it holds %s data, the model declares %s",
+                                    lo_dtype_name(got), lo_dtype_name(elem));
+    }
+    return LO_OK;
+}
+
+static lo_status decode_container(const uint8_t *b, size_t len, bool sequence, lo_dtype elem, lo_tensor *out,
+                                  int depth, lo_error *err) {
+    memset(out, 0, sizeof *out);
+    out->kind = sequence ? LO_KIND_SEQUENCE : LO_KIND_NONE;
+    out->dtype = sequence ? elem : LO_UNDEFINED;
+    wire w = {b, b + len};
+    wire_field f;
+    int r, cap = 0;
+    bool have_value = false;
+    while ((r = wire_next(&w, &f)) == 1) {
+        /* a TensorProto has its dims (a number) in field 1 and its name,
+         * raw_data, ... in fields 8 and up, none of which these messages have */
+        if (f.num > 7 || (f.num == 1 && f.type != 2))
+            return lo_fail(err, LO_ERR_INPUT, "field %u is not one of a %s (is it a TensorProto?)", f.num,
+                           sequence ? "SequenceProto" : "OptionalProto");
+        if (f.num == 1) continue; /* the name */
+        if (f.num == 2) {
+            if (f.type != 0) return lo_fail(err, LO_ERR_INPUT, "field elem_type is not a number");
+            continue;
+        }
+        if (f.type != 2) return lo_fail(err, LO_ERR_INPUT, "field %u has the wrong wire type", f.num);
+        if (f.num == 4 || f.num == 6)
+            return lo_fail(err, LO_ERR_UNSUPPORTED, "%s of %s are not supported", sequence ? "sequences" : "optionals",
+                           f.num == 4 ? "sparse tensors" : "maps");
+        if (f.num == 5 || f.num == 7) {
+            /* an optional may hold a sequence; deeper nesting the engine does not run */
+            if (sequence || f.num == 7 || depth > 0)
+                return lo_fail(err, LO_ERR_UNSUPPORTED, "%s of %s are not supported",
+                               sequence ? "sequences" : "optionals", f.num == 5 ? "sequences" : "optionals");
+            if (have_value) return lo_fail(err, LO_ERR_INPUT, "an optional holds more than one value");
+            have_value = true;
+            lo_error sub;
+            if (decode_container(f.bytes, f.len, true, elem, out, depth + 1, &sub) != LO_OK) {
+                lo_tensor_free_data(out);
+                return lo_fail(err, sub.status, "its sequence: %s", sub.message);
+            }
+            continue;
+        }
+        /* f.num == 3: a tensor */
+        if (!sequence) {
+            if (have_value) return lo_fail(err, LO_ERR_INPUT, "an optional holds more than one value");
+            have_value = true;
+            LO_TRY(decode_item(f.bytes, f.len, elem, out, -1, err));
+            continue;
+        }
+        if (out->n_items == cap) {
+            cap = cap ? 2 * cap : 8;
+            lo_tensor *items = realloc(out->items, (size_t)cap * sizeof *items);
+            if (!items) {
+                lo_tensor_free_data(out);
+                return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+            }
+            out->items = items;
+        }
+        lo_tensor *t = &out->items[out->n_items];
+        if (decode_item(f.bytes, f.len, elem, t, out->n_items, err) != LO_OK) {
+            lo_tensor_free_data(out);
+            return err->status;
+        }
+        out->n_items++;
+        if (!elem) out->dtype = t->dtype;
+        else if (t->dtype != out->dtype) {
+            lo_tensor_free_data(out);
+            return lo_fail(err, LO_ERR_INPUT, "the sequence's items differ in type");
+        }
+    }
+    if (r < 0) {
+        lo_tensor_free_data(out);
+        return lo_fail(err, LO_ERR_INPUT, "malformed protobuf data");
+    }
+    return LO_OK;
+}
+
+lo_status lo_read_container_file(const char *path, char container, lo_dtype elem, lo_tensor *out, lo_error *err) {
+    memset(out, 0, sizeof *out);
+    const char *what = container == 's' ? "SequenceProto" : "OptionalProto";
+    if (container != 's' && container != 'o')
+        return lo_fail(err, LO_ERR_UNSUPPORTED, "'%s': inputs of this type (a map) are not supported", path);
+    if (!ends_with(path, ".pb"))
+        return lo_fail(err, LO_ERR_INPUT, "'%s': the input is %s, which only an ONNX %s .pb file can give", path,
+                       container == 's' ? "a sequence" : "an optional", what);
+    uint8_t *b;
+    size_t len;
+    LO_TRY(lo_read_file(path, &b, &len, err));
+    lo_error sub;
+    lo_status st = decode_container(b, len, container == 's', elem, out, 0, &sub);
+    free(b);
+    if (st != LO_OK) return lo_fail(err, sub.status, "'%s' is not a %s the model can take: %s", path, what, sub.message);
     return LO_OK;
 }
 

@@ -33,6 +33,8 @@ typedef struct saved_tensor {
     int iteration;
     char *encoding; /* the quantization applied, or NULL */
     char *note;     /* what the file holds under the naming scheme, or NULL */
+    char *base;     /* the stem the scheme gave, before a clash suffix (for merge's check) */
+    bool nested;    /* inside a control-flow or function body (--subgraphs) */
 } saved_tensor;
 
 struct lo_generator {
@@ -54,6 +56,13 @@ struct lo_generator {
     int dirfd;     /* the sample's partial outputs folder */
     bool *seen;    /* which saved entries this run wrote, to catch repeated names */
     lo_error *err;
+    /* the folder protocol: the lock, and a sharded run's own samples */
+    lo_folder_lock *lock;
+    bool sharded;
+    bool *shard_done;  /* per sample of the list: complete in the folder */
+    int shard_complete; /* how many of this shard's samples are complete */
+    int *sample_order; /* this sample's saved entries, in the order first seen */
+    int n_sample_order;
 };
 
 /* The most tensor bytes the background writer holds at once: the memory a
@@ -134,6 +143,8 @@ static bool dir_is_empty_at(const char *path, int depth, bool no_index) {
         if (depth == 1 && e->d_name[0] == '.' && strstr(e->d_name, ".partial")) continue;
         if (depth == 1 && no_index && is_sample_name(e->d_name)) continue;
         /* staged index files (and their own temporaries) of a killed run */
+        /* the folder's lock, and a sharded run's state (looked at on its own) */
+        if (depth == 0 && (!strcmp(e->d_name, ".layerout.lock") || !strcmp(e->d_name, LO_SHARD_STATE))) continue;
         if (depth == 0 && (!strncmp(e->d_name, "manifest.json.tmp", 17) ||
                            !strncmp(e->d_name, "layer_output_name_order.json.tmp", 32)))
             continue;
@@ -230,14 +241,9 @@ static lo_status recover_index(const char *dir, lo_error *err) {
 
 static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMAT_NPY ? ".npy" : ".raw"; }
 
-static lo_status write_index(lo_generator *g, lo_error *err) {
-    json_t *order = json_object();
-    json_t *names = json_array();
-    for (int i = 0; i < g->n_saved; i++)
-        if (g->saved[i].file) json_array_append_new(names, json_string(g->saved[i].file));
-    json_object_set_new(order, "layer_output_names", names);
-    LO_TRY(stage_json(g->dir, "layer_output_name_order.json", order, err));
-
+/* The manifest's fields before its tensor list; a sharded run keeps them in
+ * its plan for merge. */
+static json_t *manifest_head(const lo_generator *g) {
     json_t *m = json_object();
     json_object_set_new(m, "tool", json_string("layerout"));
     json_object_set_new(m, "version", json_string(lo_version()));
@@ -247,6 +253,7 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
     json_object_set_new(m, "model", model);
     json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
     json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
+    json_object_set_new(m, "subgraphs", json_boolean(g->opt.subgraphs != 0));
     json_t *inputs = json_array();
     for (int i = 0; i < lo_model_input_count(g->model); i++) {
         json_t *e = json_object();
@@ -255,29 +262,55 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
         json_array_append_new(inputs, e);
     }
     json_object_set_new(m, "inputs", inputs);
-    json_t *tensors = json_array();
-    for (int i = 0; i < g->n_saved; i++) {
-        const saved_tensor *s = &g->saved[i];
-        if (!s->file) continue;
-        json_t *e = json_object();
-        char file[512];
-        snprintf(file, sizeof file, "%s%s", s->file, ext(g));
-        json_object_set_new(e, "file", json_string(file));
-        json_object_set_new(e, "name", json_string(s->name));
-        json_object_set_new(e, "node", json_string(s->node));
-        json_object_set_new(e, "op_type", json_string(s->op_type));
-        json_object_set_new(e, "dtype", json_string(lo_numpy_name(s->dtype)));
-        json_object_set_new(e, "shape", dims_json(s->rank, s->dims));
-        if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
-        json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
-        if (s->note) json_object_set_new(e, "holds", json_string(s->note));
-        json_array_append_new(tensors, e);
+    return m;
+}
+
+static json_t *tensor_json(const lo_generator *g, const saved_tensor *s) {
+    json_t *e = json_object();
+    char file[512];
+    snprintf(file, sizeof file, "%s%s", s->file, ext(g));
+    json_object_set_new(e, "file", json_string(file));
+    json_object_set_new(e, "name", json_string(s->name));
+    json_object_set_new(e, "node", json_string(s->node));
+    json_object_set_new(e, "op_type", json_string(s->op_type));
+    json_object_set_new(e, "dtype", json_string(lo_numpy_name(s->dtype)));
+    json_object_set_new(e, "shape", dims_json(s->rank, s->dims));
+    if (s->iteration >= 0) json_object_set_new(e, "iteration", json_integer(s->iteration));
+    json_object_set_new(e, "encoding", s->encoding ? json_string(s->encoding) : json_null());
+    if (s->note) json_object_set_new(e, "holds", json_string(s->note));
+    if (s->nested) json_object_set_new(e, "nested", json_true());
+    return e;
+}
+
+lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err) {
+    lo_status st = stage_json(dir, "layer_output_name_order.json", order, err);
+    if (st != LO_OK) {
+        json_decref(manifest);
+        return st;
     }
+    LO_TRY(stage_json(dir, "manifest.json", manifest, err));
+    LO_TRY(commit_json(dir, "layer_output_name_order.json", err));
+    return commit_json(dir, "manifest.json", err);
+}
+
+static lo_status write_index(lo_generator *g, lo_error *err) {
+    json_t *order = json_object();
+    json_t *names = json_array();
+    json_t *m = manifest_head(g);
+    json_t *tensors = json_array();
+    /* Body tensors (--subgraphs) come after every top-level name, so the
+     * list starts with exactly what AIMET's LayerOutputUtil lists; the
+     * manifest keeps the same order. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->n_saved; i++)
+            if (g->saved[i].file && g->saved[i].nested == (pass == 1)) {
+                json_array_append_new(names, json_string(g->saved[i].file));
+                json_array_append_new(tensors, tensor_json(g, &g->saved[i]));
+            }
+    json_object_set_new(order, "layer_output_names", names);
     json_object_set_new(m, "tensors", tensors);
     json_object_set_new(m, "samples", json_integer(g->samples));
-    LO_TRY(stage_json(g->dir, "manifest.json", m, err));
-    LO_TRY(commit_json(g->dir, "layer_output_name_order.json", err));
-    return commit_json(g->dir, "manifest.json", err);
+    return lo_dump_write_index(g->dir, order, m, err);
 }
 
 /* Makes room for one more saved entry (and its seen flag). */
@@ -288,7 +321,9 @@ static lo_status grow_saved(lo_generator *g, lo_error *err) {
     if (p) g->saved = p;
     bool *seen = realloc(g->seen, (size_t)cap * sizeof *seen);
     if (seen) g->seen = seen;
-    if (!p || !seen) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    int *order = realloc(g->sample_order, (size_t)cap * sizeof *order);
+    if (order) g->sample_order = order;
+    if (!p || !seen || !order) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     g->cap_saved = cap;
     return LO_OK;
 }
@@ -307,6 +342,7 @@ static void saved_free(saved_tensor *s) {
     free(s->op_type);
     free(s->encoding);
     free(s->note);
+    free(s->base);
 }
 
 /* Reads an earlier run's manifest for --append. */
@@ -333,6 +369,10 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
     else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
+    else if (json_is_true(json_object_get(m, "subgraphs")) != (g->opt.subgraphs != 0))
+        /* its samples would hold different sets of tensors */
+        st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was made %s --subgraphs", g->dir,
+                     g->opt.subgraphs ? "without" : "with");
     if (st == LO_OK) {
         g->samples = (int)json_integer_value(samples);
         size_t i;
@@ -361,6 +401,7 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
             s->dtype = dtype_from_numpy(json_string_value(json_object_get(e, "dtype")));
             const char *holds = json_string_value(json_object_get(e, "holds"));
             s->note = holds ? lo_strdup(holds) : NULL;
+            s->nested = json_is_true(json_object_get(e, "nested"));
             const char *enc = json_string_value(json_object_get(e, "encoding"));
             s->encoding = enc ? lo_strdup(enc) : NULL;
             g->seen[g->n_saved] = false;
@@ -381,18 +422,197 @@ void lo_generator_options_init(lo_generator_options *o) {
     o->mode = LO_DIR_NEW;
 }
 
+static bool path_exists(const char *dir, const char *name) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+/* Creates outputs/ and inputs/ and checks that files can be written there,
+ * so an unwritable folder fails before any model runs. */
+static lo_status make_layout(lo_generator *g, lo_error *err) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/outputs", g->dir);
+    LO_TRY(make_dir(p, err));
+    snprintf(p, sizeof p, "%s/inputs", g->dir);
+    LO_TRY(make_dir(p, err));
+    snprintf(p, sizeof p, "%s/outputs/.layerout-write-test.%ld", g->dir, (long)getpid());
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot write in '%s/outputs': %s", g->dir, strerror(errno));
+    close(fd);
+    unlink(p);
+    return LO_OK;
+}
+
+/* What every shard of a run must agree on beyond model, format and naming:
+ * the options that change which files are written and what they hold. */
+static lo_status shard_options(const lo_generator *g, char *buf, size_t size, lo_error *err) {
+    char enc[65] = "-", map[65] = "-";
+    if (g->opt.model.encodings) LO_TRY(sha256_file(g->opt.model.encodings, enc, err));
+    if (g->opt.name_map) LO_TRY(sha256_file(g->opt.name_map, map, err));
+    snprintf(buf, size, "encodings=%s rounding=%d strict=%d name_map=%s all_tensors=%d input_folder=%d "
+             "layers=%s op_types=%s subgraphs=%d", enc, (int)g->opt.model.rounding, g->opt.model.strict, map,
+             g->opt.all_tensors, g->opt.input_folder, g->opt.layers ? g->opt.layers : "-",
+             g->opt.op_types ? g->opt.op_types : "-", g->opt.subgraphs != 0);
+    return LO_OK;
+}
+
+int lo_plan_shard_count(const char *plan_path) {
+    json_t *p = json_load_file(plan_path, 0, NULL);
+    int n = p ? (int)json_integer_value(json_object_get(p, "shards")) : 0;
+    json_decref(p);
+    return n;
+}
+
+/* Reads the run's plan, or writes it when this is the run's first shard;
+ * called under the shards' mutex, so two first shards cannot both write it. */
+static lo_status join_plan(lo_generator *g, lo_error *err) {
+    int N = g->opt.shard_count, K = g->opt.shard_index, total = g->opt.shard_samples;
+    char options[1200], path[4200];
+    LO_TRY(shard_options(g, options, sizeof options, err));
+    snprintf(path, sizeof path, "%s/" LO_SHARD_STATE "/plan.json", g->dir);
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (path_exists(g->dir, "manifest.json") || !dir_is_empty(g->dir))
+            return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' holds a dump that is not a sharded "
+                           "run's; shards write into an empty folder (or their own run's)", g->dir);
+        json_t *plan = json_object();
+        json_object_set_new(plan, "shards", json_integer(N));
+        json_object_set_new(plan, "samples", json_integer(total));
+        json_object_set_new(plan, "sha256", json_string(g->sha256));
+        json_object_set_new(plan, "options", json_string(options));
+        json_object_set_new(plan, "manifest", manifest_head(g));
+        char *text = json_dumps(plan, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        json_decref(plan);
+        if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        lo_status s = lo_write_file_atomic(path, text, strlen(text), err);
+        free(text);
+        return s;
+    }
+    json_error_t je;
+    json_t *plan = json_load_file(path, 0, &je);
+    if (!plan) return lo_fail(err, LO_ERR_IO, "cannot read the sharded run's plan '%s': %s", path, je.text);
+    const char *sha = json_string_value(json_object_get(plan, "sha256"));
+    const char *opts = json_string_value(json_object_get(plan, "options"));
+    json_t *head = json_object_get(plan, "manifest");
+    const char *fmt = json_string_value(json_object_get(head, "format"));
+    const char *naming = json_string_value(json_object_get(head, "naming"));
+    int pn = (int)json_integer_value(json_object_get(plan, "shards"));
+    int ptotal = (int)json_integer_value(json_object_get(plan, "samples"));
+    lo_status s = LO_OK;
+    if (!sha || !opts || !fmt || !naming || pn < 1)
+        s = lo_fail(err, LO_ERR_IO, "'%s' is not a layerout plan", path);
+    else if (strcmp(sha, g->sha256) != 0)
+        s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds shards of another model (SHA-256 %.12s..., "
+                    "this model %.12s...)", K, N, g->dir, sha, g->sha256);
+    else if (pn != N)
+        s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds a run split into %d shards; shards of "
+                    "another split would overlap its samples (use --shard K/%d)", K, N, g->dir, pn, pn);
+    else if (ptotal != total)
+        s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds a run of %d samples, this input list has "
+                    "%d: give every shard the same list", K, N, g->dir, ptotal, total);
+    else if (strcmp(fmt, g->opt.format == LO_FORMAT_NPY ? "npy" : "raw") != 0 ||
+             strcmp(naming, scheme_names[g->opt.naming]) != 0 || strcmp(opts, options) != 0)
+        s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds a run with other options (format %s, "
+                    "naming %s, %s); give every shard the same options", K, N, g->dir, fmt, naming, opts);
+    json_decref(plan);
+    return s;
+}
+
+/* Sample L is complete in dir when its outputs folder is published (the
+ * last rename of a sample) and its record exists (written before). */
+static bool sample_complete(const char *dir, int L) {
+    char name[128];
+    snprintf(name, sizeof name, "outputs/layer_outputs_%d", L);
+    if (!path_exists(dir, name)) return false;
+    snprintf(name, sizeof name, LO_SHARD_STATE "/samples/%d.json", L);
+    return path_exists(dir, name);
+}
+
+static lo_status prepare_shard(lo_generator *g, lo_error *err) {
+    int N = g->opt.shard_count, K = g->opt.shard_index, total = g->opt.shard_samples;
+    if (N < 1 || K < 0 || K >= N)
+        return lo_fail(err, LO_ERR_ARGUMENT, "a shard is K/N with 0 <= K < N, got %d/%d", K, N);
+    if (total < 1) return lo_fail(err, LO_ERR_ARGUMENT, "a sharded run needs the number of samples of its list");
+    if (g->opt.mode == LO_DIR_OVERWRITE)
+        return lo_fail(err, LO_ERR_ARGUMENT, "--overwrite would remove the other shards' samples; remove the "
+                       "folder first, or resume a shard with --append");
+    g->sharded = true;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/" LO_SHARD_STATE, g->dir);
+    LO_TRY(make_dir(p, err));
+    snprintf(p, sizeof p, "%s/" LO_SHARD_STATE "/samples", g->dir);
+    LO_TRY(make_dir(p, err));
+    LO_TRY(lo_folder_lock_mutex(g->lock, true, err));
+    lo_status st = join_plan(g, err);
+    if (st != LO_OK && !path_exists(g->dir, LO_SHARD_STATE "/plan.json")) {
+        /* refused before the run began: leave no state behind (another
+         * shard that shares it would have written the plan) */
+        rmdir(p);
+        snprintf(p, sizeof p, "%s/" LO_SHARD_STATE, g->dir);
+        rmdir(p);
+    }
+    lo_error ignore;
+    lo_folder_lock_mutex(g->lock, false, &ignore);
+    if (st != LO_OK) return st;
+    snprintf(p, sizeof p, "%s/" LO_SHARD_STATE "/samples", g->dir);
+    LO_TRY(make_dirs(p, err)); /* again: a refused shard may have removed it before the plan existed */
+    LO_TRY(lo_folder_lock_shard(g->lock, K, N, err));
+    LO_TRY(make_layout(g, err));
+    g->shard_done = calloc((size_t)total, sizeof *g->shard_done);
+    if (!g->shard_done) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    int mine = 0;
+    for (int L = K; L < total; L += N) {
+        mine++;
+        if ((g->shard_done[L] = sample_complete(g->dir, L))) g->shard_complete++;
+    }
+    if (g->shard_complete && g->opt.mode != LO_DIR_APPEND)
+        return lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d already has %d of its %d samples in '%s'; rerun it "
+                       "with --append to finish it", K, N, g->shard_complete, mine, g->dir);
+    return LO_OK;
+}
+
 static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     struct stat st;
     bool exists = stat(g->dir, &st) == 0;
     if (exists && !S_ISDIR(st.st_mode)) return lo_fail(err, LO_ERR_IO, "'%s' exists and is not a folder", g->dir);
-    if (exists) LO_TRY(recover_index(g->dir, err));
-    if (exists && !dir_is_empty(g->dir)) {
+    /* the folder must exist to hold its lock; nothing is looked at before the lock is held */
+    LO_TRY(make_dirs(g->dir, err));
+    char what[64];
+    if (g->opt.shard_count) snprintf(what, sizeof what, "generate --shard %d/%d", g->opt.shard_index, g->opt.shard_count);
+    else snprintf(what, sizeof what, "generate%s", g->opt.mode == LO_DIR_APPEND ? " --append"
+                                                   : g->opt.mode == LO_DIR_OVERWRITE ? " --overwrite" : "");
+    LO_TRY(lo_folder_lock_take(g->dir, g->opt.shard_count == 0, true, what, &g->lock, err));
+    if (g->opt.shard_count) return prepare_shard(g, err);
+    LO_TRY(recover_index(g->dir, err));
+    bool shard_state = path_exists(g->dir, LO_SHARD_STATE "/plan.json");
+    if (shard_state && path_exists(g->dir, "manifest.json") && !path_exists(g->dir, "layer_output_name_order.json.tmp") &&
+        !path_exists(g->dir, "manifest.json.tmp")) {
+        /* a merge that stopped after writing its manifest: the state is done with */
+        char p[4200];
+        snprintf(p, sizeof p, "%s/" LO_SHARD_STATE, g->dir);
+        LO_TRY(lo_remove_tree(p, err));
+        shard_state = false;
+    }
+    if (!shard_state && path_exists(g->dir, LO_SHARD_STATE)) {
+        /* the state of shards that never began (no plan): nothing of a run */
+        char p[4200];
+        snprintf(p, sizeof p, "%s/" LO_SHARD_STATE, g->dir);
+        LO_TRY(lo_remove_tree(p, err));
+    }
+    if (shard_state && g->opt.mode != LO_DIR_OVERWRITE)
+        return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' holds the shards of a sharded run that is not "
+                       "merged: run 'layerout merge %s', or resume a shard with --shard K/N --append", g->dir,
+                       g->dir);
+    if (shard_state || !dir_is_empty(g->dir)) {
         if (g->opt.mode == LO_DIR_NEW)
             return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' is not empty; use --overwrite to "
                            "replace its dump or --append to add samples to it", g->dir);
         if (g->opt.mode == LO_DIR_OVERWRITE) {
             /* only what a dump consists of is removed; anything else stays */
-            const char *ours[] = {"inputs", "outputs", "layer_output_name_order.json", "manifest.json"};
+            const char *ours[] = {"inputs", "outputs", "layer_output_name_order.json", "manifest.json",
+                                  LO_SHARD_STATE};
             for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
                 char p[4200];
                 snprintf(p, sizeof p, "%s/%s", g->dir, ours[i]);
@@ -402,19 +622,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
             LO_TRY(load_manifest(g, err));
         }
     }
-    LO_TRY(make_dirs(g->dir, err));
-    char p[4200];
-    snprintf(p, sizeof p, "%s/outputs", g->dir);
-    LO_TRY(make_dir(p, err));
-    snprintf(p, sizeof p, "%s/inputs", g->dir);
-    LO_TRY(make_dir(p, err));
-    /* a test write, so an unwritable folder fails before any model runs */
-    snprintf(p, sizeof p, "%s/outputs/.layerout-write-test", g->dir);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot write in '%s/outputs': %s", g->dir, strerror(errno));
-    close(fd);
-    unlink(p);
-    return LO_OK;
+    return make_layout(g, err);
 }
 
 lo_status lo_generator_create(const char *model_path, const char *dir, const lo_generator_options *opt,
@@ -461,6 +669,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         so.threads = g->opt.threads;
         so.profile = g->opt.profile;
         so.max_memory = g->opt.max_memory;
+        so.subgraphs = g->opt.subgraphs;
         so.reference_kernels = g->opt.reference_kernels;
         st = lo_session_create(g->model, &so, &g->session, err);
     }
@@ -474,7 +683,14 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     return LO_OK;
 }
 
-int lo_generator_sample_count(const lo_generator *g) { return g->samples; }
+int lo_generator_sample_count(const lo_generator *g) { return g->sharded ? g->shard_complete : g->samples; }
+
+int lo_generator_next_sample(const lo_generator *g) {
+    if (!g->sharded) return g->samples;
+    for (int L = g->opt.shard_index; L < g->opt.shard_samples; L += g->opt.shard_count)
+        if (!g->shard_done[L]) return L;
+    return -1;
+}
 char *lo_generator_profile(const lo_generator *g) { return lo_session_profile(g->session); }
 const lo_model *lo_generator_model(const lo_generator *g) { return g->model; }
 
@@ -489,6 +705,9 @@ void lo_generator_free(lo_generator *g) {
     for (int i = 0; i < g->n_saved; i++) saved_free(&g->saved[i]);
     free(g->saved);
     free(g->seen);
+    free(g->sample_order);
+    free(g->shard_done);
+    lo_folder_lock_release(g->lock);
     free(g->dir);
     free(g->model_path);
     free(g);
@@ -519,7 +738,9 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
         free(stem);
         stem = NULL;
     }
+    char *scheme_stem = NULL;
     if (stem) {
+        scheme_stem = lo_strdup(stem);
         char *base = stem, *cand = stem;
         for (int k = 2;; k++) {
             bool clash = false;
@@ -533,23 +754,28 @@ static int saved_entry(lo_generator *g, const lo_layer_output *o, const char *ke
         }
         if (cand != base) free(base);
         stem = cand;
-        if (!stem) {
+        if (!stem || !scheme_stem) {
+            free(stem);
+            free(scheme_stem);
             lo_fail(err, LO_ERR_NOMEM, "out of memory");
             return -1;
         }
     }
     if (grow_saved(g, err) != LO_OK) {
         free(stem);
+        free(scheme_stem);
         return -1;
     }
     saved_tensor *s = &g->saved[g->n_saved];
     memset(s, 0, sizeof *s);
     s->file = stem;
+    s->base = scheme_stem;
     s->name = lo_strdup(key);
     s->node = lo_strdup(o->node_name);
     s->op_type = lo_strdup(o->op_type);
     s->note = note ? lo_strdup(note) : NULL;
     s->iteration = o->iteration;
+    s->nested = o->nested != 0;
     g->seen[g->n_saved] = false;
     return g->n_saved++;
 }
@@ -566,6 +792,7 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
     s->dtype = o->tensor.dtype;
     s->rank = o->tensor.rank;
     memcpy(s->dims, o->tensor.dims, (size_t)o->tensor.rank * sizeof(int64_t));
+    if (!g->seen[i]) g->sample_order[g->n_sample_order++] = i;
     g->seen[i] = true;
     if (o->encoding && (!s->encoding || strcmp(s->encoding, o->encoding) != 0)) {
         free(s->encoding);
@@ -576,13 +803,19 @@ static lo_status on_tensor(void *user, const lo_layer_output *o, lo_error *err) 
     return lo_writer_put(g->writer, file, o, err);
 }
 
+/* The stand-in lo_generator_generate_values passes for a sequence or
+ * optional input: no dtype, no rank. Such an input has no file under
+ * inputs/, as sequences have none under outputs/. */
+static bool is_tensor_view(const lo_tensor_view *v) { return v->dtype != LO_UNDEFINED || v->rank >= 0; }
+
 /* Writes the sample's inputs under inputs/ (partial names first). */
-static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int n, const int *order,
+static lo_status write_inputs(lo_generator *g, int K, const lo_tensor_view *inputs, int n, const int *order,
                               lo_error *err) {
     char p[4200];
-    int K = g->samples;
     const char *e = ext(g);
+    if (n == 0) return LO_OK; /* a model without inputs: nothing to keep */
     if (n == 1 && !g->opt.input_folder) {
+        if (!is_tensor_view(&inputs[order[0]])) return LO_OK;
         snprintf(p, sizeof p, "%s/inputs", g->dir);
         int fd = open(p, O_RDONLY | O_DIRECTORY);
         if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
@@ -601,7 +834,8 @@ static lo_status write_inputs(lo_generator *g, const lo_tensor_view *inputs, int
     for (int i = 0; i < n && st == LO_OK; i++) {
         char file[64];
         snprintf(file, sizeof file, "%d%s", i, e);
-        st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
+        if (is_tensor_view(&inputs[order[i]]))
+            st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[i]], err);
     }
     close(fd);
     return st;
@@ -620,9 +854,73 @@ lo_status lo_generator_generate(lo_generator *g, const lo_tensor_view *inputs, i
 
 lo_session *lo_generator_session(lo_generator *g) { return g->session; }
 
+/* A sharded run's record of sample K (LO_SHARD_STATE/samples/K.json): its
+ * saved tensors in the order the run saw them, as manifest entries plus the
+ * stem the naming scheme gave (before a clash suffix) and each file's size,
+ * and its input files. merge replays the records in sample order to build
+ * the manifest one process would have written, and checks the files. */
+static lo_status write_record(lo_generator *g, int K, const char *partial, const char *in_partial, int n_inputs,
+                              lo_error *err) {
+    json_t *r = json_object();
+    json_object_set_new(r, "sample", json_integer(K));
+    json_object_set_new(r, "shard", json_integer(g->opt.shard_index));
+    /* the inputs as written: a model may have none, and an input that is a
+     * sequence has no file */
+    json_t *ins = json_array();
+    struct stat in_st;
+    bool folder = !(n_inputs == 1 && !g->opt.input_folder);
+    char in_rel[128];
+    snprintf(in_rel, sizeof in_rel, folder ? "inputs/input_%d" : "inputs/input_%d%s", K, ext(g));
+    bool published = n_inputs > 0 && lstat(in_partial, &in_st) == 0;
+    json_object_set_new(r, "input_path", published ? json_string(in_rel) : json_null());
+    for (int i = 0; published && i < n_inputs; i++) {
+        char rel[160], path[4400];
+        struct stat st;
+        if (!folder) {
+            snprintf(rel, sizeof rel, "%s", in_rel);
+            snprintf(path, sizeof path, "%s", in_partial);
+        } else {
+            snprintf(rel, sizeof rel, "%s/%d%s", in_rel, i, ext(g));
+            snprintf(path, sizeof path, "%s/%d%s", in_partial, i, ext(g));
+        }
+        if (stat(path, &st) != 0) continue;
+        json_t *e = json_object();
+        json_object_set_new(e, "file", json_string(rel));
+        json_object_set_new(e, "bytes", json_integer((json_int_t)st.st_size));
+        json_array_append_new(ins, e);
+    }
+    json_object_set_new(r, "inputs", ins);
+    json_t *tensors = json_array();
+    for (int j = 0; j < g->n_sample_order; j++) {
+        const saved_tensor *s = &g->saved[g->sample_order[j]];
+        json_t *e = tensor_json(g, s);
+        char path[4400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s%s", partial, s->file, ext(g));
+        json_object_set_new(e, "base", json_string(s->base ? s->base : s->file));
+        json_object_set_new(e, "bytes", json_integer(stat(path, &st) == 0 ? (json_int_t)st.st_size : -1));
+        json_array_append_new(tensors, e);
+    }
+    json_object_set_new(r, "tensors", tensors);
+    char *text = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(r);
+    if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" LO_SHARD_STATE "/samples/%d.json", g->dir, K);
+    lo_status st = lo_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return st;
+}
+
 lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
                                     void *run_user, lo_error *err) {
-    int K = g->samples;
+    if (lo_folder_lock_revoked(g->lock))
+        return lo_fail(err, LO_ERR_ARGUMENT, "a newer generator of this process writes into '%s' now; this one "
+                       "can no longer write there", g->dir);
+    int K = lo_generator_next_sample(g);
+    if (K < 0)
+        return lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d of '%s' is complete: it has no sample left to write",
+                       g->opt.shard_index, g->opt.shard_count, g->dir);
     int n_model = lo_model_input_count(g->model);
     if (n_inputs != n_model)
         return lo_fail(err, LO_ERR_INPUT, "the model takes %d input%s, given %d", n_model,
@@ -650,6 +948,7 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
     g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
     if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", partial, strerror(errno));
     for (int i = 0; i < g->n_saved; i++) g->seen[i] = false;
+    g->n_sample_order = 0;
     int saved_before = g->n_saved;
 
     lo_tensor_view ordered[256];
@@ -671,7 +970,7 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
     g->dirfd = -1;
     int ident[256];
     for (int i = 0; i < n_inputs; i++) ident[i] = i;
-    if (st == LO_OK) st = write_inputs(g, ordered, n_inputs, ident, err);
+    if (st == LO_OK) st = write_inputs(g, K, ordered, n_inputs, ident, err);
     char in_partial[4200], in_final[4200];
     if (n_inputs == 1 && !g->opt.input_folder) {
         snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d%s.partial", g->dir, K, ext(g));
@@ -680,7 +979,11 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d.partial", g->dir, K);
         snprintf(in_final, sizeof in_final, "%s/inputs/input_%d", g->dir, K);
     }
-    if (st == LO_OK && n_inputs > 0) st = publish(in_partial, in_final, err);
+    /* a shard's record goes before the sample is published: a published
+     * sample always has one */
+    if (st == LO_OK && g->sharded) st = write_record(g, K, partial, in_partial, n_inputs, err);
+    bool input_files = n_inputs > 1 || g->opt.input_folder || (n_inputs == 1 && is_tensor_view(&ordered[0]));
+    if (st == LO_OK && input_files) st = publish(in_partial, in_final, err);
     if (st == LO_OK) st = publish(partial, final, err);
     if (st != LO_OK) {
         lo_error ignore;
@@ -691,8 +994,42 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         g->n_saved = saved_before;
         return st;
     }
+    if (g->sharded) {
+        /* merge writes the index once every shard is done */
+        g->shard_done[K] = true;
+        g->shard_complete++;
+        return LO_OK;
+    }
     g->samples = K + 1;
     st = write_index(g, err);
     if (st != LO_OK) g->samples = K;
     return st;
+}
+
+/* ---- inputs that are sequences or optionals ----------------------------------------- */
+
+typedef struct values_run {
+    const lo_tensor *values;
+} values_run;
+
+static lo_status run_values(void *user, lo_session *session, const lo_tensor_view *inputs, int n_inputs,
+                            lo_observer_fn observer, void *observer_user, lo_error *err) {
+    (void)inputs; /* the same values, in model order, as views */
+    return lo_session_run_values(session, ((const values_run *)user)->values, n_inputs, observer, observer_user,
+                                 NULL, err);
+}
+
+lo_status lo_generator_generate_values(lo_generator *g, const lo_tensor *values, int n_inputs, lo_error *err) {
+    lo_tensor_view views[256];
+    if (n_inputs > 256) return lo_fail(err, LO_ERR_UNSUPPORTED, "more than 256 model inputs");
+    for (int i = 0; i < n_inputs; i++) {
+        const lo_tensor *t = &values[i];
+        if (t->kind == LO_KIND_TENSOR)
+            views[i] = (lo_tensor_view){lo_model_input_name(g->model, i), t->dtype, t->rank, t->dims, t->data,
+                                        t->nbytes};
+        else
+            views[i] = (lo_tensor_view){lo_model_input_name(g->model, i), LO_UNDEFINED, -1, NULL, NULL, 0};
+    }
+    values_run r = {values};
+    return lo_generator_generate_run(g, views, n_inputs, run_values, &r, err);
 }

@@ -284,7 +284,24 @@ static lo_status build_pytorch(lo_namer *nm, lo_error *err) {
         node_scope *s = &sc[i];
         /* Constants are never saved and may sit anywhere in the order */
         if (strcmp(node->op_type, "Constant") == 0) continue;
-        if (dynamo) {
+        /* An inlined function body: a call is one module call (what the
+         * exporter exported as a function), told by the call node's name;
+         * nodes inside the body are not modules of their own. */
+        const char *call = NULL;
+        bool inside = false, outside = false;
+        for (int k = 0; k < node->n_outputs; k++) {
+            int v = node->outputs[k];
+            if (v < 0) continue;
+            if (g->values[v].in_function) inside = true;
+            else outside = true;
+            if (g->values[v].call_node) call = g->values[v].call_node;
+        }
+        if (inside && !outside) continue;
+        if (call && !dynamo) {
+            s->known = call[0] == '/';
+            s->module = s->known ? module_from_scopes(call) : module_from_aimet_name(call, &s->call_hint);
+            s->known = s->known || s->module != NULL;
+        } else if (dynamo) {
             scope_from_metadata(node, s);
         } else if (node->name[0] == '/') {
             s->known = true;

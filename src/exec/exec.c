@@ -389,6 +389,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     atomic_init(&s->interrupt, 0);
     s->threads = opt && opt->threads > 0 ? opt->threads : default_threads();
     s->max_memory = opt ? opt->max_memory : 0;
+    s->subgraphs = opt && opt->subgraphs;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
@@ -537,20 +538,42 @@ static lo_status quantize_value(lo_frame *f, const lo_graph *g, int value, const
     return lo_quant_apply(q, e, &f->vals[value], f->err);
 }
 
+static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node *producer, const lo_encoding *enc);
+
 static lo_status observe(lo_frame *f, const lo_graph *g, int value, const lo_node *producer) {
     const lo_encoding *enc;
     LO_TRY(quantize_value(f, g, value, &enc));
+    return report(f, g, value, producer, enc);
+}
+
+/* Under encodings the saved set is aimet_onnx's: the initializers its sim
+ * quantizes as activations have files too (already quantized at load),
+ * each reported before the first node that reads it. */
+static lo_status observe_initializers(lo_frame *f, const lo_graph *g, int order_index) {
+    const lo_quant *q = f->session->model->quant;
+    if (!q || !f->observer || f->parent) return LO_OK;
+    const int *values;
+    int n = lo_quant_saved_before(q, g, order_index, &values);
+    for (int k = 0; k < n; k++) LO_TRY(report(f, g, values[k], NULL, lo_quant_lookup(q, g->values[values[k]].name)));
+    return LO_OK;
+}
+
+static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node *producer, const lo_encoding *enc) {
     if (!f->observer) return LO_OK;
+    bool nested = f->parent || g->values[value].in_function;
+    if (nested && !f->session->subgraphs) return LO_OK; /* AIMET sees only the top level */
     const lo_tensor *t = &f->vals[value];
     if (t->kind != LO_KIND_TENSOR) return LO_OK; /* sequences and empty optionals have no file */
     char desc[256];
     lo_layer_output out;
     memset(&out, 0, sizeof out);
     out.name = g->values[value].name;
-    out.node_name = producer ? producer->name : "";
-    out.op_type = producer ? producer->op_type : "";
+    const lo_value *val = &g->values[value];
+    out.node_name = val->call_node ? val->call_node : producer ? producer->name : "";
+    out.op_type = val->call_op ? val->call_op : producer ? producer->op_type : "";
     out.iteration = f->iteration;
-    out.is_graph_input = producer == NULL;
+    out.nested = nested;
+    out.is_graph_input = producer == NULL && g->values[value].kind == LO_VALUE_INPUT;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
     view_of(t, out.name, &out.tensor);
     /* Only top-level blocks of the run loop's own can outlive the call:
@@ -658,7 +681,7 @@ static lo_status run_node(lo_frame *f, int node_index) {
         if (v < 0) continue;
         if (f->vals[v].kind == LO_KIND_TENSOR && !f->vals[v].data)
             return lo_fail(err, LO_ERR_RUNTIME, "node '%s' (%s) produced no output %d", n->name, n->op_type, k);
-        if (!is_constant) LO_TRY(observe(f, g, v, n));
+        if (!is_constant && !lo_quant_hidden(f->session->model->quant, g, v)) LO_TRY(observe(f, g, v, n));
         else {
             const lo_encoding *enc;
             LO_TRY(quantize_value(f, g, v, &enc));
@@ -675,6 +698,7 @@ static lo_status run_nodes(lo_frame *f) {
         const lo_node *n = &g->nodes[i];
         if (atomic_exchange(&f->session->interrupt, 0))
             return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
+        LO_TRY(observe_initializers(f, g, oi));
         LO_TRY(run_node(f, i));
         if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
@@ -858,12 +882,12 @@ lo_status lo_session_run_outputs(lo_session *s, const lo_tensor_view *inputs, in
 }
 
 /* ---- running with sequence and optional inputs ------------------------------------ */
-/* For the conformance runner, whose cases feed sequences and optionals as
- * graph inputs, which lo_tensor_view cannot express. inputs are positional
- * (the graph's input order) and borrowed. */
+/* For the conformance runner and the command line, which feed sequences and
+ * optionals as graph inputs, which lo_tensor_view cannot express. inputs
+ * are positional (the graph's input order) and borrowed. */
 
-lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_inputs, lo_tensor *outputs,
-                                lo_error *err) {
+lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_inputs, lo_observer_fn observer,
+                                void *user, lo_tensor *outputs, lo_error *err) {
     const lo_graph *g = s->model->ir->graph;
     if (n_inputs != g->n_inputs)
         return lo_fail(err, LO_ERR_INPUT, "the model takes %d inputs, given %d", g->n_inputs, n_inputs);
@@ -877,7 +901,7 @@ lo_status lo_session_run_values(lo_session *s, const lo_tensor *inputs, int n_in
         loose.decl_rank = -1;
         LO_TRY(check_input(&loose, &view, err));
     }
-    return run_graph(s, inputs, NULL, NULL, outputs, err);
+    return run_graph(s, inputs, observer, user, outputs, err);
 }
 
 /* ---- isolated quantization error ---------------------------------------------------- */

@@ -23,9 +23,12 @@ lo_status lo_session_run_outputs(lo_session *session, const lo_tensor_view *inpu
 
 /* lo_session_run_outputs for inputs that may be sequences or optionals
  * (kind LO_KIND_SEQUENCE / LO_KIND_NONE): inputs are full tensors in the
- * graph's input order, borrowed; no observer. For the conformance runner. */
-lo_status lo_session_run_values(lo_session *session, const lo_tensor *inputs, int n_inputs, lo_tensor *outputs,
-                                lo_error *err);
+ * graph's input order, borrowed; the observer (may be NULL) sees the
+ * tensors among them. Declared shapes are not enforced (dtypes are), as
+ * ONNX's backend runner does: the caller checks what it must. For the
+ * conformance runner and the command line's sequence and optional inputs. */
+lo_status lo_session_run_values(lo_session *session, const lo_tensor *inputs, int n_inputs, lo_observer_fn observer,
+                                void *user, lo_tensor *outputs, lo_error *err);
 
 /* Isolated quantization error. Runs the float model (session flt) and, after
  * each of its top-level nodes, the same node of the quantized model (session

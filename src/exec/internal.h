@@ -46,6 +46,7 @@ struct lo_hold {
 struct lo_session {
     lo_model *model;
     int threads;
+    bool subgraphs; /* show the observer tensors inside bodies too */
     lo_kernels kernels; /* which implementation every kernel runs */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;

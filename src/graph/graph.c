@@ -366,6 +366,8 @@ void lo_graph_free(lo_graph *g) {
             lo_tensor_free_data(&val->init);
         }
         free(val->name);
+        free(val->call_node);
+        free(val->call_op);
     }
     name_index *ix = g->name_index;
     if (ix) free(ix->slots);

@@ -146,6 +146,16 @@ typedef struct lo_value {
     int64_t decl_dims[LO_MAX_RANK];
     bool is_graph_output;
     bool is_optional_type; /* declared as sequence/optional/map: not a tensor */
+    /* For such a value, what it is declared as ('s' sequence, 'o' optional,
+     * 'm' map, '?' other; 0 for a tensor), and the element type of the
+     * tensors it holds (0 when not tensors or unknown): how an input file
+     * for it is read. */
+    char decl_container;
+    lo_dtype decl_elem_dtype;
+    bool in_function;      /* made inside an inlined model-local function's body
+                              (the call's own outputs are not) */
+    char *call_node;       /* an output of a function call: the call node's name */
+    char *call_op;         /* ... and the function's name (NULL otherwise) */
     lo_tensor init;        /* LO_VALUE_INITIALIZER data (owned by the model) */
     int n_readers;         /* nodes (of this graph) reading it, subgraph reads included */
 } lo_value;

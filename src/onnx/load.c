@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "functions.h"
 #include "onnx.h"
 #include "onnx/onnx.pb-c.h"
 
@@ -17,6 +18,8 @@ typedef struct loader {
     lo_model_ir *model;
     char *dir; /* directory of the model file, for external data */
     lo_error *err;
+    lo_fn_table *fns;  /* the model's local functions, NULL when it has none */
+    lo_fn_scope *scope; /* the function call whose body is being converted, or NULL */
 } loader;
 
 /* ---- files ------------------------------------------------------------------ */
@@ -332,7 +335,26 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
 static void declare_type(lo_value *v, const Onnx__TypeProto *type) {
     if (!type) return;
     if (type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
-        if (type->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) v->is_optional_type = true;
+        if (type->value_case == ONNX__TYPE_PROTO__VALUE__NOT_SET) return;
+        v->is_optional_type = true;
+        v->decl_container = type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? 's'
+                            : type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? 'o'
+                            : type->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? 'm'
+                                                                                        : '?';
+        /* the tensor element type, through nested sequences and optionals */
+        const Onnx__TypeProto *t = type;
+        for (int depth = 0; t && depth < 8; depth++) {
+            if (t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+                if (t->tensor_type && t->tensor_type->has_elem_type)
+                    v->decl_elem_dtype = (lo_dtype)t->tensor_type->elem_type;
+                break;
+            }
+            t = t->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE && t->sequence_type
+                    ? t->sequence_type->elem_type
+                : t->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE && t->optional_type
+                    ? t->optional_type->elem_type
+                    : NULL;
+        }
         return;
     }
     const Onnx__TypeProto__Tensor *tt = type->tensor_type;
@@ -468,8 +490,8 @@ static lo_status node_metadata(const Onnx__NodeProto *np, lo_node *n, lo_error *
     return LO_OK;
 }
 
-static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *parent,
-                               lo_graph **out) {
+static lo_status convert_graph_nodes(loader *L, const Onnx__GraphProto *gp, lo_graph *parent, lo_graph **out,
+                                     const lo_fn_node *xs, size_t nx) {
     lo_error *err = L->err;
     lo_graph *g = calloc(1, sizeof *g);
     if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
@@ -478,10 +500,14 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
     g->model = L->model;
     g->name = lo_strdup(gp->name ? gp->name : "");
     const char *gname = g->name;
+    /* A graph inside a function body speaks the body's names. */
+    lo_fn_scope *gscope = L->scope;
+#define MAPPED(name) lo_fn_map(L->fns, gscope, (name), NULL)
 
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const Onnx__TensorProto *tp = gp->initializer[i];
-        const char *name = tp->name ? tp->name : "";
+        const char *name = MAPPED(tp->name);
+        if (!name) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (lo_graph_find(g, name) >= 0)
             return lo_fail(err, LO_ERR_MODEL, "graph '%s': initializer '%s' is defined twice", gname, name);
         int v = lo_graph_add_value(g, name, err);
@@ -496,7 +522,8 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
     }
     for (size_t i = 0; i < gp->n_sparse_initializer; i++) {
         const Onnx__SparseTensorProto *sp = gp->sparse_initializer[i];
-        const char *name = sp->values && sp->values->name ? sp->values->name : "";
+        const char *name = MAPPED(sp->values ? sp->values->name : NULL);
+        if (!name) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (lo_graph_find(g, name) >= 0)
             return lo_fail(err, LO_ERR_MODEL, "graph '%s': initializer '%s' is defined twice", gname, name);
         int v = lo_graph_add_value(g, name, err);
@@ -509,7 +536,8 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
     g->inputs = calloc(gp->n_input + 1, sizeof *g->inputs);
     if (!g->inputs) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < gp->n_input; i++) {
-        const char *name = gp->input[i]->name ? gp->input[i]->name : "";
+        const char *name = MAPPED(gp->input[i]->name);
+        if (!name) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         int v = lo_graph_find(g, name);
         if (v >= 0 && g->values[v].kind != LO_VALUE_INITIALIZER)
             return lo_fail(err, LO_ERR_MODEL, "graph '%s': input '%s' is declared twice", gname, name);
@@ -525,28 +553,29 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
         g->inputs[g->n_inputs++] = v;
     }
     /* Every node output first, so inputs can be resolved in any file order. */
-    g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);
+    g->nodes = calloc(nx + 1, sizeof *g->nodes);
     if (!g->nodes) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-    g->n_nodes = (int)gp->n_node;
-    for (size_t i = 0; i < gp->n_node; i++) {
-        const Onnx__NodeProto *np = gp->node[i];
+    g->n_nodes = (int)nx;
+    int graph_depth = lo_fn_depth(gscope);
+    for (size_t i = 0; i < nx; i++) {
+        const Onnx__NodeProto *np = xs[i].np;
         lo_node *n = &g->nodes[i];
         n->op_type = lo_strdup(np->op_type ? np->op_type : "");
         n->domain = lo_strdup(np->domain && strcmp(np->domain, "ai.onnx") != 0 ? np->domain : "");
-        if (np->name && *np->name) n->name = lo_strdup(np->name);
+        if (xs[i].name) n->name = lo_strdup(xs[i].name);
         else {
             char buf[64];
             snprintf(buf, sizeof buf, "#%zu", i);
             n->name = lo_strdup(buf);
         }
-        n->outputs = calloc(np->n_output + 1, sizeof *n->outputs);
-        n->inputs = calloc(np->n_input + 1, sizeof *n->inputs);
+        n->outputs = calloc((size_t)xs[i].n_outputs + 1, sizeof *n->outputs);
+        n->inputs = calloc((size_t)xs[i].n_inputs + 1, sizeof *n->inputs);
         if (!n->op_type || !n->domain || !n->name || !n->outputs || !n->inputs)
             return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (!*n->op_type) return lo_fail(err, LO_ERR_MODEL, "node '%s' has no op_type", n->name);
-        n->n_outputs = (int)np->n_output;
-        for (size_t o = 0; o < np->n_output; o++) {
-            const char *name = np->output[o] ? np->output[o] : "";
+        n->n_outputs = xs[i].n_outputs;
+        for (int o = 0; o < xs[i].n_outputs; o++) {
+            const char *name = xs[i].outputs[o];
             if (!*name) {
                 n->outputs[o] = -1;
                 continue;
@@ -559,25 +588,40 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
             if (v < 0) return err->status;
             g->values[v].kind = LO_VALUE_NODE;
             g->values[v].producer = (int)i;
+            /* a tensor of a function body, not one of the call's outputs */
+            g->values[v].in_function = xs[i].output_depth[o] > graph_depth;
+            if (!g->values[v].in_function && xs[i].scope != gscope) {
+                /* the call's output: reported as the call node's, as ONNX Runtime and AIMET see it */
+                g->values[v].call_node = lo_strdup(lo_fn_call_node(xs[i].scope, gscope));
+                g->values[v].call_op = lo_strdup(lo_fn_call_op(xs[i].scope, gscope));
+                if (!g->values[v].call_node || !g->values[v].call_op)
+                    return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+            }
             n->outputs[o] = v;
         }
     }
     for (size_t i = 0; i < gp->n_value_info; i++) {
-        int v = lo_graph_find(g, gp->value_info[i]->name ? gp->value_info[i]->name : "");
+        const char *name = MAPPED(gp->value_info[i]->name);
+        int v = name ? lo_graph_find(g, name) : -1;
         if (v >= 0) declare_type(&g->values[v], gp->value_info[i]->type);
     }
-    for (size_t i = 0; i < gp->n_node; i++) {
-        const Onnx__NodeProto *np = gp->node[i];
+    for (size_t i = 0; i < nx; i++) {
+        const Onnx__NodeProto *np = xs[i].np;
         lo_node *n = &g->nodes[i];
-        n->opset = (int)lo_model_opset(L->model, n->domain);
-        n->n_inputs = (int)np->n_input;
-        for (size_t k = 0; k < np->n_input; k++) {
-            const char *name = np->input[k] ? np->input[k] : "";
+        n->opset = (int)lo_fn_opset(xs[i].scope, L->model, n->domain);
+        n->n_inputs = xs[i].n_inputs;
+        for (int k = 0; k < xs[i].n_inputs; k++) {
+            const char *name = xs[i].inputs[k];
             if (!*name) {
                 n->inputs[k] = -1;
                 continue;
             }
             int v = lo_graph_resolve(g, name, err);
+            if (v < 0 && xs[i].scope != gscope)
+                return lo_fail(err, LO_ERR_MODEL,
+                               "node '%s' (%s) of %s reads '%s', which is neither an input of the function "
+                               "nor made in its body (a function body sees only its inputs and attributes)",
+                               n->name, n->op_type, lo_fn_describe(xs[i].scope), xs[i].raw_inputs[k]);
             if (v < 0)
                 return lo_fail(err, LO_ERR_MODEL,
                                "input '%s' of node '%s' (%s) is produced by no node, initializer or "
@@ -590,15 +634,23 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
             if (!n->attrs) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         }
         for (size_t a = 0; a < np->n_attribute; a++) {
-            n->n_attrs = (int)a + 1;
-            LO_TRY(convert_attr(L, g, np, np->attribute[a], &n->attrs[a]));
+            Onnx__AttributeProto tmp;
+            const Onnx__AttributeProto *ap = lo_fn_attr(xs[i].scope, np->attribute[a], &tmp);
+            if (!ap) continue; /* refers to a function attribute the call leaves unset */
+            n->n_attrs++;
+            /* graphs in a body node are written in the body's names */
+            L->scope = xs[i].scope;
+            lo_status st = convert_attr(L, g, np, ap, &n->attrs[n->n_attrs - 1]);
+            L->scope = gscope;
+            if (st != LO_OK) return st;
         }
         LO_TRY(node_metadata(np, n, err));
     }
     g->outputs = calloc(gp->n_output + 1, sizeof *g->outputs);
     if (!g->outputs) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < gp->n_output; i++) {
-        const char *name = gp->output[i]->name ? gp->output[i]->name : "";
+        const char *name = MAPPED(gp->output[i]->name);
+        if (!name) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         int v = lo_graph_resolve(g, name, err);
         if (v < 0)
             return lo_fail(err, LO_ERR_MODEL, "graph '%s': output '%s' is produced by nothing", gname,
@@ -608,6 +660,16 @@ static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *
         g->outputs[g->n_outputs++] = v;
     }
     return LO_OK;
+#undef MAPPED
+}
+
+static lo_status convert_graph(loader *L, const Onnx__GraphProto *gp, lo_graph *parent, lo_graph **out) {
+    lo_fn_node *xs;
+    size_t nx;
+    LO_TRY(lo_fn_expand(L->fns, L->scope, gp->node, gp->n_node, &xs, &nx, L->err));
+    lo_status st = convert_graph_nodes(L, gp, parent, out, xs, nx);
+    lo_fn_nodes_free(xs, nx);
+    return st;
 }
 
 /* ---- entry points -------------------------------------------------------------- */
@@ -637,7 +699,7 @@ lo_status lo_onnx_load(const char *path, lo_model_ir **out, lo_error *err) {
         return lo_fail(err, LO_ERR_MODEL, "'%s' is not an ONNX model (it has no graph)", path);
     }
     lo_model_ir *m = calloc(1, sizeof *m);
-    loader L = {m, NULL, err};
+    loader L = {m, NULL, err, NULL, NULL};
     lo_status st = LO_OK;
     if (!m) {
         onnx__model_proto__free_unpacked(mp, NULL);
@@ -661,18 +723,7 @@ lo_status lo_onnx_load(const char *path, lo_model_ir **out, lo_error *err) {
         m->opsets[m->n_opsets].version = 1;
         m->n_opsets++;
     }
-    if (st == LO_OK && mp->n_functions)
-        for (size_t i = 0; i < mp->graph->n_node && st == LO_OK; i++)
-            for (size_t f = 0; f < mp->n_functions; f++) {
-                const Onnx__FunctionProto *fp = mp->functions[f];
-                const Onnx__NodeProto *np = mp->graph->node[i];
-                const char *nd = np->domain ? np->domain : "", *fd = fp->domain ? fp->domain : "";
-                if (fp->name && np->op_type && strcmp(fp->name, np->op_type) == 0 && strcmp(nd, fd) == 0)
-                    st = lo_fail(err, LO_ERR_UNSUPPORTED,
-                                 "node '%s' calls the model-local function '%s' (domain '%s'), "
-                                 "which is not supported",
-                                 np->name ? np->name : "", fp->name, fd);
-            }
+    if (st == LO_OK && mp->n_functions) st = lo_fn_table_create(mp, m, &L.fns, err);
     if (st == LO_OK) {
         const char *slash = strrchr(path, '/');
         L.dir = slash ? lo_strndup(path, (size_t)(slash - path)) : lo_strdup(".");
@@ -682,6 +733,7 @@ lo_status lo_onnx_load(const char *path, lo_model_ir **out, lo_error *err) {
         }
         st = convert_graph(&L, mp->graph, NULL, &m->graph);
     }
+    lo_fn_table_free(L.fns);
     onnx__model_proto__free_unpacked(mp, NULL);
     free(L.dir);
     if (st == LO_OK) st = lo_graph_finalize(m->graph, err);
@@ -697,7 +749,7 @@ lo_status lo_onnx_decode_tensor(const uint8_t *bytes, size_t len, lo_tensor *out
                                 lo_error *err) {
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, bytes);
     if (!tp) return lo_fail(err, LO_ERR_INPUT, "not a serialized ONNX TensorProto");
-    loader L = {NULL, NULL, err};
+    loader L = {NULL, NULL, err, NULL, NULL};
     lo_status st;
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         st = lo_fail(err, LO_ERR_UNSUPPORTED, "a TensorProto file with external data is not supported");

@@ -23,7 +23,7 @@
 
 #include "quant.h"
 
-#define AXIS_AUTO (-1000) /* the file leaves the axis to the consuming op */
+#define AXIS_AUTO LO_AXIS_NONE /* the file leaves the axis to the consuming op */
 
 typedef enum float_kind { NOT_FLOAT = 0, FLOAT16 = 1, BFLOAT16 = 2 } float_kind;
 
@@ -70,7 +70,9 @@ struct lo_quant {
     char **excluded;
     int n_active; /* activation encodings, sorted by name for lookup */
     lo_encoding **active;
+    lo_encoding **by_name; /* every encoding, sorted by name */
     lo_rounding rounding;
+    lo_aimet_set aimet; /* the model's top graph as aimet_onnx's sim sees it */
 };
 
 /* ---- parse errors ---------------------------------------------------------- */
@@ -470,6 +472,8 @@ void lo_quant_free(lo_quant *q) {
     for (int i = 0; i < q->n_excluded; i++) free(q->excluded[i]);
     free(q->excluded);
     free(q->active);
+    free(q->by_name);
+    lo_quant_aimet_set_free(&q->aimet);
     free(q->path);
     free(q);
 }
@@ -592,14 +596,11 @@ static lo_status load_root(lo_quant *q, const json_t *root, lo_error *err) {
     if (!sorted) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     for (int i = 0; i < q->n; i++) sorted[i] = &q->encs[i];
     qsort(sorted, (size_t)q->n, sizeof *sorted, compare_names);
+    q->by_name = sorted;
     for (int i = 1; i < q->n; i++)
-        if (!strcmp(sorted[i - 1]->name, sorted[i]->name)) {
-            lo_status st = lo_fail(err, LO_ERR_ENCODINGS, "'%s': %s and %s both encode '%s'", q->path,
-                                   sorted[i - 1]->where, sorted[i]->where, sorted[i]->name);
-            free(sorted);
-            return st;
-        }
-    free(sorted);
+        if (!strcmp(sorted[i - 1]->name, sorted[i]->name))
+            return lo_fail(err, LO_ERR_ENCODINGS, "'%s': %s and %s both encode '%s'", q->path,
+                           sorted[i - 1]->where, sorted[i]->where, sorted[i]->name);
     for (int i = 0; i < q->n; i++)
         for (int k = 0; k < q->n_excluded; k++)
             if (!strcmp(q->encs[i].name, q->excluded[k])) q->encs[i].excluded = true;
@@ -784,31 +785,6 @@ static const lo_node *find_node(const lo_graph *g, const char *name, const lo_gr
     return NULL;
 }
 
-/* AIMET's per-channel and block axes of a weight, from the op that reads it. */
-static void weight_axes(const lo_graph *g, int v, int rank, int *channel_axis, int *block_axis) {
-    *channel_axis = 0;
-    *block_axis = rank > 1 ? 1 : AXIS_AUTO;
-    if (rank <= 1) return;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const lo_node *n = &g->nodes[i];
-        for (int k = 0; k < n->n_inputs; k++) {
-            if (n->inputs[k] != v) continue;
-            if (k == 1 && !strcmp(n->op_type, "ConvTranspose")) {
-                *channel_axis = 1;
-                *block_axis = 0;
-            } else if (k == 1 && !strcmp(n->op_type, "Gemm")) {
-                bool trans = lo_attr_int(n, "transB", 0) != 0;
-                *channel_axis = trans ? 0 : 1;
-                *block_axis = trans ? 1 : 0;
-            } else if (k == 1 && !strcmp(n->op_type, "MatMul")) {
-                *channel_axis = rank - 1;
-                *block_axis = rank - 2;
-            }
-            return;
-        }
-    }
-}
-
 static bool in_mapping(const lo_model_ir *m, const void *p) {
     for (int i = 0; i < m->n_mappings; i++) {
         const char *a = m->mappings[i].addr;
@@ -830,27 +806,77 @@ static lo_status apply_layout(const lo_quant *q, const lo_encoding *e, lo_tensor
     return LO_OK;
 }
 
-static lo_status bind_weight(lo_quant *q, lo_model_ir *m, lo_encoding *e, const found *f, lo_error *err) {
-    lo_value *val = &f->g->values[f->v];
-    lo_tensor *t = &val->init;
+/* Binds an encoding to a static tensor (st, the value of src): its layout
+ * from the tensor's shape and the axes of the ops that read it, fixed now.
+ * The tensor itself is quantized once, here, when the encoding names it
+ * (an initializer, or a Constant node's tensor); an encoding on an Identity
+ * of one is applied when the Identity runs (*at_run_time). */
+static lo_status bind_static(lo_quant *q, lo_model_ir *m, lo_encoding *e, const found *f, int src, lo_tensor *st,
+                             bool *at_run_time, lo_error *err) {
+    *at_run_time = false;
+    int rank = st->rank;
+    bool need_axis = !e->fp && e->gran != LO_GRAN_PER_TENSOR && e->axis == AXIS_AUTO &&
+                     !(e->version == 200 && e->scale_rank == rank && e->gran != LO_GRAN_LPBQ);
     int ch, ba;
-    weight_axes(f->g, f->v, t->rank, &ch, &ba);
-    LO_TRY(layout(q, e, t->rank, t->dims, ch, ba, &e->enc_rank, e->enc_dims, err));
-    int used_ch = norm_axis(e->axis != AXIS_AUTO ? e->axis : ch, t->rank);
-    if (e->gran >= LO_GRAN_PER_BLOCK) LO_TRY(untranspose(e, t->rank, e->enc_dims, used_ch, err));
-    LO_TRY(lpbq_scales(q, e, t->rank, e->enc_dims, used_ch, err));
-    e->bound = true;
-    if (t->dtype != LO_FLOAT)
-        return lo_fail(err, LO_ERR_ENCODINGS, "'%s': %s ('%s'): the weight is %s; only float32 tensors can be quantized",
-                       q->path, e->where, e->name, lo_dtype_name(t->dtype));
-    /* Mapped external data is read-only and shared with the file. */
-    if (t->data && in_mapping(m, t->data)) {
-        void *copy = lo_malloc(t->nbytes ? t->nbytes : 1, err);
-        if (!copy) return LO_ERR_NOMEM;
-        memcpy(copy, t->data, t->nbytes);
-        t->data = copy;
+    char why[512];
+    if (lo_quant_weight_axes(f->g, f->v, rank, st->dims, e->n, need_axis, &ch, &ba, why, sizeof why) != LO_OK)
+        return lo_fail(err, LO_ERR_ENCODINGS, "'%s': %s ('%s'): %s", q->path, e->where, e->name, why);
+    if (ch == AXIS_AUTO) {
+        /* No op reads it as a weight: a weight's channels lead, an
+         * activation's follow the batch axis. */
+        ch = e->kind == LO_ENC_ACTIVATION && rank > 1 ? 1 : 0;
+        ba = rank > 1 ? (ch == 0 ? 1 : 0) : AXIS_AUTO;
     }
-    return apply_layout(q, e, t, e->enc_rank, e->enc_dims, err);
+    /* 0.6.1 has no word for blocks: AIMET writes a blockwise weight as one
+     * dict per block, the scale tensor (channels x blocks, in the weight's
+     * own rank) flattened in C order. */
+    int c61 = norm_axis(ch, rank), b61 = norm_axis(ba, rank);
+    if (e->version == 61 && e->gran == LO_GRAN_PER_CHANNEL && c61 >= 0 && c61 < rank && b61 >= 0 && b61 < rank &&
+        c61 != b61 && st->dims[c61] > 0 && e->n != st->dims[c61] && e->n % st->dims[c61] == 0 &&
+        st->dims[b61] % (e->n / st->dims[c61]) == 0) {
+        e->gran = LO_GRAN_PER_BLOCK;
+        e->block_size = st->dims[b61] / (e->n / st->dims[c61]);
+    }
+    LO_TRY(layout(q, e, rank, st->dims, ch, ba, &e->enc_rank, e->enc_dims, err));
+    int used_ch = norm_axis(e->axis != AXIS_AUTO ? e->axis : ch, rank);
+    if (e->gran >= LO_GRAN_PER_BLOCK) LO_TRY(untranspose(e, rank, e->enc_dims, used_ch, err));
+    LO_TRY(lpbq_scales(q, e, rank, e->enc_dims, used_ch, err));
+    e->bound = true;
+    if (st->dtype != LO_FLOAT)
+        return lo_fail(err, LO_ERR_ENCODINGS, "'%s': %s ('%s'): the weight is %s; only float32 tensors can be quantized",
+                       q->path, e->where, e->name, lo_dtype_name(st->dtype));
+    bool is_init = f->g->values[f->v].kind == LO_VALUE_INITIALIZER;
+    if (src != f->v || (!is_init && st->data && in_mapping(m, st->data))) {
+        /* An Identity's output, or a Constant whose mapped data its kernel
+         * already points at: quantized as it is produced. */
+        *at_run_time = true;
+        return LO_OK;
+    }
+    /* Mapped external data is read-only and shared with the file. */
+    if (st->data && in_mapping(m, st->data)) {
+        void *copy = lo_malloc(st->nbytes ? st->nbytes : 1, err);
+        if (!copy) return LO_ERR_NOMEM;
+        memcpy(copy, st->data, st->nbytes);
+        st->data = copy;
+    }
+    return apply_layout(q, e, st, e->enc_rank, e->enc_dims, err);
+}
+
+static bool has_encoding(const void *user, const char *name) { return lo_quant_lookup(user, name) != NULL; }
+
+const lo_encoding *lo_quant_lookup(const lo_quant *q, const char *name) {
+    if (!q || !q->by_name || q->n == 0) return NULL;
+    lo_encoding key;
+    key.name = (char *)name;
+    const lo_encoding *kp = &key;
+    lo_encoding *const *r = bsearch(&kp, q->by_name, (size_t)q->n, sizeof *q->by_name, compare_names);
+    return r ? *r : NULL;
+}
+
+bool lo_quant_hidden(const lo_quant *q, const lo_graph *g, int v) { return q && lo_aimet_set_hidden(&q->aimet, g, v); }
+
+int lo_quant_saved_before(const lo_quant *q, const lo_graph *g, int order_index, const int **values) {
+    return q ? lo_aimet_set_before(&q->aimet, g, order_index, values) : 0;
 }
 
 static lo_status append(char **list, size_t *len, const char *name) {
@@ -878,6 +904,8 @@ lo_status lo_quant_bind(lo_quant *q, lo_model_ir *m, lo_rounding rounding, bool 
     q->active = malloc((size_t)(q->n ? q->n : 1) * sizeof *q->active);
     q->n_active = 0;
     if (!q->active) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    lo_quant_aimet_set_free(&q->aimet);
+    LO_TRY(lo_quant_aimet_set(m->graph, has_encoding, q, &q->aimet, err));
     for (int i = 0; i < q->n; i++) {
         lo_encoding *e = &q->encs[i];
         found f;
@@ -901,17 +929,24 @@ lo_status lo_quant_bind(lo_quant *q, lo_model_ir *m, lo_rounding rounding, bool 
                 if (!is_input || val->kind == LO_VALUE_INITIALIZER) e->excluded = true;
             }
         }
-        if (val->kind == LO_VALUE_INITIALIZER) {
-            e->kind = LO_ENC_PARAM;
-            lo_status st = e->excluded ? LO_OK : bind_weight(q, m, e, &f, err);
+        const lo_tensor *src_tensor = NULL;
+        int src = lo_quant_static_source(f.g, f.v, &src_tensor);
+        if (e->kind == LO_ENC_UNKNOWN) {
+            /* 2.0.0 has no sections: a static tensor is a parameter when
+             * aimet_onnx's sim takes it as one (or it lives in a subgraph). */
+            bool param = src >= 0 && (f.g != m->graph || lo_aimet_set_is_param(&q->aimet, f.g, src));
+            e->kind = param ? LO_ENC_PARAM : LO_ENC_ACTIVATION;
+        }
+        if (e->excluded) continue;
+        bool at_run_time = true;
+        if (src >= 0 && src_tensor && src_tensor->kind == LO_KIND_TENSOR) {
+            lo_status st = bind_static(q, m, e, &f, src, (lo_tensor *)src_tensor, &at_run_time, err);
             if (st != LO_OK) {
                 free(list); /* the names gathered so far */
                 return st;
             }
-        } else {
-            if (e->kind == LO_ENC_UNKNOWN) e->kind = LO_ENC_ACTIVATION;
-            if (!e->excluded) q->active[q->n_active++] = e;
         }
+        if (at_run_time) q->active[q->n_active++] = e;
     }
     qsort(q->active, (size_t)q->n_active, sizeof *q->active, compare_names);
     if (n_missing) {
@@ -991,6 +1026,7 @@ const char *lo_encoding_describe(const lo_encoding *e, char *buf, size_t size) {
 }
 
 const char *lo_quant_version(const lo_quant *q) { return q->version; }
+const lo_encoding *lo_quant_entry(const lo_quant *q, int i) { return i >= 0 && i < q->n ? &q->encs[i] : NULL; }
 int lo_quant_count(const lo_quant *q) { return q->n; }
 int lo_quant_excluded_count(const lo_quant *q) { return q->n_excluded; }
 const char *lo_quant_excluded(const lo_quant *q, int i) { return q->excluded[i]; }

@@ -7,8 +7,15 @@
  *    float, roundf(t), then (q + offset) * scale in float;
  *  - half-even is ONNX QuantizeLinear / torch.fake_quantize: rint(x / scale)
  *    shifted by the zero point, clamped on the integer grid, then
- *    (q + offset) * scale in float. */
+ *    (q + offset) * scale in float.
+ * Grids wider than 16 bits (the int32 bias encodings of a 2.0.0 export,
+ * 24-bit activations) cannot go through float: with an offset of -2^31,
+ * x / scale - offset lands on a multiple of 256. They are computed exactly
+ * instead (run_wide): the quotient in double, the grid index an int64
+ * clamped on the integer grid, the value (q + offset) * scale in double,
+ * rounded once to float. Both modes keep their tie rule there. */
 #include <math.h>
+#include <stdint.h>
 
 #include "quant.h"
 
@@ -52,9 +59,46 @@ static void run_half_even(float *x, int64_t n, const grid *g) {
     }
 }
 
+/* Above 16 bits. x / scale in double is within one double ulp of the real
+ * quotient, far below the half step the result must be within; the offset
+ * is an integer for these grids, so shifting by it is exact, and q + offset
+ * is an exact int64 (|q + offset| <= 2^32). */
+static void run_wide(float *x, int64_t n, double scale, double offset, double qmax, lo_rounding r) {
+    bool integer_offset = offset == floor(offset);
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        double t = v / scale;
+        double q;
+        if (isnan(t)) q = 0;
+        else if (!integer_offset) q = r == LO_ROUND_HALF_AWAY ? round(t - offset) : rint(t - offset);
+        /* On the unsigned grid half-away is half up on the real line. */
+        else q = (r == LO_ROUND_HALF_AWAY ? floor(t + 0.5) : rint(t)) - offset;
+        if (!(q > 0)) q = 0; /* also -inf */
+        if (q > qmax) q = qmax;
+        if (integer_offset) {
+            int64_t k = (int64_t)q + (int64_t)offset;
+            x[i] = (float)((double)k * scale);
+        } else {
+            x[i] = (float)((q + offset) * scale);
+        }
+    }
+}
+
+/* The widest grid the float kernels reproduce bit for bit: 16 bits. */
+#define FLOAT_KERNEL_QMAX 65535.0
+
 static void run(float *x, int64_t n, const grid *g, lo_rounding r) {
     if (r == LO_ROUNDING_HALF_AWAY) run_half_away(x, n, g);
     else run_half_even(x, n, g);
+}
+
+static void run_one(float *x, int64_t n, double scale, double offset, double qmax, lo_rounding r) {
+    if (qmax > FLOAT_KERNEL_QMAX) {
+        run_wide(x, n, scale, offset, qmax, r);
+        return;
+    }
+    grid g = make_grid(scale, offset, qmax);
+    run(x, n, &g, r);
 }
 
 void lo_qdq_affine(float *data, int rank, const int64_t *dims, const int64_t *enc_dims,
@@ -70,7 +114,8 @@ void lo_qdq_affine(float *data, int rank, const int64_t *dims, const int64_t *en
 #pragma omp parallel for schedule(static) if (n_chunks > 1)
         for (int64_t c = 0; c < n_chunks; c++) {
             int64_t start = c * chunk, len = n - start < chunk ? n - start : chunk;
-            run(data + start, len, &g, rounding);
+            if (qmax > FLOAT_KERNEL_QMAX) run_wide(data + start, len, scale[0], offset[0], qmax, rounding);
+            else run(data + start, len, &g, rounding);
         }
         return;
     }
@@ -93,13 +138,11 @@ void lo_qdq_affine(float *data, int rank, const int64_t *dims, const int64_t *en
         }
         float *x = data + r * row;
         if (enc_last == 1) {
-            grid g = make_grid(scale[enc_index], offset[enc_index], qmax);
-            run(x, row, &g, rounding);
+            run_one(x, row, scale[enc_index], offset[enc_index], qmax, rounding);
         } else {
             for (int64_t j = 0; j < row; j += last_div) {
                 int64_t e = enc_index + j / last_div;
-                grid g = make_grid(scale[e], offset[e], qmax);
-                run(x + j, last_div, &g, rounding);
+                run_one(x + j, last_div, scale[e], offset[e], qmax, rounding);
             }
         }
     }

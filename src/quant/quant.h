@@ -25,6 +25,9 @@
  * [min, max] in float, then roundf(x / scale - offset), i.e. half away from
  * zero on the unsigned grid, which is half up on the real line. */
 typedef lo_rounding_mode lo_rounding;
+/* The quantization code's short spellings of the same two values. */
+#define LO_ROUND_HALF_EVEN LO_ROUNDING_HALF_EVEN
+#define LO_ROUND_HALF_AWAY LO_ROUNDING_HALF_AWAY
 
 typedef struct lo_encoding lo_encoding; /* one tensor's encoding */
 typedef struct lo_quant lo_quant;       /* a parsed encodings file */
@@ -45,12 +48,59 @@ lo_status lo_quant_bind(lo_quant *quant, lo_model_ir *model, lo_rounding roundin
 /* The activation encoding of value v of graph g, or NULL. */
 const lo_encoding *lo_quant_find(const lo_quant *quant, const lo_graph *g, int v);
 
+/* The encoding of the tensor of that name, bound or not, or NULL. */
+const lo_encoding *lo_quant_lookup(const lo_quant *quant, const char *name);
+
+/* The index-th encoding of the file, in file order (for tests and tools). */
+const lo_encoding *lo_quant_entry(const lo_quant *quant, int index);
+
 /* Quantize-dequantizes a float tensor in place. */
 lo_status lo_quant_apply(const lo_quant *quant, const lo_encoding *enc, lo_tensor *t, lo_error *err);
 
 /* A one-line description of an encoding for the manifest
  * ("int8 asym per-tensor scale=0.0123 offset=-128"), into buf. */
 const char *lo_encoding_describe(const lo_encoding *enc, char *buf, size_t size);
+
+/* ---- aimet_onnx's view of the graph (aimet.c) ------------------------------ */
+
+#define LO_AXIS_NONE (-1000) /* no axis given or implied */
+
+/* The static tensor behind value v: v itself when it is an initializer or a
+ * Constant node's output, else the one a chain of Identity nodes reads.
+ * Returns its value index (or -1) and, when held as a tensor, the tensor. */
+int lo_quant_static_source(const lo_graph *g, int v, const lo_tensor **tensor);
+
+/* A weight's (channel, block) axes from the ops that read it as a weight
+ * (through Identity chains and a Transpose in front of MatMul): Conv (0, 1),
+ * ConvTranspose (1, 0), Gemm (1, 0), or (0, 1) with transB, MatMul
+ * (-1, -2), or (-2, -1) through a Transpose. LO_AXIS_NONE when no op reads it
+ * as a weight. Readers that disagree are an error (why filled) only when
+ * need_axis and the count of per-channel scales does not single one out. */
+lo_status lo_quant_weight_axes(const lo_graph *g, int v, int rank, const int64_t *dims, int n_scales,
+                               bool need_axis, int *channel_axis, int *block_axis, char *why, size_t why_size);
+
+/* Which tensors of a graph aimet_onnx's sim quantizes as parameters, and so
+ * which its LayerOutputUtil saves: see aimet.c. */
+typedef struct lo_aimet_set {
+    const lo_graph *graph;
+    uint8_t *flags;   /* per value */
+    int *emit_start;  /* per position in graph->order, into emit_values */
+    int *emit_values; /* initializers saved, in the order they are first read */
+} lo_aimet_set;
+
+lo_status lo_quant_aimet_set(const lo_graph *g, bool (*has_encoding)(const void *user, const char *name),
+                             const void *user, lo_aimet_set *set, lo_error *err);
+void lo_quant_aimet_set_free(lo_aimet_set *set);
+bool lo_aimet_set_is_param(const lo_aimet_set *set, const lo_graph *g, int v);
+bool lo_aimet_set_hidden(const lo_aimet_set *set, const lo_graph *g, int v);
+int lo_aimet_set_before(const lo_aimet_set *set, const lo_graph *g, int order_index, const int **values);
+
+/* For the run loop, under encodings: whether node output v has no file in
+ * aimet_onnx's set (a MatMul its sim fused with the Add after it), and the
+ * initializers its set saves just before the node at order_index runs, with
+ * their encodings (NULL when the file has none). */
+bool lo_quant_hidden(const lo_quant *quant, const lo_graph *g, int v);
+int lo_quant_saved_before(const lo_quant *quant, const lo_graph *g, int order_index, const int **values);
 
 /* ---- what `layerout encodings` prints ------------------------------------ */
 

@@ -212,10 +212,23 @@ def unwritable_dir():
 
 @test
 def subgraph_outputs_are_saved_per_iteration():
-    d = fresh("control")
+    x = np.load(fx("x.npy"))
+    # by default only what AIMET saves: graph inputs and top-level node outputs
+    d = fresh("control_default")
     run("generate", fx("control_flow.onnx"), "-i", fx("x.npy"), "-o", d, "-q")
     out = os.path.join(d, "outputs", "layer_outputs_0")
-    x = np.load(fx("x.npy"))
+    assert not os.path.exists(os.path.join(out, "acc_out__iter0.raw"))
+    assert not os.path.exists(os.path.join(out, "else_out.raw"))
+    assert np.allclose(np.fromfile(os.path.join(out, "loop_out.raw"), np.float32).reshape(2, 3), 3 * x, atol=1e-6)
+    top = json.load(open(os.path.join(d, "layer_output_name_order.json")))["layer_output_names"]
+    assert not any("__iter" in n for n in top) and "else_out" not in top, top
+    d = fresh("control")
+    run("generate", fx("control_flow.onnx"), "-i", fx("x.npy"), "-o", d, "-q", "--subgraphs")
+    out = os.path.join(d, "outputs", "layer_outputs_0")
+    names = json.load(open(os.path.join(d, "layer_output_name_order.json")))["layer_output_names"]
+    # the top-level names come first, as without --subgraphs; body tensors after
+    assert names[:len(top)] == top and set(names[len(top):]) == {
+        "%s__iter%d" % (n, k) for n in ("acc_out", "cond_out") for k in range(3)} | {"else_out"}, names
     for k in range(3):
         got = np.fromfile(os.path.join(out, "acc_out__iter%d.raw" % k), np.float32).reshape(2, 3)
         assert np.allclose(got, x * (k + 1), atol=1e-6), ("iteration", k)
@@ -227,6 +240,10 @@ def subgraph_outputs_are_saved_per_iteration():
     m = json.load(open(os.path.join(d, "manifest.json")))
     it = {t["name"]: t for t in m["tensors"]}
     assert it["acc_out__iter2"]["iteration"] == 2 and it["acc_out__iter2"]["node"] == "body_add", it["acc_out__iter2"]
+    assert it["acc_out__iter2"]["nested"] is True and "nested" not in it["loop_out"]
+    # a dump's samples all hold the same set: --append keeps the setting it was made with
+    p = run("generate", fx("control_flow.onnx"), "-i", fx("x.npy"), "-o", d, "-q", "--append", expect=2)
+    assert "made with --subgraphs" in p.stderr, p.stderr
     assert "iteration" not in it["loop_out"]
 
 
@@ -235,7 +252,7 @@ def usage_errors_and_help():
     p = run("--help")
     assert "generate" in p.stdout
     p = run("generate", "--help")
-    for opt in ("--input-list", "--shape", "--format", "--threads", "--overwrite", "--append", "--quiet"):
+    for opt in ("--input-list", "--shape", "--format", "--threads", "--overwrite", "--append", "--quiet", "--subgraphs"):
         assert opt in p.stdout, opt
     assert run("--version").stdout.startswith("layerout ")
     bad(("generate",), "MODEL")

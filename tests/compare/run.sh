@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Tests of `layerout compare`: BUILD_DIR holds the layerout binary; VENV_PYTHON
-# has numpy and onnx. Needs Chromium (Debian package `chromium`) for the HTML
-# test; its screenshot is kept in BUILD_DIR/test-artifacts/.
+# Tests of `layerout compare` and `layerout extract`: BUILD_DIR holds the
+# layerout binary; VENV_PYTHON has numpy, onnx and onnxruntime. Needs
+# Chromium (Debian package `chromium`) for the HTML tests; their screenshots
+# are kept in BUILD_DIR/test-artifacts/.
+#   test_compare.py      metrics, matching, QNN folders, the 10-tensor report
+#   test_reports.py      every CSV and JSON value recomputed with numpy
+#   test_report_html.py  the report of a 250+ tensor model in Chromium
+#   test_extract.py      repro packs from a float and a quantized dump
 # Ends with "compare: N passed, M failed"; non-zero exit on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,12 +23,23 @@ if [ ! -x "$build/layerout" ]; then
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/layerout-compare.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$python" "$here/test_compare.py" "$build/layerout" "$work" "$build/test-artifacts" 2>&1 | tee "$work/log"
-rc=${PIPESTATUS[0]}
-# a crash of the test script still ends with the closing line, as a failure
-if ! tail -n 1 "$work/log" | grep -q '^compare: [0-9]* passed, [0-9]* failed$'; then
-    echo "the test script stopped early (exit $rc)"
-    echo "compare: 0 passed, 1 failed"
-    [ $rc -eq 0 ] && rc=1
-fi
+total_pass=0
+total_fail=0
+rc=0
+for script in test_compare.py test_reports.py test_report_html.py test_extract.py; do
+    "$python" "$here/$script" "$build/layerout" "$work" "$build/test-artifacts" 2>&1 | tee "$work/log"
+    src=${PIPESTATUS[0]}
+    # a crash of a test script still counts, as a failure
+    last=$(tail -n 1 "$work/log")
+    if [[ "$last" =~ ^[a-z0-9]+:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        total_pass=$((total_pass + BASH_REMATCH[1]))
+        total_fail=$((total_fail + BASH_REMATCH[2]))
+    else
+        echo "$script stopped early (exit $src)"
+        total_fail=$((total_fail + 1))
+    fi
+    [ "$src" -ne 0 ] && rc=1
+done
+[ $total_fail -ne 0 ] && rc=1
+echo "compare: $total_pass passed, $total_fail failed"
 exit $rc

@@ -131,6 +131,13 @@ def main():
         check("analyze -o keeps the %s dump" % k, os.path.exists(os.path.join(WORK, "an", k, "manifest.json")))
     html = open(ahtml).read()
     check("the HTML report draws the isolated line", 'data-series="isolated"' in html)
+    check("with -o, rows offer the extract command on the kept dump",
+          'class="cmd">layerout extract ' in html and os.path.join(WORK, "an", "float") in html)
+    thtml = os.path.join(WORK, "analyze_tmp.html")
+    run("analyze", model, "--encodings", enc_path, "-i", os.path.join(WORK, "x.npy"), "--html", thtml, "-q",
+        expect=(1,))
+    check("without -o the dumps go, and no row offers a command on them",
+          os.path.exists(thtml) and "layerout extract " not in open(thtml).read())
     n_fail = results.count(False)
     print("analyze: %d passed, %d failed" % (len(results) - n_fail, n_fail))
     return 1 if n_fail else 0

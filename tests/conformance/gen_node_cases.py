@@ -6,7 +6,8 @@ model.onnx + test_data_set_0/*.pb files); they ship the Python generators
 those files are made from. `python -m onnx.backend.test.cmd_tools
 generate-data -o DIR` writes only the model-zoo stubs (real/, simple/) in
 this version, so this script feeds the node generators to the same writer.
-The result is cached: DIR/STAMP records the onnx version it was made with.
+The result is cached: DIR/STAMP records the onnx, numpy and ml_dtypes
+versions it was made with.
 
 Usage: gen_node_cases.py DIR"""
 import argparse
@@ -26,7 +27,12 @@ def main():
     from onnx.backend.test import cmd_tools
 
     stamp = os.path.join(args.dir, "STAMP")
-    want = "onnx %s opset %d\n" % (onnx.__version__, onnx.defs.onnx_opset_version())
+    import ml_dtypes
+    import numpy
+    # the expected outputs are computed by onnx's generators through numpy
+    # and ml_dtypes, so a change of any of the three makes new cases
+    want = "onnx %s opset %d numpy %s ml_dtypes %s\n" % (onnx.__version__, onnx.defs.onnx_opset_version(),
+                                                         numpy.__version__, ml_dtypes.__version__)
     if os.path.isfile(stamp) and open(stamp).read() == want and os.path.isdir(os.path.join(args.dir, "node")):
         print("node cases of %s are in %s (cached)" % (want.strip(), args.dir))
         return 0

@@ -21,11 +21,14 @@ if [ ! -x "$py" ]; then
   exit 2
 fi
 "$py" "$here/gen_node_cases.py" "$build/onnx-node-cases"
+refs=$(mktemp); trap 'rm -f "$refs"' EXIT
+bash "$root/scripts/references.sh" --markdown "$py" > "$refs"
 /usr/bin/python3 "$here/run_conformance.py" "$build" \
   --suite "node=$data/node" --suite "simple=$data/simple" \
   --suite "pytorch-converted=$data/pytorch-converted" --suite "pytorch-operator=$data/pytorch-operator" \
   --suite "onnx-wheel-node=$build/onnx-node-cases/node" \
   --group "debian=node,simple,pytorch-converted,pytorch-operator" --group "onnx-wheel=onnx-wheel-node" \
   --wheel-onnx "$("$py" -c 'import onnx; print(onnx.__version__, "opset", onnx.defs.onnx_opset_version())')" \
+  --spec-python "$py" --references "$refs" \
   --required "$here/required_ops.txt" --min-pass-rate "$here/min_pass_rate.txt" \
   --report "$root/docs/CONFORMANCE.md" "$@"

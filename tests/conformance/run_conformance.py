@@ -7,9 +7,14 @@ lo_run_case process, so a crash is one failed case, not a lost run. Every
 output is compared with ONNX's expected values (rtol 1e-3, atol 1e-7; NaN
 where NaN; integers, bools and strings exact) by lo_run_case.
 
+Elements whose result ONNX's specification leaves undefined (lo_run_case's
+UNDEFINED lines) are not compared; the report lists them with the spec's
+words for why.
+
 Usage: run_conformance.py BUILD_DIR [--suite NAME=DIR ...] [--group NAME=SUITE,SUITE ...]
                           [--report FILE] [--min-pass-rate R] [--required FILE] [--jobs N]
-                          [--quiet-report] [--wheel-onnx VERSION]
+                          [--quiet-report] [--wheel-onnx VERSION] [--spec-python PY]
+                          [--references FILE]
 A group is what the pass rate is checked on (each suite on its own when no
 groups are given). Prints "conformance: P passed, F failed, U unsupported" last."""
 import argparse
@@ -59,10 +64,22 @@ def primary_op(case, ops):
 
 
 def run_one(runner, d):
+    """(status, reason, [elements not compared as undefined])"""
+    status, reason, out = run_one_raw(runner, d)
+    undefined = [l.split(" ", 1)[1] for l in out.splitlines() if l.startswith("UNDEFINED ")]
+    return status, reason, undefined
+
+
+def run_one_raw(runner, d):
     try:
         p = subprocess.run([runner, d], capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        return "FAIL", "timed out after 600 s"
+        return "FAIL", "timed out after 600 s", ""
+    status, reason = parse_result(p, d)
+    return status, reason, p.stdout
+
+
+def parse_result(p, d):
     line = next((l for l in p.stdout.splitlines() if l.split(" ", 1)[0] in ("PASS", "FAIL", "UNSUPPORTED")), None)
     if p.returncode < 0 or line is None:
         tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
@@ -93,6 +110,9 @@ def main():
     ap.add_argument("--quiet-report", action="store_true", help="do not rewrite the report")
     ap.add_argument("--group", action="append", default=[])
     ap.add_argument("--wheel-onnx", default="")
+    ap.add_argument("--spec-python", default=sys.executable,
+                    help="a Python whose onnx gives the specification text quoted in the report")
+    ap.add_argument("--references", help="a file of reference versions, put into the report")
     args = ap.parse_args()
     runner = os.path.join(args.build, "lo_run_case")
     suites = [s.split("=", 1) for s in args.suite]
@@ -101,11 +121,14 @@ def main():
     for suite, top in suites:
         for d in case_dirs(top):
             cases.append((suite, d))
-    results = {}
+    results, undefined = {}, {}
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futs = {pool.submit(run_one, runner, d): (s, d) for s, d in cases}
         for f in concurrent.futures.as_completed(futs):
-            results[futs[f]] = f.result()
+            status, reason, undef = f.result()
+            results[futs[f]] = (status, reason)
+            if undef:
+                undefined[futs[f]] = undef
 
     per_op = collections.OrderedDict()
     totals = collections.Counter()
@@ -149,7 +172,7 @@ def main():
         for line in listing.splitlines():
             dom, op, since, until = line.split()
             implemented[(dom, op)].append(since if since == until else "%s-%s" % (since, until))
-        write_report(args.report, per_op, per_suite, totals, per_group, args, implemented)
+        write_report(args.report, per_op, per_suite, totals, per_group, args, implemented, undefined)
     for (suite, d), (status, reason) in sorted(results.items()):
         if status != "PASS" or reason:
             print("%s %s/%s: %s" % (status, suite, os.path.basename(d), reason[:400]))
@@ -194,13 +217,68 @@ def min_rates(spec):
 TRAINING_OPS = {"Gradient", "Adagrad", "Adam", "Momentum"}
 
 
-def write_report(path, per_op, per_suite, totals, per_group, args, implemented):
+UNDEFINED_SPEC = """import onnx, re
+doc = onnx.defs.get_schema("Cast").doc
+head = ""
+for line in doc.splitlines():
+    if line.strip().startswith("* Casting from"):
+        head = line.strip()
+    if "undefined if OOR" in line:
+        print(head.lstrip("* "), "...", line.strip().lstrip("* "))
+for s in re.split(r"(?<=[.])\\s+", " ".join(doc.split())):
+    if "FLOAT8E8M0" in s and "undefined" in s:
+        print(s)
+print("onnx", onnx.__version__)"""
+
+
+def spec_words(python):
+    """The sentences of Cast's specification that make these elements
+    undefined, verbatim, and the onnx version they come from."""
+    try:
+        out = subprocess.run([python, "-c", UNDEFINED_SPEC], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = subprocess.run([sys.executable, "-c", UNDEFINED_SPEC], capture_output=True, text=True).stdout
+    lines = out.splitlines()
+    return lines[:-1], lines[-1] if lines else "onnx ?"
+
+
+def undefined_section(undefined, args):
+    quotes, version = spec_words(args.spec_python)
+    lines = ["", "## Elements not compared: undefined by the specification", "",
+             "Where ONNX's specification leaves a result undefined, the expected data holds whatever the",
+             "library that generated the case did (the onnx wheel's generators cast through `ml_dtypes`:",
+             "0.5.4 wraps -9.0 to int4 as 7, 0.7.0 gives 0), so those elements are not compared; every other",
+             "element of the same output is. The rule, in the words of `onnx.defs.get_schema('Cast').doc`",
+             "(%s):" % version, ""]
+    lines += ["> " + q for q in quotes]
+    lines += ["", "A float element is out of range when it is NaN, an infinity, or its integral part does not fit",
+              "the target type (int4 [-8, 7], uint4 [0, 15], int2 [-2, 1], uint2 [0, 3], ...). Only outputs",
+              "a Cast or CastLike computes straight from a graph input are judged (the element's input is then",
+              "known). What layerout itself does with such values is in the README (Cast of out-of-range",
+              "values).", "",
+              "The onnx 1.23.2 cases generated with ml_dtypes 0.5.4 and with 0.7.0 differ in the outputs below",
+              "and in the inputs of the int4/uint4/int2/uint2 to float/int8 cases, which the generators make by",
+              "the same undefined cast (input and output change together, so those stay defined); both sets of",
+              "cases give the same results.", ""]
+    if not undefined:
+        lines.append("No element of any case was left out.")
+        return lines
+    lines += ["| suite | case | output | elements left out (index and input), and why |", "| --- | --- | --- | --- |"]
+    for (suite, d), items in sorted(undefined.items()):
+        for item in items:
+            where, _, what = item.partition(": ")
+            lines.append("| %s | %s | %s | %s |" % (suite, os.path.basename(d), where, what.replace("|", "\\|")))
+    return lines
+
+
+def write_report(path, per_op, per_suite, totals, per_group, args, implemented, undefined):
     lines = ["# ONNX conformance", "",
              "Generated by `tests/conformance/run_conformance.py` (run by `tests/conformance/run.sh` from",
              "`scripts/test.sh`); do not edit by hand.", "",
              "Every output of every case is compared with ONNX's expected values as ONNX's backend runner does (rtol 1e-3,",
              "2^-6 for bfloat16 outputs; atol 1e-7; NaN where NaN is expected; integers, bools and strings exact;",
-             "sequences item by item; empty optionals by kind).",
+             "sequences item by item; empty optionals by kind), except elements whose result the specification",
+             "leaves undefined: those are listed in their own section below, with the specification's words.",
              "", "Two suites:", "",
              "- **debian**: Debian's `libonnx-testdata` (ONNX 1.12, opsets up to 17): `node/`, `simple/`,",
              "  `pytorch-converted/`, `pytorch-operator/` under `/usr/share/libonnx-testdata/data/`.",
@@ -209,7 +287,17 @@ def write_report(path, per_op, per_suite, totals, per_group, args, implemented):
              "  test data (`onnx/backend/test/data/node/` is absent), only the case generators; its",
              "  `python -m onnx.backend.test.cmd_tools generate-data` writes only the model-zoo stubs, so",
              "  `tests/conformance/gen_node_cases.py` runs the node generators through the same writer into",
-             "  `BUILD/onnx-node-cases/` at test time (cached per onnx version).", "",
+             "  `BUILD/onnx-node-cases/` at test time (cached per onnx, numpy and ml_dtypes version).", "",
+             "The cases run through the library (`lo_run_case`). `tests/conformance/run_cli.py` runs every case of",
+             "the debian suite through the `layerout generate` command as well (inputs by `-i FILE.pb`, outputs",
+             "read back from the dump) and fails when the command does not pass a case the library passes.", ""]
+    if args.references:
+        lines += ["## References", "",
+                  "The versions this report was made with (`scripts/references.sh`; the PyPI ones are pinned in",
+                  "`tests/requirements.lock`, which `scripts/test-venv.sh` installs exactly):", ""]
+        lines += [l.rstrip() for l in open(args.references) if l.strip()]
+        lines += [""]
+    lines += [
              "| group | cases | passed | failed | unsupported | pass rate |", "| --- | --- | --- | --- | --- | --- |"]
     for g, c in per_group.items():
         n = sum(c.values())
@@ -235,12 +323,14 @@ def write_report(path, per_op, per_suite, totals, per_group, args, implemented):
     lines += ["", "## Cases passed with a remark", "",
               "Random operators are checked for output dtype and shape only; a few old cases carry expected data",
               "that contradicts the specification and are compared with corrected values (the list is",
-              "`known_wrong[]` in `tests/conformance/run_case.c`).", "",
+              "`known_wrong[]` in `tests/conformance/run_case.c`). Cases with elements left out as undefined",
+              "are in the next section.", "",
               "| suite | case | operator | remark |", "| --- | --- | --- | --- |"]
     for (dom, op), e in sorted(per_op.items(), key=lambda kv: (kv[0][0], kv[0][1].lower())):
         for suite, name, status, reason in sorted(e["cases"]):
             if status == "PASS" and reason:
                 lines.append("| %s | %s | %s | %s |" % (suite, name, op, reason.replace("|", "\\|")))
+    lines += undefined_section(undefined, args)
     lines += ["", "## Cases not passed", "", "| suite | case | operator | result | reason |", "| --- | --- | --- | --- | --- |"]
     for (dom, op), e in sorted(per_op.items(), key=lambda kv: (kv[0][0], kv[0][1].lower())):
         for suite, name, status, reason in sorted(e["cases"]):

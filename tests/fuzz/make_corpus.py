@@ -95,6 +95,28 @@ put("model", "loop", model(
     [helper.make_tensor_value_info("x", f32, [1])], [Y],
     [numpy_helper.from_array(np.array(3, np.int64), "n")]))
 
+# model-local functions: a nested call, an attribute reference with a default
+# (FunctionProto.attribute_proto) and an overload, the fields read from
+# protobuf's unknown fields
+inner = helper.make_function("local", "Inner", ["a"], ["b"], [helper.make_node("LeakyRelu", ["a"], ["b"])],
+                             [helper.make_opsetid("", 13)], ["alpha"])
+inner.node[0].attribute.append(helper.make_attribute_ref("alpha", onnx.AttributeProto.FLOAT))
+inner.node[0].attribute[0].ref_attr_name = "alpha"
+outer = helper.make_function("local", "Outer", ["a"], ["b"], [
+    helper.make_node("Inner", ["a"], ["t"], domain="local", alpha=0.2),
+    helper.make_node("Neg", ["t"], ["b"])], [helper.make_opsetid("", 13), helper.make_opsetid("local", 1)], [])
+if hasattr(outer, "attribute_proto"):
+    outer.attribute_proto.append(helper.make_attribute("unused", 1.5))
+    outer.overload = "v1"
+fm = helper.make_model(helper.make_graph(
+    [helper.make_node("Outer", ["x"], ["y"], domain="local", name="call")],
+    "g", [helper.make_tensor_value_info("x", f32, [3])], [Y]),
+    opset_imports=[helper.make_opsetid("", 13)], functions=[inner, outer])
+if hasattr(outer, "attribute_proto"):
+    fm.graph.node[0].overload = "v1"
+fm.ir_version = 8
+put("model", "functions", fm.SerializeToString())
+
 # ---- .npy ---------------------------------------------------------------------
 rng = np.random.default_rng(1)
 for dt in ["<f4", "<f8", "<f2", "|u1", "|i1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "|b1", "<c8"]:
@@ -162,4 +184,12 @@ put("dump", "layerout", json.dumps(manifest).encode() + SEP + SEP + npy(arr) + S
 put("dump", "aimet", SEP + json.dumps({"layer_output_names": ["t", "u"]}).encode() + SEP + npy(arr) + SEP +
     np.zeros(4, np.int32).tobytes())
 put("dump", "qnn_flat", SEP + SEP + npy(arr) + SEP + np.ones(3, np.float32).tobytes())
+# multi-sample dumps (parts 4-6: sample 1 t.npy, sample 1 u.raw, sample 2 u.raw; part 7: flags
+# writing files empty): a short later file, an empty one, a missing one
+manifest3 = dict(manifest, samples=3)
+u = rng.standard_normal(8).astype(np.float32).tobytes()
+head = json.dumps(manifest3).encode() + SEP + SEP + npy(arr) + SEP + u + SEP + npy(arr) + SEP
+put("dump", "multi_short", head + u[:12] + SEP + u)
+put("dump", "multi_empty", head + u + SEP + u + SEP + bytes([1 << 6, 1 << 5]))
+put("dump", "multi_missing", head + u + SEP + SEP + bytes([0, 0]))
 print("corpus written to", root)

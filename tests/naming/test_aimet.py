@@ -12,10 +12,9 @@ What layerout writes beyond aimet_torch is listed:
                hook overwrites them, keeping the last call.
   ONNX         every other tensor: aimet_torch names only leaf-module outputs,
                layerout's onnx scheme (like aimet_onnx) saves every tensor.
-  TORCHSCRIPT  earlier calls of a reused module (each call is its own
-               TorchScript value; aimet_torch keeps one per module) and
-               modules its TorchScript parser does not attribute (fc: with
-               torch 2.x aten::linear is not coalesced into its addmm).
+  TORCHSCRIPT  nothing: layerout runs tools/torchscript_names.py's export
+               with its name map (one tensor per module aimet_torch names,
+               the module's last call, as aimet_torch's hook keeps).
 If aimet_torch does not import, the test prints why and reports a skip.
 """
 
@@ -66,17 +65,20 @@ def main():
     np.save(os.path.join(work, "input.npy"), x.numpy())
     onnx_path = os.path.join(work, "aimet_export.onnx")
     OnnxSaver.create_onnx_model_with_pytorch_layer_names(onnx_path, model, x, onnx_export_args=OnnxExportApiArgs())
+    # the TorchScript names come with the tool's own export (modules kept
+    # apart as in AIMET's); the map names that export's tensors
     name_map = os.path.join(work, "ts_names.json")
-    with open(name_map, "w") as f:
-        json.dump(torchscript_names.build_map(model, x, onnx_path), f, indent=1)
+    ts_onnx = os.path.join(work, "ts_names.onnx")
+    torchscript_names.write(model, x, ts_onnx, name_map)
     passed = failed = 0
     for scheme, ours, extra in [("PYTORCH", ["--naming", "pytorch"], r".*__call[0-9]+"),
                                 ("ONNX", ["--naming", "onnx"], r".*"),
-                                ("TORCHSCRIPT", ["--naming", "torchscript", "--name-map", name_map], r".*")]:
+                                ("TORCHSCRIPT", ["--naming", "torchscript", "--name-map", name_map], r"(?!)")]:
+        model_path = ts_onnx if scheme == "TORCHSCRIPT" else onnx_path
         adir = os.path.join(work, "aimet_" + scheme.lower())
         LayerOutputUtil(model, adir, naming_scheme=getattr(NamingScheme, scheme), dummy_input=x).generate_layer_outputs(x)
         odir = os.path.join(work, "layerout_" + scheme.lower())
-        r = subprocess.run([layerout, "generate", onnx_path, "-o", odir, "-i", os.path.join(work, "input.npy")] + ours,
+        r = subprocess.run([layerout, "generate", model_path, "-o", odir, "-i", os.path.join(work, "input.npy")] + ours,
                            capture_output=True, text=True)
         problems = []
         if r.returncode != 0:

@@ -28,6 +28,15 @@ def _build_dir():
 BUILD = _build_dir()
 WORK = os.environ.get("LAYEROUT_PYTEST_WORK", os.path.join(BUILD, "python-tests"))
 
+# lines the tests want shown whatever the outcome (counts of ties, timings
+# of the install): printed after pytest's summary
+REPORT = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in REPORT:
+        terminalreporter.write_line(line)
+
 # (model, variant) pairs from the oracle cache, chosen for what they cover:
 # plain static shapes; a dynamic batch dim (opset 13); weights in an external
 # data file (dynamo exporter).
@@ -181,3 +190,32 @@ def write_encodings(path, model_path, float_dump, bw=8):
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def control_flow_model(path):
+    """x -> If(cond: x+1 | x*2) -> Loop 3 times (acc += x) -> Relu."""
+    import onnx
+    from onnx import TensorProto, helper
+    f, b = TensorProto.FLOAT, TensorProto.BOOL
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "one"], ["then/add"], name="then_add")], "then", [],
+                               [helper.make_tensor_value_info("then/add", f, [2, 3])])
+    else_g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["else/mul"], name="else_mul")], "else", [],
+                               [helper.make_tensor_value_info("else/mul", f, [2, 3])])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"], name="body_cond"),
+         helper.make_node("Add", ["acc_in", "x"], ["body/acc"], name="body_add")], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", b, []),
+         helper.make_tensor_value_info("acc_in", f, [2, 3])],
+        [helper.make_tensor_value_info("c_out", b, []), helper.make_tensor_value_info("body/acc", f, [2, 3])])
+    g = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["branch"], name="if", then_branch=then_g, else_branch=else_g),
+         helper.make_node("Loop", ["trips", "", "branch"], ["looped"], name="loop", body=body),
+         helper.make_node("Relu", ["looped"], ["out"], name="relu")], "cf",
+        [helper.make_tensor_value_info("x", f, [2, 3]), helper.make_tensor_value_info("cond", b, [])],
+        [helper.make_tensor_value_info("out", f, [2, 3])],
+        [helper.make_tensor("one", f, [], [1.0]), helper.make_tensor("two", f, [], [2.0]),
+         helper.make_tensor("trips", TensorProto.INT64, [], [3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return m

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Python package tests: tests/python/run.sh BUILD_DIR VENV_PYTHON
-#   Installs python/ offline (pip --no-build-isolation, as a user would) into a
-#   private folder, then runs the pytest tests of both LayerOutputUtil classes
-#   against BUILD_DIR's liblayerout.so and layerout command. Models come from
+#   Runs the pytest tests of both LayerOutputUtil classes from python/ against
+#   BUILD_DIR's liblayerout.so and layerout command; test_install.py installs
+#   the package with `pip install ./python` offline into a fresh venv (build
+#   requirements from a wheelhouse filled once from PyPI into BUILD_DIR, or
+#   $LAYEROUT_WHEELHOUSE) and runs the drop-ins from there. Models come from
 #   the oracle test's cache (BUILD_DIR/oracle or $LAYEROUT_ORACLE_WORK) when
 #   present; otherwise the tests export their own.
 # Ends with "python: N passed, M failed"; exit status 1 on any failure.
@@ -21,19 +23,14 @@ export LAYEROUT_PYTEST_WORK=${LAYEROUT_PYTEST_WORK:-$build/python-tests}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# pip builds in the source tree; a copy keeps build/ and *.egg-info out of python/
-cp -r "$root/python" "$tmp/src"
-if ! "$py" -m pip install --quiet --no-build-isolation --no-deps --no-index --target "$tmp/site" "$tmp/src" \
-     >"$tmp/pip.log" 2>&1; then
-  cat "$tmp/pip.log"
-  echo "python: 0 passed, 1 failed (pip install --no-build-isolation ./python failed)"
-  exit 1
-fi
-export PYTHONPATH=$tmp/site
+# The package as it is in the tree (no liblayerout inside: BUILD_DIR's is
+# used through LAYEROUT_LIBRARY); test_install.py builds and installs it
+# with pip into a fresh venv, as the README says.
+export PYTHONPATH=$root/python
 where=$("$py" -c 'import layerout; print(layerout.__file__)')
 case "$where" in
-  "$tmp/site/"*) ;;
-  *) echo "python: the tests would import layerout from $where, not the installed copy"; echo "python: 0 passed, 1 failed"; exit 1 ;;
+  "$root/python/"*) ;;
+  *) echo "python: the tests would import layerout from $where, not $root/python"; echo "python: 0 passed, 1 failed"; exit 1 ;;
 esac
 
 # pytest: the venv's, else Debian's python3-pytest

@@ -12,7 +12,7 @@ import pytest
 import layerout
 from layerout.onnx import LayerOutputUtil
 
-from conftest import assert_same_dump, manifest, rss_bytes, run_cli, write_encodings
+from conftest import assert_same_dump, control_flow_model, manifest, rss_bytes, run_cli, write_encodings
 
 
 def second_input(x):
@@ -182,9 +182,14 @@ def test_errors_carry_the_c_message(small_model, tmp_path):
 
 
 @pytest.mark.parametrize("device", [1, "cuda", "cuda:0"])
-def test_gpu_device_is_an_error(small_model, tmp_path, device):
-    with pytest.raises(ValueError, match="CPU only"):
-        LayerOutputUtil(small_model[1], str(tmp_path / "py"), device=device)
+def test_gpu_device_runs_on_the_cpu(small_model, tmp_path, device):
+    """aimet_onnx runs on the CPU, silently, when the CUDA device asked for
+    is missing; layerout does the same, with a warning."""
+    with pytest.warns(RuntimeWarning, match="runs on the CPU"):
+        u = LayerOutputUtil(small_model[1], str(tmp_path / "py"), device=device, threads=2)
+    u.generate_layer_outputs(small_model[2])
+    assert u.sample_count == 1
+    u.close()
 
 
 def test_compare(small_model, tmp_path):
@@ -231,3 +236,32 @@ def test_two_inputs_list_and_dict(cli, tmp_path):
     for k in (0, 1):
         assert (tmp_path / "py" / "inputs" / f"input_{k}" / "0.raw").read_bytes() == x.tobytes()
         assert (tmp_path / "py" / "inputs" / f"input_{k}" / "1.raw").read_bytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_control_flow_as_aimet_and_subgraphs_as_cli(cli, tmp_path, cond):
+    """By default the top-level tensors only, as AIMET saves them;
+    subgraphs=True adds the body tensors, exactly as `--subgraphs`."""
+    path = str(tmp_path / "cf.onnx")
+    model = control_flow_model(path)
+    x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    sample = [x, np.array(cond)]
+    with LayerOutputUtil(model, str(tmp_path / "py"), threads=2) as u:
+        u.generate_layer_outputs(sample)
+    aimet_onnx = pytest.importorskip("aimet_onnx.layer_output_utils")
+    aimet_dir = tmp_path / "aimet"
+    aimet_onnx.LayerOutputUtil(model, str(aimet_dir)).generate_layer_outputs(sample)
+    rel = os.path.join("outputs", "layer_outputs_0")
+    ours = sorted(os.listdir(tmp_path / "py" / rel))
+    assert ours == sorted(os.listdir(aimet_dir / rel))
+    for f in ours:
+        assert np.array_equal(np.fromfile(tmp_path / "py" / rel / f, np.uint8),
+                              np.fromfile(aimet_dir / rel / f, np.uint8)), f
+    with LayerOutputUtil(model, str(tmp_path / "sub"), threads=2, subgraphs=True) as u:
+        u.generate_layer_outputs(sample)
+    ref = run_cli(cli, path, str(tmp_path / "cli"), [sample], "--subgraphs")
+    assert_same_dump(str(tmp_path / "sub"), ref, inputs=False)
+    extra = set(os.listdir(tmp_path / "sub" / rel)) - set(ours)
+    branch = "then_add" if cond else "else_mul"
+    assert any(f.startswith(branch) for f in extra), sorted(extra)
+    assert sum(1 for f in extra if f.startswith("body_acc")) == 3, sorted(extra)

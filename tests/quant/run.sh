@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Quantization-simulation tests (issue 4): PyTorch fake-quant reference,
-# AIMET's own QuantizationSimModel and LayerOutputUtil, ONNX Runtime QDQ, and
-# bad encodings files through the command line.
+# Quantization-simulation tests: PyTorch fake-quant reference, AIMET's own
+# QuantizationSimModel and LayerOutputUtil (values, and its set of files on
+# real exports: aimet_sets.py), ONNX Runtime QDQ, and bad encodings files
+# through the command line.
 #
-#   tests/quant/run.sh BUILD_DIR VENV_PYTHON [--only reference|qdq|aimet|bad ...]
+#   tests/quant/run.sh BUILD_DIR VENV_PYTHON [--only reference|qdq|aimet|aimet-sets|bad ...]
 #
 # Ends with "quant: N passed, M failed"; exit status 1 when any failed.
 set -uo pipefail

@@ -9,7 +9,11 @@
      LayerOutputUtil on the sim, and layerout on the exported files.
   3. qdq: the same encodings as QuantizeLinear/DequantizeLinear nodes run by
      ONNX Runtime.
-  4. bad input through the command line.
+  4. aimet-sets (aimet_sets.py): AIMET's own set of files on a CNN whose
+     weights are Constant nodes, a transformer, a detector and a hand-built
+     graph, in every default config, width, granularity and version; and
+     weight axes shared by two ops.
+  5. bad input through the command line.
 
 Teacher forcing: in 1 and 3 each layer of the reference reads layerout's own
 saved inputs, so a rounding tie decided differently in one layer (a float
@@ -607,7 +611,18 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
-    tests = [("reference", test_reference), ("qdq", test_qdq), ("aimet", test_aimet), ("bad", test_bad_input)]
+    def aimet_sets(args, work):
+        import aimet_sets as A
+
+        def skip(msg):
+            results["skipped"] += 1
+            print(f"skip aimet-sets: {msg}", flush=True)
+
+        A.test_aimet_sets(args, work, report, skip)
+        A.test_weight_axes(args, work, report)
+
+    tests = [("reference", test_reference), ("qdq", test_qdq), ("aimet", test_aimet), ("aimet-sets", aimet_sets),
+             ("bad", test_bad_input)]
     for name, fn in tests:
         if args.only and name not in args.only:
             continue

@@ -3,11 +3,11 @@
  * kernel's prepare and run as the executor would, the random numbers the
  * random cases are drawn from, and the closing "N passed, M failed" line.
  *
- * Everything here is static inline (or a static variable marked unused), so
- * a test that includes a kernel's .c file to reach its static functions can
- * include this after it: nothing here is emitted unless used, and no name
- * here is one that src/ defines. The file is not named test_*.c, so CMake's
- * glob does not build it as a test of its own.
+ * Everything here is static inline (or a static variable marked unused):
+ * nothing is emitted unless used. Tests reach kernels only through the
+ * registry, and choose the fast or the reference path with harness_kernels
+ * (the context's kernel choice), as sessions do. The file is not named
+ * test_*.c, so CMake's glob does not build it as a test of its own.
  *
  * A test may define, before including this:
  *   HARNESS_SEED     the random generator's starting state. Each test keeps

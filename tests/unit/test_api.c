@@ -4,9 +4,13 @@
  * as it was, and reference_kernels giving the fast path's numbers. */
 #include <omp.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "harness.h"
 
+#ifndef ENCODINGS_061
+#define ENCODINGS_061 "tests/fuzz/corpus/encodings/v061"
+#endif
 #ifndef TINY_CNN
 #define TINY_CNN "examples/tiny_cnn.onnx"
 #endif
@@ -109,5 +113,60 @@ int main(void) {
     CHECK(worst < 1e-5, "reference and fast probabilities differ by %g", worst);
     lo_session_free(session);
     lo_model_free(model);
+
+    /* lo_encodings: the fuzz corpus's 0.6.1 file holds one param and two
+     * activation encodings */
+    lo_encodings *enc = NULL;
+    st = lo_encodings_load(ENCODINGS_061, NULL, &enc, &err);
+    CHECK(st == LO_OK, "lo_encodings_load: %s", err.message);
+    if (st == LO_OK) {
+        int params = 0, acts = 0;
+        for (int i = 0; i < lo_encodings_count(enc); i++) {
+            lo_encoding_summary e;
+            lo_encodings_get(enc, i, &e);
+            params += e.kind == LO_ENCODING_PARAM;
+            acts += e.kind == LO_ENCODING_ACTIVATION;
+        }
+        CHECK(!strcmp(lo_encodings_version(enc), "0.6.1") && lo_encodings_count(enc) == 3 && params == 1 &&
+                  acts == 2 && lo_encodings_missing(enc) == NULL,
+              "0.6.1 file: version %s, %d encodings (%d params, %d activations)", lo_encodings_version(enc),
+              lo_encodings_count(enc), params, acts);
+    }
+    lo_encodings_free(enc);
+    st = lo_encodings_load("/nonexistent/x.encodings", NULL, &enc, &err);
+    CHECK(st == LO_ERR_IO && enc == NULL, "a missing encodings file: %s", lo_status_name(st));
+
+    /* lo_compare_dumps: a dump of the fast paths against one of the
+     * reference loops: the use --reference-kernels is for */
+    char dirs[2][64], json[80];
+    snprintf(dirs[0], sizeof dirs[0], "/tmp/layerout-test-api-%d-fast", (int)getpid());
+    snprintf(dirs[1], sizeof dirs[1], "/tmp/layerout-test-api-%d-ref", (int)getpid());
+    snprintf(json, sizeof json, "/tmp/layerout-test-api-%d.json", (int)getpid());
+    for (int k = 0; k < 2; k++) {
+        lo_generator_options go;
+        lo_generator_options_init(&go);
+        go.reference_kernels = k;
+        go.mode = LO_DIR_OVERWRITE;
+        lo_generator *gen = NULL;
+        st = lo_generator_create(TINY_CNN, dirs[k], &go, &gen, &err);
+        lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+        if (st == LO_OK) st = lo_generator_generate(gen, &in, 1, &err);
+        CHECK(st == LO_OK, "generate into %s: %s", dirs[k], err.message);
+        lo_generator_free(gen);
+    }
+    lo_compare_settings cs;
+    lo_compare_settings_init(&cs);
+    CHECK(cs.sqnr_min == 30 && cs.drop_db == 20, "compare defaults %g/%g", cs.sqnr_min, cs.drop_db);
+    int failing = -1;
+    st = lo_compare_dumps(dirs[0], dirs[1], &cs, json, NULL, NULL, &failing, &err);
+    FILE *jf = fopen(json, "r");
+    CHECK(st == LO_OK && failing == 0 && jf, "fast against reference dumps: %s, %d failing", err.message, failing);
+    if (jf) fclose(jf);
+    cs.struct_size = 0;
+    CHECK(lo_compare_dumps(dirs[0], dirs[1], &cs, NULL, NULL, NULL, NULL, &err) == LO_ERR_ARGUMENT,
+          "uninitialised compare settings");
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s'", dirs[0], dirs[1], json);
+    if (system(cmd) != 0) printf("could not remove the test's dumps\n");
     return finish("test_api");
 }

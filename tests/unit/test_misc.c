@@ -308,6 +308,31 @@ static void test_strings(void) {
            "regex full match with \\w in brackets");
     lo_tensor *all[] = {&x, &y, &parts[0], &parts[1], &m};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
+
+    /* RE2 syntax beyond POSIX: non-capturing groups, inline flags, lazy
+     * quantifiers, UTF-8 code points as one character (answers as Python's
+     * re.fullmatch gives them) */
+    static const struct {
+        const char *pattern, *text;
+        int want;
+    } re2[] = {
+        {"(?:ab)+c", "ababc", 1}, {"(?:ab)+c", "abac", 0}, {"(?i)hello", "HeLLo", 1},
+        {"\\d+(?:\\.\\d+)?", "3.14", 1}, {"\\d+(?:\\.\\d+)?", "3.", 0}, {"a.c", "a\xc3\xa9" "c", 1},
+        {"a+?b", "aaab", 1}, {"\\w+@\\w+\\.com", "me@example.com", 1},
+    };
+    for (size_t k = 0; k < sizeof re2 / sizeof re2[0]; k++) {
+        int64_t one[1] = {1};
+        lo_tensor t = tensor_new(LO_STRING, 1, one);
+        ((char **)t.data)[0] = lo_strdup(re2[k].text);
+        lo_attr pa = attr_string("pattern", re2[k].pattern);
+        const lo_tensor *tin[1] = {&t};
+        lo_tensor r = {0};
+        lo_status st = run_op("RegexFullMatch", 20, &pa, 1, tin, 1, &r, 1, &err);
+        CHECK(st == LO_OK && ((uint8_t *)r.data)[0] == re2[k].want, "RegexFullMatch '%s' on '%s': %s",
+              re2[k].pattern, re2[k].text, st == LO_OK ? "wrong answer" : err.message);
+        if (st == LO_OK) lo_tensor_free_data(&r);
+        lo_tensor_free_data(&t);
+    }
 }
 
 /* RMSNormalization against the formula; CumProd against running products. */

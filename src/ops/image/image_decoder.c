@@ -1,6 +1,7 @@
 /* ImageDecoder: BMP, PNM, PNG and uncompressed TIFF decoded here; JPEG
- * through libjpeg(-turbo), the decoder Pillow (ONNX's reference) uses, so
- * the pixels are the same. */
+ * through libjpeg(-turbo), WebP through libwebp and JPEG 2000 through
+ * OpenJPEG, the decoders Pillow (ONNX's reference) uses, so the pixels are
+ * the same. */
 #include <ctype.h>
 #include <math.h>
 #include <setjmp.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <openjpeg.h>
+#include <webp/decode.h>
 
 #include "../helpers.h"
 
@@ -276,7 +279,7 @@ static const char *decode_png(const uint8_t *b, size_t n, image *img) {
                 }
                 z = nz;
             }
-            memcpy(z + zn, d, len);
+            if (len) memcpy(z + zn, d, len); /* an empty IDAT before any data: z is still NULL */
             zn += len;
         } else if (!memcmp(type, "IEND", 4)) {
             break;
@@ -482,10 +485,104 @@ static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why
         }
     }
     free(row);
+    row = NULL; /* jpeg_finish_decompress may still fail and jump back */
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     img->w = W, img->h = H, img->rgb = rgb;
     return NULL;
+}
+
+/* WebP to RGB with libwebp's defaults (fancy upsampling), as Pillow. */
+static const char *decode_webp(const uint8_t *b, size_t n, image *img) {
+    int w = 0, h = 0;
+    uint8_t *px = WebPDecodeRGB(b, n, &w, &h);
+    if (!px) return "bad WebP image";
+    size_t bytes = (size_t)w * (size_t)h * 3;
+    img->rgb = malloc(bytes ? bytes : 1);
+    if (img->rgb) memcpy(img->rgb, px, bytes);
+    WebPFree(px);
+    if (!img->rgb) return "out of memory";
+    img->w = w, img->h = h;
+    return NULL;
+}
+
+/* OpenJPEG reads through callbacks: these serve it from memory. */
+typedef struct j2k_source {
+    const uint8_t *b;
+    size_t n, at;
+} j2k_source;
+
+static OPJ_SIZE_T j2k_read(void *buf, OPJ_SIZE_T size, void *user) {
+    j2k_source *s = user;
+    if (s->at >= s->n) return (OPJ_SIZE_T)-1;
+    size_t k = s->n - s->at < size ? s->n - s->at : size;
+    memcpy(buf, s->b + s->at, k);
+    s->at += k;
+    return k;
+}
+
+static OPJ_OFF_T j2k_skip(OPJ_OFF_T k, void *user) {
+    j2k_source *s = user;
+    if (k < 0 || (size_t)k > s->n - s->at) k = (OPJ_OFF_T)(s->n - s->at);
+    s->at += (size_t)k;
+    return k;
+}
+
+static OPJ_BOOL j2k_seek(OPJ_OFF_T at, void *user) {
+    j2k_source *s = user;
+    if (at < 0 || (size_t)at > s->n) return OPJ_FALSE;
+    s->at = (size_t)at;
+    return OPJ_TRUE;
+}
+
+static void j2k_quiet(const char *msg, void *user) { (void)msg, (void)user; }
+
+/* A JP2 file or a raw J2K codestream of 8-bit grey or RGB components. */
+static const char *decode_j2k(const uint8_t *b, size_t n, bool jp2, image *img) {
+    j2k_source src = {b, n, 0};
+    opj_stream_t *st = opj_stream_create(1 << 16, OPJ_TRUE);
+    opj_codec_t *codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+    opj_image_t *im = NULL;
+    const char *why = NULL;
+    if (!st || !codec) why = "out of memory";
+    if (!why) {
+        opj_stream_set_user_data(st, &src, NULL);
+        opj_stream_set_user_data_length(st, n);
+        opj_stream_set_read_function(st, j2k_read);
+        opj_stream_set_skip_function(st, j2k_skip);
+        opj_stream_set_seek_function(st, j2k_seek);
+        opj_set_info_handler(codec, j2k_quiet, NULL);
+        opj_set_warning_handler(codec, j2k_quiet, NULL);
+        opj_set_error_handler(codec, j2k_quiet, NULL);
+        opj_dparameters_t params;
+        opj_set_default_decoder_parameters(&params);
+        if (!opj_setup_decoder(codec, &params) || !opj_read_header(st, codec, &im) ||
+            !opj_decode(codec, st, im) || !opj_end_decompress(codec, st))
+            why = "bad JPEG 2000 image";
+    }
+    int nc = im ? (int)im->numcomps : 0;
+    if (!why && nc != 1 && nc != 3) why = "JPEG 2000 image with other than 1 or 3 components";
+    for (int c = 0; !why && c < nc; c++) {
+        const opj_image_comp_t *k = &im->comps[c];
+        if (k->prec != 8 || k->sgnd || k->dx != 1 || k->dy != 1 || k->w != im->comps[0].w ||
+            k->h != im->comps[0].h || !k->data)
+            why = "JPEG 2000 image that is not 8-bit unsigned and unsubsampled";
+    }
+    if (!why) {
+        int64_t W = im->comps[0].w, H = im->comps[0].h;
+        if (W <= 0 || H <= 0 || W * H > ((int64_t)1 << 28)) why = "JPEG 2000 image of unsupported size";
+        else if (!(img->rgb = malloc((size_t)(W * H * 3)))) why = "out of memory";
+        for (int64_t i = 0; !why && i < W * H; i++)
+            for (int c = 0; c < 3; c++) {
+                OPJ_INT32 v = im->comps[nc == 3 ? c : 0].data[i];
+                img->rgb[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        if (!why) img->w = W, img->h = H;
+    }
+    if (im) opj_image_destroy(im);
+    if (codec) opj_destroy_codec(codec);
+    if (st) opj_stream_destroy(st);
+    return why;
 }
 
 static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
@@ -505,7 +602,10 @@ static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     else if (n >= 8 && b[0] == 0x89 && b[1] == 'P') why = decode_png(b, n, &img);
     else if (n >= 8 && ((b[0] == 'I' && b[1] == 'I') || (b[0] == 'M' && b[1] == 'M'))) why = decode_tiff(b, n, &img);
     else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) why = decode_jpeg(b, n, &img, jpeg_why, sizeof jpeg_why);
-    else why = "only BMP, PNM, PNG, uncompressed TIFF and JPEG images are decoded (WebP and JPEG 2000 are not supported)";
+    else if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) why = decode_webp(b, n, &img);
+    else if (n >= 12 && !memcmp(b, "\0\0\0\x0cjP  \r\n\x87\n", 12)) why = decode_j2k(b, n, true, &img);
+    else if (n >= 4 && b[0] == 0xff && b[1] == 0x4f && b[2] == 0xff && b[3] == 0x51) why = decode_j2k(b, n, false, &img);
+    else why = "the image is none of BMP, PNM, PNG, uncompressed TIFF, JPEG, WebP or JPEG 2000 (not supported)";
     if (why) {
         free(img.rgb);
         return lo_kernel_fail(ctx, strstr(why, "not") ? LO_ERR_UNSUPPORTED : LO_ERR_INPUT, "%s", why);

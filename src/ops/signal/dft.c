@@ -1,4 +1,4 @@
-/* DFT, STFT. */
+/* DFT and STFT, through FFTW. */
 #include <ctype.h>
 #include <math.h>
 #include <regex.h>
@@ -6,13 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fftw3.h>
+#include <pthread.h>
+
 #include "../helpers.h"
 
 /* ---- DFT and STFT --------------------------------------------------------------------- */
 
-/* A plain O(n^2) DFT of n complex values (in[k*stride]), writing m bins. */
-static void dft_1d(const double *re, const double *im, int64_t n, int64_t m, int64_t len, bool inverse, double *ore,
-                   double *oim) {
+/* A plain O(n^2) DFT of n complex values (in[k*stride]), writing m bins:
+ * the fallback when FFTW cannot be given memory. */
+static void dft_direct(const double *re, const double *im, int64_t n, int64_t m, int64_t len, bool inverse,
+                       double *ore, double *oim) {
     double sign = inverse ? 1 : -1;
     for (int64_t k = 0; k < m; k++) {
         double sr = 0, si = 0;
@@ -25,6 +29,41 @@ static void dft_1d(const double *re, const double *im, int64_t n, int64_t m, int
         ore[k] = inverse ? sr / (double)len : sr;
         oim[k] = inverse ? si / (double)len : si;
     }
+}
+
+/* FFTW's planner is not thread-safe (executing a plan is): sessions on other
+ * threads may plan at the same time. */
+static pthread_mutex_t fftw_planner = PTHREAD_MUTEX_INITIALIZER;
+
+/* The same transform through FFTW, O(len log len) in double: the n inputs
+ * zero-padded to len points, the first m bins kept. */
+static void dft_1d(const double *re, const double *im, int64_t n, int64_t m, int64_t len, bool inverse, double *ore,
+                   double *oim) {
+    fftw_complex *io = len <= INT32_MAX ? fftw_alloc_complex((size_t)len) : NULL;
+    fftw_plan plan = NULL;
+    if (io) {
+        pthread_mutex_lock(&fftw_planner);
+        plan = fftw_plan_dft_1d((int)len, io, io, inverse ? FFTW_BACKWARD : FFTW_FORWARD, FFTW_ESTIMATE);
+        pthread_mutex_unlock(&fftw_planner);
+    }
+    if (!plan) {
+        if (io) fftw_free(io);
+        dft_direct(re, im, n, m, len, inverse, ore, oim);
+        return;
+    }
+    for (int64_t t = 0; t < len; t++) {
+        io[t][0] = t < n ? re[t] : 0;
+        io[t][1] = t < n ? im[t] : 0;
+    }
+    fftw_execute(plan);
+    for (int64_t k = 0; k < m; k++) {
+        ore[k] = inverse ? io[k][0] / (double)len : io[k][0];
+        oim[k] = inverse ? io[k][1] / (double)len : io[k][1];
+    }
+    pthread_mutex_lock(&fftw_planner);
+    fftw_destroy_plan(plan);
+    pthread_mutex_unlock(&fftw_planner);
+    fftw_free(io);
 }
 
 static lo_status dft_run(lo_kernel_ctx *ctx) {

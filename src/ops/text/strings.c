@@ -1,10 +1,12 @@
 /* StringConcat, StringSplit, RegexFullMatch. */
 #include <ctype.h>
 #include <math.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "../helpers.h"
 
@@ -113,94 +115,45 @@ static lo_status string_split_run(lo_kernel_ctx *ctx) {
     return LO_OK;
 }
 
-/* Rewrites the Perl/RE2 classes \w \W \d \D \s \S (also inside brackets)
- * into POSIX ERE for regcomp; glibc understands \b and \B itself. */
-static char *regex_to_posix(const char *p) {
-    size_t cap = strlen(p) * 16 + 16, n = 0;
-    char *o = malloc(cap);
-    if (!o) return NULL;
-#define EMIT(str) do { size_t l_ = strlen(str); memcpy(o + n, str, l_); n += l_; } while (0)
-    for (const char *c = p; *c; c++) {
-        if (*c == '[') {
-            /* collect a bracket expression; ']' goes first and '-' last so
-             * neither needs an escape */
-            char body[1024];
-            size_t b = 0;
-            bool neg = false, close_br = false, dash = false;
-            c++;
-            if (*c == '^') neg = true, c++;
-            for (; *c && *c != ']' && b < sizeof body - 32; c++) {
-                if (*c == '\\' && c[1]) {
-                    c++;
-                    const char *cls = *c == 'w' ? "[:alnum:]_" : *c == 'd' ? "0-9" : *c == 's' ? "[:space:]" : NULL;
-                    if (cls) {
-                        memcpy(body + b, cls, strlen(cls));
-                        b += strlen(cls);
-                    } else if (*c == ']') close_br = true;
-                    else if (*c == '-') dash = true;
-                    else body[b++] = *c;
-                } else if (*c == '-' && (c[1] == ']' || b == 0)) {
-                    dash = true;
-                } else {
-                    body[b++] = *c;
-                }
-            }
-            if (!*c) break;
-            EMIT("[");
-            if (neg) EMIT("^");
-            if (close_br) EMIT("]");
-            memcpy(o + n, body, b);
-            n += b;
-            if (dash) EMIT("-");
-            EMIT("]");
-            continue;
-        }
-        if (*c == '\\' && c[1]) {
-            c++;
-            switch (*c) {
-            case 'w': EMIT("[[:alnum:]_]"); break;
-            case 'W': EMIT("[^[:alnum:]_]"); break;
-            case 'd': EMIT("[0-9]"); break;
-            case 'D': EMIT("[^0-9]"); break;
-            case 's': EMIT("[[:space:]]"); break;
-            case 'S': EMIT("[^[:space:]]"); break;
-            default: o[n++] = '\\', o[n++] = *c; break;
-            }
-            continue;
-        }
-        o[n++] = *c;
-    }
-#undef EMIT
-    o[n] = 0;
-    return o;
-}
+/* RegexFullMatch's patterns are RE2's syntax, which PCRE2 reads as Perl's
+ * (classes, \d \w \s, non-greedy and non-capturing groups, leftmost-first
+ * alternation) with UTF-8 on. RE2 runs in linear time; PCRE2 backtracks, so
+ * a match limit turns a pathological pattern into an error instead of a hang. */
+#define REGEX_MATCH_LIMIT 10000000u
 
 static lo_status regex_full_match_run(lo_kernel_ctx *ctx) {
     LO_CHECK(ctx, has_in(ctx, 0) && ctx->in[0]->dtype == LO_STRING, "X must be a string tensor");
     const lo_tensor *x = ctx->in[0];
     const char *pattern = lo_attr_string(ctx->node, "pattern", NULL);
     LO_CHECK(ctx, pattern, "attribute 'pattern' is required");
-    char *posix = regex_to_posix(pattern);
-    if (!posix) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
-    size_t len = strlen(posix) + 8;
-    char *anchored = malloc(len);
-    if (!anchored) {
-        free(posix);
-        return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
+    int code;
+    PCRE2_SIZE at;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, NULL);
+    if (!re) {
+        PCRE2_UCHAR why[256];
+        pcre2_get_error_message(code, why, sizeof why);
+        return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "pattern '%s' is not supported: %s at offset %zu", pattern,
+                              (const char *)why, (size_t)at);
     }
-    snprintf(anchored, len, "^(%s)$", posix);
-    free(posix);
-    regex_t re;
-    int rc = regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB);
-    free(anchored);
-    if (rc != 0) return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "pattern '%s' is not supported", pattern);
-    lo_status st = lo_output(ctx, 0, LO_BOOL, x->rank, x->dims);
-    if (st == LO_OK && has_out(ctx, 0))
-        for (int64_t i = 0; i < lo_numel(x); i++) {
-            const char *s = ((char *const *)x->data)[i];
-            ((uint8_t *)ctx->out[0]->data)[i] = regexec(&re, s ? s : "", 0, NULL, 0) == 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    lo_status st = md && mc ? LO_OK : lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
+    if (mc) pcre2_set_match_limit(mc, REGEX_MATCH_LIMIT);
+    if (st == LO_OK) st = lo_output(ctx, 0, LO_BOOL, x->rank, x->dims);
+    for (int64_t i = 0; st == LO_OK && has_out(ctx, 0) && i < lo_numel(x); i++) {
+        const char *s = ((char *const *)x->data)[i];
+        int rc = pcre2_match(re, (PCRE2_SPTR)(s ? s : ""), PCRE2_ZERO_TERMINATED, 0, 0, md, mc);
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
+            PCRE2_UCHAR why[256];
+            pcre2_get_error_message(rc, why, sizeof why);
+            st = lo_kernel_fail(ctx, LO_ERR_RUNTIME, "matching element %lld: %s", (long long)i, (const char *)why);
         }
-    regfree(&re);
+        ((uint8_t *)ctx->out[0]->data)[i] = rc >= 0;
+    }
+    pcre2_match_context_free(mc);
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
     return st;
 }
 
