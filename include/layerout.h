@@ -259,7 +259,7 @@ typedef struct lo_session lo_session;
 
 typedef struct lo_session_options {
     size_t struct_size; /* sizeof(lo_session_options), set by lo_session_options_init */
-    int threads; /* 0: as many as cores */
+    int threads; /* 0: the cores not kept busy by other processes (README, --threads) */
     int profile; /* time every node (see lo_session_profile) */
     size_t max_memory; /* bound on the bytes of tensors held at once; 0: none */
     /* 0 (default): the observer sees graph inputs and top-level node outputs

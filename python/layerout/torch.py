@@ -603,7 +603,7 @@ class LayerOutputUtil:
         OnnxExportApiArgs (ours or aimet_torch's): the same as given to
         QuantSim's export, as aimet_torch asks.
 
-    Keyword-only extensions: ``threads`` (0: all cores), ``encodings`` (an
+    Keyword-only extensions: ``threads`` (0: the cores other processes leave free), ``encodings`` (an
     AIMET encodings file applied to the export's tensors by name),
     ``rounding`` ('half-even', torch.round, default; or 'half-away'),
     ``strict``.
