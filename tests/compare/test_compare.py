@@ -32,19 +32,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from verify import minimal_rtol_ok  # noqa: E402
+from verify import Tally, minimal_rtol_ok  # noqa: E402
 
 BIN, WORK, ARTIFACTS = sys.argv[1], sys.argv[2], sys.argv[3]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
+tally = Tally()
+check = tally.check
 
 
 def run(*args, expect=None):
@@ -640,8 +632,7 @@ def main():
     test_html(page, f"{WORK}/qnn0.json")
     test_cli(dump)
     test_speed()
-    print(f"compare: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    tally.finish("compare")
 
 
 if __name__ == "__main__":

@@ -22,18 +22,11 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_compare as tc  # noqa: E402
+from verify import Tally  # noqa: E402
 
 BIN, WORK = os.path.abspath(sys.argv[1]), os.path.join(sys.argv[2], "extract")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
+tally = Tally()
+check = tally.check
 
 
 def lo(*args, cwd=None):
@@ -293,8 +286,7 @@ def main():
     check(p.returncode == 2 and "--overwrite" in p.stderr and os.listdir(out) == [], "an existing folder is kept")
     p = lo("extract", model, "--dump", dump, "--tensor", "logits", "-o", out, "--overwrite")
     check(p.returncode == 0 and os.path.exists(f"{out}/model.onnx"), "--overwrite replaces it")
-    print(f"extract: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    tally.finish("extract")
 
 
 if __name__ == "__main__":

@@ -20,17 +20,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from verify import Tally  # noqa: E402
+
 BIN, WORK, ARTIFACTS = sys.argv[1], os.path.join(sys.argv[2], "html250"), sys.argv[3]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
+tally = Tally()
+check = tally.check
 
 
 def make_model(path, blocks):
@@ -223,8 +218,7 @@ def main():
 
 
 def finish():
-    print(f"html: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    tally.finish("html")
 
 
 if __name__ == "__main__":

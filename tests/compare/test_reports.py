@@ -23,19 +23,11 @@ import onnx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_compare as tc  # noqa: E402  (the fixtures: models, dumps, QNN folders)
-from verify import verify  # noqa: E402
+from verify import Tally, verify  # noqa: E402
 
 BIN, WORK = sys.argv[1], os.path.join(sys.argv[2], "reports")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", flush=True)
+tally = Tally()
+check = tally.check
 
 
 def compare(*args):
@@ -257,8 +249,7 @@ def main():
     test_layout_all_samples(dump, man)
     test_result_k(dump, man)
     test_drop_db()
-    print(f"reports: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    tally.finish("reports")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ layerout's code.
 import csv
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -21,6 +22,26 @@ METRIC_COLUMNS = ["sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "ma
                   "sqnr_db_min_sample", "worst_sample", "input_sqnr_db", "below", "drop"]
 COLUMNS = ["index", "tensor", "ref_file", "test_file", "status", "shape", "shape_source", "layout", "sample",
            *METRIC_COLUMNS, "error"]
+
+
+
+class Tally:
+    """The pass/fail count every compare test script keeps; a failure is
+    printed when it happens, the count once at the end."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}", flush=True)
+
+    def finish(self, label):
+        print(f"{label}: {self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
 
 
 def fnum(v):
