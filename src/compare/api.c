@@ -1,5 +1,6 @@
 /* The public face of compare (lo_compare_dumps, layerout.h): what the
  * Python package needs to compare without running the command. */
+#include <math.h>
 #include <string.h>
 
 #include "compare.h"
@@ -20,7 +21,10 @@ lo_status lo_compare_dumps(const char *reference, const char *test, const lo_com
     lo_compare_settings_init(&s);
     if (given) LO_TRY(lo_options_take(&s, sizeof s, given, "lo_compare_settings", err));
     if (!reference || !test) return lo_fail(err, LO_ERR_ARGUMENT, "two dump folders are required");
-    if (!(s.drop_db >= 0)) return lo_fail(err, LO_ERR_ARGUMENT, "drop_db must not be negative");
+    /* NaN makes every threshold test false: refused, as the command's --sqnr-min and --drop-db refuse it */
+    if (isnan(s.sqnr_min)) return lo_fail(err, LO_ERR_ARGUMENT, "sqnr_min must be a number, not NaN");
+    if (isnan(s.drop_db)) return lo_fail(err, LO_ERR_ARGUMENT, "drop_db must be a number, not NaN");
+    if (s.drop_db < 0) return lo_fail(err, LO_ERR_ARGUMENT, "drop_db must not be negative");
     lo_compare_options o;
     lo_compare_options_init(&o);
     o.model_path = s.model;
