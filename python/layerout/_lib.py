@@ -144,7 +144,7 @@ class LoGeneratorOptions(ctypes.Structure):
 
 class LoCompareSettings(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("model", ctypes.c_char_p), ("sqnr_min", ctypes.c_double),
-                ("drop_db", ctypes.c_double)]
+                ("drop_db", ctypes.c_double), ("text", ctypes.c_void_p), ("top", ctypes.c_int)]
 
 
 OBSERVER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(LoLayerOutput),

@@ -146,14 +146,15 @@ lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, 
 
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 
-typedef struct lo_input_list {
+/* The public lo_input_list (layerout.h), whose contents the library reads. */
+struct lo_input_list {
     int n_samples;
     int *n_files;   /* per sample */
     char ***names;  /* per sample: input name per file, or NULL entries */
     char ***paths;  /* per sample: file paths */
-} lo_input_list;
+};
 
-lo_status lo_input_list_read(const char *path, lo_input_list *list, lo_error *err);
-void lo_input_list_free(lo_input_list *list);
+lo_status lo_input_list_parse(const char *path, lo_input_list *list, lo_error *err);
+void lo_input_list_clear(lo_input_list *list);
 
 #endif

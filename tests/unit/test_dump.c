@@ -82,7 +82,7 @@ static void test_input_list(void) {
     fclose(f);
     lo_input_list l;
     lo_error err;
-    CHECK(lo_input_list_read(path, &l, &err) == LO_OK, "input list parses: %s", err.message);
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_OK, "input list parses: %s", err.message);
     CHECK(l.n_samples == 2 && l.n_files[0] == 2 && l.n_files[1] == 2, "two samples of two files");
     if (l.n_samples == 2) {
         char want[300];
@@ -90,15 +90,15 @@ static void test_input_list(void) {
         CHECK(strcmp(l.paths[0][0], want) == 0 && l.names[0][0] == NULL, "relative path from the list's folder");
         CHECK(strcmp(l.names[1][0], "img") == 0 && strcmp(l.paths[1][1], "/abs/d.raw") == 0, "name:=path pairs");
     }
-    lo_input_list_free(&l);
+    lo_input_list_clear(&l);
     f = fopen(path, "w");
     fprintf(f, "# nothing\n\n");
     fclose(f);
-    CHECK(lo_input_list_read(path, &l, &err) == LO_ERR_INPUT, "an empty list is an error");
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_ERR_INPUT, "an empty list is an error");
     f = fopen(path, "w");
     fprintf(f, "img:= b.raw\n");
     fclose(f);
-    CHECK(lo_input_list_read(path, &l, &err) == LO_ERR_INPUT, "a malformed pair is an error");
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_ERR_INPUT, "a malformed pair is an error");
     unlink(path);
     rmdir(dir);
 }
