@@ -349,6 +349,9 @@ LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_
 /* Number of complete samples in the directory (including earlier runs');
  * for a shard, its own complete samples. */
 LO_API int lo_generator_sample_count(const lo_generator *generator);
+/* Number of tensors each sample saves: the names layer_output_name_order.json
+ * lists once a sample is written. */
+LO_API int lo_generator_layer_count(const lo_generator *generator);
 /* The number of the sample the next lo_generator_generate writes: the
  * sample count, or for a shard its next sample not yet complete (-1 when the
  * shard is done). */

@@ -29,7 +29,5 @@ lo_status cli_read_sample(const lo_model *m, const lo_input_list *list, int s, i
 /* Prints "layerout: MESSAGE" and returns the error exit status (2). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const lo_error *err);
-/* Number of names in a layer_output_name_order.json, or -1. */
-int cli_count_layers(const char *path);
 
 #endif

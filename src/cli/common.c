@@ -1,4 +1,3 @@
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -19,14 +18,6 @@ int cli_error(const char *fmt, ...) {
 }
 
 int cli_fail(const lo_error *err) { return cli_error("%s", err->message); }
-
-int cli_count_layers(const char *path) {
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    int n = j ? (int)json_array_size(json_object_get(j, "layer_output_names")) : -1;
-    json_decref(j);
-    return n;
-}
 
 bool cli_add_input(char *arg, char **names, char **paths, int *n) {
     if (*n >= CLI_MAX_INPUTS) return false;

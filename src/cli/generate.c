@@ -314,15 +314,13 @@ int cli_generate(int argc, char **argv) {
         rc = 130;
     }
     if (rc == 0 && !quiet && done) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
         if (opt.shard_count)
             printf("layerout: wrote %d sample%s of shard %d/%d (%d of its samples complete) to %s/outputs/; "
                    "'layerout merge %s' when every shard is done\n", done, done == 1 ? "" : "s", opt.shard_index,
                    opt.shard_count, total, out_dir, out_dir);
         else
             printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
-                   done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
+                   done == 1 ? "" : "s", total, lo_generator_layer_count(gen), out_dir);
     }
     if (opt.profile) {
         char *report = lo_generator_profile(gen);

@@ -678,6 +678,12 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
 
 int lo_generator_sample_count(const lo_generator *g) { return g->sharded ? g->shard_complete : g->samples; }
 
+int lo_generator_layer_count(const lo_generator *g) {
+    int n = 0; /* what write_index lists */
+    for (int i = 0; i < g->n_saved; i++) n += g->saved[i].file != NULL;
+    return n;
+}
+
 int lo_generator_next_sample(const lo_generator *g) {
     if (!g->sharded) return g->samples;
     for (int L = g->opt.shard_index; L < g->opt.shard_samples; L += g->opt.shard_count)

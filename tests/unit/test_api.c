@@ -2,6 +2,7 @@
  * BatchNormalization, Gemm, Softmax: fast paths all): option structs checked
  * by struct_size, lo_session_interrupt, the caller's OpenMP thread count left
  * as it was, and reference_kernels giving the fast path's numbers. */
+#include <dirent.h>
 #include <omp.h>
 #include <stddef.h>
 #include <unistd.h>
@@ -152,6 +153,15 @@ int main(void) {
         lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
         if (st == LO_OK) st = lo_generator_generate(gen, &in, 1, &err);
         CHECK(st == LO_OK, "generate into %s: %s", dirs[k], err.message);
+        /* the layer count is the files the sample folder holds */
+        char sample_dir[128];
+        snprintf(sample_dir, sizeof sample_dir, "%s/outputs/layer_outputs_0", dirs[k]);
+        int files = 0;
+        DIR *sd = opendir(sample_dir);
+        for (struct dirent *e; sd && (e = readdir(sd));) files += e->d_name[0] != '.';
+        if (sd) closedir(sd);
+        CHECK(gen && files > 0 && lo_generator_layer_count(gen) == files, "layer count %d, %d files",
+              gen ? lo_generator_layer_count(gen) : -1, files);
         lo_generator_free(gen);
     }
     lo_compare_settings cs;
