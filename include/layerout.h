@@ -56,6 +56,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "layerout_version.h"
 
@@ -348,6 +349,9 @@ LO_API lo_status lo_generator_generate(lo_generator *generator, const lo_tensor_
 /* Number of complete samples in the directory (including earlier runs');
  * for a shard, its own complete samples. */
 LO_API int lo_generator_sample_count(const lo_generator *generator);
+/* Number of tensors each sample saves: the names layer_output_name_order.json
+ * lists once a sample is written. */
+LO_API int lo_generator_layer_count(const lo_generator *generator);
 /* The number of the sample the next lo_generator_generate writes: the
  * sample count, or for a shard its next sample not yet complete (-1 when the
  * shard is done). */
@@ -358,6 +362,52 @@ LO_API const lo_model *lo_generator_model(const lo_generator *generator);
 LO_API char *lo_generator_profile(const lo_generator *generator);
 LO_API void lo_generator_free(lo_generator *generator);
 
+/* ---- input files: what `layerout generate -i` and --input-list read ---- */
+
+/* The shape of a raw input file whose declared dims are dynamic. */
+typedef struct lo_input_shape {
+    const char *name; /* the model input */
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+} lo_input_shape;
+
+/* One sample's inputs, read from files, in the model's input order. */
+typedef struct lo_sample lo_sample;
+
+/* Reads one file per model input: names[i] NULL takes paths[i] as the next
+ * input by position, else as the input named names[i] (names may be NULL).
+ * Files: .npy (dtype and shape checked), .pb (an ONNX TensorProto, or a
+ * SequenceProto / OptionalProto for an input declared as a sequence or
+ * optional), anything else raw bytes of the input's declared dtype and
+ * shape, dynamic dims taken from shapes (the input named there). Fails
+ * (LO_ERR_INPUT) on a count, name or file that does not fit the model;
+ * nothing is left to free then. */
+LO_API lo_status lo_sample_read(const lo_model *model, int n_files, const char *const *names,
+                                const char *const *paths, const lo_input_shape *shapes, int n_shapes,
+                                lo_sample **sample, lo_error *err);
+/* Input i as a view, valid while the sample lives; returns 0 (and a view
+ * without data) when the input is a sequence or optional, which a view
+ * cannot express, else 1. */
+LO_API int lo_sample_view(const lo_sample *sample, int i, lo_tensor_view *view);
+/* lo_generator_generate on a sample read for the generator's model; inputs
+ * that are sequences or optionals are taken too (only tensor inputs get a
+ * file under inputs/). */
+LO_API lo_status lo_generator_generate_sample(lo_generator *generator, const lo_sample *sample, lo_error *err);
+LO_API void lo_sample_free(lo_sample *sample);
+
+/* Qualcomm's input_list.txt: one sample per line, paths in input order or
+ * NAME:=PATH pairs, '#' comments and blank lines skipped; a relative path is
+ * taken from the current folder, else from the list's folder. */
+typedef struct lo_input_list lo_input_list;
+LO_API lo_status lo_input_list_load(const char *path, lo_input_list **list, lo_error *err);
+LO_API int lo_input_list_samples(const lo_input_list *list);
+/* Sample k's files: returns their count and points *names (entries NULL
+ * when given by position) and *paths at them, valid while the list lives;
+ * -1 for a k out of range. */
+LO_API int lo_input_list_files(const lo_input_list *list, int k, const char *const **names,
+                               const char *const **paths);
+LO_API void lo_input_list_free(lo_input_list *list);
+
 /* ---- comparing two dumps: what `layerout compare` does ----------------- */
 
 typedef struct lo_compare_settings {
@@ -365,17 +415,53 @@ typedef struct lo_compare_settings {
     const char *model;  /* the model both dumps come from (shapes, producers), or NULL */
     double sqnr_min;    /* dB: a layer below it fails (default 30) */
     double drop_db;     /* dB: a sharp drop from a layer's inputs is flagged (default 20) */
+    FILE *text;         /* the terminal table `layerout compare` prints goes here, after the
+                         * files are written (default NULL: not printed) */
+    int top;            /* that table's N worst tensors; 0 lists all in graph order (default 20) */
 } lo_compare_settings;
 
 LO_API void lo_compare_settings_init(lo_compare_settings *settings);
 /* Compares two dumps (layerout, AIMET or QNN output folders) tensor by
  * tensor and writes the report in each format given a path (NULL: not
- * written; files appear whole or not at all): the JSON is what `layerout
- * compare --json` writes. *failing (may be NULL) receives the number of
+ * written; files appear whole or not at all), then settings.text's table:
+ * the JSON is what `layerout compare --json` writes. *failing (may be NULL) receives the number of
  * layers below sqnr_min or not comparable. Thread-safe: no shared state. */
 LO_API lo_status lo_compare_dumps(const char *reference, const char *test, const lo_compare_settings *settings,
                                   const char *json_path, const char *csv_path, const char *html_path,
                                   int *failing, lo_error *err);
+
+/* ---- analyze: where quantization loses accuracy (`layerout analyze`) --- */
+
+typedef struct lo_analyze_options {
+    size_t struct_size;              /* sizeof(lo_analyze_options), set by lo_analyze_options_init */
+    const char *encodings;           /* the AIMET encodings (required) */
+    lo_rounding_mode rounding;       /* as lo_model_options.rounding (default half-away) */
+    int threads;                     /* kernel threads (0: the default of lo_session_options) */
+    /* the samples: n_inputs files (as lo_sample_read takes them) or an input list */
+    int n_inputs;
+    const char *const *input_names;
+    const char *const *input_paths;
+    const char *input_list;
+    const lo_input_shape *shapes;
+    int n_shapes;
+    const char *output;              /* keep the dumps: OUTPUT/float, OUTPUT/quant, OUTPUT/isolated
+                                      * (NULL: a temporary folder, removed afterwards) */
+    int overwrite;                   /* replace dumps already in OUTPUT */
+    double sqnr_min;                 /* dB threshold (default 30) */
+    const char *csv, *json, *html;   /* reports to write, or NULL */
+    FILE *text;                      /* the terminal tables go here (default NULL: not printed) */
+    int top;                         /* rows of those tables (default 20; 0: all) */
+    FILE *warnings;                  /* the encodings' warnings go here (default NULL: not printed) */
+} lo_analyze_options;
+
+LO_API void lo_analyze_options_init(lo_analyze_options *options);
+/* Runs the model as float, as quantized by options.encodings, and each
+ * layer quantized on the float layer's inputs (isolated), on every sample,
+ * and compares both quantized dumps with the float one layer by layer: the
+ * cumulative SQNR says where accuracy is lost, the isolated one which
+ * layer's encodings lose it. *failing (may be NULL) receives the number of
+ * layers whose cumulative SQNR is below sqnr_min or not comparable. */
+LO_API lo_status lo_analyze(const char *model, const lo_analyze_options *options, int *failing, lo_error *err);
 
 /* ---- extract: a repro pack for one tensor of a dump ------------------- */
 

@@ -6,7 +6,6 @@ import ctypes
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import weakref
 from typing import Any, Dict, List, Optional
@@ -295,23 +294,23 @@ def compare_report(ref_dir: "str | os.PathLike[str]", test_dir: "str | os.PathLi
                    model: "str | os.PathLike[str] | None" = None, sqnr_min: Optional[float] = None,
                    drop_db: Optional[float] = None) -> Dict[str, Any]:
     """The whole JSON report of `layerout compare` (see compare())."""
-    binary = _lib.find_binary()
+    lib = _lib.load()
+    settings = _lib.LoCompareSettings()
+    lib.lo_compare_settings_init(ctypes.byref(settings))
+    if model is not None:
+        settings.model = os.fsencode(model)
+    if sqnr_min is not None:
+        settings.sqnr_min = float(sqnr_min)
+    if drop_db is not None:
+        settings.drop_db = float(drop_db)
+    err = _lib.LoError()
     with tempfile.TemporaryDirectory(prefix="layerout-compare-") as tmp:
         out = os.path.join(tmp, "report.json")
-        cmd = [binary, "compare", os.fspath(ref_dir), os.fspath(test_dir), "--json", out, "--quiet"]
-        if model is not None:
-            cmd += ["--model", os.fspath(model)]
-        if sqnr_min is not None:
-            cmd += ["--sqnr-min", repr(float(sqnr_min))]
-        if drop_db is not None:
-            cmd += ["--drop-db", repr(float(drop_db))]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        # 0: every tensor passes, 1: some do not (both are results); 2: an error
-        if r.returncode not in (0, 1) or not os.path.exists(out):
-            msg = r.stderr.strip() or f"layerout compare exited with status {r.returncode}"
-            if msg.startswith("layerout: "):
-                msg = msg[len("layerout: "):]
-            raise LayerOutError(msg)
+        st = lib.lo_compare_dumps(os.fsencode(ref_dir), os.fsencode(test_dir), ctypes.byref(settings),
+                                  os.fsencode(out), None, None, None, ctypes.byref(err))
+        # tensors below the threshold are a result, not an error: only a
+        # report that could not be made raises
+        _lib.check(st, err)
         with open(out) as f:
             report = json.load(f)
     return _numbers(report)

@@ -142,6 +142,11 @@ class LoGeneratorOptions(ctypes.Structure):
     ]
 
 
+class LoCompareSettings(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("model", ctypes.c_char_p), ("sqnr_min", ctypes.c_double),
+                ("drop_db", ctypes.c_double), ("text", ctypes.c_void_p), ("top", ctypes.c_int)]
+
+
 OBSERVER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(LoLayerOutput),
                             ctypes.POINTER(LoError))
 
@@ -260,6 +265,9 @@ def _declare(lib):
         "lo_generator_sample_count": (c.c_int, [c.c_void_p]),
         "lo_generator_model": (c.c_void_p, [c.c_void_p]),
         "lo_generator_free": (None, [c.c_void_p]),
+        "lo_compare_settings_init": (None, [P(LoCompareSettings)]),
+        "lo_compare_dumps": (c.c_int, [c.c_char_p, c.c_char_p, P(LoCompareSettings), c.c_char_p, c.c_char_p,
+                                       c.c_char_p, P(c.c_int), P(LoError)]),
     }
     for name, (restype, argtypes) in sigs.items():
         f = getattr(lib, name)
@@ -286,7 +294,7 @@ def find_binary() -> str:
     found = shutil.which("layerout")
     if found:
         return found
-    raise LayerOutError("cannot find the layerout command (needed by compare): put it on PATH or "
+    raise LayerOutError("cannot find the layerout command: put it on PATH or "
                         "set LAYEROUT_BINARY")
 
 

@@ -13,9 +13,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "compare/compare.h"
-#include "dump/dump.h"
-#include "exec/exec.h"
 
 static const char usage[] =
     "Usage: layerout analyze MODEL.onnx --encodings FILE (-i INPUT ... | --input-list LIST) [options]\n"
@@ -50,25 +47,6 @@ static const char usage[] =
     "Exit status: 0 when every cumulative SQNR is at or above the threshold, 1 when some is\n"
     "below, 2 on error.\n";
 
-typedef struct isolated_ctx {
-    lo_session *float_session;
-} isolated_ctx;
-
-static lo_status run_isolated(void *user, lo_session *quant, const lo_tensor_view *inputs, int n,
-                              lo_observer_fn observer, void *observer_user, lo_error *err) {
-    isolated_ctx *c = user;
-    return lo_session_run_isolated(c->float_session, quant, inputs, n, NULL, NULL, observer, observer_user, err);
-}
-
-/* Ranking: isolated SQNR ascending (NaN last). */
-static const lo_comparison *rank_c;
-static int by_isolated(const void *a, const void *b) {
-    double x = rank_c->isolated[*(const int *)a], y = rank_c->isolated[*(const int *)b];
-    if (isnan(x)) return isnan(y) ? 0 : 1;
-    if (isnan(y)) return -1;
-    return x < y ? -1 : x > y ? 1 : *(const int *)a - *(const int *)b;
-}
-
 int cli_analyze(int argc, char **argv) {
     static const struct option longopts[] = {
         {"input", required_argument, 0, 'i'},      {"input-list", required_argument, 0, 'L'},
@@ -85,9 +63,8 @@ int cli_analyze(int argc, char **argv) {
     cli_shape shapes[64];
     const char *list_path = NULL, *encodings = NULL, *out_dir = NULL, *csv = NULL, *json = NULL, *html = NULL;
     bool overwrite = false, quiet = false;
-    lo_rounding_mode rounding = LO_ROUNDING_HALF_AWAY;
-    lo_compare_options copt;
-    lo_compare_options_init(&copt);
+    lo_analyze_options opt;
+    lo_analyze_options_init(&opt);
     int c;
     optind = 1;
     opterr = 0;
@@ -104,8 +81,8 @@ int cli_analyze(int argc, char **argv) {
             break;
         case 'E': encodings = optarg; break;
         case 'R':
-            if (!strcmp(optarg, "half-even")) rounding = LO_ROUNDING_HALF_EVEN;
-            else if (!strcmp(optarg, "half-away")) rounding = LO_ROUNDING_HALF_AWAY;
+            if (!strcmp(optarg, "half-even")) opt.rounding = LO_ROUNDING_HALF_EVEN;
+            else if (!strcmp(optarg, "half-away")) opt.rounding = LO_ROUNDING_HALF_AWAY;
             else return cli_error("--rounding takes half-even or half-away, got '%s'", optarg);
             break;
         case 'o': out_dir = optarg; break;
@@ -115,8 +92,8 @@ int cli_analyze(int argc, char **argv) {
         case 'H': html = optarg; break;
         case 'm': {
             char *end;
-            copt.sqnr_min = strtod(optarg, &end);
-            if (*end || !isfinite(copt.sqnr_min)) return cli_error("--sqnr-min takes a number of dB, got '%s'", optarg);
+            opt.sqnr_min = strtod(optarg, &end);
+            if (*end || !isfinite(opt.sqnr_min)) return cli_error("--sqnr-min takes a number of dB, got '%s'", optarg);
             break;
         }
         case 't': {
@@ -145,124 +122,24 @@ int cli_analyze(int argc, char **argv) {
     if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
     const char *model_path = argv[optind];
 
-    char tmp[4200] = "";
-    char dirs[3][4300];
-    if (!out_dir) {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmp, sizeof tmp, "%s/layerout-analyze.XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(tmp)) return cli_error("cannot create a temporary folder in %s: %s", t ? t : "/tmp", strerror(errno));
-        out_dir = tmp;
-    }
-    static const char *const kinds[3] = {"float", "quant", "isolated"};
-    for (int k = 0; k < 3; k++) snprintf(dirs[k], sizeof dirs[k], "%s/%s", out_dir, kinds[k]);
-
+    opt.encodings = encodings;
+    opt.threads = threads;
+    opt.n_inputs = n_in;
+    opt.input_names = (const char *const *)in_names;
+    opt.input_paths = (const char *const *)in_paths;
+    opt.input_list = list_path;
+    opt.shapes = shapes;
+    opt.n_shapes = n_shapes;
+    opt.output = out_dir;
+    opt.overwrite = overwrite;
+    opt.csv = csv;
+    opt.json = json;
+    opt.html = html;
+    opt.text = quiet ? NULL : stdout;
+    opt.top = top;
+    opt.warnings = quiet ? NULL : stderr;
     lo_error err;
-    lo_input_list list = {0};
-    lo_generator *gen[3] = {0};
-    lo_comparison *cum = NULL, *iso = NULL;
-    lo_tensor *tensors = NULL;
-    lo_tensor_view *views = NULL;
-    int rc = 0;
-    if (list_path && lo_input_list_read(list_path, &list, &err) != LO_OK) {
-        rc = cli_fail(&err);
-        goto done;
-    }
-    for (int k = 0; k < 3 && rc == 0; k++) {
-        lo_generator_options o;
-        lo_generator_options_init(&o);
-        o.mode = overwrite ? LO_DIR_OVERWRITE : LO_DIR_NEW;
-        o.threads = threads;
-        if (k > 0) {
-            o.model.encodings = encodings;
-            o.model.rounding = rounding;
-        }
-        if (lo_generator_create(model_path, dirs[k], &o, &gen[k], &err) != LO_OK) rc = cli_fail(&err);
-    }
-    if (rc) goto done;
-    if (*lo_model_warnings(lo_generator_model(gen[1])) && !quiet)
-        fprintf(stderr, "layerout: warning: %s\n", lo_model_warnings(lo_generator_model(gen[1])));
-    const lo_model *m = lo_generator_model(gen[0]);
-    int n_inputs = lo_model_input_count(m), n_samples = list_path ? list.n_samples : 1;
-    tensors = calloc((size_t)n_inputs + 1, sizeof *tensors);
-    views = calloc((size_t)n_inputs + 1, sizeof *views);
-    isolated_ctx ictx = {lo_generator_session(gen[0])};
-    for (int s = 0; s < n_samples && rc == 0; s++) {
-        lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
-                                                   n_shapes, tensors, &err)
-                                 : cli_load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
-        for (int i = 0; st == LO_OK && i < n_inputs; i++)
-            views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,
-                                        tensors[i].dims, tensors[i].data, tensors[i].nbytes};
-        if (st == LO_OK) st = lo_generator_generate(gen[0], views, n_inputs, &err);
-        if (st == LO_OK) st = lo_generator_generate(gen[1], views, n_inputs, &err);
-        if (st == LO_OK) st = lo_generator_generate_run(gen[2], views, n_inputs, run_isolated, &ictx, &err);
-        for (int i = 0; i < n_inputs; i++) lo_tensor_free_data(&tensors[i]);
-        if (st != LO_OK) {
-            if (list_path) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
-            else rc = cli_fail(&err);
-        }
-    }
-    for (int k = 0; k < 3; k++) {
-        lo_generator_free(gen[k]);
-        gen[k] = NULL;
-    }
-    if (rc) goto done;
-
-    copt.model_path = model_path;
-    copt.dumps_temporary = tmp[0] != 0; /* without -o the dumps go: no repro commands to offer */
-    if (lo_compare_run(dirs[0], dirs[1], &copt, &cum, &err) != LO_OK ||
-        lo_compare_run(dirs[0], dirs[2], &copt, &iso, &err) != LO_OK) {
-        rc = cli_fail(&err);
-        goto done;
-    }
-    /* each cumulative row gets its layer's isolated SQNR */
-    cum->isolated = malloc(((size_t)cum->n_rows + 1) * sizeof *cum->isolated);
-    if (!cum->isolated) {
-        rc = cli_error("out of memory");
-        goto done;
-    }
-    for (int r = 0; r < cum->n_rows; r++) {
-        cum->isolated[r] = NAN;
-        for (int q = 0; q < iso->n_rows; q++)
-            if (!strcmp(iso->rows[q].name, cum->rows[r].name) && iso->rows[q].status <= LO_ROW_BELOW) {
-                cum->isolated[r] = iso->rows[q].sqnr;
-                break;
-            }
-    }
-    if (!quiet) {
-        lo_report_text(cum, stdout, top);
-        rank_c = cum;
-        int *order = malloc(((size_t)cum->n_rows + 1) * sizeof *order);
-        int n = 0;
-        for (int r = 0; order && r < cum->n_rows; r++)
-            if (!isnan(cum->isolated[r])) order[n++] = r;
-        if (order) qsort(order, (size_t)n, sizeof *order, by_isolated);
-        printf("\nlayers ranked by isolated error (the encodings that lose the most first):\n");
-        printf("  %4s  %-56s %12s %12s\n", "#", "tensor", "isolated dB", "cumulative dB");
-        for (int k = 0; order && k < n && (top <= 0 || k < top); k++) {
-            char a[32], b[32];
-            const lo_row *row = &cum->rows[order[k]];
-            printf("  %4d  %-56.56s %12s %12s\n", order[k], row->name, lo_format_db(cum->isolated[order[k]], a, sizeof a),
-                   lo_format_db(row->sqnr, b, sizeof b));
-        }
-        free(order);
-        if (!tmp[0]) printf("\ndumps: %s/{float,quant,isolated}\n", out_dir);
-    }
-    if (csv && lo_report_csv(cum, csv, &err) != LO_OK) rc = cli_fail(&err);
-    if (!rc && json && lo_report_json(cum, json, &err) != LO_OK) rc = cli_fail(&err);
-    if (!rc && html && lo_report_html(cum, html, &err) != LO_OK) rc = cli_fail(&err);
-    if (!rc) rc = cum->n_below || cum->n_error ? 1 : 0;
-
-done:
-    for (int k = 0; k < 3; k++) lo_generator_free(gen[k]);
-    lo_comparison_free(cum);
-    lo_comparison_free(iso);
-    free(tensors);
-    free(views);
-    lo_input_list_free(&list);
-    if (tmp[0]) {
-        lo_error ignore;
-        lo_remove_tree(tmp, &ignore); /* the temporary folder this command made */
-    }
-    return rc;
+    int failing = 0;
+    if (lo_analyze(model_path, &opt, &failing, &err) != LO_OK) return cli_fail(&err);
+    return failing ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "graph/graph.h"
+#include "layerout.h"
 
 int cli_generate(int argc, char **argv);
 int cli_encodings(int argc, char **argv);
@@ -19,25 +19,15 @@ int cli_merge(int argc, char **argv);
 bool cli_add_input(char *arg, char **names, char **paths, int *n);
 
 /* --shape NAME=1x3x224x224 */
-typedef struct cli_shape {
-    char *name;
-    int rank;
-    int64_t dims[LO_MAX_RANK];
-} cli_shape;
+typedef lo_input_shape cli_shape;
 bool cli_parse_shape(char *arg, cli_shape *s);
-/* Reads one sample's input files (names[i] NULL: by position) into
- * tensors[] in model input order, checked against the model; inputs the
- * model declares as sequences or optionals are read from SequenceProto /
- * OptionalProto files. On failure nothing is left to free. */
-lo_status cli_load_sample(const lo_model *m, int n_files, char *const *names, char *const *paths,
-                          const cli_shape *shapes, int n_shapes, lo_tensor *tensors, lo_error *err);
-/* Whether any of a sample's inputs is a sequence or an (empty) optional. */
-bool cli_has_non_tensor(const lo_tensor *tensors, int n);
+/* Reads sample s of list, or (list NULL) the -i files, into *sample. */
+lo_status cli_read_sample(const lo_model *m, const lo_input_list *list, int s, int n_in, char *const *in_names,
+                          char *const *in_paths, const cli_shape *shapes, int n_shapes, lo_sample **sample,
+                          lo_error *err);
 
 /* Prints "layerout: MESSAGE" and returns the error exit status (2). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const lo_error *err);
-/* Number of names in a layer_output_name_order.json, or -1. */
-int cli_count_layers(const char *path);
 
 #endif

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "compare/compare.h"
 
 static const char usage[] =
     "Usage: layerout compare REF TEST [options]\n"
@@ -54,8 +53,8 @@ int cli_compare(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     const char *csv = NULL, *json = NULL, *html = NULL;
     int n_paths = 0, top = 20, quiet = 0;
-    lo_compare_options opt;
-    lo_compare_options_init(&opt);
+    lo_compare_settings opt;
+    lo_compare_settings_init(&opt);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -71,7 +70,7 @@ int cli_compare(int argc, char **argv) {
                      !strcmp(a, "--html") || !strcmp(a, "--sqnr-min") || !strcmp(a, "--top") ||
                      !strcmp(a, "--drop-db");
         if (takes && !v) return cli_error("%s needs a value (see 'layerout compare --help')", a);
-        if (!strcmp(a, "--model")) opt.model_path = v;
+        if (!strcmp(a, "--model")) opt.model = v;
         else if (!strcmp(a, "--csv")) csv = v;
         else if (!strcmp(a, "--json")) json = v;
         else if (!strcmp(a, "--html")) html = v;
@@ -98,17 +97,10 @@ int cli_compare(int argc, char **argv) {
         fputs(usage, stderr);
         return 2;
     }
+    opt.top = top;
+    opt.text = quiet ? NULL : stdout;
     lo_error err;
-    lo_comparison *c;
-    if (lo_compare_run(paths[0], paths[1], &opt, &c, &err) != LO_OK) return cli_fail(&err);
-    int rc = 0;
-    if ((csv && lo_report_csv(c, csv, &err) != LO_OK) || (json && lo_report_json(c, json, &err) != LO_OK) ||
-        (html && lo_report_html(c, html, &err) != LO_OK))
-        rc = cli_fail(&err);
-    if (!rc) {
-        if (!quiet) lo_report_text(c, stdout, top);
-        rc = c->n_below || c->n_error ? 1 : 0;
-    }
-    lo_comparison_free(c);
-    return rc;
+    int failing = 0;
+    if (lo_compare_dumps(paths[0], paths[1], &opt, json, csv, html, &failing, &err) != LO_OK) return cli_fail(&err);
+    return failing ? 1 : 0;
 }

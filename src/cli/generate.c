@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "dump/dump.h"
 
 static const char usage[] =
     "Usage: layerout generate MODEL.onnx -o DIR [-i INPUT ...] [--input-list LIST] [options]\n"
@@ -233,7 +232,7 @@ int cli_generate(int argc, char **argv) {
         return cli_error("--shard and --overwrite exclude each other: --overwrite would remove the other shards' "
                          "samples");
 
-    lo_input_list list = {0};
+    lo_input_list *list = NULL;
     lo_error err;
     if (!n_in && !list_path) {
         /* only a model without inputs runs with none (one sample); asked
@@ -249,17 +248,17 @@ int cli_generate(int argc, char **argv) {
                              "input) or --input-list LIST",
                              n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
     }
-    if (list_path && lo_input_list_read(list_path, &list, &err) != LO_OK) return cli_fail(&err);
-    opt.shard_samples = list.n_samples;
+    if (list_path && lo_input_list_load(list_path, &list, &err) != LO_OK) return cli_fail(&err);
+    opt.shard_samples = list ? lo_input_list_samples(list) : 0;
 
     lo_generator *gen;
     if (lo_generator_create(model_path, out_dir, &opt, &gen, &err) != LO_OK) {
-        lo_input_list_free(&list);
+        lo_input_list_free(list);
         return cli_fail(&err);
     }
     const lo_model *m = lo_generator_model(gen);
     if (*lo_model_warnings(m)) fprintf(stderr, "layerout: warning: %s\n", lo_model_warnings(m));
-    int n_samples = list_path ? list.n_samples : 1;
+    int n_samples = list_path ? lo_input_list_samples(list) : 1;
     int first = lo_generator_sample_count(gen);
     /* With a list, line K is sample K: --append resumes after the samples
      * already complete, so re-running an interrupted command finishes it. */
@@ -284,24 +283,14 @@ int cli_generate(int argc, char **argv) {
     sigaction(SIGINT, &sa, &old);
 
     int rc = 0, done = 0;
-    int n_inputs = lo_model_input_count(m);
-    lo_tensor *tensors = calloc((size_t)n_inputs + 1, sizeof *tensors);
-    lo_tensor_view *views = calloc((size_t)n_inputs + 1, sizeof *views);
+    lo_sample *sample = NULL;
     for (int s = start; s < n_samples && rc == 0; s++) {
         if (interrupted) break;
         if (opt.shard_count && (s = lo_generator_next_sample(gen)) < 0) break;
-        lo_status st = list_path ? cli_load_sample(m, list.n_files[s], list.names[s], list.paths[s], shapes,
-                                               n_shapes, tensors, &err)
-                                 : cli_load_sample(m, n_in, in_names, in_paths, shapes, n_shapes, tensors, &err);
-        if (st == LO_OK && cli_has_non_tensor(tensors, n_inputs)) {
-            st = lo_generator_generate_values(gen, tensors, n_inputs, &err);
-        } else if (st == LO_OK) {
-            for (int i = 0; i < n_inputs; i++)
-                views[i] = (lo_tensor_view){lo_model_input_name(m, i), tensors[i].dtype, tensors[i].rank,
-                                            tensors[i].dims, tensors[i].data, tensors[i].nbytes};
-            st = lo_generator_generate(gen, views, n_inputs, &err);
-        }
-        for (int i = 0; i < n_inputs; i++) lo_tensor_free_data(&tensors[i]);
+        lo_status st = cli_read_sample(m, list, s, n_in, in_names, in_paths, shapes, n_shapes, &sample, &err);
+        if (st == LO_OK) st = lo_generator_generate_sample(gen, sample, &err);
+        lo_sample_free(sample);
+        sample = NULL;
         if (st != LO_OK) {
             if (prog.enabled) fputc('\n', stderr);
             if (list_path) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
@@ -325,24 +314,20 @@ int cli_generate(int argc, char **argv) {
         rc = 130;
     }
     if (rc == 0 && !quiet && done) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/layer_output_name_order.json", out_dir);
         if (opt.shard_count)
             printf("layerout: wrote %d sample%s of shard %d/%d (%d of its samples complete) to %s/outputs/; "
                    "'layerout merge %s' when every shard is done\n", done, done == 1 ? "" : "s", opt.shard_index,
                    opt.shard_count, total, out_dir, out_dir);
         else
             printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
-                   done == 1 ? "" : "s", total, cli_count_layers(path), out_dir);
+                   done == 1 ? "" : "s", total, lo_generator_layer_count(gen), out_dir);
     }
     if (opt.profile) {
         char *report = lo_generator_profile(gen);
         if (report) fputs(report, stderr);
         free(report);
     }
-    free(tensors);
-    free(views);
     lo_generator_free(gen);
-    lo_input_list_free(&list);
+    lo_input_list_free(list);
     return rc;
 }

@@ -195,7 +195,14 @@ static lo_status read_manifest(lo_dump *d, const char *path, lo_error *err) {
     if (!m) return lo_fail(err, LO_ERR_IO, "cannot read '%s': %s (line %d)", path, je.text, je.line);
     json_t *tensors = json_object_get(m, "tensors");
     json_t *samples = json_object_get(m, "samples");
+    json_t *schema = json_object_get(m, "schema");
     lo_status st = LO_OK;
+    /* a newer schema may hold what this reader would misread; none is 1 */
+    if (schema && (!json_is_integer(schema) || json_integer_value(schema) > LO_DUMP_SCHEMA)) {
+        st = lo_fail(err, LO_ERR_IO, "'%s' has a schema this layerout does not know (it reads schema %d and older): "
+                     "use the layerout that wrote it", path, LO_DUMP_SCHEMA);
+        goto done;
+    }
     if (!json_is_array(tensors) || !json_is_integer(samples)) {
         st = lo_fail(err, LO_ERR_IO, "'%s' is not a layerout manifest (no tensors or samples)", path);
         goto done;
@@ -274,15 +281,15 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     memset(d, 0, sizeof *d);
     d->path = lo_strdup(path);
     if (!is_dir(path)) return lo_fail(err, LO_ERR_IO, "'%s' is not a folder", path);
-    char *manifest = join(path, "manifest.json");
-    char *order = join(path, "layer_output_name_order.json");
+    char *manifest = join(path, LO_DUMP_MANIFEST);
+    char *order = join(path, LO_DUMP_ORDER);
     char *outputs = join(path, "outputs");
     char *result0 = join(path, "Result_0");
     lo_status st = LO_OK;
     if (!manifest || !order || !outputs || !result0) {
         st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
     } else if (is_file(manifest) || is_file(order)) {
-        st = find_samples(d, outputs, "layer_outputs_", err);
+        st = find_samples(d, outputs, LO_DUMP_SAMPLE_PREFIX, err);
         if (st == LO_OK && is_file(manifest)) {
             d->kind = LO_DUMP_LAYEROUT;
             st = read_manifest(d, manifest, err);
@@ -319,8 +326,8 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
             }
             st = list_stems(d, path, err);
             if (st == LO_OK && d->n_tensors == 0)
-                st = lo_fail(err, LO_ERR_IO, "'%s' is not a dump: no manifest.json, no "
-                             "layer_output_name_order.json, no Result_0 folder and no .raw files", path);
+                st = lo_fail(err, LO_ERR_IO, "'%s' is not a dump: no " LO_DUMP_MANIFEST ", no "
+                             LO_DUMP_ORDER ", no Result_0 folder and no .raw files", path);
         }
     }
     if (st == LO_OK && d->n_samples == 0)

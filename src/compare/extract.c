@@ -459,9 +459,9 @@ static lo_status write_readme(const extract_ctx *x, const char *dir, const char 
     fprintf(f, "layerout generate model.onnx --input-list input_list.txt -o out%s%s%s\n",
             quantized ? " --encodings encodings.json" : "", naming && strcmp(naming, "onnx") ? " --naming " : "",
             naming && strcmp(naming, "onnx") ? naming : "");
-    fprintf(f, "cmp out/outputs/layer_outputs_0/%s.raw expected/%s.raw && echo reproduced\n```\n\n", target_file,
+    fprintf(f, "cmp out/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "0/%s.raw expected/%s.raw && echo reproduced\n```\n\n", target_file,
             target_file);
-    fputs("`out/outputs/layer_outputs_0/` holds every tensor of the pack under the dump's file names, so the\n"
+    fputs("`out/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "0/` holds every tensor of the pack under the dump's file names, so the\n"
           "inputs come back unchanged and the target is compared byte for byte.\n\n", f);
     fputs("## Run it with qnn-net-run\n\n```sh\n", f);
     fprintf(f, "qnn-onnx-converter --input_network model.onnx%s -o model.cpp\n",

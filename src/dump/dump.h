@@ -144,16 +144,40 @@ int lo_plan_shard_count(const char *plan_path);
  * (both objects are consumed), the name-order file first. */
 lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err);
 
+/* ---- the dump's layout (layout.c): every name in a dump folder ------------------ *
+ *   DIR/layer_output_name_order.json   the tensors' file names in graph order (AIMET's)
+ *   DIR/manifest.json                  what the dump holds (schema LO_DUMP_SCHEMA); last
+ *   DIR/inputs/input_K[.raw|.npy]      sample K's input (a folder of files for several)
+ *   DIR/outputs/layer_outputs_K/       sample K's tensors
+ * A sample folder or input file is first composed as a hidden ".NAME.partial"
+ * beside its final name, and an index file as NAME.tmp. */
+#define LO_DUMP_ORDER "layer_output_name_order.json"
+#define LO_DUMP_MANIFEST "manifest.json"
+#define LO_DUMP_INPUTS "inputs"
+#define LO_DUMP_OUTPUTS "outputs"
+#define LO_DUMP_SAMPLE_PREFIX "layer_outputs_"
+#define LO_DUMP_INPUT_PREFIX "input_"
+/* The manifest's "schema" number: raised when a reader of the previous one
+ * would misread it. A manifest without one is schema 1. */
+#define LO_DUMP_SCHEMA 1
+/* "outputs/layer_outputs_K" and "inputs/input_K" + ext (NULL: none) into
+ * buf; false when it does not fit. */
+bool lo_dump_sample_dir(char *buf, size_t size, int sample);
+bool lo_dump_input_path(char *buf, size_t size, int sample, const char *ext);
+/* Whether a name in inputs/ or outputs/ is sample K's published folder or input file. */
+bool lo_dump_is_sample_name(const char *name);
+
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 
-typedef struct lo_input_list {
+/* The public lo_input_list (layerout.h), whose contents the library reads. */
+struct lo_input_list {
     int n_samples;
     int *n_files;   /* per sample */
     char ***names;  /* per sample: input name per file, or NULL entries */
     char ***paths;  /* per sample: file paths */
-} lo_input_list;
+};
 
-lo_status lo_input_list_read(const char *path, lo_input_list *list, lo_error *err);
-void lo_input_list_free(lo_input_list *list);
+lo_status lo_input_list_parse(const char *path, lo_input_list *list, lo_error *err);
+void lo_input_list_clear(lo_input_list *list);
 
 #endif

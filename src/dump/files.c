@@ -489,7 +489,7 @@ lo_status lo_write_file_atomic(const char *path, const void *data, size_t len, l
 
 /* ---- input_list.txt ------------------------------------------------------------------ */
 
-void lo_input_list_free(lo_input_list *l) {
+void lo_input_list_clear(lo_input_list *l) {
     for (int s = 0; s < l->n_samples; s++) {
         for (int i = 0; i < l->n_files[s]; i++) {
             free(l->names[s][i]);
@@ -504,7 +504,7 @@ void lo_input_list_free(lo_input_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-lo_status lo_input_list_read(const char *path, lo_input_list *l, lo_error *err) {
+lo_status lo_input_list_parse(const char *path, lo_input_list *l, lo_error *err) {
     memset(l, 0, sizeof *l);
     FILE *f = fopen(path, "r");
     if (!f) return lo_fail(err, LO_ERR_IO, "cannot open input list '%s': %s", path, strerror(errno));
@@ -574,6 +574,6 @@ lo_status lo_input_list_read(const char *path, lo_input_list *l, lo_error *err) 
     fclose(f);
     if (st == LO_OK && l->n_samples == 0)
         st = lo_fail(err, LO_ERR_INPUT, "input list '%s' names no sample", path);
-    if (st != LO_OK) lo_input_list_free(l);
+    if (st != LO_OK) lo_input_list_clear(l);
     return st;
 }

@@ -120,14 +120,6 @@ lo_status lo_remove_tree(const char *path, lo_error *err) {
     return LO_OK;
 }
 
-/* Whether a name is sample K's published folder or input file. */
-static bool is_sample_name(const char *name) {
-    const char *p = !strncmp(name, "layer_outputs_", 14) ? name + 14 : !strncmp(name, "input_", 6) ? name + 6 : NULL;
-    if (!p || !(*p >= '0' && *p <= '9')) return false;
-    while (*p >= '0' && *p <= '9') p++;
-    return !*p || !strcmp(p, ".raw") || !strcmp(p, ".npy");
-}
-
 /* Whether a folder holds anything but the empty inputs/ and outputs/ folders
  * and hidden leftovers that a failed first sample leaves. Without either
  * JSON file no sample was ever complete (they are written after a sample is
@@ -141,14 +133,14 @@ static bool dir_is_empty_at(const char *path, int depth, bool no_index) {
     while (empty && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (depth == 1 && e->d_name[0] == '.' && strstr(e->d_name, ".partial")) continue;
-        if (depth == 1 && no_index && is_sample_name(e->d_name)) continue;
+        if (depth == 1 && no_index && lo_dump_is_sample_name(e->d_name)) continue;
         /* staged index files (and their own temporaries) of a killed run */
         /* the folder's lock, and a sharded run's state (looked at on its own) */
         if (depth == 0 && (!strcmp(e->d_name, ".layerout.lock") || !strcmp(e->d_name, LO_SHARD_STATE))) continue;
-        if (depth == 0 && (!strncmp(e->d_name, "manifest.json.tmp", 17) ||
-                           !strncmp(e->d_name, "layer_output_name_order.json.tmp", 32)))
+        if (depth == 0 && (!strncmp(e->d_name, LO_DUMP_MANIFEST ".tmp", sizeof LO_DUMP_MANIFEST ".tmp" - 1) ||
+                           !strncmp(e->d_name, LO_DUMP_ORDER ".tmp", sizeof LO_DUMP_ORDER ".tmp" - 1)))
             continue;
-        if (depth == 0 && (!strcmp(e->d_name, "inputs") || !strcmp(e->d_name, "outputs"))) {
+        if (depth == 0 && (!strcmp(e->d_name, LO_DUMP_INPUTS) || !strcmp(e->d_name, LO_DUMP_OUTPUTS))) {
             char sub[4200];
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
             struct stat st;
@@ -162,8 +154,8 @@ static bool dir_is_empty_at(const char *path, int depth, bool no_index) {
 
 static bool dir_is_empty(const char *path) {
     char manifest[4200], order[4200];
-    snprintf(manifest, sizeof manifest, "%s/manifest.json", path);
-    snprintf(order, sizeof order, "%s/layer_output_name_order.json", path);
+    snprintf(manifest, sizeof manifest, "%s/" LO_DUMP_MANIFEST, path);
+    snprintf(order, sizeof order, "%s/" LO_DUMP_ORDER, path);
     struct stat st;
     bool no_index = lstat(manifest, &st) != 0 && lstat(order, &st) != 0;
     return dir_is_empty_at(path, 0, no_index);
@@ -231,12 +223,12 @@ static lo_status commit_json(const char *dir, const char *name, lo_error *err) {
  * name-order file, no manifest, and the staged complete manifest. */
 static lo_status recover_index(const char *dir, lo_error *err) {
     char manifest[4200], order[4200], staged[4200];
-    snprintf(manifest, sizeof manifest, "%s/manifest.json", dir);
-    snprintf(order, sizeof order, "%s/layer_output_name_order.json", dir);
-    snprintf(staged, sizeof staged, "%s/manifest.json.tmp", dir);
+    snprintf(manifest, sizeof manifest, "%s/" LO_DUMP_MANIFEST, dir);
+    snprintf(order, sizeof order, "%s/" LO_DUMP_ORDER, dir);
+    snprintf(staged, sizeof staged, "%s/" LO_DUMP_MANIFEST ".tmp", dir);
     struct stat st;
     if (lstat(manifest, &st) == 0 || lstat(order, &st) != 0 || lstat(staged, &st) != 0) return LO_OK;
-    return commit_json(dir, "manifest.json", err);
+    return commit_json(dir, LO_DUMP_MANIFEST, err);
 }
 
 static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMAT_NPY ? ".npy" : ".raw"; }
@@ -246,6 +238,7 @@ static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMA
 static json_t *manifest_head(const lo_generator *g) {
     json_t *m = json_object();
     json_object_set_new(m, "tool", json_string("layerout"));
+    json_object_set_new(m, "schema", json_integer(LO_DUMP_SCHEMA));
     json_object_set_new(m, "version", json_string(lo_version()));
     json_t *model = json_object();
     json_object_set_new(model, "path", json_string(g->model_path));
@@ -283,14 +276,14 @@ static json_t *tensor_json(const lo_generator *g, const saved_tensor *s) {
 }
 
 lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err) {
-    lo_status st = stage_json(dir, "layer_output_name_order.json", order, err);
+    lo_status st = stage_json(dir, LO_DUMP_ORDER, order, err);
     if (st != LO_OK) {
         json_decref(manifest);
         return st;
     }
-    LO_TRY(stage_json(dir, "manifest.json", manifest, err));
-    LO_TRY(commit_json(dir, "layer_output_name_order.json", err));
-    return commit_json(dir, "manifest.json", err);
+    LO_TRY(stage_json(dir, LO_DUMP_MANIFEST, manifest, err));
+    LO_TRY(commit_json(dir, LO_DUMP_ORDER, err));
+    return commit_json(dir, LO_DUMP_MANIFEST, err);
 }
 
 static lo_status write_index(lo_generator *g, lo_error *err) {
@@ -348,11 +341,11 @@ static void saved_free(saved_tensor *s) {
 /* Reads an earlier run's manifest for --append. */
 static lo_status load_manifest(lo_generator *g, lo_error *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", g->dir);
+    snprintf(path, sizeof path, "%s/" LO_DUMP_MANIFEST, g->dir);
     json_error_t je;
     json_t *m = json_load_file(path, 0, &je);
     if (!m)
-        return lo_fail(err, LO_ERR_IO, "cannot --append to '%s': no readable manifest.json (%s)", g->dir,
+        return lo_fail(err, LO_ERR_IO, "cannot --append to '%s': no readable " LO_DUMP_MANIFEST " (%s)", g->dir,
                        je.text);
     lo_status st = LO_OK;
     const char *sha = json_string_value(json_object_get(json_object_get(m, "model"), "sha256"));
@@ -437,7 +430,7 @@ static lo_status make_layout(lo_generator *g, lo_error *err) {
     LO_TRY(make_dir(p, err));
     snprintf(p, sizeof p, "%s/inputs", g->dir);
     LO_TRY(make_dir(p, err));
-    snprintf(p, sizeof p, "%s/outputs/.layerout-write-test.%ld", g->dir, (long)getpid());
+    snprintf(p, sizeof p, "%s/" LO_DUMP_OUTPUTS "/.layerout-write-test.%ld", g->dir, (long)getpid());
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot write in '%s/outputs': %s", g->dir, strerror(errno));
     close(fd);
@@ -474,7 +467,7 @@ static lo_status join_plan(lo_generator *g, lo_error *err) {
     snprintf(path, sizeof path, "%s/" LO_SHARD_STATE "/plan.json", g->dir);
     struct stat st;
     if (lstat(path, &st) != 0) {
-        if (path_exists(g->dir, "manifest.json") || !dir_is_empty(g->dir))
+        if (path_exists(g->dir, LO_DUMP_MANIFEST) || !dir_is_empty(g->dir))
             return lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' holds a dump that is not a sharded "
                            "run's; shards write into an empty folder (or their own run's)", g->dir);
         json_t *plan = json_object();
@@ -524,7 +517,7 @@ static lo_status join_plan(lo_generator *g, lo_error *err) {
  * last rename of a sample) and its record exists (written before). */
 static bool sample_complete(const char *dir, int L) {
     char name[128];
-    snprintf(name, sizeof name, "outputs/layer_outputs_%d", L);
+    lo_dump_sample_dir(name, sizeof name, L);
     if (!path_exists(dir, name)) return false;
     snprintf(name, sizeof name, LO_SHARD_STATE "/samples/%d.json", L);
     return path_exists(dir, name);
@@ -587,8 +580,8 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
     if (g->opt.shard_count) return prepare_shard(g, err);
     LO_TRY(recover_index(g->dir, err));
     bool shard_state = path_exists(g->dir, LO_SHARD_STATE "/plan.json");
-    if (shard_state && path_exists(g->dir, "manifest.json") && !path_exists(g->dir, "layer_output_name_order.json.tmp") &&
-        !path_exists(g->dir, "manifest.json.tmp")) {
+    if (shard_state && path_exists(g->dir, LO_DUMP_MANIFEST) && !path_exists(g->dir, LO_DUMP_ORDER ".tmp") &&
+        !path_exists(g->dir, LO_DUMP_MANIFEST ".tmp")) {
         /* a merge that stopped after writing its manifest: the state is done with */
         char p[4200];
         snprintf(p, sizeof p, "%s/" LO_SHARD_STATE, g->dir);
@@ -611,7 +604,7 @@ static lo_status prepare_dir(lo_generator *g, lo_error *err) {
                            "replace its dump or --append to add samples to it", g->dir);
         if (g->opt.mode == LO_DIR_OVERWRITE) {
             /* only what a dump consists of is removed; anything else stays */
-            const char *ours[] = {"inputs", "outputs", "layer_output_name_order.json", "manifest.json",
+            const char *ours[] = {LO_DUMP_INPUTS, LO_DUMP_OUTPUTS, LO_DUMP_ORDER, LO_DUMP_MANIFEST,
                                   LO_SHARD_STATE};
             for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
                 char p[4200];
@@ -684,6 +677,12 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
 }
 
 int lo_generator_sample_count(const lo_generator *g) { return g->sharded ? g->shard_complete : g->samples; }
+
+int lo_generator_layer_count(const lo_generator *g) {
+    int n = 0; /* what write_index lists */
+    for (int i = 0; i < g->n_saved; i++) n += g->saved[i].file != NULL;
+    return n;
+}
 
 int lo_generator_next_sample(const lo_generator *g) {
     if (!g->sharded) return g->samples;
@@ -820,12 +819,12 @@ static lo_status write_inputs(lo_generator *g, int K, const lo_tensor_view *inpu
         int fd = open(p, O_RDONLY | O_DIRECTORY);
         if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
         char file[64];
-        snprintf(file, sizeof file, ".input_%d%s.partial", K, e);
+        snprintf(file, sizeof file, "." LO_DUMP_INPUT_PREFIX "%d%s.partial", K, e);
         lo_status st = lo_write_tensor_at(fd, p, file, g->opt.format, &inputs[order[0]], err);
         close(fd);
         return st;
     }
-    snprintf(p, sizeof p, "%s/inputs/.input_%d.partial", g->dir, K);
+    snprintf(p, sizeof p, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d.partial", g->dir, K);
     LO_TRY(lo_remove_tree(p, err));
     LO_TRY(make_dir(p, err));
     int fd = open(p, O_RDONLY | O_DIRECTORY);
@@ -870,7 +869,7 @@ static lo_status write_record(lo_generator *g, int K, const char *partial, const
     struct stat in_st;
     bool folder = !(n_inputs == 1 && !g->opt.input_folder);
     char in_rel[128];
-    snprintf(in_rel, sizeof in_rel, folder ? "inputs/input_%d" : "inputs/input_%d%s", K, ext(g));
+    lo_dump_input_path(in_rel, sizeof in_rel, K, folder ? NULL : ext(g));
     bool published = n_inputs > 0 && lstat(in_partial, &in_st) == 0;
     json_object_set_new(r, "input_path", published ? json_string(in_rel) : json_null());
     for (int i = 0; published && i < n_inputs; i++) {
@@ -941,8 +940,8 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         for (int i = 0; i < n_inputs; i++) order[i] = i;
 
     char partial[4200], final[4200];
-    snprintf(partial, sizeof partial, "%s/outputs/.layer_outputs_%d.partial", g->dir, K);
-    snprintf(final, sizeof final, "%s/outputs/layer_outputs_%d", g->dir, K);
+    snprintf(partial, sizeof partial, "%s/" LO_DUMP_OUTPUTS "/." LO_DUMP_SAMPLE_PREFIX "%d.partial", g->dir, K);
+    snprintf(final, sizeof final, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", g->dir, K);
     LO_TRY(lo_remove_tree(partial, err));
     LO_TRY(make_dir(partial, err));
     g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
@@ -973,11 +972,11 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
     if (st == LO_OK) st = write_inputs(g, K, ordered, n_inputs, ident, err);
     char in_partial[4200], in_final[4200];
     if (n_inputs == 1 && !g->opt.input_folder) {
-        snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d%s.partial", g->dir, K, ext(g));
-        snprintf(in_final, sizeof in_final, "%s/inputs/input_%d%s", g->dir, K, ext(g));
+        snprintf(in_partial, sizeof in_partial, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d%s.partial", g->dir, K, ext(g));
+        snprintf(in_final, sizeof in_final, "%s/" LO_DUMP_INPUTS "/" LO_DUMP_INPUT_PREFIX "%d%s", g->dir, K, ext(g));
     } else {
-        snprintf(in_partial, sizeof in_partial, "%s/inputs/.input_%d.partial", g->dir, K);
-        snprintf(in_final, sizeof in_final, "%s/inputs/input_%d", g->dir, K);
+        snprintf(in_partial, sizeof in_partial, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d.partial", g->dir, K);
+        snprintf(in_final, sizeof in_final, "%s/" LO_DUMP_INPUTS "/" LO_DUMP_INPUT_PREFIX "%d", g->dir, K);
     }
     /* a shard's record goes before the sample is published: a published
      * sample always has one */

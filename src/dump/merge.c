@@ -58,8 +58,7 @@ static bool same_folder(const char *a, const char *b) {
 
 static bool sample_complete(const char *dir, int L) {
     char rel[128];
-    snprintf(rel, sizeof rel, "outputs/layer_outputs_%d", L);
-    if (!exists_at(dir, rel)) return false;
+    if (!lo_dump_sample_dir(rel, sizeof rel, L) || !exists_at(dir, rel)) return false;
     snprintf(rel, sizeof rel, LO_SHARD_STATE "/samples/%d.json", L);
     return exists_at(dir, rel);
 }
@@ -133,7 +132,7 @@ static lo_status read_plan(source *s, lo_error *err) {
     json_error_t je;
     s->plan = json_load_file(path, 0, &je);
     if (!s->plan) {
-        if (exists_at(s->dir, "manifest.json"))
+        if (exists_at(s->dir, LO_DUMP_MANIFEST))
             return lo_fail(err, LO_ERR_ARGUMENT, "'%s' holds a finished dump, not shards to merge", s->dir);
         return lo_fail(err, LO_ERR_ARGUMENT, "'%s' holds no shards of a sharded run (no " LO_SHARD_STATE
                        "/plan.json): write it with 'layerout generate ... --shard K/N'", s->dir);
@@ -183,7 +182,7 @@ static lo_status replay_sample(replay *r, const char *dir, int L, json_t *rec, l
     const char *input_path = json_string_value(json_object_get(rec, "input_path"));
     if (input_path && !exists_at(dir, input_path))
         return lo_fail(err, LO_ERR_IO, "sample %d in '%s' is damaged: its input '%s' is missing; remove "
-                       "outputs/layer_outputs_%d and rerun its shard with --append", L, dir, input_path, L);
+                       LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d and rerun its shard with --append", L, dir, input_path, L);
     size_t i;
     json_t *e;
     json_array_foreach(inputs, i, e) {
@@ -193,7 +192,7 @@ static lo_status replay_sample(replay *r, const char *dir, int L, json_t *rec, l
         snprintf(p, sizeof p, "%s/%s", dir, file ? file : "?");
         if (!file || stat(p, &st) != 0 || st.st_size != json_integer_value(json_object_get(e, "bytes")))
             return lo_fail(err, LO_ERR_IO, "sample %d in '%s' is damaged: its input '%s' is missing or has "
-                           "another size; remove outputs/layer_outputs_%d and rerun its shard with --append",
+                           "another size; remove " LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d and rerun its shard with --append",
                            L, dir, file ? file : "?", L);
     }
     json_array_foreach(tensors, i, e) {
@@ -204,10 +203,10 @@ static lo_status replay_sample(replay *r, const char *dir, int L, json_t *rec, l
             return lo_fail(err, LO_ERR_IO, "'%s': the record of sample %d is malformed", dir, L);
         char p[4400];
         struct stat st;
-        snprintf(p, sizeof p, "%s/outputs/layer_outputs_%d/%s", dir, L, file);
+        snprintf(p, sizeof p, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d/%s", dir, L, file);
         if (stat(p, &st) != 0 || st.st_size != json_integer_value(json_object_get(e, "bytes")))
             return lo_fail(err, LO_ERR_IO, "sample %d in '%s' is damaged: '%s' is missing or has another "
-                           "size; remove outputs/layer_outputs_%d and rerun its shard with --append", L, dir,
+                           "size; remove " LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d and rerun its shard with --append", L, dir,
                            file, L);
         json_t *at = json_object_get(r->by_name, name);
         if (at) {
@@ -269,15 +268,15 @@ static lo_status move_sample(const char *src, const char *out, int L, json_t *re
     const char *input_path = json_string_value(json_object_get(rec, "input_path"));
     if (input_path) {
         char rel[160];
-        snprintf(rel, sizeof rel, "inputs/input_%d", L);
+        lo_dump_input_path(rel, sizeof rel, L, NULL);
         if (strncmp(input_path, rel, strlen(rel)) != 0 || strchr(input_path + strlen(rel), '/'))
             return lo_fail(err, LO_ERR_IO, "'%s': the record of sample %d is malformed", src, L);
         snprintf(from, sizeof from, "%s/%s", src, input_path);
         snprintf(to, sizeof to, "%s/%s", out, input_path);
         LO_TRY(move(from, to, copied, err));
     }
-    snprintf(from, sizeof from, "%s/outputs/layer_outputs_%d", src, L);
-    snprintf(to, sizeof to, "%s/outputs/layer_outputs_%d", out, L);
+    snprintf(from, sizeof from, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", src, L);
+    snprintf(to, sizeof to, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", out, L);
     LO_TRY(move(from, to, copied, err));
     snprintf(from, sizeof from, "%s/" LO_SHARD_STATE "/samples/%d.json", src, L);
     unlink(from);
@@ -348,7 +347,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
     for (int i = 0; i < n_src && st == LO_OK; i++) {
         if (src[i].is_out && n_src > 1 && !exists_at(out, LO_SHARD_STATE "/plan.json")) {
             /* a fresh output folder: empty apart from the lock */
-            if (exists_at(out, "manifest.json") || exists_at(out, "outputs") || exists_at(out, "inputs"))
+            if (exists_at(out, LO_DUMP_MANIFEST) || exists_at(out, LO_DUMP_OUTPUTS) || exists_at(out, LO_DUMP_INPUTS))
                 st = lo_fail(err, LO_ERR_ARGUMENT, "output folder '%s' is not empty", out);
             continue;
         }

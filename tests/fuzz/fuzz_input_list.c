@@ -8,11 +8,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_write(path, data, size);
     lo_input_list list;
     lo_error err;
-    if (lo_input_list_read(path, &list, &err) == LO_OK) {
+    if (lo_input_list_parse(path, &list, &err) == LO_OK) {
         for (int s = 0; s < list.n_samples; s++)
             for (int i = 0; i < list.n_files[s]; i++)
                 if (!list.paths[s][i] || !list.paths[s][i][0]) abort(); /* callers open these */
-        lo_input_list_free(&list);
+        lo_input_list_clear(&list);
     } else if (!err.message[0]) {
         abort();
     }

@@ -1,8 +1,10 @@
 /* Unit tests of src/dump: AIMET's name sanitizing (expected strings are what
  * Python's re.sub(r'\W+', '_', name) gives), .npy headers as numpy writes
  * them, and input_list.txt parsing. */
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "compare/compare.h"
 #include "dump/dump.h"
 #include "harness.h"
 
@@ -82,7 +84,7 @@ static void test_input_list(void) {
     fclose(f);
     lo_input_list l;
     lo_error err;
-    CHECK(lo_input_list_read(path, &l, &err) == LO_OK, "input list parses: %s", err.message);
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_OK, "input list parses: %s", err.message);
     CHECK(l.n_samples == 2 && l.n_files[0] == 2 && l.n_files[1] == 2, "two samples of two files");
     if (l.n_samples == 2) {
         char want[300];
@@ -90,15 +92,41 @@ static void test_input_list(void) {
         CHECK(strcmp(l.paths[0][0], want) == 0 && l.names[0][0] == NULL, "relative path from the list's folder");
         CHECK(strcmp(l.names[1][0], "img") == 0 && strcmp(l.paths[1][1], "/abs/d.raw") == 0, "name:=path pairs");
     }
-    lo_input_list_free(&l);
+    lo_input_list_clear(&l);
     f = fopen(path, "w");
     fprintf(f, "# nothing\n\n");
     fclose(f);
-    CHECK(lo_input_list_read(path, &l, &err) == LO_ERR_INPUT, "an empty list is an error");
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_ERR_INPUT, "an empty list is an error");
     f = fopen(path, "w");
     fprintf(f, "img:= b.raw\n");
     fclose(f);
-    CHECK(lo_input_list_read(path, &l, &err) == LO_ERR_INPUT, "a malformed pair is an error");
+    CHECK(lo_input_list_parse(path, &l, &err) == LO_ERR_INPUT, "a malformed pair is an error");
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The layout's names as AIMET's LayerOutputUtil writes them (its
+ * save_inp_out_data: outputs/layer_outputs_K, inputs/input_K), and a
+ * manifest of a schema this reader does not know refused by name. */
+static void test_layout(void) {
+    char b[64];
+    CHECK(lo_dump_sample_dir(b, sizeof b, 12) && !strcmp(b, "outputs/layer_outputs_12"), "sample dir %s", b);
+    CHECK(lo_dump_input_path(b, sizeof b, 3, ".npy") && !strcmp(b, "inputs/input_3.npy"), "input path %s", b);
+    CHECK(!lo_dump_sample_dir(b, 10, 12), "a sample dir that does not fit");
+    CHECK(lo_dump_is_sample_name("layer_outputs_7") && lo_dump_is_sample_name("input_0.raw") &&
+              !lo_dump_is_sample_name("layer_outputs_") && !lo_dump_is_sample_name("input_1.txt") &&
+              !lo_dump_is_sample_name("notes"), "sample names");
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/layerout-test-layout-%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/" LO_DUMP_MANIFEST, dir);
+    CHECK(mkdir(dir, 0755) == 0, "mkdir %s", dir);
+    FILE *f = fopen(path, "w");
+    if (f) fprintf(f, "{\"schema\": %d, \"tensors\": [], \"samples\": 0}\n", LO_DUMP_SCHEMA + 1), fclose(f);
+    lo_dump d;
+    lo_error err;
+    CHECK(lo_dump_open(dir, &d, &err) == LO_ERR_IO && strstr(err.message, "schema"), "a newer schema: %s",
+          err.message);
+    lo_dump_close(&d);
     unlink(path);
     rmdir(dir);
 }
@@ -107,5 +135,6 @@ int main(void) {
     test_sanitize();
     test_npy();
     test_input_list();
+    test_layout();
     return finish("test_dump");
 }
