@@ -154,7 +154,13 @@ static lo_status refuse(lo_folder_lock *l, short type, lo_error *err) {
         return lo_fail(err, LO_ERR_ARGUMENT, "'%s' is being written by %s; wait until they finish "
                        "(then 'layerout merge %s'), or stop them", l->dir, who, l->dir);
     }
-    read_small(l->path, who, sizeof who);
+    /* A holder that has just created the lock file writes its description a
+     * moment after taking the lock: give it that moment before saying unknown. */
+    for (int tries = 0; tries < 50; tries++) {
+        read_small(l->path, who, sizeof who);
+        if (who[0]) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
     return lo_fail(err, LO_ERR_ARGUMENT, "'%s' is being written by another layerout (%s); wait until "
                    "it finishes or stop it", l->dir, who[0] ? who : "owner unknown");
 }
@@ -162,7 +168,9 @@ static lo_status refuse(lo_folder_lock *l, short type, lo_error *err) {
 static void write_holder(const lo_folder_lock *l) {
     char text[600];
     int n = snprintf(text, sizeof text, "%s\n", l->who);
-    if (ftruncate(l->fd, 0) != 0 || pwrite(l->fd, text, (size_t)n, 0) != n) {
+    /* Overwrite, then trim: the file is never empty between the two, and a
+     * longer old tail sits after the newline where readers stop. */
+    if (pwrite(l->fd, text, (size_t)n, 0) != n || ftruncate(l->fd, n) != 0) {
         /* only a description is lost; the lock itself holds */
     }
 }
