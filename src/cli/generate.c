@@ -1,7 +1,9 @@
 /* layerout generate: run a model over input samples and dump every layer. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +81,27 @@ static const char usage[] =
     "Ctrl-C stops after the current sample; completed samples stay valid.\n"
     "Exit status: 0 on success, 2 on any error.\n";
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
+/* Ctrl-C is taken synchronously: SIGINT is blocked in every thread (the
+ * writer, OpenMP's and oneDNN's inherit the mask from this one) and looked
+ * for between samples. A handler run asynchronously in the middle of the
+ * engine's work let the run crash now and then (heap corruption inside
+ * oneDNN's sgemm, seen by the hardening test); a pending signal cannot. */
+static bool interrupted;
+static sigset_t sigint_set;
+
+static void block_sigint(void) {
+    sigemptyset(&sigint_set);
+    sigaddset(&sigint_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigint_set, NULL);
+}
+
+/* True (and the signal consumed) when Ctrl-C came since the last look. */
+static bool take_sigint(void) {
+    sigset_t pending;
+    if (sigpending(&pending) != 0 || sigismember(&pending, SIGINT) != 1) return false;
+    struct timespec zero = {0, 0};
+    sigtimedwait(&sigint_set, NULL, &zero);
+    return true;
 }
 
 typedef struct progress {
@@ -111,6 +130,7 @@ static void progress_show(const progress *p, int done) {
 }
 
 int cli_generate(int argc, char **argv) {
+    block_sigint(); /* before the library starts any thread */
     static const struct option longopts[] = {
         {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
         {"input-list", required_argument, 0, 'L'}, {"shape", required_argument, 0, 'S'},
@@ -277,15 +297,14 @@ int cli_generate(int argc, char **argv) {
     if (start > n_samples) start = n_samples;
     progress prog = {list_path && !quiet && isatty(2), todo, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &prog.start);
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
 
     int rc = 0, done = 0;
     lo_sample *sample = NULL;
     for (int s = start; s < n_samples && rc == 0; s++) {
-        if (interrupted) break;
+        if (take_sigint()) {
+            interrupted = true;
+            break;
+        }
         if (opt.shard_count && (s = lo_generator_next_sample(gen)) < 0) break;
         lo_status st = cli_read_sample(m, list, s, n_in, in_names, in_paths, shapes, n_shapes, &sample, &err);
         if (st == LO_OK) st = lo_generator_generate_sample(gen, sample, &err);
@@ -300,7 +319,7 @@ int cli_generate(int argc, char **argv) {
         done++;
         progress_show(&prog, done);
     }
-    sigaction(SIGINT, &old, NULL);
+    if (!interrupted && rc == 0 && take_sigint()) interrupted = true;
     int total = lo_generator_sample_count(gen);
     if (interrupted && rc == 0) {
         if (prog.enabled) fputc('\n', stderr);
