@@ -398,6 +398,9 @@ static const char *decode_tiff(const uint8_t *b, size_t n, image *img) {
         (photometric == 2 && spp < 3) || spp < 1 || spp > 4)
         return "TIFF variant (compression, planes, bit depth or colour model) not supported";
     if (W <= 0 || H <= 0 || W > 1 << 16 || H > 1 << 16 || !offsets || !counts) return "bad TIFF header";
+    /* Uncompressed: the pixels are in the file, so a size beyond it is a lie
+     * (and must not become a huge allocation). */
+    if ((uint64_t)W * (uint64_t)H * (uint64_t)spp > n) return "truncated TIFF pixel data";
     if (rows_per_strip <= 0 || rows_per_strip > H) rows_per_strip = H;
     img->w = W, img->h = H;
     img->rgb = malloc((size_t)(W * H * 3));
