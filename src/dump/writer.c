@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dump.h"
@@ -22,11 +23,15 @@ typedef struct job {
 struct lo_writer {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t changed;
+    pthread_cond_t work; /* the writer thread waits here for a job */
+    pthread_cond_t room; /* producers and finish wait here for jobs to end */
     job *ring;
     int cap, head, n;
     size_t bytes, bound;
-    bool busy, quit;
+    int active;  /* jobs being written outside the lock, by any thread */
+    int waiting; /* threads waiting on room */
+    bool idle;   /* the writer thread waits on work */
+    bool quit;
     int dirfd;
     char dirpath[4200];
     lo_format format;
@@ -68,20 +73,30 @@ lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, l
         parts[1] = strings;
         lens[1] = total;
     }
-    for (int k = 0; k < 2; k++) {
-        const char *p = parts[k];
-        size_t left = lens[k];
-        while (left) {
-            ssize_t w = write(fd, p, left);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                int e = w < 0 ? errno : ENOSPC;
-                close(fd);
-                free(strings);
-                return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(e));
-            }
-            p += w;
-            left -= (size_t)w;
+    /* header and data in one call: one syscall per file, and the header
+     * lands in the same page-cache page as the data's start instead of a
+     * page of its own that the filesystem first fills with zeros */
+    struct iovec iov[2] = {{(void *)parts[0], lens[0]}, {(void *)parts[1], lens[1]}};
+    struct iovec *v = hl ? iov : iov + 1;
+    int nv = hl ? 2 : 1;
+    while (nv && v->iov_len == 0) v++, nv--;
+    while (nv) {
+        ssize_t n = writev(fd, v, nv);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
+            close(fd);
+            free(strings);
+            return lo_fail(err, LO_ERR_IO, "cannot write '%s/%s': %s", dirpath, file, strerror(e));
+        }
+        size_t done = (size_t)n;
+        while (nv && done >= v->iov_len) {
+            done -= v->iov_len;
+            v++, nv--;
+        }
+        if (nv) {
+            v->iov_base = (char *)v->iov_base + done;
+            v->iov_len -= done;
         }
     }
     free(strings);
@@ -90,29 +105,60 @@ lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, l
     return LO_OK;
 }
 
+/* Takes the oldest queued job (lock held); the caller writes it outside the
+ * lock and hands it to job_done. */
+static job take_job(lo_writer *w) {
+    job j = w->ring[w->head];
+    w->head = (w->head + 1) % w->cap;
+    w->n--;
+    w->active++;
+    return j;
+}
+
+static void run_job(lo_writer *w, job *j, bool skip, lo_status *st, lo_error *e) {
+    *st = skip ? LO_OK : lo_write_tensor_at(w->dirfd, w->dirpath, j->file, w->format, &j->tensor, e);
+    lo_hold_release(j->hold);
+}
+
+/* Lock held. Wakes the threads waiting for room or for the end only: a
+ * wake-up per tensor that nobody waits for is a futex call and, on two
+ * cores, a context switch the kernel threads pay for. */
+static void job_done(lo_writer *w, const job *j, lo_status st, const lo_error *e) {
+    if (st != LO_OK && !w->failed) {
+        w->failed = true;
+        w->error = *e;
+    }
+    w->bytes -= j->tensor.nbytes;
+    w->active--;
+    if (w->waiting) pthread_cond_broadcast(&w->room);
+}
+
+/* Lock held; returns with it held. Writes the oldest queued job on the
+ * calling thread: a producer that would otherwise sleep until the writer
+ * thread catches up (the bound reached, or the sample's end) writes
+ * instead, so both cores write while no kernel runs. */
+static void help(lo_writer *w) {
+    job j = take_job(w);
+    bool skip = w->failed;
+    pthread_mutex_unlock(&w->mu);
+    lo_status st;
+    lo_error e;
+    run_job(w, &j, skip, &st, &e);
+    pthread_mutex_lock(&w->mu);
+    job_done(w, &j, st, &e);
+}
+
 static void *writer_main(void *arg) {
     lo_writer *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->n && !w->quit) pthread_cond_wait(&w->changed, &w->mu);
-        if (!w->n && w->quit) break;
-        job j = w->ring[w->head];
-        w->head = (w->head + 1) % w->cap;
-        w->n--;
-        w->busy = true;
-        bool skip = w->failed;
-        pthread_mutex_unlock(&w->mu);
-        lo_error e;
-        lo_status st = skip ? LO_OK : lo_write_tensor_at(w->dirfd, w->dirpath, j.file, w->format, &j.tensor, &e);
-        lo_hold_release(j.hold);
-        pthread_mutex_lock(&w->mu);
-        if (st != LO_OK && !w->failed) {
-            w->failed = true;
-            w->error = e;
+        while (!w->n && !w->quit) {
+            w->idle = true;
+            pthread_cond_wait(&w->work, &w->mu);
+            w->idle = false;
         }
-        w->bytes -= j.tensor.nbytes;
-        w->busy = false;
-        pthread_cond_broadcast(&w->changed);
+        if (!w->n && w->quit) break;
+        help(w);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -131,10 +177,12 @@ lo_status lo_writer_create(size_t bound, lo_writer **out, lo_error *err) {
         return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     }
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->changed, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->room, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->changed);
+        pthread_cond_destroy(&w->work);
+        pthread_cond_destroy(&w->room);
         free(w->ring);
         free(w);
         return lo_fail(err, LO_ERR_NOMEM, "cannot start the writer thread");
@@ -170,7 +218,15 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
         pthread_mutex_unlock(&w->mu);
         return lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
     }
-    while (w->n == w->cap || w->bytes + t->nbytes > w->bound) pthread_cond_wait(&w->changed, &w->mu);
+    while (w->n == w->cap || w->bytes + t->nbytes > w->bound) {
+        if (w->n) {
+            help(w);
+            continue;
+        }
+        w->waiting++;
+        pthread_cond_wait(&w->room, &w->mu);
+        w->waiting--;
+    }
     job *j = &w->ring[(w->head + w->n) % w->cap];
     snprintf(j->file, sizeof j->file, "%s", file);
     j->tensor = *t;
@@ -180,14 +236,28 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     j->hold = hold;
     w->n++;
     w->bytes += t->nbytes;
-    pthread_cond_broadcast(&w->changed);
+    if (w->idle) pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     return LO_OK;
 }
 
+/* Lock held: until nothing is queued or being written, the caller writing
+ * what is queued beside the writer thread. */
+static void drain(lo_writer *w) {
+    while (w->n || w->active) {
+        if (w->n) {
+            help(w);
+            continue;
+        }
+        w->waiting++;
+        pthread_cond_wait(&w->room, &w->mu);
+        w->waiting--;
+    }
+}
+
 lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
     pthread_mutex_lock(&w->mu);
-    while (w->n || w->busy) pthread_cond_wait(&w->changed, &w->mu);
+    drain(w);
     lo_status st = LO_OK;
     if (w->failed) {
         *err = w->error;
@@ -202,13 +272,18 @@ lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
 void lo_writer_free(lo_writer *w) {
     if (!w) return;
     pthread_mutex_lock(&w->mu);
-    while (w->n || w->busy) pthread_cond_wait(&w->changed, &w->mu);
+    while (w->n || w->active) {
+        w->waiting++;
+        pthread_cond_wait(&w->room, &w->mu);
+        w->waiting--;
+    }
     w->quit = true;
-    pthread_cond_broadcast(&w->changed);
+    pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->changed);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->room);
     free(w->ring);
     free(w);
 }
