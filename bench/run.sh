@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The benchmark of issue 7, from a clean checkout, in one command:
+# The benchmark (issues 7 and 16), from a clean checkout, in one command:
 #
 #   bench/run.sh            builds layerout (Release) if needed, prepares the models,
 #                           times layerout and the reference tools, writes bench/BENCHMARKS.md
 #                           and the dataset runs of bench/dataset.py (32 samples per process
-#                           against ONNX Runtime's session loop, disk and tmpfs, steady state,
-#                           a competing process, a small Llama-style LLM from bench/llm.py)
+#                           against ONNX Runtime's session loop, disk and tmpfs, floors, steady
+#                           state on 1 and 2 threads, a competing process, GFLOP/s per op type
+#                           against the FMA peak, a small Llama-style LLM from bench/llm.py),
+#                           then appends bench/analysis.md (what was found by hand)
+#   bench/run.sh --long     the same, the dataset runs with 256 samples too (hours; see
+#                           BENCHMARKS.md)
 #   bench/run.sh --smoke    CI: one small model, one run per tool, no timing claims;
 #                           writes $BENCH_WORK/BENCHMARKS-smoke.md; exits non-zero only
 #                           if a tool fails to run
 #
 # Environment: LAYEROUT_BUILD (default build), BENCH_WORK (default $LAYEROUT_BUILD/bench),
 # BENCH_RUNS (default 5), BENCH_MODELS (space-separated subset of bench_models.MODEL_NAMES),
-# BENCH_DATASET_MODELS (default: BENCH_MODELS and llama_small), BENCH_SAMPLES (default 32).
+# BENCH_DATASET_MODELS (default: BENCH_MODELS but fpn_seg640, whose 552 MB a sample make
+# 17.6 GB a run, and llama_small), BENCH_SAMPLES (default 32; 32 256 with --long),
+# BENCH_DATASET_RUNS (default BENCH_RUNS).
 # Needs the Debian packages of `scripts/install-deps.sh --test` (the exporter is Debian's
 # torch 1.13) and the repository venv (`scripts/test-venv.sh`, created here if missing).
 set -euo pipefail
@@ -20,10 +26,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 smoke=0
+long=0
 for a in "$@"; do
   case $a in
     --smoke) smoke=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --long) long=1 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +76,7 @@ fi
 "$py" bench/prepare.py prepare --work "$work" --models $models 2> >(grep -v -i warning >&2)
 
 cmd="bench/run.sh${*:+ $*}"
-for v in BENCH_MODELS BENCH_RUNS BENCH_WORK LAYEROUT_BUILD; do  # the exact command, with what was set
+for v in BENCH_MODELS BENCH_RUNS BENCH_WORK LAYEROUT_BUILD BENCH_DATASET_MODELS BENCH_SAMPLES BENCH_DATASET_RUNS; do  # the exact command, with what was set
   if [ -n "${!v:-}" ]; then cmd="$v='${!v}' $cmd"; fi
 done
 # shellcheck disable=SC2086
@@ -82,7 +90,11 @@ if [ "$smoke" = 1 ]; then
   "$py" bench/dataset.py --work "$work" --layerout "$build/layerout" --models $models --smoke --out "$out"
 else
   "$py" bench/llm.py --work "$work" 2> >(grep -v -i warning >&2)
+  samples=${BENCH_SAMPLES:-$([ "$long" = 1 ] && echo "32 256" || echo 32)}
+  dmodels=${BENCH_DATASET_MODELS:-$(echo " $models " | sed 's/ fpn_seg640 / /') llama_small}
   # shellcheck disable=SC2086
-  "$py" bench/dataset.py --work "$work" --layerout "$build/layerout" --models ${BENCH_DATASET_MODELS:-$models llama_small} \
-    --samples "${BENCH_SAMPLES:-32}" --runs "$runs" --out "$out"
+  "$py" bench/dataset.py --work "$work" --layerout "$build/layerout" --models $dmodels \
+    --samples $samples --runs "${BENCH_DATASET_RUNS:-$runs}" --fma "$fma" --out "$out"
+  printf '\n' >> "$out"
+  cat bench/analysis.md >> "$out"
 fi

@@ -437,10 +437,13 @@ def write_report(b, path, info, peak, prof, layers, t_start, t_end, load_start, 
         for m, t, code, tail in b.failures:
             w(f"- {m} / {t}: exit {code}\n\n```\n{tail.strip()[-1200:]}\n```\n")
     w("## Reproduce\n")
-    w("```\nbench/run.sh            # full benchmark (about 15 minutes on an idle 2-core machine)\n"
+    w("```\nbench/run.sh            # full benchmark: these one-sample tables, then the dataset runs below\n"
+      "bench/run.sh --long     # the same, the dataset runs also with 256 samples a list\n"
       "bench/run.sh --smoke    # CI smoke: one small model, one run per tool, no timing claims\n```\n")
     w("Environment: `LAYEROUT_BUILD` (build folder, default `build`), `BENCH_WORK` (models and dumps, default "
-      "`$LAYEROUT_BUILD/bench`), `BENCH_RUNS` (default 5). Per-run figures: `$BENCH_WORK/results.json`.\n")
+      "`$LAYEROUT_BUILD/bench`), `BENCH_RUNS` (default 5), `BENCH_MODELS`; for the dataset runs "
+      "`BENCH_DATASET_MODELS`, `BENCH_SAMPLES`, `BENCH_DATASET_RUNS` (see `bench/run.sh --help`). Per-run "
+      "figures of these tables: `$BENCH_WORK/results.json`; the dataset runs alone: `bench/dataset.py --help`.\n")
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(lines))
     os.replace(path + ".tmp", path)
