@@ -147,6 +147,8 @@ def profile_once(cmd):
     return int(m.group(1)), float(m.group(2)), ops
 
 
+CAPTURE_SECONDS = {}  # list length -> seconds spent in its capture cases (with their floors)
+LARGEST = {}  # place -> the largest dump written there, bytes
 PROFILE_OPS = {}  # (model, threads) -> {op type: [steady ms, GFLOP]} of the last profile_ms call
 
 
@@ -284,6 +286,7 @@ def main():
                         rows_skip.append((name, n, place, need, room))
                         print(f"  {name:12s} {n} samples {place}: {need / 2**30:.1f} GiB would not fit, skipped", flush=True)
                         continue
+                    t_case = time.time()
                     base = os.path.join(roots[place], name)
                     tools = ["lo", "ort"] + (["lo_st"] if container and place == "disk" else [])
                     res = {t: ([], []) for t in tools}
@@ -327,6 +330,8 @@ def main():
                         print(f"  {name:12s} floor: nothing saved {med(nwall):.2f} s, copy {copy:.3f} s, "
                               f"tmpfs write {wr:.3f} s", flush=True)
                     shutil.rmtree(base, ignore_errors=True)
+                    CAPTURE_SECONDS[n] = CAPTURE_SECONDS.get(n, 0.0) + time.time() - t_case
+                    LARGEST[place] = max(LARGEST.get(place, 0), need)
             # steady state, nothing saved, in process (the first list length)
             lst, one = make_samples(work, name, a.samples[0])
             prof = [lo, "generate", model, "-o", os.path.join(roots["tmpfs"], "prof"),
@@ -482,6 +487,14 @@ def report(a, rows_cap, rows_skip, rows_steady, rows_busy, rows_floor, rows_rate
                                                                                   key=lambda kv: -kv[1][0])
                                    if ms > 0.05 * sum(v[0] for v in op_rates(name, THREADS).values()))
             for name, *_ in rows_steady) + ".")
+    if CAPTURE_SECONDS and not a.smoke:
+        L.append("\nDuration of the capture cases: " + "; ".join(
+            f"{n} samples {sec / 60:.0f} min" for n, sec in sorted(CAPTURE_SECONDS.items())) +
+            (f". 256-sample lists (`bench/run.sh --long`) take about 8 times the 32-sample cases, here about "
+             f"{8 * CAPTURE_SECONDS[32] / 60:.0f} min more, and need up to "
+             f"{8 * LARGEST.get('disk', 0) / 2**30:.1f} GiB free on the disk and "
+             f"{8 * LARGEST.get('tmpfs', 0) / 2**30:.1f} GiB of memory for tmpfs at once (cases that do not fit are "
+             f"skipped and listed)." if 32 in CAPTURE_SECONDS and 256 not in CAPTURE_SECONDS else "."))
     L.extend(targets(rows_cap, rows_steady, rows_busy, rows_floor, rows_rate))
     if failures:
         L.append("\n**Failures**:\n")
