@@ -178,7 +178,7 @@ int cli_generate(int argc, char **argv) {
             char *end;
             long t = strtol(optarg, &end, 10);
             if (*end || t < 1 || t > 1024) return cli_error("--threads takes a number from 1, got '%s'", optarg);
-            opt.threads = (int)t;
+            opt.session.threads = (int)t;
             break;
         }
         case 'W':
@@ -205,11 +205,11 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'M': opt.name_map = optarg; break;
         case 'Y': opt.all_tensors = 1; break;
-        case 'B': opt.subgraphs = 1; break;
+        case 'B': opt.session.subgraphs = 1; break;
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
-        case 'O': opt.profile = 1; break;
-        case 'k': opt.reference_kernels = 1; break;
+        case 'O': opt.session.profile = 1; break;
+        case 'k': opt.session.reference_kernels = 1; break;
         case 'Z': {
             char *end;
             errno = 0;
@@ -220,7 +220,7 @@ int cli_generate(int argc, char **argv) {
             else if (*end == 'G' || *end == 'g') unit = 1073741824.0, end++;
             if (end == optarg || *end || errno || v <= 0 || v * unit > 1e18)
                 return cli_error("--max-memory takes a size such as 512M or 4G, got '%s'", optarg);
-            opt.max_memory = (size_t)(v * unit);
+            opt.session.max_memory = (size_t)(v * unit);
             break;
         }
         case 'K': {
@@ -341,7 +341,7 @@ int cli_generate(int argc, char **argv) {
             printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
                    done == 1 ? "" : "s", total, lo_generator_layer_count(gen), out_dir);
     }
-    if (opt.profile) {
+    if (opt.session.profile) {
         char *report = lo_generator_profile(gen);
         if (report) fputs(report, stderr);
         free(report);
