@@ -288,7 +288,8 @@ def check_layouts(lib, structs=OPTION_STRUCTS):
     mirror smaller than C's struct cannot be overrun."""
     for init_name, cls in structs:
         buf = (ctypes.c_size_t * 512)()  # size_t-aligned, 4 KiB
-        getattr(lib, init_name)(ctypes.cast(buf, ctypes.POINTER(cls)))
+        init = getattr(lib, init_name)
+        init(ctypes.cast(buf, init.argtypes[0]))
         raw = ctypes.string_at(buf, ctypes.sizeof(buf))
 
         def size_at(offset):
