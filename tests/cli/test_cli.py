@@ -248,5 +248,26 @@ def usage_errors_and_help():
     bad(("frobnicate",), "unknown command")
 
 
+@test
+def option_errors_of_compare_and_extract():
+    """compare and extract parse with one shared loop: every error names the
+    option or argument, and --name=value reaches the same place as --name
+    value (here the dump folder, named because it is missing)."""
+    bad(("compare", "a", "b", "--top"), "--top needs a value")
+    bad(("compare", "a", "b", "--top", "x"), "--top", "'x'")
+    bad(("compare", "a", "b", "--top=-1"), "--top", "'-1'")
+    bad(("compare", "a", "b", "--sqnr-min", "nan"), "--sqnr-min", "'nan'")
+    bad(("compare", "a", "b", "--drop-db", "-3"), "--drop-db")
+    bad(("compare", "a", "b", "c"), "'c' is one too many")
+    bad(("compare", "a", "b", "--bogus"), "unknown option '--bogus'")
+    bad(("compare", "a", "b", "--quiet=1"), "--quiet takes no value")
+    bad(("extract", "m.onnx", "--sample", "-1"), "--sample", "'-1'")
+    bad(("extract", "m.onnx", "n.onnx"), "'n.onnx' is one too many")
+    for form in (("--dump", fresh("nodump")), ("--dump=" + fresh("nodump"),)):
+        bad(("extract", fx("two_inputs.onnx"), *form, "--tensor", "x", "-o", fresh("pack")), "nodump", "not a folder")
+    assert "--dump DIR" in run("extract", "--help").stdout
+    assert "--sqnr-min DB" in run("compare", "--help").stdout
+
+
 if __name__ == "__main__":
     checks.finish("cli")
