@@ -184,6 +184,26 @@ def med(v):
     return statistics.median(v) if v else float("nan")
 
 
+def timed_own(cmd, timeout):
+    """timed() with the child's own peak RSS: Python starts children with
+    vfork, so a child's ru_maxrss starts at this process's own high-water
+    mark (the copy floor's buffers, loaded models); GNU time, a small
+    program, forks the tool afresh and reports the tool's peak alone."""
+    if not os.path.exists("/usr/bin/time"):
+        return timed(cmd, timeout)
+    fd, path = tempfile.mkstemp(prefix="layerout-bench-rss-")
+    os.close(fd)
+    try:
+        wall, rss, code, err = timed(["/usr/bin/time", "-f", "%M", "-o", path] + cmd, timeout)
+        try:
+            rss = int(open(path).read().split()[-1]) / 1024.0
+        except (OSError, ValueError, IndexError):
+            pass
+        return wall, rss, code, err
+    finally:
+        os.unlink(path)
+
+
 def meminfo_available():
     try:
         return int(re.search(r"MemAvailable:\s+(\d+)", open("/proc/meminfo").read()).group(1)) * 1024
@@ -302,7 +322,7 @@ def main():
                                        "--threads", str(THREADS)] + (["--format", "safetensors"] if tool == "lo_st" else [])
                             else:
                                 cmd = [py, "-c", ORT_LOOP, "capture", cap, lst, out]
-                            wall, rss, code, err = timed(cmd, 3600)
+                            wall, rss, code, err = timed_own(cmd, 3600)
                             if code != 0:
                                 failures.append(f"{name} {n} {place} {tool}: exit {code}: {err.strip()[-500:]}")
                                 continue
