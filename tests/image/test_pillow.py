@@ -231,6 +231,13 @@ def lying():
     out.append(("jpeg_lying_dims", bytes(j), "cannot be held"))
     struct.pack_into(">HH", j, sof + 5, 65000, 65000)
     out.append(("jpeg_over_cap", bytes(j), "larger than the"))
+    k = bytearray(pil_bytes(picture(17, 19, "RGB"), "JPEG2000", no_jp2=True, tile_size=(16, 16)))
+    struct.pack_into(">II", k, 8, 10000, 10000)  # Xsiz, Ysiz in SIZ (after FF4F FF51 Lsiz Rsiz)
+    out.append(("j2k_lying_tiles", bytes(k), "tiles cannot be held"))
+    w = bytearray(pil_bytes(picture(8, 8, "RGB"), "WEBP", lossless=True))
+    v, = struct.unpack_from("<I", w, 21)  # VP8L: 14-bit width-1 and height-1
+    struct.pack_into("<I", w, 21, (v & ~0xFFFFFFF) | 16383 | 16383 << 14)
+    out.append(("webp_over_cap", bytes(w), "larger than the"))
     return out
 
 

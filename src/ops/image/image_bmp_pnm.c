@@ -27,7 +27,7 @@ const char *lo_decode_bmp(const uint8_t *b, size_t n, lo_image *img) {
     int64_t w, h;
     unsigned bpp;
     if (hsz == 12) {
-        w = le16(b + 18), h = (int16_t)le16(b + 20), bpp = le16(b + 24);
+        w = le16(b + 18), h = le16(b + 20), bpp = le16(b + 24); /* unsigned in the OS/2 header */
     } else if (hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) {
         if (n < 54) return "truncated BMP";
         w = (int32_t)le32(b + 18), h = (int32_t)le32(b + 22), bpp = le16(b + 28), comp = le32(b + 30);

@@ -238,6 +238,50 @@ static OPJ_BOOL j2k_seek(OPJ_OFF_T at, void *user) {
 
 static void j2k_quiet(const char *msg, void *user) { (void)msg, (void)user; }
 
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* Before OpenJPEG sees the file: its SIZ marker (image and tile grid,
+ * components), read here, since opj_read_header already allocates per tile
+ * and per component. Every tile present costs a tile-part header (SOT and
+ * SOD, 14 bytes), so the file bounds the tile count; the image size is
+ * checked against the cap. In a JP2 file the codestream is the jp2c box. */
+static const char *j2k_siz_check(const uint8_t *b, size_t n, bool jp2, lo_image *img) {
+    size_t at = 0;
+    if (jp2) {
+        for (;;) {
+            if (n - at < 8) return "bad JPEG 2000 image (no codestream box)";
+            uint64_t len = be32(b + at), head = 8;
+            if (len == 1) {
+                if (n - at < 16) return "bad JPEG 2000 image (truncated box)";
+                len = (uint64_t)be32(b + at + 8) << 32 | be32(b + at + 12), head = 16;
+            } else if (len == 0) {
+                len = n - at;
+            }
+            if (!memcmp(b + at + 4, "jp2c", 4)) {
+                at += head;
+                break;
+            }
+            if (len < head || len > n - at) return "bad JPEG 2000 image (truncated box)";
+            at += (size_t)len;
+        }
+    }
+    if (n - at < 4 + 38 || memcmp(b + at, "\xff\x4f\xff\x51", 4)) return "bad JPEG 2000 image (no SIZ marker)";
+    const uint8_t *siz = b + at + 4;
+    uint64_t xs = be32(siz + 4), ys = be32(siz + 8), xo = be32(siz + 12), yo = be32(siz + 16);
+    uint64_t xt = be32(siz + 20), yt = be32(siz + 24), xto = be32(siz + 28), yto = be32(siz + 32);
+    unsigned comps = (unsigned)(siz[36] << 8 | siz[37]);
+    if (xo >= xs || yo >= ys || !xt || !yt || xto > xo || yto > yo) return "bad JPEG 2000 image (SIZ marker)";
+    if (comps != 1 && comps != 3)
+        return lo_image_unsupported(img, "JPEG 2000 image with %u components (1 or 3 are supported)", comps);
+    const char *why = lo_image_size_ok(img, "JPEG 2000", (int64_t)(xs - xo), (int64_t)(ys - yo));
+    if (why) return why;
+    uint64_t tiles = ((xs - xto + xt - 1) / xt) * ((ys - yto + yt - 1) / yt);
+    if (tiles > (n - at) / 14)
+        return lo_image_fail(img, "JPEG 2000 image of %" PRIu64 " tiles cannot be held in its %zu bytes (truncated or damaged)",
+                             tiles, n);
+    return NULL;
+}
+
 /* A JP2 file or a raw J2K codestream of 8-bit grey or RGB components. The
  * header's size and components are checked before opj_decode allocates. */
 const char *lo_decode_j2k(const uint8_t *b, size_t n, bool jp2, lo_image *img) {
@@ -245,8 +289,8 @@ const char *lo_decode_j2k(const uint8_t *b, size_t n, bool jp2, lo_image *img) {
     opj_stream_t *st = opj_stream_create(1 << 16, OPJ_TRUE);
     opj_codec_t *codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
     opj_image_t *im = NULL;
-    const char *why = NULL;
-    if (!st || !codec) why = "out of memory";
+    const char *why = j2k_siz_check(b, n, jp2, img);
+    if (!why && (!st || !codec)) why = "out of memory";
     if (!why) {
         opj_stream_set_user_data(st, &src, NULL);
         opj_stream_set_user_data_length(st, n);

@@ -112,14 +112,21 @@ const char *lo_decode_png(const uint8_t *b, size_t n, lo_image *img) {
         png_destroy_read_struct(&png, &info, NULL);
         return why;
     }
-    /* the whole decoded image at once, as an interlaced one needs */
-    if (!(rows_mem = malloc(rowbytes * h)) || !(rows = malloc(sizeof(png_bytep) * h))) png_error(png, "out of memory");
-    for (png_uint_32 y = 0; y < h; y++) rows[y] = rows_mem + rowbytes * y;
-    png_read_image(png, rows);
-    for (png_uint_32 y = 0; y < h; y++)
+    /* an interlaced image needs the whole decoded image at once; any other
+     * is read a row at a time */
+    bool interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
+    if (!(rows_mem = malloc(rowbytes * (interlaced ? h : 1))) || !(rows = malloc(sizeof(png_bytep) * (interlaced ? h : 1))))
+        png_error(png, "out of memory");
+    if (interlaced) {
+        for (png_uint_32 y = 0; y < h; y++) rows[y] = rows_mem + rowbytes * y;
+        png_read_image(png, rows);
+    }
+    for (png_uint_32 y = 0; y < h; y++) {
+        const uint8_t *row = interlaced ? rows[y] : rows_mem;
+        if (!interlaced) png_read_row(png, rows_mem, NULL);
         for (png_uint_32 x = 0; x < w; x++) {
             uint8_t *o = img->rgb + ((size_t)y * w + x) * 3;
-            const uint8_t *p = rows[y] + (size_t)x * ch * (grey16 ? 2 : 1);
+            const uint8_t *p = row + (size_t)x * ch * (grey16 ? 2 : 1);
             if (grey16) {
                 unsigned v = (unsigned)p[0] << 8 | p[1]; /* PNG's byte order */
                 o[0] = o[1] = o[2] = (uint8_t)(v > 255 ? 255 : v);
@@ -129,6 +136,7 @@ const char *lo_decode_png(const uint8_t *b, size_t n, lo_image *img) {
                 o[0] = p[0], o[1] = p[1], o[2] = p[2];
             }
         }
+    }
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
     free(rows_mem);

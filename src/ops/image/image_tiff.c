@@ -177,19 +177,28 @@ static const char *tiff_rgba(TIFF *tif, tiff_source *src, lo_image *img) {
     return NULL;
 }
 
+/* libtiff's largest single allocation is set when the file is opened. The
+ * first opening, to read the header, allows what the directory of a file
+ * this size can need (arrays of strip offsets, tags); one whose header
+ * declares a million strips in a few bytes is refused there. The image
+ * is then decoded from a second opening whose limit fits the declared (and
+ * by then checked) size: a whole-image strip of 16-bit RGBA at most. */
+static TIFF *tiff_open(tiff_source *src, int64_t most) {
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!opts) return NULL;
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)(most > ((int64_t)64 << 20) ? most : (int64_t)64 << 20));
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, t_error, src);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, t_warning, src);
+    src->at = 0;
+    /* "m": no memory mapping, libtiff reads through t_read */
+    TIFF *tif = TIFFClientOpenExt("image", "rm", src, t_read, t_write, t_seek, t_close, t_size, t_map, t_unmap, opts);
+    TIFFOpenOptionsFree(opts);
+    return tif;
+}
+
 const char *lo_decode_tiff(const uint8_t *b, size_t n, lo_image *img) {
     tiff_source src = {b, n, 0, ""};
-    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    if (!opts) return "out of memory";
-    /* no single allocation inside libtiff beyond what a capped image needs
-     * (a whole-image strip of 16-bit RGBA at most) */
-    int64_t most = lo_image_max_pixels() * 8;
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)(most > ((int64_t)64 << 20) ? most : (int64_t)64 << 20));
-    TIFFOpenOptionsSetErrorHandlerExtR(opts, t_error, &src);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts, t_warning, &src);
-    /* "m": no memory mapping, libtiff reads through t_read */
-    TIFF *tif = TIFFClientOpenExt("image", "rm", &src, t_read, t_write, t_seek, t_close, t_size, t_map, t_unmap, opts);
-    TIFFOpenOptionsFree(opts);
+    TIFF *tif = tiff_open(&src, (int64_t)n * 16);
     if (!tif) return lo_image_fail(img, "bad TIFF: %s", src.message[0] ? src.message : "cannot open");
     uint32_t w = 0, h = 0;
     uint16_t bps = 1, spp = 1, photometric = 0xffff, planar = PLANARCONFIG_CONTIG, compression = COMPRESSION_NONE,
@@ -207,6 +216,16 @@ const char *lo_decode_tiff(const uint8_t *b, size_t n, lo_image *img) {
     if (!why) why = tiff_plausible(tif, &src, img, w, h, spp, bps, compression);
     if (!why && !TIFFIsCODECConfigured(compression))
         why = lo_image_unsupported(img, "TIFF compression %u (not supported by this libtiff)", compression);
+    /* a tile may overhang the image, but not by orders of magnitude */
+    uint64_t raw = ((uint64_t)w * spp * bps + 7) / 8 * h;
+    if (!why && TIFFIsTiled(tif) && TIFFTileSize64(tif) > (raw * 4 > (16u << 20) ? raw * 4 : (16u << 20)))
+        why = lo_image_fail(img, "TIFF tiles of %" PRIu64 " bytes for an image of %" PRIu32 " x %" PRIu32 " pixels (damaged)",
+                            (uint64_t)TIFFTileSize64(tif), w, h);
+    int64_t most = (int64_t)w * h * 8;
+    if (!why && most > (int64_t)n * 16) {
+        TIFFClose(tif);
+        if (!(tif = tiff_open(&src, most))) return lo_image_fail(img, "bad TIFF: %s", src.message[0] ? src.message : "cannot open");
+    }
     if (!why) why = lo_image_alloc(img, "TIFF", w, h);
     if (!why) {
         bool grey = photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE;
