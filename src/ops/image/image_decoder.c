@@ -275,10 +275,11 @@ static const char *j2k_siz_check(const uint8_t *b, size_t n, bool jp2, lo_image 
         return lo_image_unsupported(img, "JPEG 2000 image with %u components (1 or 3 are supported)", comps);
     const char *why = lo_image_size_ok(img, "JPEG 2000", (int64_t)(xs - xo), (int64_t)(ys - yo));
     if (why) return why;
-    uint64_t tiles = ((xs - xto + xt - 1) / xt) * ((ys - yto + yt - 1) / yt);
-    if (tiles > (n - at) / 14)
-        return lo_image_fail(img, "JPEG 2000 image of %" PRIu64 " tiles cannot be held in its %zu bytes (truncated or damaged)",
-                             tiles, n);
+    uint64_t tx = (xs - xto + xt - 1) / xt, ty = (ys - yto + yt - 1) / yt, most = (n - at) / 14;
+    uint64_t tiles = tx > most || ty > most ? UINT64_MAX : tx * ty;
+    if (tiles > most)
+        return lo_image_fail(img, "JPEG 2000 image of %" PRIu64 " x %" PRIu64 " tiles cannot be held in its %zu bytes (truncated or damaged)",
+                             tx, ty, n);
     return NULL;
 }
 

@@ -179,14 +179,15 @@ static const char *tiff_rgba(TIFF *tif, tiff_source *src, lo_image *img) {
 
 /* libtiff's largest single allocation is set when the file is opened. The
  * first opening, to read the header, allows what the directory of a file
- * this size can need (arrays of strip offsets, tags); one whose header
- * declares a million strips in a few bytes is refused there. The image
- * is then decoded from a second opening whose limit fits the declared (and
- * by then checked) size: a whole-image strip of 16-bit RGBA at most. */
+ * this size can need (arrays of strip offsets, tags: a few times its size);
+ * one whose header declares a million strips in a few bytes is refused
+ * there. The image is then decoded from a second opening whose limit fits
+ * the declared (and by then checked) size: a whole-image strip of 16-bit
+ * RGBA at most, 64 MB at least. */
 static TIFF *tiff_open(tiff_source *src, int64_t most) {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
     if (!opts) return NULL;
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)(most > ((int64_t)64 << 20) ? most : (int64_t)64 << 20));
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)most);
     TIFFOpenOptionsSetErrorHandlerExtR(opts, t_error, src);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, t_warning, src);
     src->at = 0;
@@ -198,7 +199,7 @@ static TIFF *tiff_open(tiff_source *src, int64_t most) {
 
 const char *lo_decode_tiff(const uint8_t *b, size_t n, lo_image *img) {
     tiff_source src = {b, n, 0, ""};
-    TIFF *tif = tiff_open(&src, (int64_t)n * 16);
+    TIFF *tif = tiff_open(&src, ((int64_t)1 << 20) + (int64_t)n * 16);
     if (!tif) return lo_image_fail(img, "bad TIFF: %s", src.message[0] ? src.message : "cannot open");
     uint32_t w = 0, h = 0;
     uint16_t bps = 1, spp = 1, photometric = 0xffff, planar = PLANARCONFIG_CONTIG, compression = COMPRESSION_NONE,
@@ -221,8 +222,8 @@ const char *lo_decode_tiff(const uint8_t *b, size_t n, lo_image *img) {
     if (!why && TIFFIsTiled(tif) && TIFFTileSize64(tif) > (raw * 4 > (16u << 20) ? raw * 4 : (16u << 20)))
         why = lo_image_fail(img, "TIFF tiles of %" PRIu64 " bytes for an image of %" PRIu32 " x %" PRIu32 " pixels (damaged)",
                             (uint64_t)TIFFTileSize64(tif), w, h);
-    int64_t most = (int64_t)w * h * 8;
-    if (!why && most > (int64_t)n * 16) {
+    if (!why) { /* w x h is within the cap by now */
+        int64_t most = (int64_t)w * h * 8 > ((int64_t)64 << 20) ? (int64_t)w * h * 8 : (int64_t)64 << 20;
         TIFFClose(tif);
         if (!(tif = tiff_open(&src, most))) return lo_image_fail(img, "bad TIFF: %s", src.message[0] ? src.message : "cannot open");
     }
