@@ -167,7 +167,7 @@ static json_t *node_needs(const Onnx__NodeProto *nd) {
 static int dump_index(const extract_ctx *x, const char *name) {
     for (int i = 0; i < x->dump.n_tensors; i++)
         if (x->dump.tensors[i].name && !strcmp(x->dump.tensors[i].name, name)) return i;
-    char *stem = lo_sanitize_name(name);
+    char *stem = lo_sanitize_onnx(name);
     int found = -1;
     for (int i = 0; stem && i < x->dump.n_tensors && found < 0; i++)
         if (!x->dump.tensors[i].name && !strcmp(x->dump.tensors[i].file, stem)) found = i;
@@ -204,7 +204,7 @@ static const char *resolve_name(extract_ctx *x, const char *given) {
         const char *key;
         json_t *v;
         json_object_foreach(x->producer, key, v) {
-            char *s = lo_sanitize_name(key);
+            char *s = lo_sanitize_onnx(key);
             bool hit = s && !strcmp(s, given);
             free(s);
             if (hit) return key;

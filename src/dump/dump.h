@@ -13,6 +13,9 @@
  * or a NUL, so it cannot leave the folder it is written in. Names longer
  * than a file system allows are cut and given a hash suffix. malloc'd. */
 char *lo_sanitize_name(const char *name);
+/* The file stem aimet_onnx gives an ONNX tensor name: "_updated" removed,
+ * then sanitized (naming.c). */
+char *lo_sanitize_onnx(const char *name);
 
 /* QNN's converter rule: AIMET's, then a leading '_' unless the name starts
  * with a letter. malloc'd. */
