@@ -45,7 +45,7 @@ lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, l
         hl = lo_npy_header(t->dtype, t->rank, t->dims, header, sizeof header);
         if (!hl)
             return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot write %s tensor '%s' as .npy (numpy has "
-                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name);
+                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name ? t->name : file);
     }
     int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot create '%s/%s': %s", dirpath, file, strerror(errno));
