@@ -22,6 +22,12 @@ _ST_CODES = {
 }
 
 
+def file_stem(file):
+    """A manifest's file name without its .raw/.npy extension (a safetensors
+    dump's names have none)."""
+    return file[:-4] if file.endswith((".raw", ".npy")) else file
+
+
 def read_safetensors(path):
     """{key: array} of a safetensors file, in the order of its data; and its
     __metadata__ (a dict, empty when it has none)."""
@@ -88,7 +94,7 @@ def load_sample(dump_dir, sample=0):
     out = {}
     for e in entries:
         path = os.path.join(folder, e["file"])
-        stem = os.path.splitext(e["file"])[0]
+        stem = file_stem(e["file"])
         if not os.path.exists(path):
             continue  # a tensor this sample did not produce (a loop's extra iteration)
         if fmt == "npy":

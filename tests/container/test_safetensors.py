@@ -383,6 +383,7 @@ def a_killed_writer_leaves_whole_samples_and_append_finishes():
         _, err = p.communicate()
         assert p.returncode in (-9, 0, 130, 2), (p.returncode, err)
         done = complete_prefix(d)
+        print("    signal %d after %.2f s: %d samples whole" % (sig, delay, done))
         assert done < 400, "the run finished before the signal: nothing tested"
         # --append finishes from where the dump stands
         run("generate", MODEL, "--input-list", big, "-o", d, "--format", "safetensors", "--append", "-q")
