@@ -643,7 +643,9 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     g->model_path = lo_strdup(model_path);
     g->dirfd = -1;
     lo_status st = LO_OK;
-    if (g->opt.layers) {
+    if ((unsigned)g->opt.format > LO_FORMAT_SAFETENSORS)
+        st = lo_fail(err, LO_ERR_ARGUMENT, "unknown output format %d (raw 0, npy 1, safetensors 2)", (int)g->opt.format);
+    if (st == LO_OK && g->opt.layers) {
         int rc = regcomp(&g->layers, g->opt.layers, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char msg[200];

@@ -230,6 +230,13 @@ def compare_reads_safetensors_against_raw_and_itself():
     for ref, test in ((w("raw"), w("st")), (w("st"), w("raw")), (w("st"), w("st"))):
         p = run("compare", ref, test, expect=0)
         assert "15 compared, 15 pass" in p.stdout, p.stdout
+    # an AIMET dump (the name-order file and .raw files, no manifest) against it
+    aimet = w("aimet")
+    shutil.copytree(w("raw"), aimet)
+    os.remove(os.path.join(aimet, "manifest.json"))
+    for ref, test in ((aimet, w("st")), (w("st"), aimet)):
+        p = run("compare", ref, test, "--model", MODEL, expect=0)
+        assert "AIMET dump" in p.stdout and "15 compared, 15 pass" in p.stdout, p.stdout
     # and the Python package's compare
     rows = layerout.compare(w("raw"), w("st"))
     assert len(rows) == 15 and all(r["status"] == "pass" and r["sqnr_db"] == float("inf") for r in rows), rows
@@ -391,6 +398,40 @@ def a_killed_writer_leaves_whole_samples_and_append_finishes():
         assert not [n for n in os.listdir(os.path.join(d, "outputs")) if n.endswith(".partial")]
         for k in (0, done, 399):
             check_against_ort(d, k, k % N)
+
+
+@test
+def megabytes_of_data_under_a_header_that_outgrew_its_room():
+    # the first sample's header has no earlier one to size its room by: with
+    # 12 long names it outgrows it, and 9 MB of data (several copy chunks)
+    # move up behind it
+    names = ["x"] + ["a fairly long tensor name, number %d, to grow the header" % i for i in range(12)]
+    nodes = [helper.make_node("Neg" if i % 2 else "Abs", [names[i]], [names[i + 1]]) for i in range(12)]
+    g = helper.make_graph(nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 256, 256])],
+                          [helper.make_tensor_value_info(names[-1], TensorProto.FLOAT, [1, 3, 256, 256])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = w("big.onnx")
+    onnx.save(m, path)
+    xs = [rng.standard_normal((1, 3, 256, 256)).astype(np.float32) for _ in range(2)]
+    for k, x in enumerate(xs):
+        x.tofile(w("big%d.raw" % k))
+    with open(w("big_list.txt"), "w") as f:
+        f.write(w("big0.raw") + "\n" + w("big1.raw") + "\n")
+    d = w("st_big")
+    run("generate", path, "--input-list", w("big_list.txt"), "-o", d, "--format", "safetensors", "-q")
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    mo = onnx.load(path)
+    del mo.graph.output[:]
+    mo.graph.output.extend([helper.make_empty_tensor_value_info(n) for n in names[1:]])
+    sess = ort.InferenceSession(mo.SerializeToString(), providers=["CPUExecutionProvider"])
+    for k, x in enumerate(xs):
+        fpath = os.path.join(d, "outputs", "layer_outputs_%d.safetensors" % k)
+        got = safetensors.numpy.load_file(fpath)
+        ref = dict(zip(names[1:], sess.run(names[1:], {"x": x})), x=x)
+        assert set(got) == {stem(n) for n in names}, sorted(got)
+        for n, a in ref.items():
+            assert np.array_equal(got[stem(n)], a), n
+        assert os.path.getsize(fpath) < 13 * x.nbytes + 4096, os.path.getsize(fpath)
 
 
 def full_disk(limit):
