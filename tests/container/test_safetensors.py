@@ -329,6 +329,20 @@ def shards_and_merge_give_the_one_process_dump():
             "%d/2" % i, "-q")
     run("merge", *parts, "-o", w("st_merged"), "-q")
     same_tensors(w("st"), w("st_merged"))
+    # shards on another file system (tmpfs) are copied, not renamed, into the merged folder
+    if os.path.isdir("/dev/shm"):
+        import tempfile
+        shm = tempfile.mkdtemp(prefix="layerout-container-", dir="/dev/shm")
+        try:
+            parts = [os.path.join(shm, "part%d" % i) for i in range(2)]
+            for i, p in enumerate(parts):
+                run("generate", MODEL, "--input-list", w("list.txt"), "-o", p, "--format", "safetensors",
+                    "--shard", "%d/2" % i, "-q")
+            out = run("merge", *parts, "-o", w("st_merged_copy")).stdout
+            assert "copied" in out or os.stat(shm).st_dev == os.stat(WORK).st_dev, out
+            same_tensors(w("st"), w("st_merged_copy"))
+        finally:
+            shutil.rmtree(shm, ignore_errors=True)
     # a shard of another format is another run
     run("generate", MODEL, "--input-list", w("list.txt"), "-o", w("st_mixed"), "--format", "safetensors",
         "--shard", "0/2", "-q")
