@@ -29,31 +29,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 import layerout
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402
+from checks import expect_error, test  # noqa: E402
+
 LAYEROUT, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
 os.makedirs(WORK, exist_ok=True)
-results = []
-
-
-def test(fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((fn.__name__, None))
-        print("PASS %s (%.1f s)" % (fn.__name__, time.time() - t0), flush=True)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        results.append((fn.__name__, e))
-        print("FAIL", fn.__name__, "\n   ", repr(e).replace("\n", "\n    "), flush=True)
-    return fn
 
 
 def run(*args, expect=0, preexec=None):
-    p = subprocess.run([LAYEROUT, *args], capture_output=True, text=True, timeout=600, preexec_fn=preexec)
-    if p.returncode < 0:
-        raise AssertionError("layerout %s killed by signal %d: %s" % (" ".join(args), -p.returncode, p.stderr))
-    if expect is not None and p.returncode != expect:
-        raise AssertionError("layerout %s: exit %d, wanted %d\n%s%s" % (" ".join(args), p.returncode, expect,
-                                                                       p.stdout, p.stderr))
-    return p
+    return checks.run(LAYEROUT, args, expect=expect, preexec_fn=preexec)
 
 
 def w(path):
@@ -273,12 +258,10 @@ def a_truncated_safetensors_file_is_a_clear_error():
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
         f.truncate(size - 10)
-    p = run("compare", w("raw"), d, expect=2)
-    assert "layer_outputs_1.safetensors" in p.stderr and "truncated" in p.stderr, p.stderr
+    expect_error(run("compare", w("raw"), d, expect=None), "layer_outputs_1.safetensors", "truncated")
     with open(path, "wb") as f:
         f.write(b"\x05\x00")
-    p = run("compare", w("raw"), d, expect=2)
-    assert "not a safetensors file" in p.stderr, p.stderr
+    expect_error(run("compare", w("raw"), d, expect=None), "layer_outputs_1.safetensors", "not a safetensors file")
 
 
 @test
@@ -346,8 +329,8 @@ def shards_and_merge_give_the_one_process_dump():
     # a shard of another format is another run
     run("generate", MODEL, "--input-list", w("list.txt"), "-o", w("st_mixed"), "--format", "safetensors",
         "--shard", "0/2", "-q")
-    p = run("generate", MODEL, "--input-list", w("list.txt"), "-o", w("st_mixed"), "--shard", "1/2", "-q", expect=2)
-    assert "format safetensors" in p.stderr, p.stderr
+    expect_error(run("generate", MODEL, "--input-list", w("list.txt"), "-o", w("st_mixed"), "--shard", "1/2", "-q",
+                     expect=None), "format safetensors")
 
 
 @test
@@ -358,8 +341,7 @@ def merge_refuses_a_damaged_container():
             "%d/2" % i, "-q")
     with open(os.path.join(d, "outputs", "layer_outputs_2.safetensors"), "ab") as f:
         f.write(b"\0")
-    p = run("merge", d, expect=2)
-    assert "sample 2" in p.stderr and "another size" in p.stderr, p.stderr
+    expect_error(run("merge", d, expect=None), "sample 2", "another size")
     assert not os.path.exists(os.path.join(d, "manifest.json"))
 
 
@@ -373,8 +355,8 @@ def append_continues_a_safetensors_dump():
     # --append skips the samples the folder holds
     run("generate", MODEL, "--input-list", w("list.txt"), "-o", d, "--format", "safetensors", "--append", "-q")
     same_tensors(w("st"), d)
-    p = run("generate", MODEL, "--input-list", w("list.txt"), "-o", d, "--append", "-q", expect=2)
-    assert "holds safetensors files" in p.stderr, p.stderr
+    expect_error(run("generate", MODEL, "--input-list", w("list.txt"), "-o", d, "--append", "-q", expect=None),
+                 "holds safetensors files")
 
 
 def complete_prefix(d):
@@ -461,9 +443,8 @@ def a_full_disk_fails_clearly_and_publishes_nothing_partial():
     # first sample's data; the inputs file (256 B of data) would fit
     d = w("st_full")
     p = run("generate", MODEL, "--input-list", w("list.txt"), "-o", d, "--format", "safetensors",
-            expect=2, preexec=full_disk(1000))
-    assert p.stderr.startswith("layerout: ") and "File too large" in p.stderr, p.stderr
-    assert "layer_outputs_0.safetensors" in p.stderr, p.stderr
+            expect=None, preexec=full_disk(1000))
+    expect_error(p, "File too large", "layer_outputs_0.safetensors")
     assert os.listdir(os.path.join(d, "outputs")) == [], os.listdir(os.path.join(d, "outputs"))
     assert not os.path.exists(os.path.join(d, "manifest.json"))
     run("generate", MODEL, "--input-list", w("list.txt"), "-o", d, "--format", "safetensors", "--append", "-q")
@@ -481,8 +462,8 @@ def a_string_tensor_is_refused_naming_it_and_its_type():
     onnx.save(m, path)
     np.array([1.5, -2], np.float32).tofile(w("two.raw"))
     d = w("st_string")
-    p = run("generate", path, "-i", w("two.raw"), "-o", d, "--format", "safetensors", expect=2)
-    assert "string tensor 'as text'" in p.stderr and "safetensors has no string type" in p.stderr, p.stderr
+    expect_error(run("generate", path, "-i", w("two.raw"), "-o", d, "--format", "safetensors", expect=None),
+                 "string tensor 'as text'", "safetensors has no string type")
     assert os.listdir(os.path.join(d, "outputs")) == [] and not os.path.exists(os.path.join(d, "manifest.json"))
     # the same model saves as raw: the refusal is the format's
     run("generate", path, "-i", w("two.raw"), "-o", w("raw_string"), "-q")
@@ -528,6 +509,4 @@ def the_python_package_writes_safetensors():
         check_against_ort(d, k)
 
 
-failed = [n for n, e in results if e]
-print("container: %d passed, %d failed" % (len(results) - len(failed), len(failed)))
-sys.exit(1 if failed else 0)
+checks.finish("container")
