@@ -265,6 +265,40 @@ def a_truncated_safetensors_file_is_a_clear_error():
 
 
 @test
+def malformed_headers_are_clear_errors():
+    import struct
+    d = w("st_malformed")
+    shutil.copytree(w("st"), d)
+    path = os.path.join(d, "outputs", "layer_outputs_0.safetensors")
+
+    def st_file(header, data=b"", raw=None):
+        h = raw if raw is not None else json.dumps(header).encode()
+        return struct.pack("<Q", len(h)) + h + data
+
+    x = {"dtype": "F32", "shape": [1, 3, 8, 8], "data_offsets": [0, 768]}
+    cases = [
+        (struct.pack("<Q", 1 << 62) + b"{}", "header length"),
+        (st_file(None, raw=b"[1, 2]"), "not a JSON object"),
+        (st_file(None, raw=b"{\"x\": "), "not a JSON object"),
+        (st_file({"x": dict(x, dtype="STR")}, b"\0" * 768), "dtype 'STR'"),
+        (st_file({"x": dict(x, shape=[1, -3, 8, 8])}, b"\0" * 768), "malformed shape"),
+        (st_file({"x": dict(x, shape=[1, 3, 8, 9])}, b"\0" * 768), "data_offsets"),
+        (st_file({"x": dict(x, data_offsets=[0, 1 << 40])}, b"\0" * 768), "data_offsets"),
+        (st_file({"x": dict(x, data_offsets=[8, 0])}, b"\0" * 768), "data_offsets"),
+        (st_file({"x": dict(x, shape="1x3")}, b"\0" * 768), "malformed"),
+    ]
+    for blob, words in cases:
+        with open(path, "wb") as f:
+            f.write(blob)
+        expect_error(run("compare", w("raw"), d, expect=None), "layer_outputs_0.safetensors", words)
+    # a file that holds fewer tensors than the manifest names: those rows are not compared, saying why
+    with open(path, "wb") as f:
+        f.write(st_file({"x": x}, INPUTS[0].tobytes()))
+    p = run("compare", w("raw"), d, expect=1)
+    assert "holds no tensor 'relu'" in p.stdout and "1 compared, 1 pass" in p.stdout, p.stdout
+
+
+@test
 def extract_packs_a_tensor_of_a_safetensors_dump():
     for dump in ("raw", "st"):
         pack = w("pack_" + dump)
