@@ -23,7 +23,7 @@ static const char usage[] =
     "  DIR/manifest.json                   model SHA-256, every tensor's name, node, dtype, shape,\n"
     "                                      and the number of complete samples; written last\n"
     ".raw files hold the tensor's bytes in its own dtype, C order, little-endian, no header.\n"
-    "With --format safetensors each sample is one file instead (fewer files: faster on disk):\n"
+    "With --format safetensors each sample is one file instead of a file per tensor:\n"
     "  DIR/outputs/layer_outputs_K.safetensors  every tensor, keyed by NAME (no extension);\n"
     "                                      its __metadata__ maps NAME to the ONNX name\n"
     "  DIR/inputs/input_K.safetensors      the inputs, keyed by the model's input names\n"
