@@ -78,7 +78,8 @@ typedef struct lo_dump {
     bool has_order; /* tensors[] are in graph order (name-order file or manifest) */
     int n_samples;
     char **sample_dirs; /* n_samples folders holding the tensor files, or safetensors files */
-    struct lo_st_index *containers; /* per sample, the safetensors file's header; NULL: folders */
+    bool container_files;           /* samples are safetensors files (sample_dirs name them) */
+    struct lo_st_index *containers; /* then, per sample, the file's header */
     int first_sample;   /* the sample number of sample_dirs[0]: K for one Result_K folder
                            given directly, else 0 */
     char *naming;       /* the manifest's naming scheme, NULL when it does not say */

@@ -134,10 +134,10 @@ static lo_status find_samples(lo_dump *d, const char *dir, const char *prefix, b
             size_t n = strlen(p) + sizeof LO_DUMP_CONTAINER_EXT;
             char *f = malloc(n);
             if (f) snprintf(f, n, "%s" LO_DUMP_CONTAINER_EXT, p);
-            if (f && is_file(f)) d->containers = calloc(1, sizeof *d->containers); /* a marker until loaded */
+            d->container_files = f && is_file(f);
             free(f);
         }
-        if (d->containers) {
+        if (d->container_files) {
             size_t n = strlen(p) + sizeof LO_DUMP_CONTAINER_EXT;
             char *f = malloc(n);
             if (f) snprintf(f, n, "%s" LO_DUMP_CONTAINER_EXT, p);
@@ -145,7 +145,7 @@ static lo_status find_samples(lo_dump *d, const char *dir, const char *prefix, b
             p = f;
             if (!p) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         }
-        if (d->containers ? !is_file(p) : !is_dir(p)) {
+        if (d->container_files ? !is_file(p) : !is_dir(p)) {
             free(p);
             break;
         }
@@ -295,8 +295,8 @@ static lo_status read_name_order(lo_dump *d, const char *path, lo_error *err) {
 
 lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     memset(d, 0, sizeof *d);
-    d->path = lo_strdup(path);
     if (!is_dir(path)) return lo_fail(err, LO_ERR_IO, "'%s' is not a folder", path);
+    d->path = lo_strdup(path);
     char *manifest = join(path, LO_DUMP_MANIFEST);
     char *order = join(path, LO_DUMP_ORDER);
     char *outputs = join(path, "outputs");
@@ -348,9 +348,8 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     }
     if (st == LO_OK && d->n_samples == 0)
         st = lo_fail(err, LO_ERR_IO, "'%s' holds no complete sample", path);
-    if (st == LO_OK && d->containers) {
+    if (st == LO_OK && d->container_files) {
         /* every sample's header once: a pair then costs no parsing */
-        free(d->containers);
         d->containers = calloc((size_t)d->n_samples, sizeof *d->containers);
         if (!d->containers) st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         for (int k = 0; st == LO_OK && k < d->n_samples; k++)
@@ -360,6 +359,8 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     free(order);
     free(outputs);
     free(result0);
+    /* a failed open holds nothing: callers need not close it */
+    if (st != LO_OK) lo_dump_close(d);
     return st;
 }
 

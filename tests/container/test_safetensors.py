@@ -291,6 +291,15 @@ def malformed_headers_are_clear_errors():
         with open(path, "wb") as f:
             f.write(blob)
         expect_error(run("compare", w("raw"), d, expect=None), "layer_outputs_0.safetensors", words)
+    # a manifest this reader refuses, after the sample files were found
+    d2 = w("st_schema")
+    shutil.copytree(w("st"), d2)
+    mpath = os.path.join(d2, "manifest.json")
+    m = json.load(open(mpath))
+    m["schema"] = 99
+    json.dump(m, open(mpath, "w"))
+    expect_error(run("compare", w("raw"), d2, expect=None), "schema")
+    expect_error(run("extract", MODEL, "--dump", d2, "--tensor", "relu", "-o", w("pack_schema"), expect=None), "schema")
     # a file that holds fewer tensors than the manifest names: those rows are not compared, saying why
     with open(path, "wb") as f:
         f.write(st_file({"x": x}, INPUTS[0].tobytes()))
