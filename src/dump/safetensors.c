@@ -109,7 +109,10 @@ lo_status lo_st_add(lo_st_writer *w, const char *key, const char *onnx_name, con
         return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot save %s tensor '%s' in a safetensors file (safetensors has "
                        "no %s type); use --format raw or npy", lo_dtype_name(t->dtype), onnx_name ? onnx_name : key,
                        lo_dtype_name(t->dtype));
-    if (json_object_get(w->header, key) || !strcmp(key, "__metadata__"))
+    if (!strcmp(key, "__metadata__"))
+        return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot save tensor '%s' in a safetensors file: the format reserves the "
+                       "name __metadata__; use --format raw or npy, or --name-map", onnx_name ? onnx_name : key);
+    if (json_object_get(w->header, key))
         return lo_fail(err, LO_ERR_ARGUMENT, "'%s' holds a tensor named '%s' already", w->path, key);
     json_t *e = json_object(), *shape = json_array(), *offs = json_array();
     if (!e || !shape || !offs) {

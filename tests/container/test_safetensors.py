@@ -508,6 +508,13 @@ def a_string_tensor_is_refused_naming_it_and_its_type():
     expect_error(run("generate", path, "-i", w("two.raw"), "-o", d, "--format", "safetensors", expect=None),
                  "string tensor 'as text'", "safetensors has no string type")
     assert os.listdir(os.path.join(d, "outputs")) == [] and not os.path.exists(os.path.join(d, "manifest.json"))
+    # a tensor whose file name is the key safetensors reserves
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["__metadata__"])], "m",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("__metadata__", TensorProto.FLOAT, [2])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), w("reserved.onnx"))
+    expect_error(run("generate", w("reserved.onnx"), "-i", w("two.raw"), "-o", w("st_reserved"), "--format",
+                     "safetensors", expect=None), "tensor '__metadata__'", "reserves")
     # the same model saves as raw: the refusal is the format's
     run("generate", path, "-i", w("two.raw"), "-o", w("raw_string"), "-q")
     # leaving the string tensor out (--layers) makes it a safetensors dump again
