@@ -268,7 +268,8 @@ def main():
              f"{THREADS} / inter-op 1. Load average (1/5/15 min) {' / '.join(load0)} at the start, "
              f"{' / '.join(load1)} at the end: on a machine this loaded every figure is slower than on a quiet one "
              f"and the ratios, taken in the same run with the tools alternating, are what to read.\n")
-    L.append("**Capture, whole process** (every layer saved in AIMET's layout; ORT: every tensor a graph output, "
+    layout = "AIMET's layout" if a.format == "raw" else f"`--format {a.format}`"
+    L.append(f"**Capture, whole process** (every layer saved, layerout in {layout}; ORT: every tensor a graph output, "
              "one session, numpy `tofile` per output):\n")
     L.append("| model | place | layerout | ORT | ratio | per sample (layerout / ORT) | peak RSS layerout / ORT | saved |")
     L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
