@@ -175,22 +175,7 @@ static int dump_index(const extract_ctx *x, const char *name) {
     return found;
 }
 
-static bool dump_holds(const extract_ctx *x, int t) {
-    if (t < 0) return false;
-    const char *dir = x->dump.sample_dirs[x->o->sample], *stem = x->dump.tensors[t].file;
-    size_t n = strlen(dir) + strlen(stem) + 8;
-    char *path = malloc(n);
-    if (!path) return false;
-    struct stat st;
-    snprintf(path, n, "%s/%s.raw", dir, stem);
-    bool found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-    if (!found) {
-        snprintf(path, n, "%s/%s.npy", dir, stem);
-        found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-    }
-    free(path);
-    return found;
-}
+static bool dump_holds(const extract_ctx *x, int t) { return lo_dump_holds(&x->dump, x->o->sample, t); }
 
 /* What the user named: an ONNX tensor name, else a file name of the dump. */
 static const char *resolve_name(extract_ctx *x, const char *given) {
