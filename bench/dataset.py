@@ -4,7 +4,7 @@ with the repository venv's python; also usable alone:
 
     .venv/bin/python bench/dataset.py --work WORK --layerout build/layerout \
         [--models resnet18 vit_small ...] [--samples 32 [256]] [--runs 3] \
-        [--fma WORK/fma_peak] [--out FILE] [--smoke]
+        [--format raw|npy|safetensors] [--fma WORK/fma_peak] [--out FILE] [--smoke]
 
 For each model (WORK/models/NAME/model.onnx and input.npy, as prepare.py and
 llm.py leave them) it writes SAMPLES distinct inputs (the sample's input plus
@@ -261,8 +261,12 @@ def main():
                     help="list lengths to capture (steady state, threads and GFLOP/s use the first)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--places", nargs="*", default=["disk", "tmpfs"])
+    ap.add_argument("--format", default="raw", choices=["raw", "npy", "safetensors"],
+                    help="layerout's --format in the capture runs (default raw, AIMET's layout)")
     ap.add_argument("--fma", default="", help="bench/fma_peak binary: GFLOP/s per op type against its peak")
     ap.add_argument("--out", help="markdown file to write (default: stdout)")
+    ap.add_argument("--format", default="raw", choices=["raw", "npy", "safetensors"],
+                    help="layerout's --format in the capture runs (default raw, AIMET's layout)")
     ap.add_argument("--smoke", action="store_true", help="2 samples, 1 run, tmpfs, no competing process")
     a = ap.parse_args()
     if a.smoke:
@@ -308,7 +312,7 @@ def main():
                         continue
                     t_case = time.time()
                     base = os.path.join(roots[place], name)
-                    tools = ["lo", "ort"] + (["lo_st"] if container and place == "disk" else [])
+                    tools = ["lo", "ort"] + (["lo_st"] if container and place == "disk" and a.format != "safetensors" else [])
                     res = {t: ([], []) for t in tools}
                     saved = nfiles = 0
                     for r in range(a.runs):
@@ -319,7 +323,7 @@ def main():
                             os.sync()
                             if tool.startswith("lo"):
                                 cmd = [lo, "generate", model, "--input-list", lst, "-o", out, "--overwrite", "--quiet",
-                                       "--threads", str(THREADS)] + (["--format", "safetensors"] if tool == "lo_st" else [])
+                                       "--threads", str(THREADS), "--format", "safetensors" if tool == "lo_st" else a.format]
                             else:
                                 cmd = [py, "-c", ORT_LOOP, "capture", cap, lst, out]
                             wall, rss, code, err = timed_own(cmd, 3600)
@@ -426,7 +430,9 @@ def report(a, rows_cap, rows_skip, rows_steady, rows_busy, rows_floor, rows_rate
              f"{THREADS} / inter-op 1. Load average (1/5/15 min) {' / '.join(load0)} at the start, "
              f"{' / '.join(load1)} at the end: the machine is shared, so every figure carries other users' load; "
              f"the ratios, taken in the same run with the tools alternating, are what to read.\n")
-    L.append("**Capture, whole process** (every layer saved in AIMET's layout; ORT: every tensor a graph output, "
+    layout = "AIMET's layout" if a.format == "raw" else f"`--format {a.format}`"
+    container = container and a.format != "safetensors"
+    L.append(f"**Capture, whole process** (every layer saved, layerout in {layout}; ORT: every tensor a graph output, "
              "one session, numpy `tofile` per output" + ("; *safetensors*: layerout `--format safetensors`, one file "
                                                          "per sample" if container else "") + "):\n")
     hdr = "| model | samples | place | layerout | ORT | ratio |" + (" safetensors | ratio |" if container else "") + \
