@@ -265,8 +265,6 @@ def main():
                     help="layerout's --format in the capture runs (default raw, AIMET's layout)")
     ap.add_argument("--fma", default="", help="bench/fma_peak binary: GFLOP/s per op type against its peak")
     ap.add_argument("--out", help="markdown file to write (default: stdout)")
-    ap.add_argument("--format", default="raw", choices=["raw", "npy", "safetensors"],
-                    help="layerout's --format in the capture runs (default raw, AIMET's layout)")
     ap.add_argument("--smoke", action="store_true", help="2 samples, 1 run, tmpfs, no competing process")
     a = ap.parse_args()
     if a.smoke:
