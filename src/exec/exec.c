@@ -1038,21 +1038,22 @@ static lo_status run_node(lo_frame *f, int node_index) {
 }
 
 /* After a group's head ran: its links over the head's output, in place,
- * the result becoming the last link's output. false (nothing changed) when
- * this run's shapes or types do not allow it: the links then run one by
- * one at their own places. */
-static bool run_chain(lo_frame *f, const lo_fuse_group *grp) {
+ * the result becoming the last fused link's output. Returns how many links
+ * were fused: the longest prefix this run's shapes and types allow (RMSNorm's
+ * Add/Sqrt/Reciprocal fuse, the Mul that widens them back to the hidden size
+ * does not); the links after it, if any, run one by one at their places. */
+static int run_chain(lo_frame *f, const lo_fuse_group *grp) {
     const lo_graph *g = f->graph;
-    int v0 = grp->values[0], vf = grp->values[grp->n_links];
+    int v0 = grp->values[0];
     lo_tensor *x = &f->vals[v0];
-    if (!f->owned[v0] || x->kind != LO_KIND_TENSOR || x->dtype != LO_FLOAT || !x->data || !x->capacity) return false;
+    if (!f->owned[v0] || x->kind != LO_KIND_TENSOR || x->dtype != LO_FLOAT || !x->data || !x->capacity) return 0;
     /* a block the observer still holds (a saved tensor whose block a reshape
      * passed on) must not be written: the chain then runs node by node */
     lo_session *s = f->session;
     pthread_mutex_lock(&s->lock);
     bool held = s->n_held && held_find(s, x->data);
     pthread_mutex_unlock(&s->lock);
-    if (held) return false;
+    if (held) return 0;
     lo_ew_link links[LO_CHAIN_MAX];
     for (int l = 0; l < grp->n_links; l++) {
         const lo_node *m = &g->nodes[grp->link[l]];
@@ -1061,16 +1062,20 @@ static bool run_chain(lo_frame *f, const lo_fuse_group *grp) {
         for (int i = 0; i < m->n_inputs; i++) {
             links[l].slot[i] = grp->slot[l][i];
             links[l].ext[i] = grp->slot[l][i] == -1 ? &f->vals[m->inputs[i]] : NULL;
-            if (links[l].ext[i] && (links[l].ext[i]->kind != LO_KIND_TENSOR || !links[l].ext[i]->data)) return false;
+            if (links[l].ext[i] && (links[l].ext[i]->kind != LO_KIND_TENSOR || !links[l].ext[i]->data)) return 0;
         }
     }
+    int n = grp->n_links;
+    while (n > 0 && !lo_ew_chain_fits(links, n, x->dtype, x->rank, x->dims)) n--;
+    if (n == 0) return 0;
     lo_kernel_ctx ctx = {.err = f->err, .frame = f, .threads = f->session->threads, .kernels = f->session->kernels};
-    if (!lo_ew_chain_run(&ctx, links, grp->n_links, x->data, x->rank, x->dims, x->data)) return false;
+    if (!lo_ew_chain_run(&ctx, links, n, x->data, x->rank, x->dims, x->data)) return 0;
+    int vf = grp->values[n];
     f->vals[vf] = *x;
     f->owned[vf] = true;
     memset(x, 0, sizeof *x);
     f->owned[v0] = false;
-    return true;
+    return n;
 }
 
 static lo_status run_nodes(lo_frame *f) {
@@ -1089,14 +1094,16 @@ static lo_status run_nodes(lo_frame *f) {
             LO_TRY(run_kernel(f, i));
             bool timed = f->session->profile;
             double t0 = timed ? now_seconds() : 0;
-            f->fused[plan->group[i]] = run_chain(f, grp);
-            if (f->fused[plan->group[i]]) f->session->fused_links += grp->n_links;
+            int fused = f->fused[plan->group[i]] = run_chain(f, grp);
+            f->session->fused_links += fused;
             if (timed) f->session->node_seconds[i] += now_seconds() - t0;
-            if (!f->fused[plan->group[i]]) LO_TRY(finish_node(f, i));
+            if (!fused) LO_TRY(finish_node(f, i));
         } else if (role == LO_ROLE_LINK) {
             const lo_fuse_group *grp = &plan->groups[plan->group[i]];
-            if (!f->fused[plan->group[i]]) LO_TRY(run_node(f, i));
-            else if (grp->link[grp->n_links - 1] == i) LO_TRY(finish_node(f, i)); /* the result, in its place */
+            int fused = f->fused[plan->group[i]], l = 0;
+            while (grp->link[l] != i) l++;
+            if (l >= fused) LO_TRY(run_node(f, i));
+            else if (l == grp->n_links - 1) LO_TRY(finish_node(f, i)); /* the result, in its place */
         } else {
             LO_TRY(run_node(f, i));
         }

@@ -117,7 +117,7 @@ typedef struct lo_frame {
     lo_status (*after_node)(struct lo_frame *f, int node, void *user);
     void *after_user;
     const lo_plan *plan; /* fusion in this frame; NULL for none */
-    bool *fused;         /* per plan group: whether this run took the fused path */
+    int *fused;          /* per plan group: how many of its links this run fused (0: none) */
 } lo_frame;
 
 #endif

@@ -177,6 +177,19 @@ case("reshapes", model("reshape", [
     numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "s2")]),
     {"x": rand(2, 3, 4)}, ["b", "d"], (0, 0, 5))
 
+# RMSNorm as exported: the chain over ReduceMean's [2, 5, 1] fuses up to
+# Reciprocal; the Mul that widens it back to [2, 5, 16] runs on its own
+case("rmsnorm_prefix", model("rms", [
+    N("Pow", ["x", "two"], ["p"]),
+    N("ReduceMean", ["p"], ["m"], axes=[-1], keepdims=1),
+    N("Add", ["m", "eps"], ["a"]),
+    N("Sqrt", ["a"], ["s"]),
+    N("Reciprocal", ["s"], ["r"]),
+    N("Mul", ["x", "r"], ["n"]),
+    N("Mul", ["w", "n"], ["y"]),
+], [("x", [2, 5, 16])], ["y"], [init("two", 2.0), init("eps", 1e-6), init("w", rand(16))]),
+    {"x": rand(2, 5, 16)}, ["n"], (3, 0, 0))
+
 # broadcasts the fused path refuses: a column ([4, 1]) and an Add that widens
 # the chain's shape; the nodes must then run one by one, unchanged
 case("refused_broadcasts", model("refused", [
