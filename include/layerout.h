@@ -49,7 +49,9 @@
  *
  * Options structs start with struct_size, which their *_options_init sets:
  * a program built against an older, smaller struct keeps working when fields
- * are added at the end.
+ * are added at the end. An options struct embedded in another (the model and
+ * session options in lo_generator_options) is read by its own struct_size,
+ * so it too may grow without moving, for an older program, what follows it.
  */
 #ifndef LAYEROUT_H
 #define LAYEROUT_H
@@ -313,16 +315,16 @@ typedef struct lo_generator_options {
     size_t struct_size; /* sizeof(lo_generator_options), set by lo_generator_options_init */
     lo_format format;
     lo_dir_mode mode;
-    int threads;
-    lo_model_options model; /* encodings to simulate */
+    lo_model_options model;     /* encodings to simulate */
+    lo_session_options session; /* threads, profile (see lo_generator_profile), max_memory,
+                                   subgraphs (--subgraphs: also save tensors inside
+                                   If/Loop/Scan and function bodies), reference_kernels */
     lo_naming naming;
     const char *name_map; /* JSON object: ONNX tensor name -> name to use; or NULL */
     int all_tensors;      /* pytorch scheme: keep tensors of no module under ONNX names */
     const char *layers;   /* POSIX extended regex: save only tensors whose ONNX name or file
                              name matches; NULL saves all */
     const char *op_types; /* comma-separated op types: save only their outputs; NULL: all */
-    int profile;          /* time every node; see lo_generator_profile */
-    size_t max_memory;    /* bound on the engine's tensor memory; 0: none */
     int input_folder;     /* write inputs/input_K/0.raw even for one input, as AIMET does
                              when its caller passes a list */
     /* Sharding (see "shards" below): with shard_count > 0 this generator
@@ -332,9 +334,6 @@ typedef struct lo_generator_options {
     int shard_index;
     int shard_count;
     int shard_samples;
-    int subgraphs;        /* also save tensors inside If/Loop/Scan and function bodies
-                             (--subgraphs); 0 saves what AIMET saves */
-    int reference_kernels; /* as lo_session_options.reference_kernels */
 } lo_generator_options;
 
 typedef struct lo_generator lo_generator;
@@ -357,7 +356,7 @@ LO_API int lo_generator_layer_count(const lo_generator *generator);
  * shard is done). */
 LO_API int lo_generator_next_sample(const lo_generator *generator);
 LO_API const lo_model *lo_generator_model(const lo_generator *generator);
-/* With options.profile: the session's profile report plus the time spent
+/* With options.session.profile: the session's profile report plus the time spent
  * writing files; malloc'd, or NULL. */
 LO_API char *lo_generator_profile(const lo_generator *generator);
 LO_API void lo_generator_free(lo_generator *generator);

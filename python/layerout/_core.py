@@ -89,7 +89,7 @@ class Engine:
         self._lib.lo_generator_options_init(ctypes.byref(o))
         o.format = _lib.FORMATS[s["format"]]
         o.mode = _lib.DIR_MODES[mode]
-        o.threads = int(s["threads"])
+        self._session_options(o.session)
         o.model.encodings = _opt_bytes(s["encodings"])
         o.model.rounding = _lib.ROUNDINGS[s["rounding"]]
         o.model.strict = int(bool(s["strict"]))
@@ -98,10 +98,16 @@ class Engine:
         o.all_tensors = int(bool(s["all_tensors"]))
         o.layers = _opt_bytes(s["layers"])
         o.op_types = _opt_bytes(s["op_types"])
-        o.max_memory = int(s["max_memory"])
-        o.subgraphs = int(bool(s["subgraphs"]))
         o.input_folder = int(bool(as_folder))
         return o
+
+    def _session_options(self, so):
+        """Fills an initialised LoSessionOptions (a session's, or the one a
+        generator's options embed) from the settings."""
+        s = self._settings
+        so.threads = int(s["threads"])
+        so.max_memory = int(s["max_memory"])
+        so.subgraphs = int(bool(s["subgraphs"]))
 
     def _create_generator(self, dir_path, mode, as_folder):
         opt = self._generator_options(mode, as_folder)
@@ -127,9 +133,7 @@ class Engine:
                                               ctypes.byref(model), ctypes.byref(err)), err)
         so = _lib.LoSessionOptions()
         self._lib.lo_session_options_init(ctypes.byref(so))
-        so.threads = int(s["threads"])
-        so.max_memory = int(s["max_memory"])
-        so.subgraphs = int(bool(s["subgraphs"]))
+        self._session_options(so)
         session = ctypes.c_void_p()
         st = self._lib.lo_session_create(model, ctypes.byref(so), ctypes.byref(session), ctypes.byref(err))
         if st != _lib.LO_OK:

@@ -2,8 +2,11 @@
 
 Only this module knows the C structs; the rest of the package talks in numpy
 arrays and Python exceptions. The structs below mirror the header field by
-field: ctypes has no way to check them against the C side, so any change to
-the header must be repeated here.
+field; ctypes cannot read the header, so any change to it must be repeated
+here. What the library can tell is checked when it loads (check_layouts): the
+struct_size each *_init writes is C's sizeof, and an embedded options struct
+must sit where the mirror puts it, so a mirror that drifted fails at once
+instead of passing fields to the wrong places.
 """
 
 import ctypes
@@ -124,21 +127,17 @@ class LoGeneratorOptions(ctypes.Structure):
         ("struct_size", ctypes.c_size_t),
         ("format", ctypes.c_int),
         ("mode", ctypes.c_int),
-        ("threads", ctypes.c_int),
         ("model", LoModelOptions),
+        ("session", LoSessionOptions),
         ("naming", ctypes.c_int),
         ("name_map", ctypes.c_char_p),
         ("all_tensors", ctypes.c_int),
         ("layers", ctypes.c_char_p),
         ("op_types", ctypes.c_char_p),
-        ("profile", ctypes.c_int),
-        ("max_memory", ctypes.c_size_t),
         ("input_folder", ctypes.c_int),
         ("shard_index", ctypes.c_int),
         ("shard_count", ctypes.c_int),
         ("shard_samples", ctypes.c_int),
-        ("subgraphs", ctypes.c_int),
-        ("reference_kernels", ctypes.c_int),
     ]
 
 
@@ -231,6 +230,7 @@ def load():
             tried.append(f"{path} ({e})")
             continue
         _declare(lib)
+        check_layouts(lib)
         _lib, _lib_path = lib, os.path.realpath(path) if os.path.exists(path) else path
         return _lib
     raise LayerOutError("cannot find liblayerout.so: install the package with `pip install ./python` "
@@ -273,6 +273,37 @@ def _declare(lib):
         f = getattr(lib, name)
         f.restype = restype
         f.argtypes = argtypes
+
+
+# the options structs and the *_init that sets their struct_size
+OPTION_STRUCTS = (("lo_model_options_init", LoModelOptions), ("lo_session_options_init", LoSessionOptions),
+                  ("lo_generator_options_init", LoGeneratorOptions),
+                  ("lo_compare_settings_init", LoCompareSettings))
+
+
+def check_layouts(lib, structs=OPTION_STRUCTS):
+    """Raises LayerOutError when a mirrored options struct's size, or the
+    place and size of an options struct it embeds, differs from the C
+    library's. The *_init runs on a buffer larger than any mirror, so a
+    mirror smaller than C's struct cannot be overrun."""
+    for init_name, cls in structs:
+        buf = (ctypes.c_size_t * 512)()  # size_t-aligned, 4 KiB
+        init = getattr(lib, init_name)
+        init(ctypes.cast(buf, init.argtypes[0]))
+        raw = ctypes.string_at(buf, ctypes.sizeof(buf))
+
+        def size_at(offset):
+            return ctypes.c_size_t.from_buffer_copy(raw, offset).value
+
+        where = [("", 0, cls)] + [(f".{name}", getattr(cls, name).offset, t) for name, t in cls._fields_
+                                  if isinstance(t, type) and issubclass(t, ctypes.Structure)
+                                  and t._fields_[0][0] == "struct_size"]
+        for field, offset, t in where:
+            if size_at(offset) != ctypes.sizeof(t):
+                raise LayerOutError(
+                    f"{init_name} sets {cls.__name__}{field}.struct_size {size_at(offset)} at offset {offset}, "
+                    f"but the Python mirror is {ctypes.sizeof(t)} bytes: the package and liblayerout "
+                    f"({getattr(lib, '_name', '?')}) disagree on include/layerout.h")
 
 
 def version() -> str:

@@ -58,10 +58,9 @@ int cli_analyze(int argc, char **argv) {
         {"threads", required_argument, 0, 'T'},    {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
-    char *in_names[256], *in_paths[256];
-    int n_in = 0, n_shapes = 0, top = 20, threads = 0;
-    cli_shape shapes[64];
-    const char *list_path = NULL, *encodings = NULL, *out_dir = NULL, *csv = NULL, *json = NULL, *html = NULL;
+    cli_inputs in = {0};
+    int top = 20, threads = 0;
+    const char *encodings = NULL, *out_dir = NULL, *csv = NULL, *json = NULL, *html = NULL;
     bool overwrite = false, quiet = false;
     lo_analyze_options opt;
     lo_analyze_options_init(&opt);
@@ -71,19 +70,13 @@ int cli_analyze(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (!cli_add_input(optarg, in_names, in_paths, &n_in)) return cli_error("too many -i inputs");
-            break;
-        case 'L': list_path = optarg; break;
+        case 'L':
         case 'S':
-            if (n_shapes >= 64 || !cli_parse_shape(optarg, &shapes[n_shapes]))
-                return cli_error("--shape takes NAME=DIMS such as input=1x3x224x224, got '%s'", optarg);
-            n_shapes++;
+            if (cli_input_option(c, optarg, &in)) return 2;
             break;
         case 'E': encodings = optarg; break;
         case 'R':
-            if (!strcmp(optarg, "half-even")) opt.rounding = LO_ROUNDING_HALF_EVEN;
-            else if (!strcmp(optarg, "half-away")) opt.rounding = LO_ROUNDING_HALF_AWAY;
-            else return cli_error("--rounding takes half-even or half-away, got '%s'", optarg);
+            if (cli_parse_rounding(optarg, &opt.rounding)) return 2;
             break;
         case 'o': out_dir = optarg; break;
         case 'W': overwrite = true; break;
@@ -118,18 +111,18 @@ int cli_analyze(int argc, char **argv) {
     }
     if (optind != argc - 1) return cli_error("analyze takes one MODEL.onnx (see 'layerout analyze --help')");
     if (!encodings) return cli_error("analyze needs --encodings FILE");
-    if (!n_in && !list_path) return cli_error("no input given: use -i FILE (one per model input) or --input-list LIST");
-    if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
+    if (!in.n && !in.list) return cli_error("no input given: use -i FILE (one per model input) or --input-list LIST");
+    if (in.n && in.list) return cli_error("-i and --input-list exclude each other");
     const char *model_path = argv[optind];
 
     opt.encodings = encodings;
     opt.threads = threads;
-    opt.n_inputs = n_in;
-    opt.input_names = (const char *const *)in_names;
-    opt.input_paths = (const char *const *)in_paths;
-    opt.input_list = list_path;
-    opt.shapes = shapes;
-    opt.n_shapes = n_shapes;
+    opt.n_inputs = in.n;
+    opt.input_names = (const char *const *)in.names;
+    opt.input_paths = (const char *const *)in.paths;
+    opt.input_list = in.list;
+    opt.shapes = in.shapes;
+    opt.n_shapes = in.n_shapes;
     opt.output = out_dir;
     opt.overwrite = overwrite;
     opt.csv = csv;

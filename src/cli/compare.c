@@ -1,11 +1,7 @@
 /* layerout compare: two dumps, layer by layer. Exit status 0 when every
  * compared tensor is at or above the threshold, 1 otherwise (or when a
  * matched pair could not be compared), 2 on error: usable in CI. */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -40,59 +36,26 @@ static const char usage[] =
     "Exit status: 0 every tensor passes, 1 some tensor is below the threshold or not\n"
     "comparable, 2 on error.\n";
 
-static int parse_double(const char *opt, const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || isnan(v)) return cli_error("%s wants a number, not '%s'", opt, s);
-    *out = v;
-    return 0;
-}
-
 int cli_compare(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     const char *csv = NULL, *json = NULL, *html = NULL;
-    int n_paths = 0, top = 20, quiet = 0;
+    int n_paths, top = 20, quiet = 0;
     lo_compare_settings opt;
     lo_compare_settings_init(&opt);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = 1;
-            continue;
-        }
-        bool takes = !strcmp(a, "--model") || !strcmp(a, "--csv") || !strcmp(a, "--json") ||
-                     !strcmp(a, "--html") || !strcmp(a, "--sqnr-min") || !strcmp(a, "--top") ||
-                     !strcmp(a, "--drop-db");
-        if (takes && !v) return cli_error("%s needs a value (see 'layerout compare --help')", a);
-        if (!strcmp(a, "--model")) opt.model = v;
-        else if (!strcmp(a, "--csv")) csv = v;
-        else if (!strcmp(a, "--json")) json = v;
-        else if (!strcmp(a, "--html")) html = v;
-        else if (!strcmp(a, "--sqnr-min")) {
-            if (parse_double(a, v, &opt.sqnr_min)) return 2;
-        } else if (!strcmp(a, "--drop-db")) {
-            if (parse_double(a, v, &opt.drop_db)) return 2;
-            if (opt.drop_db < 0) return cli_error("--drop-db must not be negative");
-        } else if (!strcmp(a, "--top")) {
-            char *end;
-            long t = strtol(v, &end, 10);
-            if (end == v || *end || t < 0 || t > 1000000) return cli_error("--top wants a count, not '%s'", v);
-            top = (int)t;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_error("compare: unknown option '%s' (see 'layerout compare --help')", a);
-        } else {
-            if (n_paths == 2) return cli_error("compare takes two folders, REF and TEST; '%s' is a third", a);
-            paths[n_paths++] = a;
-            continue;
-        }
-        i++;
-    }
+    const cli_opt opts[] = {
+        {"--model", NULL, CLI_TEXT, &opt.model, 0},
+        {"--sqnr-min", NULL, CLI_NUMBER, &opt.sqnr_min, 0},
+        {"--drop-db", NULL, CLI_NUMBER, &opt.drop_db, 0},
+        {"--top", NULL, CLI_COUNT, &top, 1000000},
+        {"--csv", NULL, CLI_TEXT, &csv, 0},
+        {"--json", NULL, CLI_TEXT, &json, 0},
+        {"--html", NULL, CLI_TEXT, &html, 0},
+        {"--quiet", "-q", CLI_FLAG, &quiet, 0},
+        {0},
+    };
+    int st = cli_parse(argc, argv, "compare", usage, opts, "two folders, REF and TEST", paths, 2, &n_paths);
+    if (st >= 0) return st;
+    if (opt.drop_db < 0) return cli_error("--drop-db must not be negative");
     if (n_paths != 2) {
         fputs(usage, stderr);
         return 2;

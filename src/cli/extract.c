@@ -1,9 +1,6 @@
 /* layerout extract: a repro pack for one tensor of a dump (see
  * lo_extract in layerout.h). */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -37,47 +34,20 @@ static const char usage[] =
 int cli_extract(int argc, char **argv) {
     lo_extract_options o;
     lo_extract_options_init(&o);
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "--overwrite")) {
-            o.overwrite = 1;
-            continue;
-        }
-        bool takes = !strcmp(a, "--dump") || !strcmp(a, "--tensor") || !strcmp(a, "--to") ||
-                     !strcmp(a, "--sample") || !strcmp(a, "--encodings") || !strcmp(a, "-o") ||
-                     !strcmp(a, "--output");
-        if (takes && !v) return cli_error("%s needs a value (see 'layerout extract --help')", a);
-        if (!strcmp(a, "--dump")) o.dump = v;
-        else if (!strcmp(a, "--tensor")) o.tensor = v;
-        else if (!strcmp(a, "--to")) o.to = v;
-        else if (!strcmp(a, "--encodings")) o.encodings = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o.output = v;
-        else if (!strcmp(a, "--sample")) {
-            char *end;
-            errno = 0;
-            long k = strtol(v, &end, 10);
-            if (errno || end == v || *end || k < 0 || k > 100000000)
-                return cli_error("--sample wants a sample number, not '%s'", v);
-            o.sample = (int)k;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_error("extract: unknown option '%s' (see 'layerout extract --help')", a);
-        } else {
-            if (o.model) return cli_error("extract takes one model; '%s' is a second", a);
-            o.model = a;
-            continue;
-        }
-        i++;
-    }
+    int quiet = 0, n_pos;
+    const cli_opt opts[] = {
+        {"--dump", NULL, CLI_TEXT, &o.dump, 0},
+        {"--tensor", NULL, CLI_TEXT, &o.tensor, 0},
+        {"--to", NULL, CLI_TEXT, &o.to, 0},
+        {"--sample", NULL, CLI_COUNT, &o.sample, 100000000},
+        {"--encodings", NULL, CLI_TEXT, &o.encodings, 0},
+        {"--output", "-o", CLI_TEXT, &o.output, 0},
+        {"--overwrite", NULL, CLI_FLAG, &o.overwrite, 0},
+        {"--quiet", "-q", CLI_FLAG, &quiet, 0},
+        {0},
+    };
+    int st = cli_parse(argc, argv, "extract", usage, opts, "one MODEL.onnx", &o.model, 1, &n_pos);
+    if (st >= 0) return st;
     if (!o.model || !o.dump || !o.tensor || !o.output) {
         fputs(usage, stderr);
         return cli_error("extract needs MODEL.onnx, --dump, --tensor and -o");

@@ -147,10 +147,8 @@ int cli_generate(int argc, char **argv) {
         {"reference-kernels", no_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
-    const char *out_dir = NULL, *list_path = NULL;
-    char *in_names[256], *in_paths[256];
-    int n_in = 0, n_shapes = 0;
-    cli_shape shapes[64];
+    const char *out_dir = NULL;
+    cli_inputs in = {0};
     bool quiet = false;
     lo_generator_options opt;
     lo_generator_options_init(&opt);
@@ -160,15 +158,11 @@ int cli_generate(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "i:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (!cli_add_input(optarg, in_names, in_paths, &n_in)) return cli_error("too many -i inputs");
+        case 'L':
+        case 'S':
+            if (cli_input_option(c, optarg, &in)) return 2;
             break;
         case 'o': out_dir = optarg; break;
-        case 'L': list_path = optarg; break;
-        case 'S':
-            if (n_shapes >= 64 || !cli_parse_shape(optarg, &shapes[n_shapes]))
-                return cli_error("--shape takes NAME=DIMS such as input=1x3x224x224, got '%s'", optarg);
-            n_shapes++;
-            break;
         case 'F':
             if (!strcmp(optarg, "raw")) opt.format = LO_FORMAT_RAW;
             else if (!strcmp(optarg, "npy")) opt.format = LO_FORMAT_NPY;
@@ -178,7 +172,7 @@ int cli_generate(int argc, char **argv) {
             char *end;
             long t = strtol(optarg, &end, 10);
             if (*end || t < 1 || t > 1024) return cli_error("--threads takes a number from 1, got '%s'", optarg);
-            opt.threads = (int)t;
+            opt.session.threads = (int)t;
             break;
         }
         case 'W':
@@ -191,9 +185,7 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'E': opt.model.encodings = optarg; break;
         case 'R':
-            if (!strcmp(optarg, "half-even")) opt.model.rounding = LO_ROUNDING_HALF_EVEN;
-            else if (!strcmp(optarg, "half-away")) opt.model.rounding = LO_ROUNDING_HALF_AWAY;
-            else return cli_error("--rounding takes half-even or half-away, got '%s'", optarg);
+            if (cli_parse_rounding(optarg, &opt.model.rounding)) return 2;
             break;
         case 'X': opt.model.strict = 1; break;
         case 'N':
@@ -205,11 +197,11 @@ int cli_generate(int argc, char **argv) {
             break;
         case 'M': opt.name_map = optarg; break;
         case 'Y': opt.all_tensors = 1; break;
-        case 'B': opt.subgraphs = 1; break;
+        case 'B': opt.session.subgraphs = 1; break;
         case 'G': opt.layers = optarg; break;
         case 'P': opt.op_types = optarg; break;
-        case 'O': opt.profile = 1; break;
-        case 'k': opt.reference_kernels = 1; break;
+        case 'O': opt.session.profile = 1; break;
+        case 'k': opt.session.reference_kernels = 1; break;
         case 'Z': {
             char *end;
             errno = 0;
@@ -220,7 +212,7 @@ int cli_generate(int argc, char **argv) {
             else if (*end == 'G' || *end == 'g') unit = 1073741824.0, end++;
             if (end == optarg || *end || errno || v <= 0 || v * unit > 1e18)
                 return cli_error("--max-memory takes a size such as 512M or 4G, got '%s'", optarg);
-            opt.max_memory = (size_t)(v * unit);
+            opt.session.max_memory = (size_t)(v * unit);
             break;
         }
         case 'K': {
@@ -246,15 +238,15 @@ int cli_generate(int argc, char **argv) {
                                         : "generate takes one MODEL.onnx (see 'layerout generate --help')");
     const char *model_path = argv[optind];
     if (!out_dir) return cli_error("generate needs an output folder: -o DIR");
-    if (n_in && list_path) return cli_error("-i and --input-list exclude each other");
-    if (opt.shard_count && !list_path) return cli_error("--shard needs --input-list: it splits the list's samples");
+    if (in.n && in.list) return cli_error("-i and --input-list exclude each other");
+    if (opt.shard_count && !in.list) return cli_error("--shard needs --input-list: it splits the list's samples");
     if (opt.shard_count && opt.mode == LO_DIR_OVERWRITE)
         return cli_error("--shard and --overwrite exclude each other: --overwrite would remove the other shards' "
                          "samples");
 
     lo_input_list *list = NULL;
     lo_error err;
-    if (!n_in && !list_path) {
+    if (!in.n && !in.list) {
         /* only a model without inputs runs with none (one sample); asked
          * before the dump folder is touched */
         lo_model *probe;
@@ -268,7 +260,7 @@ int cli_generate(int argc, char **argv) {
                              "input) or --input-list LIST",
                              n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
     }
-    if (list_path && lo_input_list_load(list_path, &list, &err) != LO_OK) return cli_fail(&err);
+    if (in.list && lo_input_list_load(in.list, &list, &err) != LO_OK) return cli_fail(&err);
     opt.shard_samples = list ? lo_input_list_samples(list) : 0;
 
     lo_generator *gen;
@@ -278,11 +270,11 @@ int cli_generate(int argc, char **argv) {
     }
     const lo_model *m = lo_generator_model(gen);
     if (*lo_model_warnings(m)) fprintf(stderr, "layerout: warning: %s\n", lo_model_warnings(m));
-    int n_samples = list_path ? lo_input_list_samples(list) : 1;
+    int n_samples = in.list ? lo_input_list_samples(list) : 1;
     int first = lo_generator_sample_count(gen);
     /* With a list, line K is sample K: --append resumes after the samples
      * already complete, so re-running an interrupted command finishes it. */
-    int start = list_path && opt.mode == LO_DIR_APPEND ? first : 0;
+    int start = in.list && opt.mode == LO_DIR_APPEND ? first : 0;
     int todo = n_samples - start;
     if (opt.shard_count) {
         start = 0; /* the generator says which of the shard's samples are left */
@@ -291,11 +283,11 @@ int cli_generate(int argc, char **argv) {
         if (todo == 0 && !quiet)
             printf("layerout: all %d samples of shard %d/%d are already in %s\n", mine, opt.shard_index,
                    opt.shard_count, out_dir);
-    } else if (list_path && start >= n_samples && !quiet) {
-        printf("layerout: all %d samples of %s are already in %s\n", n_samples, list_path, out_dir);
+    } else if (in.list && start >= n_samples && !quiet) {
+        printf("layerout: all %d samples of %s are already in %s\n", n_samples, in.list, out_dir);
     }
     if (start > n_samples) start = n_samples;
-    progress prog = {list_path && !quiet && isatty(2), todo, {0, 0}};
+    progress prog = {in.list && !quiet && isatty(2), todo, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &prog.start);
 
     int rc = 0, done = 0;
@@ -306,13 +298,13 @@ int cli_generate(int argc, char **argv) {
             break;
         }
         if (opt.shard_count && (s = lo_generator_next_sample(gen)) < 0) break;
-        lo_status st = cli_read_sample(m, list, s, n_in, in_names, in_paths, shapes, n_shapes, &sample, &err);
+        lo_status st = cli_read_sample(m, list, s, &in, &sample, &err);
         if (st == LO_OK) st = lo_generator_generate_sample(gen, sample, &err);
         lo_sample_free(sample);
         sample = NULL;
         if (st != LO_OK) {
             if (prog.enabled) fputc('\n', stderr);
-            if (list_path) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
+            if (in.list) rc = cli_error("sample %d (entry %d of the input list): %s", s, s + 1, err.message);
             else rc = cli_fail(&err);
             break;
         }
@@ -341,7 +333,7 @@ int cli_generate(int argc, char **argv) {
             printf("layerout: wrote %d sample%s (%d in all) with %d layer outputs each to %s/outputs/\n", done,
                    done == 1 ? "" : "s", total, lo_generator_layer_count(gen), out_dir);
     }
-    if (opt.profile) {
+    if (opt.session.profile) {
         char *report = lo_generator_profile(gen);
         if (report) fputs(report, stderr);
         free(report);

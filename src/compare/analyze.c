@@ -100,7 +100,7 @@ lo_status lo_analyze(const char *model_path, const lo_analyze_options *given, in
         lo_generator_options o;
         lo_generator_options_init(&o);
         o.mode = opt.overwrite ? LO_DIR_OVERWRITE : LO_DIR_NEW;
-        o.threads = opt.threads;
+        o.session.threads = opt.threads;
         if (k > 0) {
             o.model.encodings = opt.encodings;
             o.model.rounding = opt.rounding;

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <regex.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,7 +249,7 @@ static json_t *manifest_head(const lo_generator *g) {
     json_object_set_new(m, "model", model);
     json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
     json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
-    json_object_set_new(m, "subgraphs", json_boolean(g->opt.subgraphs != 0));
+    json_object_set_new(m, "subgraphs", json_boolean(g->opt.session.subgraphs != 0));
     json_t *inputs = json_array();
     for (int i = 0; i < lo_model_input_count(g->model); i++) {
         json_t *e = json_object();
@@ -364,10 +365,10 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
     else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
-    else if (json_is_true(json_object_get(m, "subgraphs")) != (g->opt.subgraphs != 0))
+    else if (json_is_true(json_object_get(m, "subgraphs")) != (g->opt.session.subgraphs != 0))
         /* its samples would hold different sets of tensors */
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was made %s --subgraphs", g->dir,
-                     g->opt.subgraphs ? "without" : "with");
+                     g->opt.session.subgraphs ? "without" : "with");
     if (st == LO_OK) {
         g->samples = (int)json_integer_value(samples);
         size_t i;
@@ -409,10 +410,20 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
 
 /* ---- the generator ---------------------------------------------------------------- */
 
+/* lo_options_take_embedding reads an embedded struct up to where the next
+ * field begins: true while nothing pads between them. */
+_Static_assert(offsetof(lo_generator_options, session) ==
+                   offsetof(lo_generator_options, model) + sizeof(lo_model_options),
+               "padding after lo_generator_options.model");
+_Static_assert(offsetof(lo_generator_options, naming) ==
+                   offsetof(lo_generator_options, session) + sizeof(lo_session_options),
+               "padding after lo_generator_options.session");
+
 void lo_generator_options_init(lo_generator_options *o) {
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
     lo_model_options_init(&o->model);
+    lo_session_options_init(&o->session);
     o->format = LO_FORMAT_RAW;
     o->mode = LO_DIR_NEW;
 }
@@ -449,7 +460,7 @@ static lo_status shard_options(const lo_generator *g, char *buf, size_t size, lo
     snprintf(buf, size, "encodings=%s rounding=%d strict=%d name_map=%s all_tensors=%d input_folder=%d "
              "layers=%s op_types=%s subgraphs=%d", enc, (int)g->opt.model.rounding, g->opt.model.strict, map,
              g->opt.all_tensors, g->opt.input_folder, g->opt.layers ? g->opt.layers : "-",
-             g->opt.op_types ? g->opt.op_types : "-", g->opt.subgraphs != 0);
+             g->opt.op_types ? g->opt.op_types : "-", g->opt.session.subgraphs != 0);
     return LO_OK;
 }
 
@@ -628,7 +639,10 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     lo_generator_options_init(&g->opt);
     if (opt) {
-        lo_status took = lo_options_take(&g->opt, sizeof g->opt, opt, "lo_generator_options", err);
+        static const size_t off[] = {offsetof(lo_generator_options, model), offsetof(lo_generator_options, session)};
+        static const size_t size_of[] = {sizeof(lo_model_options), sizeof(lo_session_options)};
+        lo_status took = lo_options_take_embedding(&g->opt, sizeof g->opt, opt, 2, off, size_of,
+                                                   "lo_generator_options", err);
         if (took != LO_OK) {
             free(g);
             return took;
@@ -658,18 +672,9 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     if (st == LO_OK)
         st = lo_namer_create(lo_model_graph(g->model), g->opt.naming, g->opt.name_map, g->opt.all_tensors != 0,
                              &g->namer, err);
-    if (st == LO_OK) {
-        lo_session_options so;
-        lo_session_options_init(&so);
-        so.threads = g->opt.threads;
-        so.profile = g->opt.profile;
-        so.max_memory = g->opt.max_memory;
-        so.subgraphs = g->opt.subgraphs;
-        so.reference_kernels = g->opt.reference_kernels;
-        st = lo_session_create(g->model, &so, &g->session, err);
-        /* what --layers/--op-types or the naming scheme leave out may be fused away */
-        if (st == LO_OK) lo_session_set_saved(g->session, would_save, g);
-    }
+    if (st == LO_OK) st = lo_session_create(g->model, &g->opt.session, &g->session, err);
+    /* what --layers/--op-types or the naming scheme leave out may be fused away */
+    if (st == LO_OK) lo_session_set_saved(g->session, would_save, g);
     if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);
     if (st == LO_OK) st = prepare_dir(g, err);
     if (st != LO_OK) {

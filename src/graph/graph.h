@@ -253,6 +253,15 @@ void *lo_buffer_alloc(size_t bytes);
  * A struct_size that is not a size this library could have set (0: not
  * initialised) is an argument error naming what (e.g. "lo_session_options"). */
 lo_status lo_options_take(void *dst, size_t size, const void *src, const char *what, lo_error *err);
+/* lo_options_take for an options struct that embeds n others (each with
+ * its own leading struct_size) at the offsets off[], of sizes size_of[], in
+ * increasing order: each embedded struct is read by its own struct_size and
+ * what follows it in the caller's struct is taken from where it ends, so an
+ * embedded struct that grew since the caller was built moves nothing. Each
+ * embedded struct must end where the next field begins (no padding between),
+ * which holds while its alignment is the outer struct's widest. */
+lo_status lo_options_take_embedding(void *dst, size_t size, const void *src, int n, const size_t *off,
+                                    const size_t *size_of, const char *what, lo_error *err);
 /* Deep copy of a tensor or sequence into fresh memory. */
 lo_status lo_tensor_clone(const lo_tensor *src, lo_tensor *dst, lo_error *err);
 

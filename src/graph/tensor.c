@@ -433,3 +433,39 @@ lo_status lo_options_take(void *dst, size_t size, const void *src, const char *w
     memcpy(dst, &size, sizeof size);
     return LO_OK;
 }
+
+lo_status lo_options_take_embedding(void *dst, size_t size, const void *src, int n, const size_t *off,
+                                    const size_t *size_of, const char *what, lo_error *err) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    size_t given;
+    memcpy(&given, s, sizeof given);
+    if (given < sizeof given)
+        return lo_fail(err, LO_ERR_ARGUMENT, "%s has struct_size %zu, not one %s_init sets (%zu here): "
+                       "initialise it with %s_init", what, given, what, size, what);
+    size_t at = 0, from = 0; /* where the next part goes in dst, and comes from in src */
+    for (int i = 0; i < n && from < given; i++) {
+        size_t head = off[i] - at, inner;
+        if (head > given - from) head = given - from;
+        memcpy(d + at, s + from, head);
+        at += head, from += head;
+        if (from == given) break; /* the caller's struct ends before this embedded one */
+        if (given - from < sizeof inner)
+            return lo_fail(err, LO_ERR_ARGUMENT, "%s has struct_size %zu, which ends inside an embedded "
+                           "options struct: initialise it with %s_init", what, given, what);
+        memcpy(&inner, s + from, sizeof inner);
+        if (inner < sizeof inner || inner > size_of[i] || inner > given - from)
+            return lo_fail(err, LO_ERR_ARGUMENT, "%s embeds an options struct of struct_size %zu, not one "
+                           "its _init sets (%zu here): initialise it with %s_init", what, inner, size_of[i],
+                           what);
+        memcpy(d + at, s + from, inner);
+        memcpy(d + at, &size_of[i], sizeof size_of[i]); /* dst's embedded struct is whole */
+        at += size_of[i], from += inner;
+    }
+    if (given - from > size - at)
+        return lo_fail(err, LO_ERR_ARGUMENT, "%s has struct_size %zu, more than a %s this library knows "
+                       "(%zu): initialise it with %s_init", what, given, what, size, what);
+    memcpy(d + at, s + from, given - from);
+    memcpy(d, &size, sizeof size);
+    return LO_OK;
+}

@@ -8,22 +8,19 @@ Usage: test_cli.py LAYEROUT_BINARY FIXTURE_DIR WORK_DIR"""
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import checks  # noqa: E402
+from checks import test  # noqa: E402
+
 LAYEROUT, FX, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
-results = []
 
 
 def run(*args, expect=0):
-    p = subprocess.run([LAYEROUT, *args], capture_output=True, text=True, timeout=300)
-    if p.returncode < 0:
-        raise AssertionError("killed by signal %d: %s" % (-p.returncode, p.stderr))
-    if expect is not None and p.returncode != expect:
-        raise AssertionError("exit %d (wanted %d)\nstdout: %s\nstderr: %s" % (p.returncode, expect, p.stdout, p.stderr))
-    return p
+    return checks.run(LAYEROUT, args, expect=expect, timeout=300)
 
 
 def fx(name):
@@ -34,17 +31,6 @@ def fresh(name):
     d = os.path.join(WORK, name)
     shutil.rmtree(d, ignore_errors=True)
     return d
-
-
-def test(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-        print("PASS", fn.__name__)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        results.append((fn.__name__, e))
-        print("FAIL", fn.__name__, "\n   ", str(e).replace("\n", "\n    "))
-    return fn
 
 
 def tree(d):
@@ -262,7 +248,26 @@ def usage_errors_and_help():
     bad(("frobnicate",), "unknown command")
 
 
+@test
+def option_errors_of_compare_and_extract():
+    """compare and extract parse with one shared loop: every error names the
+    option or argument, and --name=value reaches the same place as --name
+    value (here the dump folder, named because it is missing)."""
+    bad(("compare", "a", "b", "--top"), "--top needs a value")
+    bad(("compare", "a", "b", "--top", "x"), "--top", "'x'")
+    bad(("compare", "a", "b", "--top=-1"), "--top", "'-1'")
+    bad(("compare", "a", "b", "--sqnr-min", "nan"), "--sqnr-min", "'nan'")
+    bad(("compare", "a", "b", "--drop-db", "-3"), "--drop-db")
+    bad(("compare", "a", "b", "c"), "'c' is one too many")
+    bad(("compare", "a", "b", "--bogus"), "unknown option '--bogus'")
+    bad(("compare", "a", "b", "--quiet=1"), "--quiet takes no value")
+    bad(("extract", "m.onnx", "--sample", "-1"), "--sample", "'-1'")
+    bad(("extract", "m.onnx", "n.onnx"), "'n.onnx' is one too many")
+    for form in (("--dump", fresh("nodump")), ("--dump=" + fresh("nodump"),)):
+        bad(("extract", fx("two_inputs.onnx"), *form, "--tensor", "x", "-o", fresh("pack")), "nodump", "not a folder")
+    assert "--dump DIR" in run("extract", "--help").stdout
+    assert "--sqnr-min DB" in run("compare", "--help").stdout
+
+
 if __name__ == "__main__":
-    n_fail = sum(1 for _, e in results if e)
-    print("cli: %d passed, %d failed" % (len(results) - n_fail, n_fail))
-    sys.exit(1 if n_fail else 0)
+    checks.finish("cli")

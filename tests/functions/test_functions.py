@@ -33,22 +33,13 @@ from onnx import helper as h
 from onnx import numpy_helper
 
 warnings.filterwarnings("ignore")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import checks  # noqa: E402
+from checks import test  # noqa: E402
+
+checks.trace = True
 LAYEROUT, WORK = sys.argv[1], sys.argv[2]
 os.makedirs(WORK, exist_ok=True)
-results = []
-
-
-def test(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-        print("PASS", fn.__name__, flush=True)
-    except Exception as e:  # a failing case is reported, the others still run
-        import traceback
-        traceback.print_exc()
-        results.append((fn.__name__, e))
-        print("FAIL", fn.__name__, e, flush=True)
-    return fn
 
 
 def fresh(name):
@@ -525,6 +516,4 @@ def aimet_layer_output_util_on_loop_matches_by_default():
     compare_with_aimet("kws_loop", model, samples, [body, body])
 
 
-failed = [n for n, e in results if e is not None]
-print("functions: %d passed, %d failed" % (len(results) - len(failed), len(failed)))
-sys.exit(1 if failed else 0)
+checks.finish("functions")

@@ -18,23 +18,14 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import checks  # noqa: E402
+from checks import expect_error, test  # noqa: E402
+
 LAYEROUT, FX, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
 VALGRIND = "--no-valgrind" not in sys.argv
 os.makedirs(WORK, exist_ok=True)
-results = []
 GiB = 1 << 30
-
-
-def test(fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((fn.__name__, None))
-        print("PASS %s (%.1f s)" % (fn.__name__, time.time() - t0), flush=True)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        results.append((fn.__name__, e))
-        print("FAIL", fn.__name__, "\n   ", str(e).replace("\n", "\n    "), flush=True)
-    return fn
 
 
 def limits(address_space=None, file_size=None):
@@ -51,26 +42,8 @@ def limits(address_space=None, file_size=None):
 
 
 def run(args, cwd=None, address_space=None, file_size=None, timeout=600, tool=(), env=None):
-    p = subprocess.run([*tool, LAYEROUT, *args], capture_output=True, text=True, errors="replace",
-                       cwd=cwd, timeout=timeout, preexec_fn=limits(address_space, file_size), env=env)
-    if p.returncode < 0:
-        raise AssertionError("killed by signal %d\nstderr: %s" % (-p.returncode, p.stderr[-2000:]))
-    return p
-
-
-def expect_error(p, *words):
-    """Exit 2 with one 'layerout: ...' message, naming what is asked."""
-    if p.returncode != 2:
-        raise AssertionError("exit %d (wanted 2)\nstdout: %s\nstderr: %s" % (p.returncode, p.stdout[-500:], p.stderr[-2000:]))
-    err = p.stderr.strip()
-    if not err.startswith("layerout: ") or len(err) < 20:
-        raise AssertionError("no clear message: %r" % err[-2000:])
-    for bad in ("internal error", "Sanitizer", "runtime error", "Assertion", "Segmentation"):
-        if bad in p.stderr:
-            raise AssertionError("crash report in the message: %s" % err[-2000:])
-    for w in words:
-        if w.lower() not in err.lower():
-            raise AssertionError("message does not mention %r: %s" % (w, err))
+    return checks.run(LAYEROUT, args, timeout=timeout, tool=tool, cwd=cwd, env=env,
+                      preexec_fn=limits(address_space, file_size))
 
 
 def tree(d):
@@ -459,6 +432,4 @@ def valgrind_generate_is_clean():
     print("    " + " / ".join(s.split("== ")[-1] for s in summary))
 
 
-failed = [n for n, e in results if e]
-print("hardening: %d passed, %d failed" % (len(results) - len(failed), len(failed)))
-sys.exit(1 if failed else 0)
+checks.finish("hardening")

@@ -23,6 +23,15 @@ int main(int argc, char **argv) {
     lo_session_options so;
     lo_session_options_init(&so);
     if (so.struct_size != sizeof so) bad++;
+    /* a generator's options embed the model's and session's, each initialised */
+    lo_generator_options go;
+    lo_generator_options_init(&go);
+    if (go.struct_size != sizeof go || go.session.struct_size != sizeof go.session ||
+        go.model.struct_size != sizeof go.model) {
+        printf("lo_generator_options_init: struct_size %zu, session %zu, model %zu\n", go.struct_size,
+               go.session.struct_size, go.model.struct_size);
+        bad++;
+    }
     printf("layerout %s: %s\n", lo_version(), bad ? "FAILED" : "ok");
     return bad ? 1 : 0;
 }

@@ -28,6 +28,12 @@ check "find_package configure" cmake -S "$here" -B "$work/consumer" -DCMAKE_PREF
     -DCMAKE_BUILD_RPATH="$libdir"
 check "find_package build" cmake --build "$work/consumer"
 check "find_package program runs" "$work/consumer/hello"
+# the installed command runs on the installed library, found through its
+# RPATH ($ORIGIN/../lib), with no LD_LIBRARY_PATH
+cli_lib=$(env -u LD_LIBRARY_PATH ldd "$prefix/bin/layerout" | awk '/liblayerout.so/ {print $3}')
+check "installed command finds the installed library ($cli_lib)" \
+    test "$(realpath "$cli_lib")" = "$(realpath "$libdir/liblayerout.so.0")"
+check "installed command runs" sh -c "env -u LD_LIBRARY_PATH '$prefix/bin/layerout' --version"
 # only what layerout.h declares is exported
 check "exports only lo_* symbols" sh -c "! nm -D --defined-only '$libdir'/liblayerout.so | awk '{print \$3}' | grep -v '^lo_'"
 echo "install: $pass passed, $fail failed"

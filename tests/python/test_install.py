@@ -72,13 +72,13 @@ def venv(tmp_path_factory):
 
 def test_package_contents(venv):
     py, pkg = venv
-    for f in ("liblayerout.so", "layerout", "_torchscript_names.py", "py.typed", "onnx.py", "torch.py"):
+    for f in ("liblayerout.so.0", "layerout", "_torchscript_names.py", "py.typed", "onnx.py", "torch.py"):
         assert os.path.isfile(os.path.join(pkg, f)), f"{f} is not in the installed package"
     r = subprocess.run([py, "-c", "import layerout; print(layerout.library_path()); print(layerout.version())"],
                        capture_output=True, text=True, env=_clean_env(), cwd="/")
     assert r.returncode == 0, r.stderr
     lib, version = r.stdout.split()
-    assert lib == os.path.realpath(os.path.join(pkg, "liblayerout.so"))
+    assert lib == os.path.realpath(os.path.join(pkg, "liblayerout.so.0"))
     assert version == "0.1.0"
     # the console command runs the binary inside the package
     cmd = os.path.join(os.path.dirname(py), "layerout")
@@ -171,5 +171,5 @@ def test_torch_drop_in_from_installed_package(venv, tmp_path):
     r = subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(only), str(tmp_path)], capture_output=True, text=True,
                        env=_clean_env(OMP_NUM_THREADS="2"), cwd="/")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.strip().splitlines()[-1] == os.path.realpath(os.path.join(pkg, "liblayerout.so"))
+    assert r.stdout.strip().splitlines()[-1] == os.path.realpath(os.path.join(pkg, "liblayerout.so.0"))
     _assert_like_aimet(str(tmp_path / "aimet"), str(tmp_path / "ours"))

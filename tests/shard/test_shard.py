@@ -33,35 +33,19 @@ import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import checks  # noqa: E402
+from checks import test  # noqa: E402
 from dumps import conv_model, input_list, same_dump  # noqa: E402
 
 LAYEROUT, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 4
 os.makedirs(WORK, exist_ok=True)
-results = []
 ITEMSIZE = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "uint8": 1, "int8": 1, "bool": 1, "float16": 2}
 
 
-def test(fn):
-    t0 = time.time()
-    try:
-        fn()
-        results.append((fn.__name__, None))
-        print("PASS %s (%.1f s)" % (fn.__name__, time.time() - t0), flush=True)
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        results.append((fn.__name__, e))
-        print("FAIL", fn.__name__, "\n   ", str(e).replace("\n", "\n    "), flush=True)
-    return fn
-
-
 def run(*args, expect=0):
-    p = subprocess.run([LAYEROUT, *args], capture_output=True, text=True, timeout=600)
-    if p.returncode < 0:
-        raise AssertionError("layerout %s killed by signal %d: %s" % (" ".join(args), -p.returncode, p.stderr))
-    if expect is not None and p.returncode != expect:
-        raise AssertionError("layerout %s: exit %d (want %d)\n%s%s" % (" ".join(args), p.returncode, expect,
-                                                                     p.stdout, p.stderr))
-    return p
+    return checks.run(LAYEROUT, args, expect=expect)
 
 
 def start(*args):
@@ -426,6 +410,4 @@ def protocol_writer_killed_mid_sample():
         finish_and_compare(d)
 
 
-failed = [n for n, e in results if e]
-print("shard: %d passed, %d failed" % (len(results) - len(failed), len(failed)))
-sys.exit(1 if failed else 0)
+checks.finish("shard")

@@ -76,6 +76,39 @@ int main(void) {
     st = lo_session_create(model, &so, &session, &err);
     CHECK(st == LO_OK, "an older options struct: %s", err.message);
 
+    /* a generator options struct from a build whose session options were
+     * smaller (before subgraphs and reference_kernels): what follows the
+     * embedded session is read from where that smaller struct ends. An
+     * invalid --layers regex is refused only if read from its own place
+     * (read by today's layout, that place holds the older op_types, NULL). */
+    {
+        lo_generator_options go;
+        lo_generator_options_init(&go);
+        go.layers = "(";
+        size_t old_session = offsetof(lo_session_options, subgraphs);
+        size_t cut = offsetof(lo_generator_options, session) + old_session;
+        size_t after = offsetof(lo_generator_options, naming);
+        size_t total = sizeof go - (after - cut);
+        _Alignas(lo_generator_options) unsigned char old[sizeof go];
+        memcpy(old, &go, cut);
+        memcpy(old + cut, (const unsigned char *)&go + after, sizeof go - after);
+        memcpy(old, &total, sizeof total);
+        memcpy(old + offsetof(lo_generator_options, session), &old_session, sizeof old_session);
+        lo_generator *gen = NULL;
+        st = lo_generator_create(TINY_CNN, "/nonexistent/layerout-test-api", (const lo_generator_options *)old,
+                                 &gen, &err);
+        CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "--layers '('"),
+              "an older generator options struct: %s (%s)", lo_status_name(st), err.message);
+        lo_generator_free(gen);
+        /* an embedded struct_size no init sets */
+        go.layers = NULL;
+        go.session.struct_size = sizeof go.session + 8;
+        st = lo_generator_create(TINY_CNN, "/nonexistent/layerout-test-api", &go, &gen, &err);
+        CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "lo_generator_options"),
+              "a bad embedded struct_size: %s (%s)", lo_status_name(st), err.message);
+        lo_generator_free(gen);
+    }
+
     /* the caller's OpenMP thread count, during observer calls and after */
     omp_set_num_threads(3);
     seen fast = {0};
@@ -146,7 +179,7 @@ int main(void) {
     for (int k = 0; k < 2; k++) {
         lo_generator_options go;
         lo_generator_options_init(&go);
-        go.reference_kernels = k;
+        go.session.reference_kernels = k;
         go.mode = LO_DIR_OVERWRITE;
         lo_generator *gen = NULL;
         st = lo_generator_create(TINY_CNN, dirs[k], &go, &gen, &err);

@@ -266,6 +266,15 @@ typedef struct constant_params {
     const char *s;
 } constant_params;
 
+/* The value of a value_* attribute: a scalar (n < 0) or a list of n. */
+static void constant_take(constant_params *p, lo_dtype dtype, int64_t n, const void *data, size_t size) {
+    p->dtype = dtype;
+    p->rank = n >= 0;
+    p->dims[0] = n >= 0 ? n : 0;
+    p->data = data;
+    p->nbytes = (n >= 0 ? (size_t)n : 1) * size;
+}
+
 static lo_status constant_prepare(const lo_node *node, void **params, lo_error *err) {
     constant_params *p = alloc_params(sizeof *p, err);
     if (!p) return err->status;
@@ -283,38 +292,20 @@ static lo_status constant_prepare(const lo_node *node, void **params, lo_error *
             p->data = a->tensor->data;
             p->nbytes = a->tensor->nbytes;
         } else if (!strcmp(name, "value_float")) {
-            p->dtype = LO_FLOAT;
             p->f = a->f;
-            p->data = &p->f;
-            p->nbytes = sizeof(float);
+            constant_take(p, LO_FLOAT, -1, &p->f, sizeof p->f);
         } else if (!strcmp(name, "value_floats")) {
-            p->dtype = LO_FLOAT;
-            p->rank = 1;
-            p->dims[0] = a->n;
-            p->data = a->floats;
-            p->nbytes = (size_t)a->n * sizeof(float);
+            constant_take(p, LO_FLOAT, a->n, a->floats, sizeof(float));
         } else if (!strcmp(name, "value_int")) {
-            p->dtype = LO_INT64;
             p->i = a->i;
-            p->data = &p->i;
-            p->nbytes = sizeof(int64_t);
+            constant_take(p, LO_INT64, -1, &p->i, sizeof p->i);
         } else if (!strcmp(name, "value_ints")) {
-            p->dtype = LO_INT64;
-            p->rank = 1;
-            p->dims[0] = a->n;
-            p->data = a->ints;
-            p->nbytes = (size_t)a->n * sizeof(int64_t);
+            constant_take(p, LO_INT64, a->n, a->ints, sizeof(int64_t));
         } else if (!strcmp(name, "value_string")) {
-            p->dtype = LO_STRING;
             p->s = a->s ? a->s : "";
-            p->data = &p->s;
-            p->nbytes = sizeof(char *);
+            constant_take(p, LO_STRING, -1, &p->s, sizeof p->s);
         } else if (!strcmp(name, "value_strings")) {
-            p->dtype = LO_STRING;
-            p->rank = 1;
-            p->dims[0] = a->n;
-            p->data = a->strings;
-            p->nbytes = (size_t)a->n * sizeof(char *);
+            constant_take(p, LO_STRING, a->n, a->strings, sizeof(char *));
         } else {
             continue;
         }
