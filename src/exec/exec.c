@@ -548,8 +548,9 @@ static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_
     for (int i = 0; i < nn; i++) {
         const lo_node *n = &g->nodes[i];
         p->fold[i][0] = p->fold[i][1] = -1;
+        /* Transpose too: one that moves only axes of size 1 is a reshape */
         bool reshape = is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") || is_op(n, "Unsqueeze") ||
-                       is_op(n, "Identity");
+                       is_op(n, "Identity") || is_op(n, "Transpose");
         if (reshape && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs == 1 && n->outputs[0] >= 0) {
             int in = n->inputs[0], out = n->outputs[0];
             bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;

@@ -55,7 +55,7 @@ typedef struct lo_kernel_ctx {
      * default). NULL elsewhere. */
     const int64_t *fold_perm[2];
     int n_fold_perm[2];
-    /* Reshape, Flatten, Squeeze, Unsqueeze, Identity: input 0's block, which
+    /* Reshape, Flatten, Squeeze, Unsqueeze, Identity, Transpose: input 0's block, which
      * this node is the last to read; lo_output hands it over as output 0
      * (donor_taken set) when the sizes match, so the kernel copies nothing. */
     lo_tensor *donor;

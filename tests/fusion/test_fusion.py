@@ -159,7 +159,9 @@ case("transpose_matmul", model("tmm", [
     init("wt", rand(10, 24, scale=0.3)), init("wa", rand(8, 6, scale=0.3))]),
     {"q": rand(2, 3, 5, 8), "k": rand(2, 3, 5, 8), "v": rand(2, 3, 5, 8), "a": rand(2, 8, 5)}, ["s"], (0, 3, 1))
 
-# reshapes that take their input's block; one input with a second reader later
+# reshapes that take their input's block; one input with a second reader
+# later; a Transpose that moves only an axis of size 1 (a reshape) and a real
+# one after it, which must not write over its input
 case("reshapes", model("reshape", [
     N("Relu", ["x"], ["r"]),
     N("Reshape", ["r", "s1"], ["a"]),
@@ -171,11 +173,14 @@ case("reshapes", model("reshape", [
     N("Add", ["f", "x"], ["y1"]),
     N("Reshape", ["x", "s1"], ["g"]),
     N("Neg", ["g"], ["y2"]),
-], [("x", [2, 3, 4])], ["y1", "y2"], [
+    N("Neg", ["z"], ["zn"]),
+    N("Transpose", ["zn"], ["zt"], perm=[1, 0, 2]),
+    N("Transpose", ["zt"], ["y3"], perm=[2, 1, 0]),
+], [("x", [2, 3, 4]), ("z", [1, 4, 6])], ["y1", "y2", "y3"], [
     numpy_helper.from_array(np.array([6, 4], dtype=np.int64), "s1"),
     numpy_helper.from_array(np.array([0], dtype=np.int64), "ax"),
     numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "s2")]),
-    {"x": rand(2, 3, 4)}, ["b", "d"], (0, 0, 5))
+    {"x": rand(2, 3, 4), "z": rand(1, 4, 6)}, ["b", "d", "zt"], (0, 0, 6))
 
 # RMSNorm as exported: the chain over ReduceMean's [2, 5, 1] fuses up to
 # Reciprocal; the Mul that widens it back to [2, 5, 16] runs on its own
