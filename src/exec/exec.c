@@ -569,14 +569,6 @@ static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_
             if (t < 0 || !is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
                 continue;
             if (g->values[v].n_readers != 1 || !value_unseen(s, g, v, observing)) continue;
-            /* only a swap of the last two axes: oneDNN reads that as a
-             * transposed matrix at full speed; other perms (a head split)
-             * left it on slow strided loops (ViT's Q.K^T 4x slower) */
-            int64_t np = 0;
-            const int64_t *perm = lo_attr_ints(tn, "perm", &np);
-            bool swap = perm && np >= 2 && perm[np - 1] == np - 2 && perm[np - 2] == np - 1;
-            for (int d = 0; swap && d < np - 2; d++) swap = perm[d] == d;
-            if (!swap) continue;
             p->fold[i][k] = t;
             p->role[t] = LO_ROLE_FOLDED;
         }

@@ -142,7 +142,8 @@ case("gelu", model("gelu", [
     {"x": rand(197, 64)}, ["e"], (6, 0, 0))
 
 # attention: K^T folded into Q.K^T; a 2-D weight transposed on B; A transposed;
-# a head-split perm that is not folded
+# a head-split perm that feeds a Reshape (not folded); seq-first heads
+# ([L, H, d] read as [H, L, d] and [H, d, L]: one sgemm per head)
 case("transpose_matmul", model("tmm", [
     N("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
     N("MatMul", ["q", "kt"], ["s"]),
@@ -154,10 +155,15 @@ case("transpose_matmul", model("tmm", [
     N("MatMul", ["o2", "w"], ["y1"]),
     N("Transpose", ["a"], ["at"], perm=[0, 2, 1]),
     N("MatMul", ["at", "wa"], ["y2"]),
-], [("q", [2, 3, 5, 8]), ("k", [2, 3, 5, 8]), ("v", [2, 3, 5, 8]), ("a", [2, 8, 5])], ["y1", "y2"], [
+    N("Transpose", ["q3"], ["q3t"], perm=[1, 0, 2]),
+    N("Transpose", ["k3"], ["k3t"], perm=[1, 2, 0]),
+    N("MatMul", ["q3t", "k3t"], ["y3"]),
+], [("q", [2, 3, 5, 8]), ("k", [2, 3, 5, 8]), ("v", [2, 3, 5, 8]), ("a", [2, 8, 5]), ("q3", [5, 3, 8]),
+    ("k3", [5, 3, 8])], ["y1", "y2", "y3"], [
     numpy_helper.from_array(np.array([2, 5, 24], dtype=np.int64), "shape"),
     init("wt", rand(10, 24, scale=0.3)), init("wa", rand(8, 6, scale=0.3))]),
-    {"q": rand(2, 3, 5, 8), "k": rand(2, 3, 5, 8), "v": rand(2, 3, 5, 8), "a": rand(2, 8, 5)}, ["s"], (0, 3, 1))
+    {"q": rand(2, 3, 5, 8), "k": rand(2, 3, 5, 8), "v": rand(2, 3, 5, 8), "a": rand(2, 8, 5), "q3": rand(5, 3, 8),
+     "k3": rand(5, 3, 8)}, ["s"], (0, 5, 1))
 
 # reshapes that take their input's block; one input with a second reader
 # later; a Transpose that moves only an axis of size 1 (a reshape) and a real
