@@ -971,6 +971,7 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
             /* the Transpose never ran: its input, read through its perm */
             const lo_node *tn = &g->nodes[t];
             in[k] = &f->vals[tn->inputs[0]];
+            if (in[k]->kind != LO_KIND_TENSOR || (!in[k]->data && in[k]->nbytes)) in[k] = NULL; /* as omitted */
             static const int64_t reversed[1] = {0};
             int64_t np = 0;
             ctx.fold_perm[k] = lo_attr_ints(tn, "perm", &np);
