@@ -1,7 +1,8 @@
 /* What the run loop needs from the kernels to fuse nodes whose intermediate
  * tensors nobody sees (src/exec plans it): elementwise chains evaluated in
- * cache-sized blocks over a producer's output, and MatMul reading an operand
- * through a Transpose it absorbed. Each fused result is the same float32
+ * cache-sized blocks over a producer's output. (MatMul reading an operand
+ * through a Transpose it absorbed goes through lo_kernel_ctx's fold_perm.)
+ * Each fused result is the same float32
  * arithmetic, in the same order, as the kernels run one by one: saved
  * tensors keep their exact values. */
 #ifndef LO_OPS_MATH_FUSION_H
@@ -33,8 +34,8 @@ typedef struct lo_ew_link {
 bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, const float *x, int rank,
                      const int64_t *dims, float *y);
 
-/* The output shape of the chain's run on a head output of shape rank/dims:
- * false when lo_ew_chain_run would refuse it. */
+/* Whether lo_ew_chain_run would take links[0..n) over a head output of
+ * this dtype and shape (the run loop fuses the longest prefix that fits). */
 bool lo_ew_chain_fits(const lo_ew_link *links, int n, lo_dtype head_dtype, int rank, const int64_t *dims);
 
 #endif
