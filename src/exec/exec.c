@@ -371,6 +371,7 @@ static void plan_free(lo_plan *p) {
     free(p->group);
     free(p->fold);
     free(p->donor);
+    free(p->alias);
     free(p->groups);
     memset(p, 0, sizeof *p);
 }
@@ -505,8 +506,9 @@ static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_
     p->group = calloc((size_t)nn + 1, sizeof *p->group);
     p->fold = calloc((size_t)nn + 1, sizeof *p->fold);
     p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
+    p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
     p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
-    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->groups) {
+    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups) {
         free(pos);
         plan_free(p);
         return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
@@ -556,6 +558,9 @@ static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_
             bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;
             for (int k = 1; k < n->n_inputs; k++) in_taken = in_taken && n->inputs[k] != in;
             p->donor[i] = in_taken && !(q && lo_quant_find(q, g, out));
+            lo_value_kind kin = g->values[in].kind;
+            p->alias[i] = is_op(n, "Identity") && n->n_inputs == 1 &&
+                          (kin == LO_VALUE_INITIALIZER || kin == LO_VALUE_INPUT) && value_unseen(s, g, out, observing);
         }
     }
     for (int i = 0; i < nn; i++) {
@@ -929,6 +934,20 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
     const lo_graph *g = f->graph;
     const lo_node *n = &g->nodes[node_index];
     lo_error *err = f->err;
+    if (f->plan && f->plan->alias[node_index]) {
+        /* an Identity of a weight or input whose output nobody sees: the
+         * same bytes, borrowed (not the run loop's block, so nothing writes
+         * or frees it), instead of a copy every run */
+        int vi = n->inputs[0], vo = n->outputs[0];
+        const lo_tensor *x = &f->vals[vi];
+        if (x->kind == LO_KIND_TENSOR && x->dtype != LO_STRING && (x->data || !x->nbytes)) {
+            f->vals[vo] = *x;
+            f->vals[vo].capacity = 0;
+            f->owned[vo] = false;
+            f->session->reshapes_in_place++;
+            return LO_OK;
+        }
+    }
     const lo_tensor *in_buf[64];
     lo_tensor *out_buf[64];
     const lo_tensor **in = in_buf;

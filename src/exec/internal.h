@@ -53,6 +53,7 @@ typedef struct lo_plan {
     int *group;          /* per node: its group (head and links) */
     int (*fold)[2];      /* per node: the Transpose folded into MatMul input k, or -1 */
     bool *donor;         /* per node: a reshape that may take input 0's block */
+    bool *alias;         /* per node: an Identity of a weight or input, output unseen */
     int n_groups;
     lo_fuse_group *groups;
 } lo_plan;

@@ -167,7 +167,8 @@ case("transpose_matmul", model("tmm", [
 
 # reshapes that take their input's block; one input with a second reader
 # later; a Transpose that moves only an axis of size 1 (a reshape) and a real
-# one after it, which must not write over its input
+# one after it, which must not write over its input; Identity of a weight
+# and of a graph input, borrowed when unseen
 case("reshapes", model("reshape", [
     N("Relu", ["x"], ["r"]),
     N("Reshape", ["r", "s1"], ["a"]),
@@ -182,11 +183,15 @@ case("reshapes", model("reshape", [
     N("Neg", ["z"], ["zn"]),
     N("Transpose", ["zn"], ["zt"], perm=[1, 0, 2]),
     N("Transpose", ["zt"], ["y3"], perm=[2, 1, 0]),
-], [("x", [2, 3, 4]), ("z", [1, 4, 6])], ["y1", "y2", "y3"], [
+    N("Identity", ["k"], ["ki"]),
+    N("Identity", ["z"], ["zi"]),
+    N("Mul", ["zi", "ki"], ["y4"]),
+], [("x", [2, 3, 4]), ("z", [1, 4, 6])], ["y1", "y2", "y3", "y4"], [
+    init("k", rand(6)),
     numpy_helper.from_array(np.array([6, 4], dtype=np.int64), "s1"),
     numpy_helper.from_array(np.array([0], dtype=np.int64), "ax"),
     numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "s2")]),
-    {"x": rand(2, 3, 4), "z": rand(1, 4, 6)}, ["b", "d", "zt"], (0, 0, 6))
+    {"x": rand(2, 3, 4), "z": rand(1, 4, 6)}, ["b", "d", "zt", "ki"], (0, 0, 8))
 
 # RMSNorm as exported: the chain over ReduceMean's [2, 5, 1] fuses up to
 # Reciprocal; the Mul that widens it back to [2, 5, 16] runs on its own
