@@ -1095,8 +1095,17 @@ bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, c
     int64_t block = 2048;
     if (row) block = row >= 2048 ? row : row * (2048 / row);
     int64_t n_blocks = (total + block - 1) / block;
+    /* the elementwise kernels' break-even sizes, shared by the chain's links */
+    bool costly = false;
+    for (int l = 0; l < n; l++) {
+        const ew_params *p = links[l].node->params;
+        costly = costly || (links[l].n_in == 1 && links[l].node->def->run != run_clip && !op_is_cheap(p->op)) ||
+                 (links[l].n_in == 2 && p->op == OP_POW);
+    }
+    int64_t min_par = (costly ? PARALLEL_MIN_COSTLY : PARALLEL_MIN_CHEAP) / n;
+    if (min_par < 16384) min_par = 16384;
     int threads = thread_count(ctx);
-    if (total < PARALLEL_MIN_COSTLY * 4 || n_blocks < 2) threads = 1;
+    if (total < min_par || n_blocks < 2) threads = 1;
     /* every thread's slots taken before anything is written: a chain that
      * works in place cannot fall back once it has started */
     size_t per = (size_t)(n > 1 ? n - 1 : 1) * (size_t)block;
