@@ -12,6 +12,8 @@ packages=(
   libpcre2-dev                             # RegexFullMatch (RE2's syntax is Perl's)
   libwebp-dev                              # ImageDecoder's WebP (libwebp, as Pillow)
   libopenjp2-7-dev                         # ImageDecoder's JPEG 2000 (OpenJPEG, as Pillow)
+  libpng-dev libtiff-dev                   # ImageDecoder's PNG and TIFF (libpng, libtiff)
+  libstb-dev                               # ImageDecoder's BMP (stb_image)
   libfftw3-dev                             # DFT and STFT in O(n log n)
   libssl-dev                               # SHA-256 of the model for the manifest
 )

@@ -13,7 +13,7 @@ lock="$here/tests/requirements.lock"
 pypi=$("$py" - <<'PY'
 import importlib.metadata as m, platform
 names = ["numpy", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "torch", "torchvision", "aimet-onnx",
-         "aimet-torch", "ml_dtypes", "protobuf", "pytest", "ray"]
+         "aimet-torch", "ml_dtypes", "protobuf", "pytest", "ray", "pillow", "safetensors"]
 out = ["python %s" % platform.python_version()]
 for n in names:
     try:
@@ -25,7 +25,8 @@ PY
 )
 debs=()
 for p in python3-torch python3-torchvision python3-onnx libonnx-testdata libonnx-dev libdnnl-dev \
-         libprotobuf-c-dev protobuf-c-compiler libjansson-dev gcc clang cmake; do
+         libprotobuf-c-dev protobuf-c-compiler libjansson-dev libpng-dev libtiff-dev libstb-dev \
+         libjpeg62-turbo-dev libwebp-dev libopenjp2-7-dev gcc clang cmake; do
   v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
   debs+=("$p ${v:-(absent)}")
 done

@@ -39,6 +39,7 @@ suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/bu
 suite "compare (numpy, QNN-style dumps, Chromium)" bash tests/compare/run.sh "$root/build" "$PY"
 suite "python package (LayerOutputUtil)" bash tests/python/run.sh "$root/build" "$PY"
 suite "analyze (a degraded layer found)" "$PY" tests/compare/test_analyze.py "$root/build/layerout" "$root/build/analyze-test"
+suite "image decoding (Pillow: every format, lying headers)" bash tests/image/run.sh "$root/build" "$PY"
 suite "functions and control flow (ONNX cases, ORT, PyTorch, AIMET)" bash tests/functions/run.sh "$root/build" "$PY"
 suite "hardening (broken files, kills, full disk, valgrind)" bash tests/hardening/run.sh "$root/build"
 suite "shards (--shard, merge, folder lock, Ray)" bash tests/shard/run.sh "$root/build" "$PY"

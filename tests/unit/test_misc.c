@@ -373,9 +373,22 @@ static void test_small_ops(void) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lo_tensor_free_data(all[i]);
 }
 
+/* CRC-32 (PNG chunks) and Adler-32 (zlib), bit by bit: libpng checks both. */
+static uint32_t png_crc(const uint8_t *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put_be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v; }
+
 /* ImageDecoder on images built here: a P6 PNM and a PNG whose zlib stream
  * is one stored block, with Sub and Up filtered rows; both hold the same
- * 2x2 picture. Damaged files are input errors, not crashes. */
+ * 2x2 picture. Damaged files are input errors, not crashes. (Pillow's
+ * pixels on images of every format: tests/image.) */
 static void test_image_decoder(void) {
     lo_error err;
     static const uint8_t px[12] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
@@ -400,8 +413,12 @@ static void test_image_decoder(void) {
     uint8_t zhead[7] = {0x78, 0x01, 0x01, 14, 0, (uint8_t)~14, 0xff};
     memcpy(png + at, zhead, 7), at += 7;
     memcpy(png + at, raw, 14), at += 14;
-    memset(png + at, 0, 4 + 4), at += 8; /* adler-32 and CRC, not checked */
-    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0, 0, 0, 0};
+    uint32_t a = 1, b2 = 0;
+    for (int i = 0; i < 14; i++) a = (a + raw[i]) % 65521, b2 = (b2 + a) % 65521;
+    put_be32(png + at, b2 << 16 | a), at += 4;
+    put_be32(png + at, png_crc(png + at - zlen - 4, zlen + 4)), at += 4;
+    put_be32(png + 29, png_crc(png + 12, 17));
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
     memcpy(png + at, iend, 12), at += 12;
     const uint8_t *files[2] = {pnm, png};
     int64_t lens[2] = {n + 12, (int64_t)at};

@@ -1,430 +1,86 @@
-/* ImageDecoder: BMP, PNM, PNG and uncompressed TIFF decoded here; JPEG
- * through libjpeg(-turbo), WebP through libwebp and JPEG 2000 through
- * OpenJPEG, the decoders Pillow (ONNX's reference) uses, so the pixels are
- * the same. */
-#include <ctype.h>
-#include <math.h>
+/* ImageDecoder: the bytes' signature picks the format, and each format is
+ * decoded by the library Pillow (ONNX's reference) uses for it, so the
+ * pixels are Pillow's: libpng, libtiff, libjpeg(-turbo), libwebp and
+ * OpenJPEG here and in image_png.c / image_tiff.c; BMP through stb_image
+ * and PNM by a small reader (image_bmp_pnm.c says why). Whatever the
+ * format, the declared size is checked against lo_image_max_pixels() and
+ * against what the file's bytes can hold before anything that large is
+ * allocated. */
+#include <inttypes.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h> /* JWRN_JPEG_EOF */
 #include <openjpeg.h>
 #include <webp/decode.h>
 
 #include "../helpers.h"
+#include "image.h"
 
-/* ---- ImageDecoder ------------------------------------------------------------------------ */
+static int64_t max_pixels = LO_IMAGE_MAX_PIXELS;
 
-typedef struct image {
-    int64_t w, h;
-    uint8_t *rgb; /* h * w * 3 */
-} image;
+int64_t lo_image_max_pixels(void) { return max_pixels; }
+void lo_image_set_max_pixels(int64_t pixels) { max_pixels = pixels > 0 ? pixels : LO_IMAGE_MAX_PIXELS; }
 
-static uint32_t rd_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint16_t rd_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-/* BITMAPINFOHEADER files, 24 or 32 bits per pixel, uncompressed. */
-static const char *decode_bmp(const uint8_t *b, size_t n, image *img) {
-    if (n < 54) return "truncated BMP";
-    uint32_t off = rd_u32(b + 10), hdr = rd_u32(b + 14);
-    int32_t w = (int32_t)rd_u32(b + 18), h = (int32_t)rd_u32(b + 22);
-    uint16_t bpp = rd_u16(b + 28);
-    uint32_t comp = rd_u32(b + 30);
-    if (hdr < 40 || (bpp != 24 && bpp != 32) || (comp != 0 && !(comp == 3 && bpp == 32)))
-        return "BMP variant (palette or compression) not supported";
-    bool top_down = h < 0;
-    int64_t H = top_down ? -(int64_t)h : h, W = w;
-    if (W <= 0 || H <= 0 || W > 1 << 16 || H > 1 << 16) return "bad BMP size";
-    int64_t stride = ((W * bpp / 8) + 3) & ~3;
-    if ((uint64_t)off + (uint64_t)(stride * H) > n) return "truncated BMP pixel data";
-    img->w = W, img->h = H;
-    img->rgb = malloc((size_t)(W * H * 3));
-    if (!img->rgb) return "out of memory";
-    for (int64_t y = 0; y < H; y++) {
-        const uint8_t *row = b + off + (top_down ? y : H - 1 - y) * stride;
-        for (int64_t x = 0; x < W; x++) {
-            const uint8_t *px = row + x * (bpp / 8);
-            uint8_t *o = img->rgb + (y * W + x) * 3;
-            o[0] = px[2], o[1] = px[1], o[2] = px[0];
-        }
-    }
-    return NULL;
+static const char *image_vfail(lo_image *img, int status, const char *fmt, va_list ap) {
+    vsnprintf(img->why, sizeof img->why, fmt, ap);
+    img->status = status;
+    return img->why;
 }
 
-static bool pnm_int(const uint8_t *b, size_t n, size_t *at, int64_t *v) {
-    for (;;) {
-        while (*at < n && isspace(b[*at])) (*at)++;
-        if (*at < n && b[*at] == '#') {
-            while (*at < n && b[*at] != '\n') (*at)++;
-            continue;
-        }
-        break;
-    }
-    if (*at >= n || !isdigit(b[*at])) return false;
-    *v = 0;
-    while (*at < n && isdigit(b[*at]) && *v < (1 << 24)) *v = *v * 10 + (b[(*at)++] - '0');
-    return true;
-}
-
-/* Netpbm P2/P3 (ASCII) and P5/P6 (binary) with maxval up to 255. */
-static const char *decode_pnm(const uint8_t *b, size_t n, image *img) {
-    if (n < 3 || b[0] != 'P' || !strchr("2356", b[1])) return "not a supported PNM file";
-    char kind = (char)b[1];
-    size_t at = 2;
-    int64_t W, H, maxv;
-    if (!pnm_int(b, n, &at, &W) || !pnm_int(b, n, &at, &H) || !pnm_int(b, n, &at, &maxv)) return "bad PNM header";
-    if (W <= 0 || H <= 0 || W > 1 << 16 || H > 1 << 16 || maxv <= 0 || maxv > 255) return "PNM size or maxval not supported";
-    int ch = kind == '3' || kind == '6' ? 3 : 1;
-    bool ascii = kind == '2' || kind == '3';
-    if (!ascii) {
-        at++; /* the single whitespace after maxval */
-        if (at + (size_t)(W * H * ch) > n) return "truncated PNM pixel data";
-    }
-    img->w = W, img->h = H;
-    img->rgb = malloc((size_t)(W * H * 3));
-    if (!img->rgb) return "out of memory";
-    for (int64_t i = 0; i < W * H; i++)
-        for (int c = 0; c < 3; c++) {
-            int64_t v;
-            if (c < ch) {
-                if (ascii) {
-                    if (!pnm_int(b, n, &at, &v)) return "truncated PNM pixel data";
-                } else {
-                    v = b[at++];
-                }
-                v = v * 255 / maxv;
-            } else {
-                v = img->rgb[i * 3];
-            }
-            img->rgb[i * 3 + c] = (uint8_t)v;
-        }
-    return NULL;
-}
-
-/* A DEFLATE (RFC 1951) decoder for PNG's zlib stream: stored, fixed and
- * dynamic Huffman blocks. Codes are canonical, so a table of code counts
- * per length and the symbols in code order decode them bit by bit. */
-typedef struct bits {
-    const uint8_t *p;
-    size_t n, pos; /* in bits */
-} bits;
-
-static int bits_get(bits *b, int k, bool *ok) {
-    int v = 0;
-    for (int i = 0; i < k; i++, b->pos++) {
-        if (b->pos >= b->n * 8) {
-            *ok = false;
-            return 0;
-        }
-        v |= ((b->p[b->pos >> 3] >> (b->pos & 7)) & 1) << i;
-    }
-    return v;
-}
-
-typedef struct huff {
-    int16_t count[16];
-    int16_t symbol[320];
-} huff;
-
-static bool huff_build(huff *h, const uint8_t *lengths, int n) {
-    memset(h->count, 0, sizeof h->count);
-    for (int i = 0; i < n; i++) h->count[lengths[i]]++;
-    h->count[0] = 0;
-    int16_t offs[16];
-    offs[1] = 0;
-    int left = 1;
-    for (int len = 1; len < 16; len++) {
-        left = left * 2 - h->count[len];
-        if (left < 0) return false; /* over-subscribed */
-        if (len < 15) offs[len + 1] = (int16_t)(offs[len] + h->count[len]);
-    }
-    for (int i = 0; i < n; i++)
-        if (lengths[i]) h->symbol[offs[lengths[i]]++] = (int16_t)i;
-    return true;
-}
-
-static int huff_decode(bits *b, const huff *h, bool *ok) {
-    int code = 0, first = 0, index = 0;
-    for (int len = 1; len < 16; len++) {
-        code |= bits_get(b, 1, ok);
-        if (!*ok) return -1;
-        int c = h->count[len];
-        if (code - first < c) return h->symbol[index + code - first];
-        index += c;
-        first = (first + c) << 1;
-        code <<= 1;
-    }
-    *ok = false;
-    return -1;
-}
-
-static const char *inflate_raw(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_n) {
-    static const int16_t len_base[29] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-    static const int8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-    static const int16_t dist_base[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-    static const int8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-    static const uint8_t clen_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
-    bits b = {in, n, 0};
-    bool ok = true;
-    size_t o = 0;
-    int last;
-    do {
-        last = bits_get(&b, 1, &ok);
-        int type = bits_get(&b, 2, &ok);
-        if (!ok) return "truncated deflate stream";
-        if (type == 0) {
-            b.pos = (b.pos + 7) & ~(size_t)7;
-            size_t at = b.pos / 8;
-            if (at + 4 > n) return "truncated stored block";
-            size_t len = in[at] | (size_t)in[at + 1] << 8;
-            if ((len ^ 0xffff) != (in[at + 2] | (size_t)in[at + 3] << 8)) return "bad stored block";
-            if (at + 4 + len > n || o + len > cap) return "stored block overruns";
-            memcpy(out + o, in + at + 4, len);
-            o += len;
-            b.pos = (at + 4 + len) * 8;
-            continue;
-        }
-        if (type == 3) return "bad deflate block type";
-        huff lit, dist;
-        uint8_t lens[320];
-        if (type == 1) {
-            for (int i = 0; i < 288; i++) lens[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
-            huff_build(&lit, lens, 288);
-            for (int i = 0; i < 30; i++) lens[i] = 5;
-            huff_build(&dist, lens, 30);
-        } else {
-            int nlen = bits_get(&b, 5, &ok) + 257, ndist = bits_get(&b, 5, &ok) + 1, ncode = bits_get(&b, 4, &ok) + 4;
-            if (!ok || nlen > 286 || ndist > 30) return "bad dynamic block header";
-            uint8_t cl[19] = {0};
-            for (int i = 0; i < ncode; i++) cl[clen_order[i]] = (uint8_t)bits_get(&b, 3, &ok);
-            huff clh;
-            if (!ok || !huff_build(&clh, cl, 19)) return "bad code-length code";
-            for (int i = 0; i < nlen + ndist;) {
-                int sym = huff_decode(&b, &clh, &ok);
-                if (!ok) return "bad code lengths";
-                if (sym < 16) {
-                    lens[i++] = (uint8_t)sym;
-                    continue;
-                }
-                int rep, val = 0;
-                if (sym == 16) {
-                    if (i == 0) return "repeat with no previous length";
-                    val = lens[i - 1], rep = 3 + bits_get(&b, 2, &ok);
-                } else if (sym == 17) rep = 3 + bits_get(&b, 3, &ok);
-                else rep = 11 + bits_get(&b, 7, &ok);
-                if (!ok || i + rep > nlen + ndist) return "code lengths overrun";
-                while (rep--) lens[i++] = (uint8_t)val;
-            }
-            if (!huff_build(&lit, lens, nlen) || !huff_build(&dist, lens + nlen, ndist)) return "bad Huffman code";
-        }
-        for (;;) {
-            int sym = huff_decode(&b, &lit, &ok);
-            if (!ok) return "bad literal/length code";
-            if (sym < 256) {
-                if (o >= cap) return "inflated data overruns the image";
-                out[o++] = (uint8_t)sym;
-            } else if (sym == 256) {
-                break;
-            } else {
-                sym -= 257;
-                if (sym >= 29) return "bad length symbol";
-                size_t len = (size_t)(len_base[sym] + bits_get(&b, len_extra[sym], &ok));
-                int ds = huff_decode(&b, &dist, &ok);
-                if (!ok || ds < 0 || ds >= 30) return "bad distance code";
-                size_t d = (size_t)(dist_base[ds] + bits_get(&b, dist_extra[ds], &ok));
-                if (!ok || d > o || o + len > cap) return "bad back-reference";
-                for (size_t k = 0; k < len; k++, o++) out[o] = out[o - d];
-            }
-        }
-    } while (!last);
-    *out_n = o;
-    return NULL;
-}
-
-static uint32_t rd_be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-/* 8-bit, non-interlaced PNG: grey, grey+alpha, RGB, RGBA or palette. */
-static const char *decode_png(const uint8_t *b, size_t n, image *img) {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 8 || memcmp(b, sig, 8)) return "not a PNG file";
-    int64_t W = 0, H = 0;
-    int ctype = -1;
-    uint8_t pal[768];
-    int npal = 0;
-    size_t zcap = 0, zn = 0;
-    uint8_t *z = NULL;
-    const char *why = NULL;
-    for (size_t at = 8; at + 12 <= n && !why;) {
-        uint32_t len = rd_be32(b + at);
-        const uint8_t *type = b + at + 4, *d = b + at + 8;
-        if (len > n - at - 12) {
-            why = "truncated PNG chunk";
-            break;
-        }
-        if (!memcmp(type, "IHDR", 4) && len >= 13) {
-            W = rd_be32(d), H = rd_be32(d + 4), ctype = d[9];
-            if (d[8] != 8 || d[10] || d[11] || d[12]) why = "PNG bit depth, compression or interlacing not supported";
-        } else if (!memcmp(type, "PLTE", 4) && len <= 768) {
-            memcpy(pal, d, len);
-            npal = (int)(len / 3);
-        } else if (!memcmp(type, "IDAT", 4)) {
-            if (zn + len > zcap) {
-                zcap = (zn + len) * 2;
-                uint8_t *nz = realloc(z, zcap);
-                if (!nz) {
-                    why = "out of memory";
-                    break;
-                }
-                z = nz;
-            }
-            if (len) memcpy(z + zn, d, len); /* an empty IDAT before any data: z is still NULL */
-            zn += len;
-        } else if (!memcmp(type, "IEND", 4)) {
-            break;
-        }
-        at += 12 + (size_t)len;
-    }
-    int ch = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1 : ctype == 4 ? 2 : ctype == 6 ? 4 : 0;
-    if (!why && (!ch || W <= 0 || H <= 0 || W > 1 << 16 || H > 1 << 16)) why = "PNG header not supported";
-    if (!why && zn < 2) why = "PNG has no image data";
-    size_t stride = (size_t)(W * ch), raw_n = 0, cap = (stride + 1) * (size_t)H;
-    uint8_t *raw = why ? NULL : malloc(cap ? cap : 1);
-    if (!why && !raw) why = "out of memory";
-    /* zlib: 2-byte header, deflate data, adler-32 (not checked) */
-    if (!why) why = inflate_raw(z + 2, zn - 2, raw, cap, &raw_n);
-    if (!why && raw_n != cap) why = "PNG image data has the wrong size";
-    if (!why) {
-        img->w = W, img->h = H;
-        img->rgb = malloc((size_t)(W * H * 3));
-        if (!img->rgb) why = "out of memory";
-    }
-    for (int64_t y = 0; !why && y < H; y++) {
-        uint8_t *row = raw + (size_t)y * (stride + 1), f = row[0];
-        uint8_t *cur = row + 1, *prev = y ? raw + (size_t)(y - 1) * (stride + 1) + 1 : NULL;
-        for (size_t i = 0; i < stride; i++) {
-            int a = i >= (size_t)ch ? cur[i - ch] : 0, up = prev ? prev[i] : 0, c = prev && i >= (size_t)ch ? prev[i - ch] : 0;
-            int pred;
-            switch (f) {
-            case 0: pred = 0; break;
-            case 1: pred = a; break;
-            case 2: pred = up; break;
-            case 3: pred = (a + up) / 2; break;
-            case 4: {
-                int pp = a + up - c, pa = abs(pp - a), pb = abs(pp - up), pc = abs(pp - c);
-                pred = pa <= pb && pa <= pc ? a : pb <= pc ? up : c;
-                break;
-            }
-            default: pred = -1;
-            }
-            if (pred < 0) {
-                why = "bad PNG filter";
-                break;
-            }
-            cur[i] = (uint8_t)(cur[i] + pred);
-        }
-        for (int64_t x = 0; !why && x < W; x++) {
-            const uint8_t *px = cur + x * ch;
-            uint8_t *o = img->rgb + (y * W + x) * 3;
-            if (ctype == 3) {
-                if (px[0] >= npal) why = "PNG palette index out of range";
-                else o[0] = pal[px[0] * 3], o[1] = pal[px[0] * 3 + 1], o[2] = pal[px[0] * 3 + 2];
-            } else if (ch <= 2) {
-                o[0] = o[1] = o[2] = px[0];
-            } else {
-                o[0] = px[0], o[1] = px[1], o[2] = px[2];
-            }
-        }
-    }
-    free(z);
-    free(raw);
+const char *lo_image_fail(lo_image *img, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const char *why = image_vfail(img, 0, fmt, ap);
+    va_end(ap);
     return why;
 }
 
-/* Baseline TIFF, uncompressed, 8 bits per sample, chunky: grey or RGB(A). */
-typedef struct tiff {
-    const uint8_t *b;
-    size_t n;
-    bool be;
-} tiff;
-
-static uint32_t tiff_u(const tiff *t, size_t at, int bytes) {
-    if (at + (size_t)bytes > t->n) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < bytes; i++) v |= (uint32_t)t->b[at + (size_t)(t->be ? bytes - 1 - i : i)] << (8 * i);
-    return v;
+const char *lo_image_unsupported(lo_image *img, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const char *why = image_vfail(img, LO_ERR_UNSUPPORTED, fmt, ap);
+    va_end(ap);
+    return why;
 }
 
-/* Value k of an IFD entry (SHORT or LONG, inline when it fits). */
-static uint32_t tiff_value(const tiff *t, size_t entry, uint32_t k) {
-    uint32_t type = tiff_u(t, entry + 2, 2), count = tiff_u(t, entry + 4, 4);
-    int size = type == 3 ? 2 : type == 4 ? 4 : type == 1 ? 1 : 0;
-    if (!size || k >= count) return 0;
-    size_t at = (uint64_t)count * (uint64_t)size <= 4 ? entry + 8 : tiff_u(t, entry + 8, 4);
-    return tiff_u(t, at + (size_t)k * (size_t)size, size);
-}
-
-static const char *decode_tiff(const uint8_t *b, size_t n, image *img) {
-    tiff t = {b, n, b[0] == 'M'};
-    if (n < 8 || tiff_u(&t, 2, 2) != 42) return "not a TIFF file";
-    size_t ifd = tiff_u(&t, 4, 4);
-    uint32_t entries = tiff_u(&t, ifd, 2);
-    if (ifd + 2 + (size_t)entries * 12 > n) return "truncated TIFF directory";
-    int64_t W = 0, H = 0, spp = 1, photometric = -1, compression = 1, planar = 1, rows_per_strip = 0;
-    size_t offsets = 0, counts = 0;
-    uint32_t n_strips = 0;
-    bool bits8 = true;
-    for (uint32_t i = 0; i < entries; i++) {
-        size_t e = ifd + 2 + (size_t)i * 12;
-        uint32_t tag = tiff_u(&t, e, 2);
-        switch (tag) {
-        case 256: W = tiff_value(&t, e, 0); break;
-        case 257: H = tiff_value(&t, e, 0); break;
-        case 258:
-            for (uint32_t k = 0; k < tiff_u(&t, e + 4, 4) && k < 8; k++) bits8 = bits8 && tiff_value(&t, e, k) == 8;
-            break;
-        case 259: compression = tiff_value(&t, e, 0); break;
-        case 262: photometric = tiff_value(&t, e, 0); break;
-        case 273: offsets = e, n_strips = tiff_u(&t, e + 4, 4); break;
-        case 277: spp = tiff_value(&t, e, 0); break;
-        case 278: rows_per_strip = tiff_value(&t, e, 0); break;
-        case 279: counts = e; break;
-        case 284: planar = tiff_value(&t, e, 0); break;
-        default: break;
-        }
-    }
-    if (compression != 1 || planar != 1 || !bits8 || (photometric != 1 && photometric != 2) ||
-        (photometric == 2 && spp < 3) || spp < 1 || spp > 4)
-        return "TIFF variant (compression, planes, bit depth or colour model) not supported";
-    if (W <= 0 || H <= 0 || W > 1 << 16 || H > 1 << 16 || !offsets || !counts) return "bad TIFF header";
-    /* Uncompressed: the pixels are in the file, so a size beyond it is a lie
-     * (and must not become a huge allocation). */
-    if ((uint64_t)W * (uint64_t)H * (uint64_t)spp > n) return "truncated TIFF pixel data";
-    if (rows_per_strip <= 0 || rows_per_strip > H) rows_per_strip = H;
-    img->w = W, img->h = H;
-    img->rgb = malloc((size_t)(W * H * 3));
-    if (!img->rgb) return "out of memory";
-    size_t row_bytes = (size_t)(W * spp);
-    for (int64_t y = 0; y < H; y++) {
-        uint32_t strip = (uint32_t)(y / rows_per_strip);
-        if (strip >= n_strips) return "TIFF strips do not cover the image";
-        size_t at = tiff_value(&t, offsets, strip) + (size_t)(y % rows_per_strip) * row_bytes;
-        if (at + row_bytes > n) return "truncated TIFF pixel data";
-        for (int64_t x = 0; x < W; x++) {
-            const uint8_t *px = b + at + (size_t)(x * spp);
-            uint8_t *o = img->rgb + (y * W + x) * 3;
-            if (photometric == 2) o[0] = px[0], o[1] = px[1], o[2] = px[2];
-            else o[0] = o[1] = o[2] = px[0];
-        }
+const char *lo_image_size_ok(lo_image *img, const char *format, int64_t w, int64_t h) {
+    if (w <= 0 || h <= 0) return lo_image_fail(img, "%s image of %" PRId64 " x %" PRId64 " pixels (empty)", format, w, h);
+    if (w > max_pixels || h > max_pixels || w * h > max_pixels) {
+        lo_image_fail(img,
+                      "%s image of %" PRId64 " x %" PRId64 " pixels is larger than the %" PRId64
+                      " pixels ImageDecoder decodes",
+                      format, w, h, max_pixels);
+        img->status = LO_ERR_NOMEM;
+        return img->why;
     }
     return NULL;
 }
+
+const char *lo_image_alloc(lo_image *img, const char *format, int64_t w, int64_t h) {
+    const char *why = lo_image_size_ok(img, format, w, h);
+    if (why) return why;
+    img->rgb = malloc((size_t)(w * h * 3));
+    if (!img->rgb) {
+        lo_image_fail(img, "out of memory for a %s image of %" PRId64 " x %" PRId64 " pixels", format, w, h);
+        img->status = LO_ERR_NOMEM;
+        return img->why;
+    }
+    img->w = w, img->h = h;
+    return NULL;
+}
+
+/* ---- JPEG ---------------------------------------------------------------------------------- */
 
 /* libjpeg reports errors by calling error_exit, whose default exits the
  * process: ours jumps back with the message instead. */
 typedef struct jpeg_failure {
     struct jpeg_error_mgr mgr;
+    struct jpeg_progress_mgr progress;
     jmp_buf back;
     char message[JMSG_LENGTH_MAX];
 } jpeg_failure;
@@ -435,48 +91,85 @@ static void jpeg_fail(j_common_ptr cinfo) {
     longjmp(f->back, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+/* Warnings are ignored, as Pillow does, except running out of data: libjpeg
+ * would invent the rest of the image, Pillow refuses the truncated file. */
+static void jpeg_warn(j_common_ptr cinfo, int level) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(cinfo);
+}
+
+/* A progressive file may hold any number of scans, each a pass over the
+ * whole image; past this many it is an attack, not a photograph (the same
+ * bound libjpeg-turbo suggests for its scan limit). */
+#define JPEG_MAX_SCANS 500
+
+static void jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        jpeg_failure *f = (jpeg_failure *)cinfo->err;
+        snprintf(f->message, sizeof f->message, "more than %d progressive scans", JPEG_MAX_SCANS);
+        longjmp(f->back, 1);
+    }
+}
 
 /* Decodes to RGB as Pillow does (libjpeg's defaults: integer IDCT, fancy
- * upsampling); a grayscale JPEG is spread over the three channels. The
- * returned message lives in static storage only for the fixed ones, so a
- * libjpeg message is copied to why_buf. */
-static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why_buf, size_t why_size) {
+ * upsampling); a grayscale JPEG is spread over the three channels. */
+const char *lo_decode_jpeg(const uint8_t *b, size_t n, lo_image *img) {
     struct jpeg_decompress_struct cinfo;
     jpeg_failure fail;
     cinfo.err = jpeg_std_error(&fail.mgr);
     fail.mgr.error_exit = jpeg_fail;
-    fail.mgr.emit_message = jpeg_quiet;
-    uint8_t *volatile rgb = NULL, *volatile row = NULL;
+    fail.mgr.emit_message = jpeg_warn;
+    uint8_t *volatile row = NULL;
     /* what the error path reads, kept out of registers longjmp may restore */
-    char *volatile why_out = why_buf;
-    volatile size_t why_cap = why_size;
+    lo_image *volatile out = img;
     if (setjmp(fail.back)) {
         jpeg_destroy_decompress(&cinfo);
         free(row);
-        free(rgb);
-        snprintf(why_out, why_cap, "bad JPEG: %s", fail.message);
-        return why_out;
+        free(out->rgb);
+        out->rgb = NULL;
+        return lo_image_fail(out, "bad JPEG: %s", fail.message);
     }
     jpeg_create_decompress(&cinfo);
+    fail.progress.progress_monitor = jpeg_progress;
+    cinfo.progress = &fail.progress;
+    /* libjpeg's own working memory (whole-image coefficient buffers of a
+     * progressive file) within a bound of the same order as the image: past
+     * it libjpeg fails (it has no backing store) instead of allocating. */
+    cinfo.mem->max_memory_to_use = (long)(lo_image_max_pixels() * 8);
     jpeg_mem_src(&cinfo, b, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
+    const char *why = lo_image_size_ok(img, "JPEG", cinfo.image_width, cinfo.image_height);
+    /* Huffman coding spends at least one bit on every 8x8 block of every
+     * component (its DC difference), so the file bounds the block count;
+     * arithmetic coding can go below a bit and is bounded by the size cap. */
+    int64_t min_blocks = INT64_MAX;
+    for (int c = 0; c < cinfo.num_components; c++) {
+        int64_t k = (int64_t)cinfo.comp_info[c].width_in_blocks * cinfo.comp_info[c].height_in_blocks;
+        if (k < min_blocks) min_blocks = k;
+    }
+    if (!why && !cinfo.arith_code && min_blocks > (int64_t)n * 8)
+        why = lo_image_fail(img, "JPEG image of %u x %u pixels cannot be held in its %zu bytes (truncated or damaged)",
+                            cinfo.image_width, cinfo.image_height, n);
+    if (why) {
+        jpeg_destroy_decompress(&cinfo);
+        return why;
+    }
     bool gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
     int64_t W = cinfo.output_width, H = cinfo.output_height, c = cinfo.output_components;
-    if (W <= 0 || H <= 0 || W * H > ((int64_t)1 << 28) || (c != 1 && c != 3)) {
+    if (c != 1 && c != 3) {
         jpeg_destroy_decompress(&cinfo);
-        return "JPEG of unsupported size or channels";
+        return lo_image_unsupported(img, "JPEG with %d output channels (not supported)", (int)c);
     }
-    rgb = malloc((size_t)(W * H * 3));
-    row = malloc((size_t)(W * c));
-    if (!rgb || !row) {
+    why = lo_image_alloc(img, "JPEG", W, H);
+    if (!why && !(row = malloc((size_t)(W * c)))) why = "out of memory";
+    if (why) {
         free(row);
-        free(rgb);
         jpeg_destroy_decompress(&cinfo);
-        return "out of memory";
+        return why;
     }
+    uint8_t *rgb = img->rgb;
     while (cinfo.output_scanline < cinfo.output_height) {
         int64_t y = cinfo.output_scanline;
         JSAMPROW rows[1] = {(JSAMPROW)row};
@@ -491,23 +184,28 @@ static const char *decode_jpeg(const uint8_t *b, size_t n, image *img, char *why
     row = NULL; /* jpeg_finish_decompress may still fail and jump back */
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    img->w = W, img->h = H, img->rgb = rgb;
     return NULL;
 }
 
-/* WebP to RGB with libwebp's defaults (fancy upsampling), as Pillow. */
-static const char *decode_webp(const uint8_t *b, size_t n, image *img) {
+/* ---- WebP ---------------------------------------------------------------------------------- */
+
+/* WebP to RGB with libwebp's defaults (fancy upsampling), as Pillow; the
+ * header's size is checked before libwebp decodes into our buffer. */
+const char *lo_decode_webp(const uint8_t *b, size_t n, lo_image *img) {
     int w = 0, h = 0;
-    uint8_t *px = WebPDecodeRGB(b, n, &w, &h);
-    if (!px) return "bad WebP image";
+    if (!WebPGetInfo(b, n, &w, &h)) return "bad WebP image";
+    const char *why = lo_image_alloc(img, "WebP", w, h);
+    if (why) return why;
     size_t bytes = (size_t)w * (size_t)h * 3;
-    img->rgb = malloc(bytes ? bytes : 1);
-    if (img->rgb) memcpy(img->rgb, px, bytes);
-    WebPFree(px);
-    if (!img->rgb) return "out of memory";
-    img->w = w, img->h = h;
+    if (!WebPDecodeRGBInto(b, n, img->rgb, bytes, w * 3)) {
+        free(img->rgb);
+        img->rgb = NULL;
+        return "bad WebP image";
+    }
     return NULL;
 }
+
+/* ---- JPEG 2000 ----------------------------------------------------------------------------- */
 
 /* OpenJPEG reads through callbacks: these serve it from memory. */
 typedef struct j2k_source {
@@ -540,14 +238,60 @@ static OPJ_BOOL j2k_seek(OPJ_OFF_T at, void *user) {
 
 static void j2k_quiet(const char *msg, void *user) { (void)msg, (void)user; }
 
-/* A JP2 file or a raw J2K codestream of 8-bit grey or RGB components. */
-static const char *decode_j2k(const uint8_t *b, size_t n, bool jp2, image *img) {
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* Before OpenJPEG sees the file: its SIZ marker (image and tile grid,
+ * components), read here, since opj_read_header already allocates per tile
+ * and per component. Every tile present costs a tile-part header (SOT and
+ * SOD, 14 bytes), so the file bounds the tile count; the image size is
+ * checked against the cap. In a JP2 file the codestream is the jp2c box. */
+static const char *j2k_siz_check(const uint8_t *b, size_t n, bool jp2, lo_image *img) {
+    size_t at = 0;
+    if (jp2) {
+        for (;;) {
+            if (n - at < 8) return "bad JPEG 2000 image (no codestream box)";
+            uint64_t len = be32(b + at), head = 8;
+            if (len == 1) {
+                if (n - at < 16) return "bad JPEG 2000 image (truncated box)";
+                len = (uint64_t)be32(b + at + 8) << 32 | be32(b + at + 12), head = 16;
+            } else if (len == 0) {
+                len = n - at;
+            }
+            if (!memcmp(b + at + 4, "jp2c", 4)) {
+                at += head;
+                break;
+            }
+            if (len < head || len > n - at) return "bad JPEG 2000 image (truncated box)";
+            at += (size_t)len;
+        }
+    }
+    if (n - at < 4 + 38 || memcmp(b + at, "\xff\x4f\xff\x51", 4)) return "bad JPEG 2000 image (no SIZ marker)";
+    const uint8_t *siz = b + at + 4;
+    uint64_t xs = be32(siz + 4), ys = be32(siz + 8), xo = be32(siz + 12), yo = be32(siz + 16);
+    uint64_t xt = be32(siz + 20), yt = be32(siz + 24), xto = be32(siz + 28), yto = be32(siz + 32);
+    unsigned comps = (unsigned)(siz[36] << 8 | siz[37]);
+    if (xo >= xs || yo >= ys || !xt || !yt || xto > xo || yto > yo) return "bad JPEG 2000 image (SIZ marker)";
+    if (comps != 1 && comps != 3)
+        return lo_image_unsupported(img, "JPEG 2000 image with %u components (1 or 3 are supported)", comps);
+    const char *why = lo_image_size_ok(img, "JPEG 2000", (int64_t)(xs - xo), (int64_t)(ys - yo));
+    if (why) return why;
+    uint64_t tx = (xs - xto + xt - 1) / xt, ty = (ys - yto + yt - 1) / yt, most = (n - at) / 14;
+    uint64_t tiles = tx > most || ty > most ? UINT64_MAX : tx * ty;
+    if (tiles > most)
+        return lo_image_fail(img, "JPEG 2000 image of %" PRIu64 " x %" PRIu64 " tiles cannot be held in its %zu bytes (truncated or damaged)",
+                             tx, ty, n);
+    return NULL;
+}
+
+/* A JP2 file or a raw J2K codestream of 8-bit grey or RGB components. The
+ * header's size and components are checked before opj_decode allocates. */
+const char *lo_decode_j2k(const uint8_t *b, size_t n, bool jp2, lo_image *img) {
     j2k_source src = {b, n, 0};
     opj_stream_t *st = opj_stream_create(1 << 16, OPJ_TRUE);
     opj_codec_t *codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
     opj_image_t *im = NULL;
-    const char *why = NULL;
-    if (!st || !codec) why = "out of memory";
+    const char *why = j2k_siz_check(b, n, jp2, img);
+    if (!why && (!st || !codec)) why = "out of memory";
     if (!why) {
         opj_stream_set_user_data(st, &src, NULL);
         opj_stream_set_user_data_length(st, n);
@@ -559,33 +303,42 @@ static const char *decode_j2k(const uint8_t *b, size_t n, bool jp2, image *img) 
         opj_set_error_handler(codec, j2k_quiet, NULL);
         opj_dparameters_t params;
         opj_set_default_decoder_parameters(&params);
-        if (!opj_setup_decoder(codec, &params) || !opj_read_header(st, codec, &im) ||
-            !opj_decode(codec, st, im) || !opj_end_decompress(codec, st))
-            why = "bad JPEG 2000 image";
+        if (!opj_setup_decoder(codec, &params) || !opj_read_header(st, codec, &im)) why = "bad JPEG 2000 image";
     }
     int nc = im ? (int)im->numcomps : 0;
-    if (!why && nc != 1 && nc != 3) why = "JPEG 2000 image with other than 1 or 3 components";
+    if (!why && nc != 1 && nc != 3)
+        why = lo_image_unsupported(img, "JPEG 2000 image with %d components (1 or 3 are supported)", nc);
     for (int c = 0; !why && c < nc; c++) {
         const opj_image_comp_t *k = &im->comps[c];
-        if (k->prec != 8 || k->sgnd || k->dx != 1 || k->dy != 1 || k->w != im->comps[0].w ||
-            k->h != im->comps[0].h || !k->data)
-            why = "JPEG 2000 image that is not 8-bit unsigned and unsubsampled";
+        if (k->prec != 8 || k->sgnd || k->dx != 1 || k->dy != 1)
+            why = lo_image_unsupported(img, "JPEG 2000 image that is not 8-bit unsigned and unsubsampled (not supported)");
+    }
+    if (!why) why = lo_image_size_ok(img, "JPEG 2000", (int64_t)im->x1 - im->x0, (int64_t)im->y1 - im->y0);
+    if (!why && (!opj_decode(codec, st, im) || !opj_end_decompress(codec, st))) why = "bad JPEG 2000 image";
+    for (int c = 0; !why && c < nc; c++) {
+        const opj_image_comp_t *k = &im->comps[c];
+        if (k->w != im->comps[0].w || k->h != im->comps[0].h || !k->data) why = "bad JPEG 2000 image (components differ)";
     }
     if (!why) {
         int64_t W = im->comps[0].w, H = im->comps[0].h;
-        if (W <= 0 || H <= 0 || W * H > ((int64_t)1 << 28)) why = "JPEG 2000 image of unsupported size";
-        else if (!(img->rgb = malloc((size_t)(W * H * 3)))) why = "out of memory";
+        why = lo_image_alloc(img, "JPEG 2000", W, H);
         for (int64_t i = 0; !why && i < W * H; i++)
             for (int c = 0; c < 3; c++) {
                 OPJ_INT32 v = im->comps[nc == 3 ? c : 0].data[i];
                 img->rgb[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
-        if (!why) img->w = W, img->h = H;
     }
     if (im) opj_image_destroy(im);
     if (codec) opj_destroy_codec(codec);
     if (st) opj_stream_destroy(st);
     return why;
+}
+
+/* ---- the operator -------------------------------------------------------------------------- */
+
+/* Pillow's convert("L"): ITU-R 601-2 luma in 16-bit fixed point, rounded. */
+static uint8_t luma(const uint8_t *p) {
+    return (uint8_t)(((uint32_t)p[0] * 19595 + (uint32_t)p[1] * 38470 + (uint32_t)p[2] * 7471 + 0x8000) >> 16);
 }
 
 static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
@@ -597,21 +350,25 @@ static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
     if (mode < 0) return lo_kernel_fail(ctx, LO_ERR_UNSUPPORTED, "pixel_format '%s'", fmt);
     const uint8_t *b = x->data;
     size_t n = (size_t)lo_numel(x);
-    image img = {0, 0, NULL};
+    lo_image img;
+    memset(&img, 0, sizeof img);
     const char *why;
-    char jpeg_why[JMSG_LENGTH_MAX + 16];
-    if (n >= 2 && b[0] == 'B' && b[1] == 'M') why = decode_bmp(b, n, &img);
-    else if (n >= 2 && b[0] == 'P' && strchr("2356", b[1])) why = decode_pnm(b, n, &img);
-    else if (n >= 8 && b[0] == 0x89 && b[1] == 'P') why = decode_png(b, n, &img);
-    else if (n >= 8 && ((b[0] == 'I' && b[1] == 'I') || (b[0] == 'M' && b[1] == 'M'))) why = decode_tiff(b, n, &img);
-    else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) why = decode_jpeg(b, n, &img, jpeg_why, sizeof jpeg_why);
-    else if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) why = decode_webp(b, n, &img);
-    else if (n >= 12 && !memcmp(b, "\0\0\0\x0cjP  \r\n\x87\n", 12)) why = decode_j2k(b, n, true, &img);
-    else if (n >= 4 && b[0] == 0xff && b[1] == 0x4f && b[2] == 0xff && b[3] == 0x51) why = decode_j2k(b, n, false, &img);
-    else why = "the image is none of BMP, PNM, PNG, uncompressed TIFF, JPEG, WebP or JPEG 2000 (not supported)";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') why = lo_decode_bmp(b, n, &img);
+    else if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') why = lo_decode_pnm(b, n, &img);
+    else if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) why = lo_decode_png(b, n, &img);
+    else if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) || !memcmp(b, "MM\0+", 4)))
+        why = lo_decode_tiff(b, n, &img);
+    else if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) why = lo_decode_jpeg(b, n, &img);
+    else if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) why = lo_decode_webp(b, n, &img);
+    else if (n >= 12 && !memcmp(b, "\0\0\0\x0cjP  \r\n\x87\n", 12)) why = lo_decode_j2k(b, n, true, &img);
+    else if (n >= 4 && b[0] == 0xff && b[1] == 0x4f && b[2] == 0xff && b[3] == 0x51) why = lo_decode_j2k(b, n, false, &img);
+    else {
+        why = "the image is none of BMP, PNM, PNG, TIFF, JPEG, WebP or JPEG 2000 (not supported)";
+        img.status = LO_ERR_UNSUPPORTED;
+    }
     if (why) {
         free(img.rgb);
-        return lo_kernel_fail(ctx, strstr(why, "not") ? LO_ERR_UNSUPPORTED : LO_ERR_INPUT, "%s", why);
+        return lo_kernel_fail(ctx, img.status ? (lo_status)img.status : LO_ERR_INPUT, "%s", why);
     }
     int64_t dims[3] = {img.h, img.w, mode == 2 ? 1 : 3};
     lo_status st = lo_output(ctx, 0, LO_UINT8, 3, dims);
@@ -621,7 +378,7 @@ static lo_status image_decoder_run(lo_kernel_ctx *ctx) {
             const uint8_t *p = img.rgb + i * 3;
             if (mode == 0) o[i * 3] = p[0], o[i * 3 + 1] = p[1], o[i * 3 + 2] = p[2];
             else if (mode == 1) o[i * 3] = p[2], o[i * 3 + 1] = p[1], o[i * 3 + 2] = p[0];
-            else o[i] = (uint8_t)lrint(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]);
+            else o[i] = luma(p);
         }
     }
     free(img.rgb);
