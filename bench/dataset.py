@@ -3,7 +3,8 @@ model), layerout against ONNX Runtime's session loop. Run by bench/run.sh
 with the repository venv's python; also usable alone:
 
     .venv/bin/python bench/dataset.py --work WORK --layerout build/layerout \
-        [--models resnet18 vit_small ...] [--samples 32] [--runs 3] [--out FILE] [--smoke]
+        [--models resnet18 vit_small ...] [--samples 32] [--runs 3] [--format raw|npy|safetensors]
+        [--out FILE] [--smoke]
 
 For each model (WORK/models/NAME/model.onnx and input.npy, as prepare.py and
 llm.py leave them) it writes SAMPLES distinct inputs (the sample's input plus
@@ -159,6 +160,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--places", nargs="*", default=["disk", "tmpfs"])
     ap.add_argument("--out", help="markdown file to write (default: stdout)")
+    ap.add_argument("--format", default="raw", choices=["raw", "npy", "safetensors"],
+                    help="layerout's --format in the capture runs (default raw, AIMET's layout)")
     ap.add_argument("--smoke", action="store_true", help="2 samples, 1 run, tmpfs, no competing process")
     a = ap.parse_args()
     if a.smoke:
@@ -191,7 +194,7 @@ def main():
                         os.sync()
                         if tool == "lo":
                             cmd = [lo, "generate", model, "--input-list", lst, "-o", out, "--overwrite", "--quiet",
-                                   "--threads", str(THREADS)]
+                                   "--threads", str(THREADS), "--format", a.format]
                         else:
                             cmd = [py, "-c", ORT_LOOP, "capture", cap, lst, out]
                         wall, rss, code, err = timed(cmd, 1800)
@@ -265,7 +268,8 @@ def main():
              f"{THREADS} / inter-op 1. Load average (1/5/15 min) {' / '.join(load0)} at the start, "
              f"{' / '.join(load1)} at the end: on a machine this loaded every figure is slower than on a quiet one "
              f"and the ratios, taken in the same run with the tools alternating, are what to read.\n")
-    L.append("**Capture, whole process** (every layer saved in AIMET's layout; ORT: every tensor a graph output, "
+    layout = "AIMET's layout" if a.format == "raw" else f"`--format {a.format}`"
+    L.append(f"**Capture, whole process** (every layer saved, layerout in {layout}; ORT: every tensor a graph output, "
              "one session, numpy `tofile` per output):\n")
     L.append("| model | place | layerout | ORT | ratio | per sample (layerout / ORT) | peak RSS layerout / ORT | saved |")
     L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -296,7 +296,9 @@ LO_API void lo_session_free(lo_session *session);
 
 /* ---- generators: AIMET's LayerOutputUtil ------------------------------ */
 
-typedef enum lo_format { LO_FORMAT_RAW = 0, LO_FORMAT_NPY = 1 } lo_format;
+/* RAW and NPY: one file per tensor per sample (AIMET's layout); SAFETENSORS:
+ * one file per sample holding all its tensors (README, "Output format"). */
+typedef enum lo_format { LO_FORMAT_RAW = 0, LO_FORMAT_NPY = 1, LO_FORMAT_SAFETENSORS = 2 } lo_format;
 typedef enum lo_dir_mode {
     LO_DIR_NEW = 0,       /* refuse a non-empty directory */
     LO_DIR_OVERWRITE = 1, /* replace what a directory holds */

@@ -43,6 +43,7 @@ suite "image decoding (Pillow: every format, lying headers)" bash tests/image/ru
 suite "functions and control flow (ONNX cases, ORT, PyTorch, AIMET)" bash tests/functions/run.sh "$root/build" "$PY"
 suite "hardening (broken files, kills, full disk, valgrind)" bash tests/hardening/run.sh "$root/build"
 suite "shards (--shard, merge, folder lock, Ray)" bash tests/shard/run.sh "$root/build" "$PY"
+suite "safetensors format (safetensors package, ORT, shards, kills)" bash tests/container/run.sh "$root/build" "$PY"
 suite "install (pkg-config, find_package)" bash tests/install/run.sh "$root/build"
 suite "build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLAYEROUT_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

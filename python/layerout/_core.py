@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from . import _lib
+from . import _dump, _lib
 from ._lib import LayerOutError
 
 
@@ -221,7 +221,8 @@ class Engine:
         with open(os.path.join(d, "manifest.json")) as f:
             manifest = json.load(f)
         shutil.rmtree(d, ignore_errors=True)
-        self._stems = {e["name"]: os.path.splitext(e["file"])[0] for e in manifest["tensors"]}
+        # a safetensors dump's files are bare stems; a name map may put dots in one
+        self._stems = {e["name"]: _dump.file_stem(e["file"]) for e in manifest["tensors"]}
 
     def layer_outputs(self, input_instance):
         """{file stem: array} for one input instance, in graph order, without

@@ -35,7 +35,7 @@ LO_FLOAT8E8M0, LO_UINT2, LO_INT2, LO_FLOAT6E2M3, LO_FLOAT6E3M2 = 24, 25, 26, 27,
 
 LO_MAX_RANK = 8
 
-FORMATS = {"raw": 0, "npy": 1}
+FORMATS = {"raw": 0, "npy": 1, "safetensors": 2}
 DIR_MODES = {"new": 0, "overwrite": 1, "append": 2}
 NAMINGS = {"onnx": 0, "qnn": 1, "pytorch": 2, "torchscript": 3}
 ROUNDINGS = {"half-away": 0, "half-even": 1}

@@ -125,7 +125,9 @@ class LayerOutputUtil:
     ``naming`` ('onnx' default, or 'qnn' to name files as Qualcomm's converter
     names tensors), ``rounding`` ('half-away' as aimet_onnx, 'half-even' as
     aimet_torch), ``strict`` (encodings naming unknown tensors are an error),
-    ``threads`` (0: the cores other processes leave free), ``format`` ('raw' or 'npy'), ``mode``
+    ``threads`` (0: the cores other processes leave free), ``format`` ('raw', 'npy', or
+    'safetensors': one file per sample, ``outputs/layer_outputs_K.safetensors``
+    keyed by NAME, read back with :func:`layerout.load_sample`), ``mode``
     ('overwrite', 'new': refuse a non-empty folder, 'append': continue its
     samples), ``layers`` (regex of tensors to save), ``op_types`` (list of op
     types whose outputs to save), ``max_memory`` (bytes of tensors held at

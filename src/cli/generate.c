@@ -23,6 +23,11 @@ static const char usage[] =
     "  DIR/manifest.json                   model SHA-256, every tensor's name, node, dtype, shape,\n"
     "                                      and the number of complete samples; written last\n"
     ".raw files hold the tensor's bytes in its own dtype, C order, little-endian, no header.\n"
+    "With --format safetensors each sample is one file instead of a file per tensor:\n"
+    "  DIR/outputs/layer_outputs_K.safetensors  every tensor, keyed by NAME (no extension);\n"
+    "                                      its __metadata__ maps NAME to the ONNX name\n"
+    "  DIR/inputs/input_K.safetensors      the inputs, keyed by the model's input names\n"
+    "String, complex128 and sub-byte tensors have no safetensors type: saving one fails.\n"
     "\n"
     "Inputs:\n"
     "  -i, --input FILE|NAME=FILE  one file per model input, in the model's input order, or\n"
@@ -36,7 +41,7 @@ static const char usage[] =
     "      --shape NAME=DIMS       shape of a raw input with dynamic dims, e.g. input=1x3x224x224\n"
     "Output:\n"
     "  -o, --output DIR            the dump folder (created if missing)\n"
-    "      --format raw|npy        file format of the saved tensors (default raw)\n"
+    "      --format raw|npy|safetensors  file format of the saved tensors (default raw)\n"
     "      --layers REGEX          save only tensors whose ONNX name or file name matches REGEX\n"
     "                              (POSIX extended); '^$' saves none: plain inference\n"
     "      --op-types A,B          save only outputs of nodes of these op types\n"
@@ -52,8 +57,9 @@ static const char usage[] =
     "                              may run at once into one DIR; 'layerout merge DIR' then writes\n"
     "                              the index files. Finish a stopped shard with --shard K/N --append\n"
     "Naming (which file name each tensor gets):\n"
-    "      --naming SCHEME         onnx (default): the ONNX name with \\W+ -> _, as AIMET's ONNX scheme;\n"
-    "                              qnn: the same, then a leading _ unless it starts with a letter,\n"
+    "      --naming SCHEME         onnx (default): the ONNX name without '_updated', then \\W+ -> _,\n"
+    "                              as AIMET's ONNX scheme; qnn: \\W+ -> _ (keeping '_updated'), then\n"
+    "                              a leading _ unless it starts with a letter,\n"
     "                              as Qualcomm's converter names tensors; pytorch: one file per call\n"
     "                              of a leaf module, named by the module (layer1.0.conv1 ->\n"
     "                              layer1_0_conv1); torchscript: TorchScript names from --name-map\n"
@@ -166,7 +172,8 @@ int cli_generate(int argc, char **argv) {
         case 'F':
             if (!strcmp(optarg, "raw")) opt.format = LO_FORMAT_RAW;
             else if (!strcmp(optarg, "npy")) opt.format = LO_FORMAT_NPY;
-            else return cli_error("--format takes raw or npy, got '%s'", optarg);
+            else if (!strcmp(optarg, "safetensors")) opt.format = LO_FORMAT_SAFETENSORS;
+            else return cli_error("--format takes raw, npy or safetensors, got '%s'", optarg);
             break;
         case 'T': {
             char *end;

@@ -40,7 +40,7 @@ static void note(lo_comparison *c, const char *fmt, ...) {
  * sanitized ONNX name when the dump records it, else the stem with QNN's
  * extra leading '_' dropped. */
 static char *canonical_key(const lo_dump *d, const lo_dump_tensor *t) {
-    if (t->name) return lo_sanitize_name(t->name);
+    if (t->name) return lo_sanitize_onnx(t->name);
     if (d->kind == LO_DUMP_QNN) return lo_qnn_name_unprefix(t->file);
     return lo_strdup(t->file);
 }
@@ -162,12 +162,14 @@ static lo_status model_open(const char *path, model_info *mi, lo_error *err) {
     mi->by_key = json_object();
     const lo_graph *g = mi->ir->graph;
     for (int v = 0; v < g->n_values; v++) {
-        char *a = lo_sanitize_name(g->values[v].name);
-        char *q = lo_sanitize_qnn(g->values[v].name);
-        if (a && !json_object_get(mi->by_key, a)) json_object_set_new_nocheck(mi->by_key, a, json_integer(v));
-        if (q && !json_object_get(mi->by_key, q)) json_object_set_new_nocheck(mi->by_key, q, json_integer(v));
-        free(a);
-        free(q);
+        /* a stem as AIMET's ONNX scheme, plain sanitizing or QNN names it */
+        char *keys[3] = {lo_sanitize_onnx(g->values[v].name), lo_sanitize_name(g->values[v].name),
+                         lo_sanitize_qnn(g->values[v].name)};
+        for (int k = 0; k < 3; k++) {
+            if (keys[k] && !json_object_get(mi->by_key, keys[k]))
+                json_object_set_new_nocheck(mi->by_key, keys[k], json_integer(v));
+            free(keys[k]);
+        }
     }
     return LO_OK;
 }
@@ -199,14 +201,16 @@ static lo_status record_shape(void *user, const lo_layer_output *o, lo_error *er
 
 /* The REF dump's tensor that is graph input `name`, or -1. */
 static int dump_tensor_of(const lo_dump *d, const char *name) {
-    char *a = lo_sanitize_name(name), *q = lo_sanitize_qnn(name);
+    char *a = lo_sanitize_onnx(name), *p = lo_sanitize_name(name), *q = lo_sanitize_qnn(name);
     int found = -1;
     for (int i = 0; i < d->n_tensors && found < 0; i++) {
         const lo_dump_tensor *t = &d->tensors[i];
-        if ((t->name && !strcmp(t->name, name)) || (a && !strcmp(t->file, a)) || (q && !strcmp(t->file, q)))
+        if ((t->name && !strcmp(t->name, name)) || (a && !strcmp(t->file, a)) || (p && !strcmp(t->file, p)) ||
+            (q && !strcmp(t->file, q)))
             found = i;
     }
     free(a);
+    free(p);
     free(q);
     return found;
 }

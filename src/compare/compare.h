@@ -77,7 +77,9 @@ typedef struct lo_dump {
     lo_dump_kind kind;
     bool has_order; /* tensors[] are in graph order (name-order file or manifest) */
     int n_samples;
-    char **sample_dirs; /* n_samples folders holding the tensor files */
+    char **sample_dirs; /* n_samples folders holding the tensor files, or safetensors files */
+    bool container_files;           /* samples are safetensors files (sample_dirs name them) */
+    struct lo_st_index *containers; /* then, per sample, the file's header */
     int first_sample;   /* the sample number of sample_dirs[0]: K for one Result_K folder
                            given directly, else 0 */
     char *naming;       /* the manifest's naming scheme, NULL when it does not say */
@@ -105,9 +107,12 @@ typedef struct lo_mapped {
     void *copy; /* an aligned copy of misaligned .npy data, or NULL */
 } lo_mapped;
 
-/* Maps sample's file of tensor t (NAME.raw, else NAME.npy). LO_ERR_IO when
- * it is missing. */
+/* Maps sample's file of tensor t (NAME.raw, else NAME.npy), or its bytes in
+ * the sample's safetensors file (npy_* then give its dtype and shape).
+ * LO_ERR_IO when it is missing. */
 lo_status lo_dump_map(const lo_dump *dump, int sample, int t, lo_mapped *out, lo_error *err);
+/* Whether sample holds tensor t. */
+bool lo_dump_holds(const lo_dump *dump, int sample, int t);
 void lo_unmap(lo_mapped *m);
 
 /* ---- names ---------------------------------------------------------------------- */

@@ -121,15 +121,31 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sample folders PREFIX0, PREFIX1, ... under dir, up to the first gap. */
-static lo_status find_samples(lo_dump *d, const char *dir, const char *prefix, lo_error *err) {
+/* Sample folders PREFIX0, PREFIX1, ... under dir, up to the first gap; or
+ * (containers) files PREFIXK.safetensors, when the first sample is one. */
+static lo_status find_samples(lo_dump *d, const char *dir, const char *prefix, bool containers, lo_error *err) {
     int cap = 0;
     for (int k = 0;; k++) {
         char name[64];
         snprintf(name, sizeof name, "%s%d", prefix, k);
         char *p = join(dir, name);
         if (!p) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
-        if (!is_dir(p)) {
+        if (containers && k == 0 && !is_dir(p)) {
+            size_t n = strlen(p) + sizeof LO_DUMP_CONTAINER_EXT;
+            char *f = malloc(n);
+            if (f) snprintf(f, n, "%s" LO_DUMP_CONTAINER_EXT, p);
+            d->container_files = f && is_file(f);
+            free(f);
+        }
+        if (d->container_files) {
+            size_t n = strlen(p) + sizeof LO_DUMP_CONTAINER_EXT;
+            char *f = malloc(n);
+            if (f) snprintf(f, n, "%s" LO_DUMP_CONTAINER_EXT, p);
+            free(p);
+            p = f;
+            if (!p) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        }
+        if (d->container_files ? !is_file(p) : !is_dir(p)) {
             free(p);
             break;
         }
@@ -279,8 +295,8 @@ static lo_status read_name_order(lo_dump *d, const char *path, lo_error *err) {
 
 lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     memset(d, 0, sizeof *d);
-    d->path = lo_strdup(path);
     if (!is_dir(path)) return lo_fail(err, LO_ERR_IO, "'%s' is not a folder", path);
+    d->path = lo_strdup(path);
     char *manifest = join(path, LO_DUMP_MANIFEST);
     char *order = join(path, LO_DUMP_ORDER);
     char *outputs = join(path, "outputs");
@@ -289,7 +305,7 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     if (!manifest || !order || !outputs || !result0) {
         st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
     } else if (is_file(manifest) || is_file(order)) {
-        st = find_samples(d, outputs, LO_DUMP_SAMPLE_PREFIX, err);
+        st = find_samples(d, outputs, LO_DUMP_SAMPLE_PREFIX, true, err);
         if (st == LO_OK && is_file(manifest)) {
             d->kind = LO_DUMP_LAYEROUT;
             st = read_manifest(d, manifest, err);
@@ -300,7 +316,7 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
         d->has_order = true;
     } else if (is_dir(result0)) {
         d->kind = LO_DUMP_QNN;
-        st = find_samples(d, path, "Result_", err);
+        st = find_samples(d, path, "Result_", false, err);
         if (st == LO_OK) st = list_stems(d, d->sample_dirs[0], err);
     } else {
         /* one Result_K folder given directly */
@@ -332,10 +348,19 @@ lo_status lo_dump_open(const char *path, lo_dump *d, lo_error *err) {
     }
     if (st == LO_OK && d->n_samples == 0)
         st = lo_fail(err, LO_ERR_IO, "'%s' holds no complete sample", path);
+    if (st == LO_OK && d->container_files) {
+        /* every sample's header once: a pair then costs no parsing */
+        d->containers = calloc((size_t)d->n_samples, sizeof *d->containers);
+        if (!d->containers) st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        for (int k = 0; st == LO_OK && k < d->n_samples; k++)
+            st = lo_st_read_index(d->sample_dirs[k], &d->containers[k], err);
+    }
     free(manifest);
     free(order);
     free(outputs);
     free(result0);
+    /* a failed open holds nothing: callers need not close it */
+    if (st != LO_OK) lo_dump_close(d);
     return st;
 }
 
@@ -352,6 +377,8 @@ void lo_dump_close(lo_dump *d) {
     }
     free(d->naming);
     free(d->tensors);
+    for (int k = 0; d->containers && k < d->n_samples; k++) lo_st_index_free(&d->containers[k]);
+    free(d->containers);
     for (int k = 0; k < d->n_samples; k++) free(d->sample_dirs[k]);
     free(d->sample_dirs);
     free(d->path);
@@ -384,9 +411,68 @@ static lo_status npy_locate(lo_mapped *m, const char *path, lo_error *err) {
     return LO_OK;
 }
 
+bool lo_dump_holds(const lo_dump *d, int sample, int t) {
+    if (t < 0 || t >= d->n_tensors || sample < 0 || sample >= d->n_samples) return false;
+    if (d->containers) return lo_st_find(&d->containers[sample], d->tensors[t].file) != NULL;
+    const char *dir = d->sample_dirs[sample], *stem = d->tensors[t].file;
+    size_t n = strlen(dir) + strlen(stem) + 8;
+    char *path = malloc(n);
+    if (!path) return false;
+    snprintf(path, n, "%s/%s.raw", dir, stem);
+    bool found = is_file(path);
+    if (!found) {
+        snprintf(path, n, "%s/%s.npy", dir, stem);
+        found = is_file(path);
+    }
+    free(path);
+    return found;
+}
+
+/* A tensor's bytes inside a sample's safetensors file: the pages that hold
+ * them are mapped. */
+static lo_status container_map(const lo_dump *d, int sample, int t, lo_mapped *out, lo_error *err) {
+    const char *path = d->sample_dirs[sample];
+    const lo_st_entry *e = lo_st_find(&d->containers[sample], d->tensors[t].file);
+    if (!e) return lo_fail(err, LO_ERR_IO, "%s holds no tensor '%s'", path, d->tensors[t].file);
+    out->npy_dtype = e->dtype;
+    out->npy_rank = e->rank;
+    memcpy(out->npy_dims, e->dims, sizeof e->dims);
+    out->nbytes = (size_t)(e->end - e->begin);
+    out->data = "";
+    if (!out->nbytes) return LO_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = e->begin / page * page;
+    out->map_size = (size_t)(e->end - start);
+    out->map = mmap(NULL, out->map_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)start);
+    int merr = errno;
+    close(fd);
+    if (out->map == MAP_FAILED) {
+        out->map = NULL;
+        return lo_fail(err, LO_ERR_IO, "cannot map '%s': %s", path, strerror(merr));
+    }
+    madvise(out->map, out->map_size, MADV_SEQUENTIAL);
+    out->data = (const uint8_t *)out->map + (e->begin - start);
+    /* tensors are packed without padding: an odd-sized one before leaves
+     * the next misaligned, so it is read from an aligned copy */
+    size_t esize = lo_dtype_size(e->dtype);
+    if (esize && (uintptr_t)out->data % esize) {
+        out->copy = malloc(out->nbytes);
+        if (!out->copy) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        memcpy(out->copy, out->data, out->nbytes);
+        out->data = out->copy;
+    }
+    return LO_OK;
+}
+
 lo_status lo_dump_map(const lo_dump *d, int sample, int t, lo_mapped *out, lo_error *err) {
     memset(out, 0, sizeof *out);
     out->npy_rank = -1;
+    if (d->containers) {
+        lo_status st = container_map(d, sample, t, out, err);
+        if (st != LO_OK) lo_unmap(out);
+        return st;
+    }
     const char *stem = d->tensors[t].file;
     const char *dir = d->sample_dirs[sample];
     size_t n = strlen(dir) + strlen(stem) + 8;

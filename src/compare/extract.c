@@ -167,7 +167,7 @@ static json_t *node_needs(const Onnx__NodeProto *nd) {
 static int dump_index(const extract_ctx *x, const char *name) {
     for (int i = 0; i < x->dump.n_tensors; i++)
         if (x->dump.tensors[i].name && !strcmp(x->dump.tensors[i].name, name)) return i;
-    char *stem = lo_sanitize_name(name);
+    char *stem = lo_sanitize_onnx(name);
     int found = -1;
     for (int i = 0; stem && i < x->dump.n_tensors && found < 0; i++)
         if (!x->dump.tensors[i].name && !strcmp(x->dump.tensors[i].file, stem)) found = i;
@@ -175,22 +175,7 @@ static int dump_index(const extract_ctx *x, const char *name) {
     return found;
 }
 
-static bool dump_holds(const extract_ctx *x, int t) {
-    if (t < 0) return false;
-    const char *dir = x->dump.sample_dirs[x->o->sample], *stem = x->dump.tensors[t].file;
-    size_t n = strlen(dir) + strlen(stem) + 8;
-    char *path = malloc(n);
-    if (!path) return false;
-    struct stat st;
-    snprintf(path, n, "%s/%s.raw", dir, stem);
-    bool found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-    if (!found) {
-        snprintf(path, n, "%s/%s.npy", dir, stem);
-        found = stat(path, &st) == 0 && S_ISREG(st.st_mode);
-    }
-    free(path);
-    return found;
-}
+static bool dump_holds(const extract_ctx *x, int t) { return lo_dump_holds(&x->dump, x->o->sample, t); }
 
 /* What the user named: an ONNX tensor name, else a file name of the dump. */
 static const char *resolve_name(extract_ctx *x, const char *given) {
@@ -204,7 +189,7 @@ static const char *resolve_name(extract_ctx *x, const char *given) {
         const char *key;
         json_t *v;
         json_object_foreach(x->producer, key, v) {
-            char *s = lo_sanitize_name(key);
+            char *s = lo_sanitize_onnx(key);
             bool hit = s && !strcmp(s, given);
             free(s);
             if (hit) return key;

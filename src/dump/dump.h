@@ -13,6 +13,9 @@
  * or a NUL, so it cannot leave the folder it is written in. Names longer
  * than a file system allows are cut and given a hash suffix. malloc'd. */
 char *lo_sanitize_name(const char *name);
+/* The file stem aimet_onnx gives an ONNX tensor name: "_updated" removed,
+ * then sanitized (naming.c). */
+char *lo_sanitize_onnx(const char *name);
 
 /* QNN's converter rule: AIMET's, then a leading '_' unless the name starts
  * with a letter. malloc'd. */
@@ -81,6 +84,50 @@ lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, l
 /* Removes a file or a folder tree; symlinks are removed, not followed. */
 lo_status lo_remove_tree(const char *path, lo_error *err);
 
+/* ---- safetensors containers (safetensors.c) -------------------------------------- */
+
+/* safetensors' name for a dtype ("F32", "BF16", ...), NULL when it has none. */
+const char *lo_st_dtype_name(lo_dtype dtype);
+
+typedef struct lo_st_writer lo_st_writer;
+/* Creates dirfd/file, its data starting after reserve bytes (the header's
+ * expected size: it is padded to fill them, or the data moves up once). */
+lo_status lo_st_create(int dirfd, const char *dirpath, const char *file, size_t reserve, lo_st_writer **w,
+                       lo_error *err);
+/* Records tensor key (onnx_name goes to __metadata__; NULL: none) and sets
+ * *at to where its bytes go; refuses a dtype safetensors has no name for,
+ * naming the tensor. One thread at a time. */
+lo_status lo_st_add(lo_st_writer *w, const char *key, const char *onnx_name, const lo_tensor_view *t, uint64_t *at,
+                    lo_error *err);
+/* Writes a tensor's bytes at the place lo_st_add gave; any thread. */
+lo_status lo_st_write(lo_st_writer *w, uint64_t at, const lo_tensor_view *t, lo_error *err);
+/* Writes the header and closes the file; *header_size (may be NULL) is the
+ * header's own size, for the next file's reserve. */
+lo_status lo_st_finish(lo_st_writer *w, size_t *header_size, lo_error *err);
+/* Frees (closing an unfinished file, which the caller removes). Accepts NULL. */
+void lo_st_free(lo_st_writer *w);
+/* A whole container of n tensors at once, tensor i under keys[i]. */
+lo_status lo_st_write_file(int dirfd, const char *dirpath, const char *file, const lo_tensor_view *t,
+                           const char *const *keys, int n, lo_error *err);
+
+/* A safetensors file's header, checked against the file's size. */
+typedef struct lo_st_entry {
+    char *key;
+    lo_dtype dtype;
+    int rank;
+    int64_t dims[LO_MAX_RANK];
+    uint64_t begin, end; /* the data's offsets in the file */
+} lo_st_entry;
+typedef struct lo_st_index {
+    int n;
+    lo_st_entry *entries;
+    json_t *by_key;   /* key -> entry index */
+    json_t *metadata; /* __metadata__, or NULL */
+} lo_st_index;
+lo_status lo_st_read_index(const char *path, lo_st_index *index, lo_error *err);
+const lo_st_entry *lo_st_find(const lo_st_index *index, const char *key);
+void lo_st_index_free(lo_st_index *index);
+
 /* ---- the background writer --------------------------------------------------------- */
 
 typedef struct lo_writer lo_writer;
@@ -89,6 +136,9 @@ typedef struct lo_writer lo_writer;
 lo_status lo_writer_create(size_t bound, lo_writer **writer, lo_error *err);
 /* Starts a sample: files go to dirfd (dirpath names it in messages). */
 void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format);
+/* With the safetensors format, after lo_writer_begin: the sample's tensors
+ * go into st (keyed by their file names) until lo_writer_finish. */
+void lo_writer_container(lo_writer *w, lo_st_writer *st);
 /* Queues a captured tensor (or writes it now when it cannot be held). */
 lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o, lo_error *err);
 /* Waits until everything queued is written; the first write error, if any. */
@@ -149,6 +199,9 @@ lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, 
  *   DIR/manifest.json                  what the dump holds (schema LO_DUMP_SCHEMA); last
  *   DIR/inputs/input_K[.raw|.npy]      sample K's input (a folder of files for several)
  *   DIR/outputs/layer_outputs_K/       sample K's tensors
+ * or, with the safetensors format, one file for each:
+ *   DIR/inputs/input_K.safetensors     sample K's inputs, under the model's input names
+ *   DIR/outputs/layer_outputs_K.safetensors  sample K's tensors, under their file stems
  * A sample folder or input file is first composed as a hidden ".NAME.partial"
  * beside its final name, and an index file as NAME.tmp. */
 #define LO_DUMP_ORDER "layer_output_name_order.json"
@@ -166,6 +219,16 @@ bool lo_dump_sample_dir(char *buf, size_t size, int sample);
 bool lo_dump_input_path(char *buf, size_t size, int sample, const char *ext);
 /* Whether a name in inputs/ or outputs/ is sample K's published folder or input file. */
 bool lo_dump_is_sample_name(const char *name);
+#define LO_DUMP_CONTAINER_EXT ".safetensors"
+/* Sample K's published outputs: the folder, or with the safetensors format
+ * "outputs/layer_outputs_K.safetensors"; false when it does not fit. */
+bool lo_dump_sample_path(char *buf, size_t size, int sample, lo_format format);
+/* A tensor file's extension (".raw", ".npy"); "" for safetensors, whose
+ * tensors are keyed by their bare stems. */
+const char *lo_dump_tensor_ext(lo_format format);
+/* The manifest's name of a format, and back (-1: unknown). */
+const char *lo_dump_format_name(lo_format format);
+int lo_dump_format_parse(const char *name);
 
 /* ---- input lists (Qualcomm's input_list.txt) ------------------------------------ */
 

@@ -64,6 +64,7 @@ struct lo_generator {
     bool sharded;
     bool *shard_done;  /* per sample of the list: complete in the folder */
     int shard_complete; /* how many of this shard's samples are complete */
+    size_t st_reserve;  /* the last safetensors header's size */
     int *sample_order; /* this sample's saved entries, in the order first seen */
     int n_sample_order;
 };
@@ -234,7 +235,13 @@ static lo_status recover_index(const char *dir, lo_error *err) {
     return commit_json(dir, LO_DUMP_MANIFEST, err);
 }
 
-static const char *ext(const lo_generator *g) { return g->opt.format == LO_FORMAT_NPY ? ".npy" : ".raw"; }
+static const char *ext(const lo_generator *g) { return lo_dump_tensor_ext(g->opt.format); }
+static bool container(const lo_generator *g) { return g->opt.format == LO_FORMAT_SAFETENSORS; }
+/* A sample's inputs are one file (one input, or a container) or a folder. */
+static bool input_folder(const lo_generator *g, int n_inputs) {
+    return !container(g) && !(n_inputs == 1 && !g->opt.input_folder);
+}
+static const char *input_ext(const lo_generator *g) { return container(g) ? LO_DUMP_CONTAINER_EXT : ext(g); }
 
 /* The manifest's fields before its tensor list; a sharded run keeps them in
  * its plan for merge. */
@@ -247,7 +254,7 @@ static json_t *manifest_head(const lo_generator *g) {
     json_object_set_new(model, "path", json_string(g->model_path));
     json_object_set_new(model, "sha256", json_string(g->sha256));
     json_object_set_new(m, "model", model);
-    json_object_set_new(m, "format", json_string(g->opt.format == LO_FORMAT_NPY ? "npy" : "raw"));
+    json_object_set_new(m, "format", json_string(lo_dump_format_name(g->opt.format)));
     json_object_set_new(m, "naming", json_string(scheme_names[g->opt.naming]));
     json_object_set_new(m, "subgraphs", json_boolean(g->opt.session.subgraphs != 0));
     json_t *inputs = json_array();
@@ -361,7 +368,7 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
     else if (strcmp(sha, g->sha256) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was written for another model "
                      "(SHA-256 %.12s..., this model %.12s...)", g->dir, sha, g->sha256);
-    else if (strcmp(fmt, g->opt.format == LO_FORMAT_NPY ? "npy" : "raw") != 0)
+    else if (strcmp(fmt, lo_dump_format_name(g->opt.format)) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' holds %s files", g->dir, fmt);
     else if (naming && strcmp(naming, scheme_names[g->opt.naming]) != 0)
         st = lo_fail(err, LO_ERR_ARGUMENT, "cannot --append: '%s' was named with the %s scheme", g->dir, naming);
@@ -383,8 +390,8 @@ static lo_status load_manifest(lo_generator *g, lo_error *err) {
                 st = lo_fail(err, LO_ERR_IO, "cannot --append: malformed tensor entry in '%s'", path);
                 break;
             }
-            size_t fl = strlen(file);
-            s->file = lo_strndup(file, fl > 4 ? fl - 4 : fl);
+            size_t fl = strlen(file), el = strlen(ext(g));
+            s->file = lo_strndup(file, fl > el && !strcmp(file + fl - el, ext(g)) ? fl - el : fl);
             s->name = lo_strdup(name);
             s->node = lo_strdup(json_string_value(json_object_get(e, "node")));
             s->op_type = lo_strdup(json_string_value(json_object_get(e, "op_type")));
@@ -518,7 +525,7 @@ static lo_status join_plan(lo_generator *g, lo_error *err) {
     else if (ptotal != total)
         s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds a run of %d samples, this input list has "
                     "%d: give every shard the same list", K, N, g->dir, ptotal, total);
-    else if (strcmp(fmt, g->opt.format == LO_FORMAT_NPY ? "npy" : "raw") != 0 ||
+    else if (strcmp(fmt, lo_dump_format_name(g->opt.format)) != 0 ||
              strcmp(naming, scheme_names[g->opt.naming]) != 0 || strcmp(opts, options) != 0)
         s = lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d: '%s' holds a run with other options (format %s, "
                     "naming %s, %s); give every shard the same options", K, N, g->dir, fmt, naming, opts);
@@ -528,9 +535,9 @@ static lo_status join_plan(lo_generator *g, lo_error *err) {
 
 /* Sample L is complete in dir when its outputs folder is published (the
  * last rename of a sample) and its record exists (written before). */
-static bool sample_complete(const char *dir, int L) {
+static bool sample_complete(const lo_generator *g, const char *dir, int L) {
     char name[128];
-    lo_dump_sample_dir(name, sizeof name, L);
+    lo_dump_sample_path(name, sizeof name, L, g->opt.format);
     if (!path_exists(dir, name)) return false;
     snprintf(name, sizeof name, LO_SHARD_STATE "/samples/%d.json", L);
     return path_exists(dir, name);
@@ -571,7 +578,7 @@ static lo_status prepare_shard(lo_generator *g, lo_error *err) {
     int mine = 0;
     for (int L = K; L < total; L += N) {
         mine++;
-        if ((g->shard_done[L] = sample_complete(g->dir, L))) g->shard_complete++;
+        if ((g->shard_done[L] = sample_complete(g, g->dir, L))) g->shard_complete++;
     }
     if (g->shard_complete && g->opt.mode != LO_DIR_APPEND)
         return lo_fail(err, LO_ERR_ARGUMENT, "shard %d/%d already has %d of its %d samples in '%s'; rerun it "
@@ -652,7 +659,9 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     g->model_path = lo_strdup(model_path);
     g->dirfd = -1;
     lo_status st = LO_OK;
-    if (g->opt.layers) {
+    if ((unsigned)g->opt.format > LO_FORMAT_SAFETENSORS)
+        st = lo_fail(err, LO_ERR_ARGUMENT, "unknown output format %d (raw 0, npy 1, safetensors 2)", (int)g->opt.format);
+    if (st == LO_OK && g->opt.layers) {
         int rc = regcomp(&g->layers, g->opt.layers, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char msg[200];
@@ -832,6 +841,26 @@ static lo_status write_inputs(lo_generator *g, int K, const lo_tensor_view *inpu
     char p[4200];
     const char *e = ext(g);
     if (n == 0) return LO_OK; /* a model without inputs: nothing to keep */
+    if (container(g)) {
+        /* one file, the inputs under the model's names */
+        lo_tensor_view views[256];
+        const char *keys[256];
+        int k = 0;
+        for (int i = 0; i < n && i < 256; i++)
+            if (is_tensor_view(&inputs[order[i]])) {
+                views[k] = inputs[order[i]];
+                keys[k++] = inputs[order[i]].name;
+            }
+        if (!k) return LO_OK;
+        snprintf(p, sizeof p, "%s/" LO_DUMP_INPUTS, g->dir);
+        int fd = open(p, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", p, strerror(errno));
+        char file[64];
+        snprintf(file, sizeof file, "." LO_DUMP_INPUT_PREFIX "%d" LO_DUMP_CONTAINER_EXT ".partial", K);
+        lo_status st = lo_st_write_file(fd, p, file, views, keys, k, err);
+        close(fd);
+        return st;
+    }
     if (n == 1 && !g->opt.input_folder) {
         if (!is_tensor_view(&inputs[order[0]])) return LO_OK;
         snprintf(p, sizeof p, "%s/inputs", g->dir);
@@ -886,9 +915,9 @@ static lo_status write_record(lo_generator *g, int K, const char *partial, const
      * sequence has no file */
     json_t *ins = json_array();
     struct stat in_st;
-    bool folder = !(n_inputs == 1 && !g->opt.input_folder);
+    bool folder = input_folder(g, n_inputs);
     char in_rel[128];
-    lo_dump_input_path(in_rel, sizeof in_rel, K, folder ? NULL : ext(g));
+    lo_dump_input_path(in_rel, sizeof in_rel, K, folder ? NULL : input_ext(g));
     bool published = n_inputs > 0 && lstat(in_partial, &in_st) == 0;
     json_object_set_new(r, "input_path", published ? json_string(in_rel) : json_null());
     for (int i = 0; published && i < n_inputs; i++) {
@@ -914,7 +943,9 @@ static lo_status write_record(lo_generator *g, int K, const char *partial, const
         json_t *e = tensor_json(g, s);
         char path[4400];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s%s", partial, s->file, ext(g));
+        /* a container's tensors are checked by the container's size */
+        if (container(g)) snprintf(path, sizeof path, "%s", partial);
+        else snprintf(path, sizeof path, "%s/%s%s", partial, s->file, ext(g));
         json_object_set_new(e, "base", json_string(s->base ? s->base : s->file));
         json_object_set_new(e, "bytes", json_integer(stat(path, &st) == 0 ? (json_int_t)st.st_size : -1));
         json_array_append_new(tensors, e);
@@ -959,12 +990,30 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         for (int i = 0; i < n_inputs; i++) order[i] = i;
 
     char partial[4200], final[4200];
-    snprintf(partial, sizeof partial, "%s/" LO_DUMP_OUTPUTS "/." LO_DUMP_SAMPLE_PREFIX "%d.partial", g->dir, K);
-    snprintf(final, sizeof final, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", g->dir, K);
+    const char *cext = container(g) ? LO_DUMP_CONTAINER_EXT : "";
+    snprintf(partial, sizeof partial, "%s/" LO_DUMP_OUTPUTS "/." LO_DUMP_SAMPLE_PREFIX "%d%s.partial", g->dir, K, cext);
+    snprintf(final, sizeof final, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d%s", g->dir, K, cext);
     LO_TRY(lo_remove_tree(partial, err));
-    LO_TRY(make_dir(partial, err));
-    g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
-    if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", partial, strerror(errno));
+    lo_st_writer *stw = NULL;
+    if (container(g)) {
+        /* the sample's one file: its partial name in outputs/ */
+        char outdir[4200], file[64];
+        snprintf(outdir, sizeof outdir, "%s/" LO_DUMP_OUTPUTS, g->dir);
+        snprintf(file, sizeof file, "." LO_DUMP_SAMPLE_PREFIX "%d" LO_DUMP_CONTAINER_EXT ".partial", K);
+        g->dirfd = open(outdir, O_RDONLY | O_DIRECTORY);
+        if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", outdir, strerror(errno));
+        /* room for a header like the last one, and some growth */
+        lo_status cs = lo_st_create(g->dirfd, outdir, file, g->st_reserve + g->st_reserve / 8 + 512, &stw, err);
+        if (cs != LO_OK) {
+            close(g->dirfd);
+            g->dirfd = -1;
+            return cs;
+        }
+    } else {
+        LO_TRY(make_dir(partial, err));
+        g->dirfd = open(partial, O_RDONLY | O_DIRECTORY);
+        if (g->dirfd < 0) return lo_fail(err, LO_ERR_IO, "cannot open '%s': %s", partial, strerror(errno));
+    }
     for (int i = 0; i < g->n_saved; i++) g->seen[i] = false;
     g->n_sample_order = 0;
     int saved_before = g->n_saved;
@@ -975,6 +1024,7 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         ordered[i].name = lo_model_input_name(g->model, i);
     }
     lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format);
+    if (stw) lo_writer_container(g->writer, stw);
     lo_status st = run ? run(run_user, g->session, ordered, n_inputs, on_tensor, g, err)
                        : lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);
     /* the sample is complete only when every file is written */
@@ -984,15 +1034,21 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
         *err = werr;
         st = wst;
     }
+    if (stw) {
+        size_t used = 0;
+        if (st == LO_OK) st = lo_st_finish(stw, &used, err);
+        if (st == LO_OK) g->st_reserve = used;
+        lo_st_free(stw);
+    }
     close(g->dirfd);
     g->dirfd = -1;
     int ident[256];
     for (int i = 0; i < n_inputs; i++) ident[i] = i;
     if (st == LO_OK) st = write_inputs(g, K, ordered, n_inputs, ident, err);
     char in_partial[4200], in_final[4200];
-    if (n_inputs == 1 && !g->opt.input_folder) {
-        snprintf(in_partial, sizeof in_partial, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d%s.partial", g->dir, K, ext(g));
-        snprintf(in_final, sizeof in_final, "%s/" LO_DUMP_INPUTS "/" LO_DUMP_INPUT_PREFIX "%d%s", g->dir, K, ext(g));
+    if (!input_folder(g, n_inputs)) {
+        snprintf(in_partial, sizeof in_partial, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d%s.partial", g->dir, K, input_ext(g));
+        snprintf(in_final, sizeof in_final, "%s/" LO_DUMP_INPUTS "/" LO_DUMP_INPUT_PREFIX "%d%s", g->dir, K, input_ext(g));
     } else {
         snprintf(in_partial, sizeof in_partial, "%s/" LO_DUMP_INPUTS "/." LO_DUMP_INPUT_PREFIX "%d.partial", g->dir, K);
         snprintf(in_final, sizeof in_final, "%s/" LO_DUMP_INPUTS "/" LO_DUMP_INPUT_PREFIX "%d", g->dir, K);
@@ -1001,6 +1057,10 @@ lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *input
      * sample always has one */
     if (st == LO_OK && g->sharded) st = write_record(g, K, partial, in_partial, n_inputs, err);
     bool input_files = n_inputs > 1 || g->opt.input_folder || (n_inputs == 1 && is_tensor_view(&ordered[0]));
+    if (container(g)) {
+        input_files = false;
+        for (int i = 0; i < n_inputs; i++) input_files |= is_tensor_view(&ordered[i]);
+    }
     if (st == LO_OK && input_files) st = publish(in_partial, in_final, err);
     if (st == LO_OK) st = publish(partial, final, err);
     if (st != LO_OK) {

@@ -56,9 +56,9 @@ static bool same_folder(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static bool sample_complete(const char *dir, int L) {
+static bool sample_complete(const char *dir, int L, lo_format format) {
     char rel[128];
-    if (!lo_dump_sample_dir(rel, sizeof rel, L) || !exists_at(dir, rel)) return false;
+    if (!lo_dump_sample_path(rel, sizeof rel, L, format) || !exists_at(dir, rel)) return false;
     snprintf(rel, sizeof rel, LO_SHARD_STATE "/samples/%d.json", L);
     return exists_at(dir, rel);
 }
@@ -170,6 +170,7 @@ typedef struct replay {
     json_t *stems;   /* stem -> true */
     json_t *order;   /* stems, in order */
     size_t ext_len;
+    lo_format format;
 } replay;
 
 /* One sample's record, in the order its run saw the tensors, as a single
@@ -201,9 +202,12 @@ static lo_status replay_sample(replay *r, const char *dir, int L, json_t *rec, l
         const char *base = json_string_value(json_object_get(e, "base"));
         if (!file || !name || !base || strlen(file) <= r->ext_len)
             return lo_fail(err, LO_ERR_IO, "'%s': the record of sample %d is malformed", dir, L);
-        char p[4400];
+        char p[4400], rel[128];
         struct stat st;
-        snprintf(p, sizeof p, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d/%s", dir, L, file);
+        /* a container's size stands for each of its tensors (see write_record) */
+        lo_dump_sample_path(rel, sizeof rel, L, r->format);
+        if (r->format == LO_FORMAT_SAFETENSORS) snprintf(p, sizeof p, "%s/%s", dir, rel);
+        else snprintf(p, sizeof p, "%s/%s/%s", dir, rel, file);
         if (stat(p, &st) != 0 || st.st_size != json_integer_value(json_object_get(e, "bytes")))
             return lo_fail(err, LO_ERR_IO, "sample %d in '%s' is damaged: '%s' is missing or has another "
                            "size; remove " LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d and rerun its shard with --append", L, dir,
@@ -249,7 +253,8 @@ static lo_status load_record(const char *dir, int L, json_t **rec, lo_error *err
 
 /* Moves sample L from src to out: record, inputs, then the outputs folder
  * (the sample's commit), then the source's record goes. */
-static lo_status move_sample(const char *src, const char *out, int L, json_t *rec, bool *copied, lo_error *err) {
+static lo_status move_sample(const char *src, const char *out, int L, json_t *rec, lo_format format, bool *copied,
+                             lo_error *err) {
     char from[4400], to[4400];
     snprintf(from, sizeof from, "%s/" LO_SHARD_STATE "/samples/%d.json", src, L);
     snprintf(to, sizeof to, "%s/" LO_SHARD_STATE "/samples/%d.json", out, L);
@@ -275,8 +280,10 @@ static lo_status move_sample(const char *src, const char *out, int L, json_t *re
         snprintf(to, sizeof to, "%s/%s", out, input_path);
         LO_TRY(move(from, to, copied, err));
     }
-    snprintf(from, sizeof from, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", src, L);
-    snprintf(to, sizeof to, "%s/" LO_DUMP_OUTPUTS "/" LO_DUMP_SAMPLE_PREFIX "%d", out, L);
+    char rel[128];
+    lo_dump_sample_path(rel, sizeof rel, L, format);
+    snprintf(from, sizeof from, "%s/%s", src, rel);
+    snprintf(to, sizeof to, "%s/%s", out, rel);
     LO_TRY(move(from, to, copied, err));
     snprintf(from, sizeof from, "%s/" LO_SHARD_STATE "/samples/%d.json", src, L);
     unlink(from);
@@ -331,7 +338,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
     source *src = calloc((size_t)n_dirs + 1, sizeof *src);
     int *owner = NULL;
     json_t *rec = NULL;
-    replay r = {json_array(), json_object(), json_object(), json_array(), 0};
+    replay r = {json_array(), json_object(), json_object(), json_array(), 0, LO_FORMAT_RAW};
     if (!src) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     int n_src = 0;
     lo_status st = LO_OK;
@@ -365,7 +372,11 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         total = (int)json_integer_value(json_object_get(ref->plan, "samples"));
         shards = (int)json_integer_value(json_object_get(ref->plan, "shards"));
         json_t *head = json_object_get(ref->plan, "manifest");
-        ext = !strcmp(json_string_value(json_object_get(head, "format")), "npy") ? ".npy" : ".raw";
+        int f = lo_dump_format_parse(json_string_value(json_object_get(head, "format")));
+        if (f < 0) st = lo_fail(err, LO_ERR_UNSUPPORTED, "'%s' holds shards in a format this layerout does not know (%s)",
+                                ref->dir, json_string_value(json_object_get(head, "format")));
+        r.format = f < 0 ? LO_FORMAT_RAW : (lo_format)f;
+        ext = lo_dump_tensor_ext(r.format);
         r.ext_len = strlen(ext);
         owner = malloc((size_t)total * sizeof *owner);
         if (!owner) st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
@@ -373,7 +384,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
     for (int L = 0; L < total && st == LO_OK; L++) {
         owner[L] = -1;
         for (int i = 0; i < n_src && st == LO_OK; i++) {
-            if (!src[i].plan || !sample_complete(src[i].dir, L)) continue;
+            if (!src[i].plan || !sample_complete(src[i].dir, L, r.format)) continue;
             if (owner[L] >= 0)
                 st = lo_fail(err, LO_ERR_ARGUMENT, "sample %d is in both '%s' and '%s': the folders hold "
                              "overlapping shards", L, src[owner[L]].dir, src[i].dir);
@@ -413,7 +424,7 @@ lo_status lo_merge(const char *const *dirs, int n_dirs, const char *out_dir, lo_
         if (src[owner[L]].is_out) continue;
         bool copied = false;
         st = load_record(src[owner[L]].dir, L, &rec, err);
-        if (st == LO_OK) st = move_sample(src[owner[L]].dir, out, L, rec, &copied, err);
+        if (st == LO_OK) st = move_sample(src[owner[L]].dir, out, L, rec, r.format, &copied, err);
         json_decref(rec);
         rec = NULL;
         if (copied) res.copied++;

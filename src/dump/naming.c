@@ -59,8 +59,32 @@ char *lo_sanitize_qnn(const char *name) {
     return p;
 }
 
+/* aimet_onnx names a file re.sub(r"\W+", "_", name.replace("_updated", "")):
+ * its QuantSim renames a quantized tensor NAME_updated and saves it as NAME,
+ * and the replace applies to every name, so a float model's own
+ * "x_updated_y" is saved as x_y too. */
+char *lo_sanitize_onnx(const char *name) {
+    static const char tag[] = "_updated";
+    const size_t k = sizeof tag - 1;
+    char *plain = malloc(strlen(name) + 1);
+    if (!plain) return NULL;
+    size_t n = 0;
+    for (const char *p = name; *p;) {
+        if (!strncmp(p, tag, k)) {
+            p += k;
+        } else {
+            plain[n++] = *p++;
+        }
+    }
+    plain[n] = 0;
+    char *s = lo_sanitize_name(plain);
+    free(plain);
+    return s;
+}
+
 static char *scheme_sanitize(lo_naming scheme, const char *name) {
-    return scheme == LO_NAMING_QNN ? lo_sanitize_qnn(name) : lo_sanitize_name(name);
+    if (scheme == LO_NAMING_QNN) return lo_sanitize_qnn(name);
+    return scheme == LO_NAMING_ONNX ? lo_sanitize_onnx(name) : lo_sanitize_name(name);
 }
 
 /* ---- module recovery ------------------------------------------------------------ */

@@ -17,6 +17,8 @@ typedef struct job {
     lo_tensor_view tensor;
     int64_t dims[LO_MAX_RANK];
     lo_hold *hold;
+    lo_st_writer *st; /* the sample's container, or NULL: a file of its own */
+    uint64_t at;      /* the tensor's place in st */
 } job;
 
 struct lo_writer {
@@ -30,6 +32,7 @@ struct lo_writer {
     int dirfd;
     char dirpath[4200];
     lo_format format;
+    lo_st_writer *st;
     bool failed;
     lo_error error;
 };
@@ -42,7 +45,7 @@ lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, l
         hl = lo_npy_header(t->dtype, t->rank, t->dims, header, sizeof header);
         if (!hl)
             return lo_fail(err, LO_ERR_UNSUPPORTED, "cannot write %s tensor '%s' as .npy (numpy has "
-                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name);
+                           "no such type); use --format raw", lo_dtype_name(t->dtype), t->name ? t->name : file);
     }
     int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return lo_fail(err, LO_ERR_IO, "cannot create '%s/%s': %s", dirpath, file, strerror(errno));
@@ -103,7 +106,9 @@ static void *writer_main(void *arg) {
         bool skip = w->failed;
         pthread_mutex_unlock(&w->mu);
         lo_error e;
-        lo_status st = skip ? LO_OK : lo_write_tensor_at(w->dirfd, w->dirpath, j.file, w->format, &j.tensor, &e);
+        lo_status st = skip   ? LO_OK
+                       : j.st ? lo_st_write(j.st, j.at, &j.tensor, &e)
+                              : lo_write_tensor_at(w->dirfd, w->dirpath, j.file, w->format, &j.tensor, &e);
         lo_hold_release(j.hold);
         pthread_mutex_lock(&w->mu);
         if (st != LO_OK && !w->failed) {
@@ -148,12 +153,22 @@ void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format for
     w->dirfd = dirfd;
     snprintf(w->dirpath, sizeof w->dirpath, "%s", dirpath);
     w->format = format;
+    w->st = NULL;
     w->failed = false;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void lo_writer_container(lo_writer *w, lo_st_writer *st) {
+    pthread_mutex_lock(&w->mu);
+    w->st = st;
     pthread_mutex_unlock(&w->mu);
 }
 
 lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o, lo_error *err) {
     const lo_tensor_view *t = &o->tensor;
+    /* a container gives each tensor its place as it comes, on this thread */
+    uint64_t at = 0;
+    if (w->st) LO_TRY(lo_st_add(w->st, file, o->name, t, &at, err));
     lo_hold *hold = NULL;
     /* a tensor beyond the bound, or one whose block cannot be held, is
      * written now, on this thread */
@@ -168,7 +183,7 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     }
     if (!hold) {
         pthread_mutex_unlock(&w->mu);
-        return lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
+        return w->st ? lo_st_write(w->st, at, t, err) : lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
     }
     while (w->n == w->cap || w->bytes + t->nbytes > w->bound) pthread_cond_wait(&w->changed, &w->mu);
     job *j = &w->ring[(w->head + w->n) % w->cap];
@@ -178,6 +193,8 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     j->tensor.dims = j->dims;
     j->tensor.name = NULL;
     j->hold = hold;
+    j->st = w->st;
+    j->at = at;
     w->n++;
     w->bytes += t->nbytes;
     pthread_cond_broadcast(&w->changed);
@@ -195,6 +212,7 @@ lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
     }
     w->failed = false;
     w->dirfd = -1;
+    w->st = NULL;
     pthread_mutex_unlock(&w->mu);
     return st;
 }

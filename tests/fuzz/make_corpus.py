@@ -117,6 +117,27 @@ if hasattr(outer, "attribute_proto"):
 fm.ir_version = 8
 put("model", "functions", fm.SerializeToString())
 
+# ---- safetensors (one sample of --format safetensors) ---------------------------------
+def safetensors(tensors, metadata=None, pad=0):
+    header, data = {}, b""
+    for key, a in tensors.items():
+        code = {"float32": "F32", "int64": "I64", "bool": "BOOL", "float16": "F16", "uint8": "U8"}[str(a.dtype)]
+        header[key] = {"dtype": code, "shape": list(a.shape), "data_offsets": [len(data), len(data) + a.nbytes]}
+        data += a.tobytes()
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":")).encode() + b" " * pad
+    return struct.pack("<Q", len(h)) + h + data
+
+
+put("safetensors", "one", safetensors({"x": np.arange(6, dtype=np.float32).reshape(2, 3)}))
+put("safetensors", "several", safetensors({"conv_out": np.ones((1, 2, 3, 3), np.float32),
+                                           "mask": np.array([True, False, True]), "ids": np.arange(3, dtype=np.int64),
+                                           "half": np.zeros((2,), np.float16)},
+                                          metadata={"conv_out": "conv/out:0"}, pad=5))
+put("safetensors", "empty", safetensors({}))
+put("safetensors", "zero_size", safetensors({"e": np.zeros((0, 4), np.uint8)}))
+
 # ---- .npy ---------------------------------------------------------------------
 rng = np.random.default_rng(1)
 for dt in ["<f4", "<f8", "<f2", "|u1", "|i1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "|b1", "<c8"]:

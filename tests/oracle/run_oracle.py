@@ -43,7 +43,7 @@ MAX_DETAIL_LINES = 12
 
 def sanitize(name):
     """AIMET's file-name rule (aimet_onnx.layer_output_utils.LayerOutput)."""
-    return re.sub(r"\W+", "_", name)
+    return re.sub(r"\W+", "_", name.replace("_updated", ""))
 
 
 class Failures:

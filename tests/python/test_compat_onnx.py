@@ -140,3 +140,40 @@ def test_generate_errors_as_aimet(case, tmp_path):
             assert isinstance(ours, type(theirs)), f"{case}: AIMET raised {theirs!r}, layerout {ours!r}"
         # nothing half-written passes for a sample
         assert not os.path.exists(tmp_path / "layerout" / "outputs" / "layer_outputs_0")
+
+
+def _files(root):
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, root)] = open(p, "rb").read()
+    return out
+
+
+def test_names_containing_updated_as_aimet(tmp_path):
+    """aimet_onnx drops "_updated" wherever it occurs in a name before
+    sanitizing it (its QuantSim's quantized twin NAME_updated is saved as
+    NAME): a float model whose own names hold it gets the same files, bytes
+    and name order from both."""
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["a_updated"]),
+                           helper.make_node("Neg", ["a_updated"], ["b/upd_updated.x"]),
+                           helper.make_node("Abs", ["b/upd_updated.x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    x = np.arange(-3, 3, dtype=np.float32).reshape(2, 3)
+    AimetUtil(m, str(tmp_path / "aimet")).generate_layer_outputs(x)
+    LayerOutputUtil(m, str(tmp_path / "ours")).generate_layer_outputs(x)
+    theirs, ours = _files(str(tmp_path / "aimet")), _files(str(tmp_path / "ours"))
+    ours.pop("manifest.json")
+    order = "layer_output_name_order.json"
+    import json
+    assert sorted(json.loads(theirs.pop(order))["layer_output_names"]) == \
+        sorted(json.loads(ours.pop(order))["layer_output_names"])
+    assert sorted(theirs) == sorted(ours)
+    assert "outputs/layer_outputs_0/b_upd_x.raw" in ours
+    for k in theirs:
+        assert theirs[k] == ours[k], k

@@ -107,6 +107,14 @@ int main(void) {
         CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "lo_generator_options"),
               "a bad embedded struct_size: %s (%s)", lo_status_name(st), err.message);
         lo_generator_free(gen);
+        /* a format past the enum is refused before any folder is made */
+        lo_generator_options_init(&go);
+        go.format = (lo_format)(LO_FORMAT_SAFETENSORS + 1);
+        gen = NULL;
+        st = lo_generator_create(TINY_CNN, "/nonexistent/layerout-test-api", &go, &gen, &err);
+        CHECK(st == LO_ERR_ARGUMENT && strstr(err.message, "unknown output format 3") && !gen,
+              "an unknown format: %s (%s)", lo_status_name(st), err.message);
+        lo_generator_free(gen);
     }
 
     /* the caller's OpenMP thread count, during observer calls and after */
