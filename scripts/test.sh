@@ -32,6 +32,7 @@ suite "command-line tests" bash tests/cli/run.sh "$root/build/layerout"
 suite "conformance" bash tests/conformance/run.sh "$root/build"
 suite "conformance through the command line" /usr/bin/python3 tests/conformance/run_cli.py "$root/build" --jobs 2
 suite "oracle (ONNX Runtime, PyTorch, AIMET)" bash tests/oracle/run_oracle.sh "$root/build/layerout" "$PY"
+suite "fusion (unsaved intermediates fused, saved ones bit for bit, ORT)" bash tests/fusion/run.sh "$root/build" "$PY"
 suite "benchmark smoke (not timed)" bash bench/run.sh --smoke
 suite "naming schemes (hooks, AIMET, TorchScript)" bash tests/naming/run.sh "$root/build" "$PY"
 suite "quantization (PyTorch, AIMET, ORT QDQ)" bash tests/quant/run.sh "$root/build" "$PY"
@@ -49,6 +50,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktra
 suite "unit tests (sanitizers)" ctest --test-dir build-asan --output-on-failure -j"$jobs"
 suite "command-line tests (sanitizers)" bash tests/cli/run.sh "$root/build-asan/layerout"
 suite "conformance (sanitizers)" bash tests/conformance/run.sh "$root/build-asan" --quiet-report
+suite "fusion (sanitizers)" bash tests/fusion/run.sh "$root/build-asan" "$PY"
 suite "hardening (sanitizers)" bash tests/hardening/run.sh "$root/build-asan" --no-valgrind
 suite "fuzzing (libFuzzer, 60 s a target)" bash tests/fuzz/run.sh "$root/build-fuzz" 60
 

@@ -224,7 +224,7 @@ def load():
             # keeps a busy second core from stalling every kernel (see
             # src/cli/main.c); a policy the user set is kept
             if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-                os.environ["GOMP_SPINCOUNT"] = "20000"
+                os.environ["GOMP_SPINCOUNT"] = "300"
             lib = ctypes.CDLL(path)
         except OSError as e:
             tried.append(f"{path} ({e})")

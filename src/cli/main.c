@@ -6,6 +6,8 @@
 
 #include "cli.h"
 
+#define LO_CLI_GOMP_SPINCOUNT "300"
+
 static const char usage[] =
     "layerout " LO_VERSION_STRING " - run an ONNX model and save the output of every layer\n"
     "\n"
@@ -29,14 +31,19 @@ static const char usage[] =
     "Exit status: 0 on success, 2 on any error (the message says what was wrong).\n";
 
 /* OpenMP threads that spin at barriers for long (libgomp's default) turn a
- * busy second core into a 4x slowdown: a barrier then waits for a thread the
- * kernel has descheduled (measured: resnet18 0.75 s against 0.20 s with one
- * other process running). libgomp reads its policy from the environment
- * when it loads, before main, so the command sets a short spin and starts
- * itself again, unless the user chose a policy. */
+ * busy second core into a slowdown of 2-4x: a barrier then waits for a
+ * thread the kernel has descheduled. Measured with one competing busy
+ * process, kernel time of 30 samples, 2 threads (medians of 3): vit_small
+ * 42.7 ms at GOMP_SPINCOUNT=20000, 15.1 at 2000, 19.7 at 300, 17.0 passive;
+ * llama 30.8 / 14.2 / 8.8 / 6.6; resnet18 95.1 / 57.8 / 50.0 / 43.8.
+ * libgomp reads its policy from the environment when it is initialised,
+ * before main (and libc resets the environment after an executable's
+ * preinit functions run, so setting it there is lost), so the command sets
+ * a short spin and starts itself again, unless the user chose a policy:
+ * about 5 ms. */
 static void bound_openmp_spinning(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", "20000", 1) != 0) return;
+    if (setenv("GOMP_SPINCOUNT", LO_CLI_GOMP_SPINCOUNT, 1) != 0) return;
     execv("/proc/self/exe", argv); /* on failure, carry on as we are */
 }
 

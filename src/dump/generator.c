@@ -21,6 +21,8 @@
 #include "../exec/exec.h"
 #include "dump.h"
 
+static bool would_save(void *user, const lo_layer_output *o);
+
 /* The run loop's public side is all the generator needs. */
 
 typedef struct saved_tensor {
@@ -680,6 +682,8 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
         st = lo_namer_create(lo_model_graph(g->model), g->opt.naming, g->opt.name_map, g->opt.all_tensors != 0,
                              &g->namer, err);
     if (st == LO_OK) st = lo_session_create(g->model, &g->opt.session, &g->session, err);
+    /* what --layers/--op-types or the naming scheme leave out may be fused away */
+    if (st == LO_OK) lo_session_set_saved(g->session, would_save, g);
     if (st == LO_OK) st = lo_writer_create(WRITE_QUEUE_BYTES, &g->writer, err);
     if (st == LO_OK) st = prepare_dir(g, err);
     if (st != LO_OK) {
@@ -736,6 +740,16 @@ static bool selected(const lo_generator *g, const lo_layer_output *o, const char
         if (!o->op_type[0] || !strstr(g->op_types, word)) return false;
     }
     return true;
+}
+
+/* Whether on_tensor would write the tensor: the session's fusion asks. */
+static bool would_save(void *user, const lo_layer_output *o) {
+    const lo_generator *g = user;
+    char *stem = NULL;
+    const char *note = NULL;
+    bool keep = lo_namer_stem(g->namer, o->name, o->iteration, &stem, &note) && selected(g, o, stem);
+    free(stem);
+    return keep;
 }
 
 /* Finds or adds the entry of a captured tensor. The naming scheme decides

@@ -3,6 +3,7 @@
  * topological order, asks each kernel for its outputs, shows every output to
  * the observer, and frees a tensor as soon as its last reader has run and the
  * observer has seen it. */
+#include <malloc.h>
 #include <omp.h>
 #include <stdio.h>
 #include <time.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include "../onnx/onnx.h"
+#include "../ops/math/fusion.h"
+#include "../ops/nn/conv.h"
 #include "exec.h"
 #include "internal.h"
 
@@ -154,6 +157,13 @@ lo_status lo_output(lo_kernel_ctx *ctx, int i, lo_dtype dtype, int rank, const i
     t->rank = rank;
     if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->nbytes = bytes;
+    if (i == 0 && ctx->donor && ctx->donor->data && ctx->donor->dtype == dtype && ctx->donor->nbytes == bytes &&
+        dtype != LO_STRING) {
+        t->data = ctx->donor->data;
+        t->capacity = ctx->donor->capacity;
+        ctx->donor_taken = true;
+        return LO_OK;
+    }
     size_t rounded = (bytes + 63) & ~(size_t)63;
     lo_session *s = ctx->frame ? ctx->frame->session : NULL;
     t->data = NULL;
@@ -340,6 +350,292 @@ const char *lo_model_output_name(const lo_model *m, int i) {
     return i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
 }
 
+/* ---- fusion ------------------------------------------------------------------- */
+/* A tensor no observer keeps, read by one node only, need not exist: the
+ * run loop may then
+ * - run a chain of elementwise nodes over its producer's output in
+ *   cache-sized blocks, in place (Conv+Relu, MatMul+bias Add, Add+Relu,
+ *   Sigmoid x Mul, GELU's Div/Erf/Add/Mul, ...): the head node runs as
+ *   always, the links are evaluated right after it, and the chain's result
+ *   is shown to the observer at the last link's place in the order, so the
+ *   order of saved tensors does not change;
+ * - let MatMul read an operand through the Transpose that made it (K^T in
+ *   attention), which then never runs.
+ * Independently of what is saved, a Reshape-like node that is the last
+ * reader of its input takes the input's block instead of copying it.
+ * Encoded tensors are never fused away (the quantization step must happen
+ * on them), nor graph outputs, nor tensors a subgraph reads. */
+
+static void plan_free(lo_plan *p) {
+    free(p->role);
+    free(p->group);
+    free(p->fold);
+    free(p->donor);
+    free(p->alias);
+    free(p->groups);
+    memset(p, 0, sizeof *p);
+}
+
+void lo_session_set_saved(lo_session *s, lo_saved_fn saved, void *user) {
+    s->saved = saved;
+    s->saved_user = user;
+    plan_free(&s->plans[0]);
+}
+
+static bool is_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
+
+/* Whether value v of the top graph is seen by nobody but its readers:
+ * no observer keeps it, it is no graph output and has no encoding. */
+static bool value_unseen(const lo_session *s, const lo_graph *g, int v, bool observing) {
+    const lo_value *val = &g->values[v];
+    if (val->kind != LO_VALUE_NODE || val->is_graph_output || val->producer < 0) return false;
+    const lo_quant *q = s->model->quant;
+    if (q && lo_quant_find(q, g, v)) return false;
+    if (!observing) return true;
+    const lo_node *producer = &g->nodes[val->producer];
+    if (is_op(producer, "Constant") || (q && lo_quant_hidden(q, g, v))) return true;
+    if (val->in_function && !s->subgraphs) return true; /* never reported */
+    if (!s->saved) return false;
+    lo_layer_output o;
+    memset(&o, 0, sizeof o);
+    o.name = val->name;
+    o.node_name = val->call_node ? val->call_node : producer->name;
+    o.op_type = val->call_op ? val->call_op : producer->op_type;
+    o.iteration = -1;
+    o.nested = val->in_function;
+    o.tensor.name = val->name;
+    o.tensor.rank = -1;
+    return !s->saved(s->saved_user, &o);
+}
+
+/* Occurrences of v among the explicit inputs of nodes[0..n). */
+static int reads_among(const lo_graph *g, const int *nodes, int n, int v) {
+    int c = 0;
+    for (int k = 0; k < n; k++) {
+        const lo_node *m = &g->nodes[nodes[k]];
+        for (int i = 0; i < m->n_inputs; i++) c += m->inputs[i] == v;
+    }
+    return c;
+}
+
+static bool has_subgraph(const lo_node *n) {
+    for (int a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == LO_ATTR_GRAPH || n->attrs[a].type == LO_ATTR_GRAPHS) return true;
+    return n->n_implicit > 0;
+}
+
+/* Grows the chain of elementwise nodes over head h's output; true when at
+ * least one link stays after trimming to what may go unmaterialized. */
+/* The nodes reading each value: readers[start[v] .. start[v + 1]). */
+typedef struct reader_index {
+    int *start, *nodes;
+} reader_index;
+
+static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
+                       bool observing, int h, lo_fuse_group *grp) {
+    const lo_node *head = &g->nodes[h];
+    if (!head->def || head->n_outputs != 1 || head->outputs[0] < 0 || is_op(head, "Constant") || has_subgraph(head))
+        return false;
+    int v0 = head->outputs[0];
+    if (!value_unseen(s, g, v0, observing)) return false;
+    memset(grp, 0, sizeof *grp);
+    grp->head = h;
+    grp->values[0] = v0;
+    int n = 0;
+    while (n < LO_CHAIN_MAX) {
+        int best = -1;
+        int best_slot[3] = {0, 0, 0};
+        for (int r = 0; r <= n; r++)
+        for (int j = ri->start[grp->values[r]]; j < ri->start[grp->values[r] + 1]; j++) {
+            int c = ri->nodes[j];
+            const lo_node *m = &g->nodes[c];
+            if (p->role[c] != LO_ROLE_NONE || c == h || pos[c] <= pos[h] || (best >= 0 && pos[c] >= pos[best])) continue;
+            if (m->n_inputs > 3 || m->n_outputs != 1 || m->outputs[0] < 0 || !lo_ew_fusable(m)) continue;
+            bool linked = false, ok = true, taken = false;
+            for (int k = 0; k < n && !taken; k++) taken = grp->link[k] == c;
+            if (taken) continue;
+            int slot[3];
+            for (int i = 0; i < m->n_inputs && ok; i++) {
+                int v = m->inputs[i];
+                slot[i] = -1;
+                if (v < 0) {
+                    slot[i] = -2;
+                    ok = is_op(m, "Clip");
+                    continue;
+                }
+                for (int k = 0; k <= n; k++)
+                    if (grp->values[k] == v) slot[i] = k;
+                if (slot[i] >= 0) {
+                    linked = true;
+                    continue;
+                }
+                const lo_value *val = &g->values[v];
+                if (val->kind == LO_VALUE_NODE) ok = val->producer >= 0 && pos[val->producer] < pos[h];
+                else ok = val->kind == LO_VALUE_INITIALIZER || val->kind == LO_VALUE_INPUT;
+            }
+            if (!ok || !linked) continue;
+            best = c;
+            memcpy(best_slot, slot, sizeof slot);
+        }
+        if (best < 0) break;
+        grp->link[n] = best;
+        memcpy(grp->slot[n], best_slot, sizeof best_slot);
+        grp->values[n + 1] = g->nodes[best].outputs[0];
+        n++;
+    }
+    /* keep the longest prefix whose inner values (all but the last link's
+     * output) are unseen and read by its links only */
+    for (; n >= 1; n--) {
+        bool ok = true;
+        for (int k = 0; k < n && ok; k++) {
+            int v = grp->values[k];
+            ok = (k == 0 || value_unseen(s, g, v, observing)) &&
+                 reads_among(g, grp->link, n, v) == g->values[v].n_readers;
+        }
+        if (ok) break;
+    }
+    grp->n_links = n;
+    return n >= 1;
+}
+
+static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {
+    const lo_graph *g = s->model->ir->graph;
+    int nn = g->n_nodes;
+    int *pos = calloc((size_t)nn + 1, sizeof *pos);
+    p->role = calloc((size_t)nn + 1, 1);
+    p->group = calloc((size_t)nn + 1, sizeof *p->group);
+    p->fold = calloc((size_t)nn + 1, sizeof *p->fold);
+    p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
+    p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
+    p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
+    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups) {
+        free(pos);
+        plan_free(p);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+    }
+    for (int oi = 0; oi < nn; oi++) pos[g->order[oi]] = oi;
+    reader_index ri;
+    ri.start = calloc((size_t)g->n_values + 2, sizeof *ri.start);
+    int total = 0;
+    for (int i = 0; i < nn; i++) total += g->nodes[i].n_inputs;
+    ri.nodes = calloc((size_t)total + 1, sizeof *ri.nodes);
+    if (!ri.start || !ri.nodes) {
+        free(ri.start);
+        free(ri.nodes);
+        free(pos);
+        plan_free(p);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+    }
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0) ri.start[g->nodes[i].inputs[k] + 1]++;
+    for (int v = 0; v < g->n_values; v++) ri.start[v + 1] += ri.start[v];
+    {
+        int *fill = calloc((size_t)g->n_values + 1, sizeof *fill);
+        if (!fill) {
+            free(ri.start);
+            free(ri.nodes);
+            free(pos);
+            plan_free(p);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+        }
+        for (int i = 0; i < nn; i++)
+            for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+                int v = g->nodes[i].inputs[k];
+                if (v >= 0) ri.nodes[ri.start[v] + fill[v]++] = i;
+            }
+        free(fill);
+    }
+    const lo_quant *q = s->model->quant;
+    for (int i = 0; i < nn; i++) {
+        const lo_node *n = &g->nodes[i];
+        p->fold[i][0] = p->fold[i][1] = -1;
+        /* Transpose too: one that moves only axes of size 1 is a reshape */
+        bool reshape = is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") || is_op(n, "Unsqueeze") ||
+                       is_op(n, "Identity") || is_op(n, "Transpose");
+        if (reshape && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs == 1 && n->outputs[0] >= 0) {
+            int in = n->inputs[0], out = n->outputs[0];
+            bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;
+            for (int k = 1; k < n->n_inputs; k++) in_taken = in_taken && n->inputs[k] != in;
+            p->donor[i] = in_taken && !(q && lo_quant_find(q, g, out));
+            lo_value_kind kin = g->values[in].kind;
+            p->alias[i] = is_op(n, "Identity") && n->n_inputs == 1 &&
+                          (kin == LO_VALUE_INITIALIZER || kin == LO_VALUE_INPUT) && value_unseen(s, g, out, observing);
+        }
+    }
+    for (int i = 0; i < nn; i++) {
+        const lo_node *m = &g->nodes[i];
+        if (!is_op(m, "MatMul") || m->n_inputs != 2) continue;
+        for (int k = 0; k < 2; k++) {
+            int v = m->inputs[k];
+            if (v < 0 || m->inputs[1 - k] == v || g->values[v].kind != LO_VALUE_NODE) continue;
+            int t = g->values[v].producer;
+            const lo_node *tn = &g->nodes[t];
+            if (t < 0 || !is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
+                continue;
+            if (g->values[v].n_readers != 1 || !value_unseen(s, g, v, observing)) continue;
+            p->fold[i][k] = t;
+            p->role[t] = LO_ROLE_FOLDED;
+        }
+    }
+    for (int oi = 0; oi < nn; oi++) {
+        int h = g->order[oi];
+        if (p->role[h] != LO_ROLE_NONE) continue;
+        lo_fuse_group *grp = &p->groups[p->n_groups];
+        if (!plan_group(s, g, p, pos, &ri, observing, h, grp)) continue;
+        p->role[h] = LO_ROLE_HEAD;
+        p->group[h] = p->n_groups;
+        for (int k = 0; k < grp->n_links; k++) {
+            p->role[grp->link[k]] = LO_ROLE_LINK;
+            p->group[grp->link[k]] = p->n_groups;
+        }
+        p->n_groups++;
+    }
+    free(pos);
+    free(ri.start);
+    free(ri.nodes);
+    p->built = true;
+    return LO_OK;
+}
+
+/* ---- weights held once ---------------------------------------------------------- */
+
+/* After a first run, a Conv whose float32 weights are an initializer read by
+ * that node alone, and that oneDNN holds reordered in its own layout, needs
+ * the initializer's bytes no more: they are freed rather than held twice
+ * (resnet18: 45 MB). Kept: weights with an encoding (aimet saves them),
+ * weights in a mapped external-data file (the kernel cache reads those in
+ * place), and the weights of a model another session may run. */
+static bool in_mapping(const lo_model_ir *m, const void *p) {
+    for (int i = 0; i < m->n_mappings; i++)
+        if ((const char *)p >= (const char *)m->mappings[i].addr &&
+            (const char *)p < (const char *)m->mappings[i].addr + m->mappings[i].size)
+            return true;
+    return false;
+}
+
+/* Called after node i of the top graph ran, in the session's first run:
+ * the peak then holds each layer's weights about once too. */
+static void release_conv_weights(lo_session *s, int i) {
+    if (s->kernels == LO_KERNELS_REFERENCE || atomic_load(&s->model->sessions) != 1) return;
+    lo_graph *g = s->model->ir->graph;
+    const lo_quant *q = s->model->quant;
+    lo_node *n = &g->nodes[i];
+    if (n->domain[0] || (strcmp(n->op_type, "Conv") && strcmp(n->op_type, "ConvTranspose")) || n->n_inputs < 2 ||
+        n->inputs[1] < 0)
+        return;
+    lo_value *w = &g->values[n->inputs[1]];
+    if (w->kind != LO_VALUE_INITIALIZER || w->n_readers != 1 || w->is_graph_output || w->init.dtype != LO_FLOAT ||
+        !w->init.data || (q && lo_quant_find(q, g, n->inputs[1])) || in_mapping(s->model->ir, w->init.data))
+        return;
+    if (!lo_conv_take_weights(n, w->init.data)) return;
+    free(w->init.data);
+    w->init.data = NULL;
+    /* weights loaded into the brk heap stay resident when freed in its
+     * middle; trimming gives their pages back */
+    if (w->init.nbytes >= (1u << 20)) malloc_trim(0);
+}
+
 /* ---- running ------------------------------------------------------------------ */
 
 void lo_session_options_init(lo_session_options *o) {
@@ -385,6 +681,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     lo_session *s = calloc(1, sizeof *s);
     if (!s) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     s->model = model;
+    atomic_fetch_add(&model->sessions, 1);
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->interrupt, 0);
     s->threads = opt && opt->threads > 0 ? opt->threads : default_threads();
@@ -476,6 +773,10 @@ char *lo_session_profile(const lo_session *s) {
 #define EMIT(...) len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, __VA_ARGS__)
     EMIT("profile: %d run%s, %d threads; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
          s->runs == 1 ? "" : "s", s->threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
+    EMIT("fusion per run: %.0f nodes run inside chains (their time is their head's), %.0f Transposes folded "
+         "into MatMul, %.0f reshapes without a copy\n",
+         (double)s->fused_links / s->runs, (double)s->folded_transposes / s->runs,
+         (double)s->reshapes_in_place / s->runs);
     EMIT("%-28s %6s %12s %7s %10s\n", "op type", "nodes", "ms per run", "share", "GFLOP/s");
     for (int k = 0; k < n_ops; k++) {
         char gf[32] = "";
@@ -507,6 +808,7 @@ void lo_session_free(lo_session *s) {
     free(s->node_flops);
     pool_free(&s->pool);
     free(s->scratch);
+    for (int k = 0; k < 2; k++) plan_free(&s->plans[k]);
     free(s);
 }
 
@@ -618,6 +920,7 @@ static lo_status frame_init(lo_frame *f, const lo_graph *g, lo_error *err) {
 }
 
 static void frame_free(lo_frame *f) {
+    free(f->fused);
     if (f->vals)
         for (int v = 0; v < f->graph->n_values; v++)
             if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
@@ -626,12 +929,25 @@ static void frame_free(lo_frame *f) {
     free(f->remaining);
 }
 
-/* Runs one node of a frame: its kernel on f->vals, then for each output
- * the quantization step and the observer; outputs nobody reads are freed. */
-static lo_status run_node(lo_frame *f, int node_index) {
+/* Runs one node's kernel on f->vals (run_node's first half). */
+static lo_status run_kernel(lo_frame *f, int node_index) {
     const lo_graph *g = f->graph;
     const lo_node *n = &g->nodes[node_index];
     lo_error *err = f->err;
+    if (f->plan && f->plan->alias[node_index]) {
+        /* an Identity of a weight or input whose output nobody sees: the
+         * same bytes, borrowed (not the run loop's block, so nothing writes
+         * or frees it), instead of a copy every run */
+        int vi = n->inputs[0], vo = n->outputs[0];
+        const lo_tensor *x = &f->vals[vi];
+        if (x->kind == LO_KIND_TENSOR && x->dtype != LO_STRING && (x->data || !x->nbytes)) {
+            f->vals[vo] = *x;
+            f->vals[vo].capacity = 0;
+            f->owned[vo] = false;
+            f->session->reshapes_in_place++;
+            return LO_OK;
+        }
+    }
     const lo_tensor *in_buf[64];
     lo_tensor *out_buf[64];
     const lo_tensor **in = in_buf;
@@ -665,6 +981,29 @@ static lo_status run_node(lo_frame *f, int node_index) {
         .n_out = n->n_outputs, .err = err, .frame = f, .threads = f->session->threads,
         .kernels = f->session->kernels, .run_subgraph = lo_exec_subgraph,
     };
+    const lo_plan *plan = f->plan;
+    int donor = -1;
+    if (plan) {
+        for (int k = 0; k < 2; k++) {
+            int t = plan->fold[node_index][k];
+            if (t < 0) continue;
+            /* the Transpose never ran: its input, read through its perm */
+            const lo_node *tn = &g->nodes[t];
+            in[k] = &f->vals[tn->inputs[0]];
+            if (in[k]->kind != LO_KIND_TENSOR || (!in[k]->data && in[k]->nbytes)) in[k] = NULL; /* as omitted */
+            static const int64_t reversed[1] = {0};
+            int64_t np = 0;
+            ctx.fold_perm[k] = lo_attr_ints(tn, "perm", &np);
+            ctx.n_fold_perm[k] = ctx.fold_perm[k] && np <= LO_MAX_RANK ? (int)np : 0;
+            if (!ctx.fold_perm[k] || np > LO_MAX_RANK) ctx.fold_perm[k] = reversed;
+        }
+        int v = n->n_inputs ? n->inputs[0] : -1;
+        if (plan->donor[node_index] && v >= 0 && f->owned[v] && f->remaining[v] == 1 && f->vals[v].capacity &&
+            f->vals[v].kind == LO_KIND_TENSOR && f->vals[v].data) {
+            ctx.donor = &f->vals[v];
+            donor = v;
+        }
+    }
     bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
     double t0 = timed ? now_seconds() : 0;
     lo_status st = n->def->run(&ctx);
@@ -672,9 +1011,22 @@ static lo_status run_node(lo_frame *f, int node_index) {
         f->session->node_seconds[node_index] += now_seconds() - t0;
         if (st == LO_OK) f->session->node_flops[node_index] += node_flops(n, in, out);
     }
+    if (donor >= 0 && ctx.donor_taken) {
+        f->owned[donor] = false; /* the block is the output's now */
+        f->session->reshapes_in_place++;
+    }
+    for (int k = 0; plan && k < 2; k++) f->session->folded_transposes += plan->fold[node_index][k] >= 0;
     if (in != in_buf) free(in);
     if (out != out_buf) free(out);
-    if (st != LO_OK) return st;
+    return st;
+}
+
+/* run_node's second half: for each output of the node the quantization
+ * step and the observer; outputs nobody reads are freed. */
+static lo_status finish_node(lo_frame *f, int node_index) {
+    const lo_graph *g = f->graph;
+    const lo_node *n = &g->nodes[node_index];
+    lo_error *err = f->err;
     bool is_constant = strcmp(n->op_type, "Constant") == 0 && n->domain[0] == 0;
     for (int k = 0; k < n->n_outputs; k++) {
         int v = n->outputs[k];
@@ -691,20 +1043,99 @@ static lo_status run_node(lo_frame *f, int node_index) {
     return LO_OK;
 }
 
+/* Runs one node of a frame: its kernel on f->vals, then for each output
+ * the quantization step and the observer; outputs nobody reads are freed. */
+static lo_status run_node(lo_frame *f, int node_index) {
+    LO_TRY(run_kernel(f, node_index));
+    return finish_node(f, node_index);
+}
+
+/* After a group's head ran: its links over the head's output, in place,
+ * the result becoming the last fused link's output. Returns how many links
+ * were fused: the longest prefix this run's shapes and types allow (RMSNorm's
+ * Add/Sqrt/Reciprocal fuse, the Mul that widens them back to the hidden size
+ * does not); the links after it, if any, run one by one at their places. */
+static int run_chain(lo_frame *f, const lo_fuse_group *grp) {
+    const lo_graph *g = f->graph;
+    int v0 = grp->values[0];
+    lo_tensor *x = &f->vals[v0];
+    if (!f->owned[v0] || x->kind != LO_KIND_TENSOR || x->dtype != LO_FLOAT || !x->data || !x->capacity) return 0;
+    /* a block the observer still holds (a saved tensor whose block a reshape
+     * passed on) must not be written: the chain then runs node by node */
+    lo_session *s = f->session;
+    pthread_mutex_lock(&s->lock);
+    bool held = s->n_held && held_find(s, x->data);
+    pthread_mutex_unlock(&s->lock);
+    if (held) return 0;
+    lo_ew_link links[LO_CHAIN_MAX];
+    for (int l = 0; l < grp->n_links; l++) {
+        const lo_node *m = &g->nodes[grp->link[l]];
+        links[l].node = m;
+        links[l].n_in = m->n_inputs;
+        for (int i = 0; i < m->n_inputs; i++) {
+            links[l].slot[i] = grp->slot[l][i];
+            links[l].ext[i] = grp->slot[l][i] == -1 ? &f->vals[m->inputs[i]] : NULL;
+            if (links[l].ext[i] && (links[l].ext[i]->kind != LO_KIND_TENSOR || !links[l].ext[i]->data)) return 0;
+        }
+    }
+    int n = grp->n_links;
+    while (n > 0 && !lo_ew_chain_fits(links, n, x->dtype, x->rank, x->dims)) n--;
+    if (n == 0) return 0;
+    lo_kernel_ctx ctx = {.err = f->err, .frame = f, .threads = f->session->threads, .kernels = f->session->kernels};
+    if (!lo_ew_chain_run(&ctx, links, n, x->data, x->rank, x->dims, x->data)) return 0;
+    int vf = grp->values[n];
+    f->vals[vf] = *x;
+    f->owned[vf] = true;
+    memset(x, 0, sizeof *x);
+    f->owned[v0] = false;
+    return n;
+}
+
 static lo_status run_nodes(lo_frame *f) {
     const lo_graph *g = f->graph;
+    const lo_plan *plan = f->plan;
     for (int oi = 0; oi < g->n_nodes; oi++) {
         int i = g->order[oi];
         const lo_node *n = &g->nodes[i];
         if (atomic_exchange(&f->session->interrupt, 0))
             return lo_fail(f->err, LO_ERR_INTERRUPTED, "interrupted");
         LO_TRY(observe_initializers(f, g, oi));
-        LO_TRY(run_node(f, i));
+        int role = plan ? plan->role[i] : LO_ROLE_NONE;
+        if (role == LO_ROLE_FOLDED) continue; /* its MatMul reads its input, and releases it */
+        if (role == LO_ROLE_HEAD) {
+            const lo_fuse_group *grp = &plan->groups[plan->group[i]];
+            LO_TRY(run_kernel(f, i));
+            bool timed = f->session->profile;
+            double t0 = timed ? now_seconds() : 0;
+            int fused = f->fused[plan->group[i]] = run_chain(f, grp);
+            f->session->fused_links += fused;
+            if (timed) f->session->node_seconds[i] += now_seconds() - t0;
+            if (!fused) LO_TRY(finish_node(f, i));
+        } else if (role == LO_ROLE_LINK) {
+            const lo_fuse_group *grp = &plan->groups[plan->group[i]];
+            int fused = f->fused[plan->group[i]], l = 0;
+            while (grp->link[l] != i) l++;
+            if (l >= fused) LO_TRY(run_node(f, i));
+            else if (l == grp->n_links - 1) LO_TRY(finish_node(f, i)); /* the result, in its place */
+        } else {
+            LO_TRY(run_node(f, i));
+        }
         if (f->after_node) LO_TRY(f->after_node(f, i, f->after_user));
+        if (!f->session->weights_released && !f->parent && !f->after_node && g == f->session->model->ir->graph)
+            release_conv_weights(f->session, i);
         for (int k = 0; k < n->n_inputs + n->n_implicit; k++) {
             int v = k < n->n_inputs ? n->inputs[k] : n->implicit_inputs[k - n->n_inputs];
             if (v < 0) continue;
             if (--f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
+        }
+        for (int k = 0; plan && k < 2; k++) {
+            int t = plan->fold[i][k];
+            if (t < 0) continue;
+            const lo_node *tn = &g->nodes[t];
+            for (int j = 0; j < tn->n_inputs; j++) {
+                int v = tn->inputs[j];
+                if (v >= 0 && --f->remaining[v] == 0 && !g->values[v].is_graph_output) release(f, v);
+            }
         }
     }
     return LO_OK;
@@ -820,6 +1251,13 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
     f.err = err;
     f.iteration = -1;
     lo_status st = frame_init(&f, g, err);
+    if (st == LO_OK && s->kernels != LO_KERNELS_REFERENCE && getenv("LAYEROUT_NO_FUSION") == NULL) {
+        lo_plan *plan = &s->plans[observer ? 0 : 1];
+        if (!plan->built) st = plan_build(s, plan, observer != NULL, err);
+        if (st == LO_OK && !(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)))
+            st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
+        if (st == LO_OK) f.plan = plan;
+    }
     for (int i = 0; st == LO_OK && i < g->n_inputs; i++) {
         int v = g->inputs[i];
         f.vals[v] = inputs[i];
@@ -828,6 +1266,7 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
     }
     if (st == LO_OK) st = run_nodes(&f);
     if (st == LO_OK) s->runs++;
+    s->weights_released = true;
     if (outputs) {
         for (int o = 0; o < g->n_outputs; o++) memset(&outputs[o], 0, sizeof outputs[o]);
         for (int o = 0; st == LO_OK && o < g->n_outputs; o++)

@@ -41,6 +41,13 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
                                   lo_observer_fn float_observer, void *float_user, lo_observer_fn iso_observer,
                                   void *iso_user, lo_error *err);
 
+/* Whether the observer keeps a top-level tensor (output->tensor is empty:
+ * only names are known). Told to a session, it lets the run loop fuse
+ * nodes through the tensors that are not kept; saved ones keep their exact
+ * values. */
+typedef bool (*lo_saved_fn)(void *user, const lo_layer_output *output);
+void lo_session_set_saved(lo_session *session, lo_saved_fn saved, void *user);
+
 /* The graph of a loaded model, for stages that read it (naming, reports). */
 const lo_model_ir *lo_model_graph(const lo_model *model);
 

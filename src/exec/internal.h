@@ -12,6 +12,7 @@
 
 struct lo_model {
     lo_model_ir *ir;
+    atomic_int sessions; /* sessions created on it (never decreases) */
     lo_quant *quant; /* NULL for the float model */
     char *warnings;
 };
@@ -33,6 +34,29 @@ typedef struct lo_held {
     int count; /* holds not yet released */
     bool dead; /* the run loop is done with it: the last release frees it */
 } lo_held;
+
+/* What the run loop fuses in the top graph (exec.c, "fusion"): built once
+ * per session for each way of running (with an observer, or without). */
+typedef struct lo_fuse_group {
+    int head;    /* the node whose output the chain starts from */
+    int n_links; /* elementwise nodes evaluated over it, in order */
+    int link[12];
+    int slot[12][3]; /* per link input: chain slot, -1 outside value, -2 omitted */
+    int values[13];  /* slot k's value: 0 the head's output, k link k-1's */
+} lo_fuse_group;
+
+enum { LO_ROLE_NONE, LO_ROLE_HEAD, LO_ROLE_LINK, LO_ROLE_FOLDED };
+
+typedef struct lo_plan {
+    bool built;
+    unsigned char *role; /* per node: LO_ROLE_* */
+    int *group;          /* per node: its group (head and links) */
+    int (*fold)[2];      /* per node: the Transpose folded into MatMul input k, or -1 */
+    bool *donor;         /* per node: a reshape that may take input 0's block */
+    bool *alias;         /* per node: an Identity of a weight or input, output unseen */
+    int n_groups;
+    lo_fuse_group *groups;
+} lo_plan;
 
 struct lo_block {
     struct lo_session *session;
@@ -66,6 +90,16 @@ struct lo_session {
     double *node_flops;
     double observer_seconds;
     int runs;
+    /* Which tensors the observer keeps (lo_session_set_saved): what is not
+     * kept may be fused away. Without the callback every observed tensor
+     * counts as kept. plans[0] with an observer, plans[1] without. */
+    lo_saved_fn saved;
+    void *saved_user;
+    lo_plan plans[2];
+    /* for the profile: nodes that ran fused into a chain, Transposes folded
+     * into MatMul, reshapes that took their input's block (summed over runs) */
+    long fused_links, folded_transposes, reshapes_in_place;
+    bool weights_released; /* release_conv_weights ran */
 };
 
 /* One running graph: the top level, or a subgraph invocation. */
@@ -83,6 +117,8 @@ typedef struct lo_frame {
     /* called after each node ran, before its inputs may be freed */
     lo_status (*after_node)(struct lo_frame *f, int node, void *user);
     void *after_user;
+    const lo_plan *plan; /* fusion in this frame; NULL for none */
+    int *fused;          /* per plan group: how many of its links this run fused (0: none) */
 } lo_frame;
 
 #endif

@@ -48,6 +48,18 @@ typedef struct lo_kernel_ctx {
      * session. */
     lo_status (*run_subgraph)(struct lo_kernel_ctx *ctx, const lo_graph *body, const lo_tensor *const *inputs,
                               int n_inputs, lo_tensor *outputs, int iteration);
+    /* Fusion, set by the run loop only where no observer sees the tensor
+     * skipped. MatMul: input k (0 or 1) is the input of a Transpose whose
+     * output only this MatMul read; the kernel reads it through perm
+     * fold_perm[k] (n_fold_perm[k] axes; 0: reversed, as Transpose's
+     * default). NULL elsewhere. */
+    const int64_t *fold_perm[2];
+    int n_fold_perm[2];
+    /* Reshape, Flatten, Squeeze, Unsqueeze, Identity, Transpose: input 0's block, which
+     * this node is the last to read; lo_output hands it over as output 0
+     * (donor_taken set) when the sizes match, so the kernel copies nothing. */
+    lo_tensor *donor;
+    bool donor_taken;
 } lo_kernel_ctx;
 
 /* Whether the kernel must take its reference path. */

@@ -29,6 +29,7 @@
 #include <tgmath.h>
 
 #include "elementwise.h"
+#include "fusion.h"
 #include "../helpers.h"
 
 /* ---- binary element functions --------------------------------------------- */
@@ -902,6 +903,226 @@ PREP(GE, OP_GE)
 PREP(SUM, OP_SUM)
 PREP(MEAN, OP_MEAN)
 PREP(WHERE, OP_WHERE)
+
+/* ---- fused chains (src/exec plans them; see fusion.h) -------------------------- */
+
+bool lo_ew_fusable(const lo_node *n) {
+    if (!n->def || n->domain[0] || n->n_outputs != 1 || !n->params) return false;
+    const ew_params *p = n->params;
+    if (n->def->run == run_clip) return n->n_inputs >= 1 && n->n_inputs <= 3;
+    if (n->def->run == run_unary) return n->n_inputs == 1 && f32_unary_row(p->op) != NULL;
+    if (n->def->run == run_binary)
+        return n->n_inputs == 2 && !p->legacy &&
+               (p->op == OP_ADD || p->op == OP_SUB || p->op == OP_MUL || p->op == OP_DIV || p->op == OP_POW);
+    return false;
+}
+
+/* How an outside operand lines up with the chain's elements. */
+enum { BC_SAME, BC_SCALAR, BC_ROW };
+
+static bool dims_equal(int n, const int64_t *a, const int64_t *b) {
+    return n == 0 || memcmp(a, b, (size_t)n * sizeof *a) == 0;
+}
+
+/* The broadcast of t against the chain's shape, leaving that shape as it
+ * is; *row is the trailing row's length for BC_ROW. false otherwise. */
+static bool operand_layout(const lo_tensor *t, int rank, const int64_t *dims, int *kind, int64_t *row) {
+    if (!t || t->kind != LO_KIND_TENSOR || t->dtype != LO_FLOAT || t->rank > rank) return false;
+    int64_t n = lo_numel(t);
+    if (n == 1) {
+        *kind = BC_SCALAR;
+        return true;
+    }
+    int lead = 0; /* t's leading 1s */
+    while (lead < t->rank && t->dims[lead] == 1) lead++;
+    int tail = t->rank - lead;
+    if (!dims_equal(tail, t->dims + lead, dims + rank - tail)) return false;
+    if (lo_numel_dims(rank, dims) == n) {
+        *kind = BC_SAME;
+        return true;
+    }
+    *kind = BC_ROW;
+    *row = n;
+    return true;
+}
+
+bool lo_ew_chain_fits(const lo_ew_link *links, int n, lo_dtype head_dtype, int rank, const int64_t *dims) {
+    if (head_dtype != LO_FLOAT || n < 1 || n > LO_CHAIN_MAX) return false;
+    int64_t row = 0;
+    for (int l = 0; l < n; l++) {
+        const lo_ew_link *k = &links[l];
+        bool clip = k->node->def->run == run_clip;
+        for (int i = 0; i < k->n_in; i++) {
+            if (k->slot[i] >= 0) {
+                if (k->slot[i] > l) return false;
+                continue;
+            }
+            if (k->slot[i] == -2) continue;
+            int kind;
+            int64_t r = 0;
+            if (!operand_layout(k->ext[i], rank, dims, &kind, &r)) return false;
+            if (clip && (i == 0 || kind != BC_SCALAR)) return false;
+            if (kind == BC_ROW) {
+                if (row && row != r) return false;
+                row = r;
+            }
+        }
+        if ((k->n_in == 1 || clip) && k->slot[0] < 0) return false;
+        if (clip && k->node->opset < 11 && k->n_in > 1) return false;
+    }
+    return true;
+}
+
+/* y[i] = a op b over n elements; sa/sb 0 for a repeated scalar. The same
+ * expressions as the binary rows above, one loop per op, so the results
+ * are bit for bit the kernels'. */
+static void chain_binary(ew_op op, const float *a, int sa, const float *b, int sb, float *y, int64_t n) {
+#define CHAIN_LOOP(EXPR)                                                                           \
+    do {                                                                                           \
+        if (sa && sb) {                                                                            \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                  \
+                float av = a[i], bv = b[i];                                                        \
+                y[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else if (sa) {                                                                           \
+            const float bv = b[0];                                                                 \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                  \
+                float av = a[i];                                                                   \
+                y[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else if (sb) {                                                                           \
+            const float av = a[0];                                                                 \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                  \
+                float bv = b[i];                                                                   \
+                y[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else {                                                                                   \
+            const float av = a[0], bv = b[0];                                                      \
+            const float v = (EXPR);                                                                \
+            for (int64_t i = 0; i < n; i++) y[i] = v;                                              \
+        }                                                                                          \
+    } while (0)
+    switch (op) {
+    case OP_ADD: CHAIN_LOOP(av + bv); break;
+    case OP_SUB: CHAIN_LOOP(av - bv); break;
+    case OP_MUL: CHAIN_LOOP(av * bv); break;
+    case OP_DIV: CHAIN_LOOP(av / bv); break;
+    case OP_POW:
+        if (sa && !sb && b[0] == 2.0f) {
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] * a[i];
+        } else if (sa && !sb && b[0] == 1.0f) {
+            memmove(y, a, (size_t)n * sizeof *y);
+        } else {
+            CHAIN_LOOP(pow(av, bv));
+        }
+        break;
+    default: break;
+    }
+#undef CHAIN_LOOP
+}
+
+typedef struct chain_operand {
+    int kind; /* BC_*, or -1 for a chain slot */
+    const float *data;
+} chain_operand;
+
+/* One block [i0, i0 + len) of the chain; slot k's values are in slot[k]. A
+ * BC_ROW operand has blocks that start on a row and hold whole rows. */
+static void chain_block(const lo_ew_link *links, int n, const chain_operand (*ops)[3], const ew_params *clip,
+                        float **slot, float *y, int64_t i0, int64_t len, int64_t row) {
+    for (int l = 0; l < n; l++) {
+        const lo_ew_link *k = &links[l];
+        const ew_params *p = k->node->params;
+        float *out = l == n - 1 ? y + i0 : slot[l + 1];
+        const float *in[3];
+        int step[3];
+        for (int i = 0; i < k->n_in; i++) {
+            const chain_operand *o = &ops[l][i];
+            step[i] = 1;
+            if (o->kind < 0) in[i] = slot[k->slot[i]];
+            else if (o->kind == BC_SAME) in[i] = o->data + i0;
+            else if (o->kind == BC_SCALAR) in[i] = o->data, step[i] = 0;
+            else in[i] = o->data; /* BC_ROW: applied row by row below */
+        }
+        if (k->node->def->run == run_clip) {
+            f32_unary_row(OP_CLIP)(in[0], out, len, &clip[l]);
+            continue;
+        }
+        if (k->n_in == 1) {
+            f32_unary_row(p->op)(in[0], out, len, p);
+            continue;
+        }
+        bool row_a = ops[l][0].kind == BC_ROW, row_b = ops[l][1].kind == BC_ROW;
+        if (!row_a && !row_b) {
+            chain_binary(p->op, in[0], step[0], in[1], step[1], out, len);
+            continue;
+        }
+        for (int64_t r = 0; r < len; r += row)
+            chain_binary(p->op, row_a ? in[0] : in[0] + (step[0] ? r : 0), step[0],
+                         row_b ? in[1] : in[1] + (step[1] ? r : 0), step[1], out + r, row);
+    }
+}
+
+bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, const float *x, int rank,
+                     const int64_t *dims, float *y) {
+    if (!lo_ew_chain_fits(links, n, LO_FLOAT, rank, dims)) return false;
+    chain_operand ops[LO_CHAIN_MAX][3];
+    ew_params clip[LO_CHAIN_MAX];
+    int64_t row = 0;
+    for (int l = 0; l < n; l++) {
+        const lo_ew_link *k = &links[l];
+        for (int i = 0; i < k->n_in; i++) {
+            ops[l][i].kind = -1;
+            if (k->slot[i] >= 0 || k->slot[i] == -2) continue;
+            int64_t r = 0;
+            operand_layout(k->ext[i], rank, dims, &ops[l][i].kind, &r);
+            ops[l][i].data = k->ext[i]->data;
+            if (ops[l][i].kind == BC_ROW) row = r;
+        }
+        if (k->node->def->run == run_clip) {
+            /* as run_clip: attributes before opset 11, scalar inputs after */
+            clip[l] = *(const ew_params *)k->node->params;
+            if (k->node->opset >= 11) {
+                clip[l].clip_lo = k->n_in > 1 && k->slot[1] != -2 ? *(const float *)k->ext[1]->data : -INFINITY;
+                clip[l].clip_hi = k->n_in > 2 && k->slot[2] != -2 ? *(const float *)k->ext[2]->data : INFINITY;
+            }
+        }
+    }
+    int64_t total = lo_numel_dims(rank, dims);
+    /* blocks of about 2048 floats (8 KiB a slot: all of them stay in L1/L2),
+     * whole rows when a bias row is broadcast */
+    int64_t block = 2048;
+    if (row) block = row >= 2048 ? row : row * (2048 / row);
+    int64_t n_blocks = (total + block - 1) / block;
+    /* the elementwise kernels' break-even sizes, shared by the chain's links */
+    bool costly = false;
+    for (int l = 0; l < n; l++) {
+        const ew_params *p = links[l].node->params;
+        costly = costly || (links[l].n_in == 1 && links[l].node->def->run != run_clip && !op_is_cheap(p->op)) ||
+                 (links[l].n_in == 2 && p->op == OP_POW);
+    }
+    int64_t min_par = (costly ? PARALLEL_MIN_COSTLY : PARALLEL_MIN_CHEAP) / n;
+    if (min_par < 16384) min_par = 16384;
+    int threads = thread_count(ctx);
+    if (total < min_par || n_blocks < 2) threads = 1;
+    /* every thread's slots taken before anything is written: a chain that
+     * works in place cannot fall back once it has started */
+    size_t per = (size_t)(n > 1 ? n - 1 : 1) * (size_t)block;
+    float *buf = malloc((size_t)threads * per * sizeof(float));
+    if (!buf) return false;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t b = 0; b < n_blocks; b++) {
+        float *mine = buf + (size_t)omp_get_thread_num() * per;
+        float *slot[LO_CHAIN_MAX + 1];
+        slot[0] = (float *)x + b * block;
+        for (int l = 1; l < n; l++) slot[l] = mine + (size_t)(l - 1) * (size_t)block;
+        int64_t i0 = b * block, len = total - i0 < block ? total - i0 : block;
+        chain_block(links, n, (const chain_operand(*)[3])ops, clip, slot, y, i0, len, row);
+    }
+    free(buf);
+    return true;
+}
 
 #define UNARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_unary, NULL, LO_OP_FAST}
 #define BINARY(op_type, since, name) {"", op_type, since, LO_OPSET_MAX, prep_##name, run_binary, NULL, LO_OP_FAST}

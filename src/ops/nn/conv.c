@@ -56,6 +56,7 @@ void lo_conv_params_free(void *p) {
     conv_params *cp = p;
     if (!cp) return;
     dnnl_cache_clear(&cp->dnnl);
+    free(cp->plain);
     free(cp);
 }
 
@@ -607,7 +608,9 @@ static bool dnnl_conv_ready(dnnl_cache *c, const conv_geom *g, bool transpose, c
 static bool dnnl_conv_exec(dnnl_cache *c, const conv_geom *g, const lo_tensor *w, bool w_constant,
                            const float *xd, const float *wd, const float *bd, float *yd,
                            void *src_tmp, void *dst_tmp) {
-    if (c->wei_reorder) {
+    if (c->wei_reorder && !wd) {
+        if (!c->wei_ready) return false; /* released weights: the reordered copy is all there is */
+    } else if (c->wei_reorder) {
         size_t bytes = (size_t)lo_numel(w) * sizeof(float);
         if (!w_constant || !c->wei_ready || c->wei_key_ptr != (const void *)wd || c->wei_key_bytes != bytes) {
             dnnl_memory_set_data_handle(c->wei_user_mem, (void *)wd);
@@ -655,6 +658,52 @@ static bool dnnl_conv_exec(dnnl_cache *c, const conv_geom *g, const lo_tensor *w
     return true;
 }
 
+/* ---- weights held once --------------------------------------------------- */
+
+bool lo_conv_take_weights(lo_node *node, const void *w_data) {
+    if (!node->def || node->def->prepare != lo_conv_prepare || node->def->run == NULL || !node->params) return false;
+    if (strcmp(node->op_type, "Conv") && strcmp(node->op_type, "ConvTranspose")) return false;
+    conv_params *p = node->params;
+    dnnl_cache *c = &p->dnnl;
+    if (p->released || !c->built || c->refused || !c->wei_reorder || !c->wei_ready || !w_data ||
+        c->wei_key_ptr != w_data)
+        return false;
+    p->released = true;
+    return true;
+}
+
+/* The plain float weights back from oneDNN's reordered copy (a reorder
+ * only moves bytes: they are the initializer's exact values). */
+static bool restore_plain(conv_params *p, const lo_tensor *w) {
+    if (p->plain) return true;
+    dnnl_cache *c = &p->dnnl;
+    if (!c->wei_reorder || !c->wei_ready || !c->wei_user_mem || !c->wei_mem) return false;
+    float *plain = aligned_buffer((size_t)lo_numel(w) * sizeof(float));
+    if (!plain) return false;
+    const dnnl_memory_desc_t *from = NULL, *to = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t back = NULL;
+    bool ok = dnnl_memory_get_memory_desc(c->wei_mem, &from) == dnnl_success &&
+              dnnl_memory_get_memory_desc(c->wei_user_mem, &to) == dnnl_success &&
+              dnnl_reorder_primitive_desc_create(&rpd, from, dnnl_cpu_engine(), to, dnnl_cpu_engine(), NULL) ==
+                  dnnl_success &&
+              dnnl_primitive_create(&back, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_memory_set_data_handle(c->wei_user_mem, plain);
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, c->wei_mem}, {DNNL_ARG_TO, c->wei_user_mem}};
+        ok = dnnl_primitive_execute(back, c->stream, 2, args) == dnnl_success &&
+             dnnl_stream_wait(c->stream) == dnnl_success;
+    }
+    if (back) dnnl_primitive_destroy(back);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (!ok) {
+        free(plain);
+        return false;
+    }
+    p->plain = plain;
+    return true;
+}
+
 /* ---- Conv / ConvTranspose ----------------------------------------------- */
 
 lo_status lo_conv_check_float_inputs(lo_kernel_ctx *ctx, const lo_tensor *x, const lo_tensor *w,
@@ -696,6 +745,30 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
             &g, x->data, w->data, b ? b->data : NULL, y->data);
         return LO_OK;
     }
+    lo_tensor w_plain;
+    if (!w->data && p->released) {
+        /* the cached primitive reads its reordered copy; anything else (a
+         * new shape rebuilds the cache, the reference loops) needs the plain
+         * weights back first */
+        int64_t key[2 * LO_MAX_RANK + 2];
+        int layout = conv_impl_choice(ctx);
+        if (layout == IMPL_DEFAULT || layout == IMPL_PORTABLE) {
+            bool unit_stride = true;
+            for (int d = 0; d < g.nsp; d++) unit_stride = unit_stride && g.stride[d] == 1;
+            layout = g.group == 1 && g.kernel_size == 1 && unit_stride ? IMPL_PLAIN : IMPL_BLOCKED;
+        }
+        cache_key(x, w, b != NULL, layout, key);
+        bool cached = layout != IMPL_REFERENCE && p->dnnl.built && !p->dnnl.refused &&
+                      memcmp(key, p->dnnl.key, sizeof key) == 0 && x->dtype == LO_FLOAT;
+        if (!cached || p->plain) {
+            if (!restore_plain(p, w))
+                return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory restoring the weights of %s",
+                                      ctx->node->name);
+            w_plain = *w;
+            w_plain.data = p->plain;
+            w = &w_plain;
+        }
+    }
     bool use_dnnl = lo_numel(x) > 0 && lo_numel(w) > 0 &&
                     dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL, conv_impl_choice(ctx));
     bool widen = x->dtype != LO_FLOAT;
@@ -715,8 +788,13 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
         if (b) to_float(b, bufs[2]);
         xd = bufs[0], wd = bufs[1], bd = b ? bufs[2] : NULL, yd = bufs[3];
     }
-    if (!use_dnnl || !dnnl_conv_exec(&p->dnnl, &g, w, lo_input_is_constant(ctx, 1), xd, wd, bd, yd, bufs[4], bufs[5]))
+    if (!use_dnnl || !dnnl_conv_exec(&p->dnnl, &g, w, lo_input_is_constant(ctx, 1), xd, wd, bd, yd, bufs[4], bufs[5])) {
+        if (!wd && !(restore_plain(p, w) && (wd = p->plain) != NULL)) {
+            lo_conv_scratch_release(&s);
+            return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory restoring the weights of %s", ctx->node->name);
+        }
         (transpose ? conv_transpose_reference_f32 : conv_reference_f32)(&g, xd, wd, bd, yd);
+    }
     if (x->dtype != LO_FLOAT) from_float(yd, y);
     lo_conv_scratch_release(&s);
     return LO_OK;

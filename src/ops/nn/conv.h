@@ -85,7 +85,19 @@ static inline int conv_impl_choice(const lo_kernel_ctx *ctx) { return (int)ctx->
 typedef struct conv_params {
     conv_attrs a;
     dnnl_cache dnnl;
+    /* The float weights (an initializer only this node reads) were freed
+     * once oneDNN held them reordered (lo_conv_take_weights): W then comes
+     * with no data. plain is their copy made back from the reordered ones
+     * when something needs them plain again (another shape, the reference
+     * loops); NULL until then. */
+    bool released;
+    float *plain;
 } conv_params;
+
+/* Whether node's kernel holds its float32 weights w_data reordered for
+ * oneDNN, so the initializer's own bytes are needed no more; if so it
+ * takes note and the caller frees them (the node's W then has no data). */
+bool lo_conv_take_weights(lo_node *node, const void *w_data);
 
 /* lo_scratch hands out one block per kernel call (a second call may move
  * it), so a kernel asks once for the sum of its buffers and carves that.

@@ -119,6 +119,7 @@ LO_TENSOR_HELPER lo_status copy_reshaped(lo_kernel_ctx *ctx, int i, const lo_ten
              (long long)lo_numel(x), (long long)lo_numel_dims(rank, dims));
     LO_TRY(lo_output(ctx, i, x->dtype, rank, dims));
     lo_tensor *out = ctx->out[i];
+    if (out->data == x->data) return LO_OK; /* the run loop handed input 0's block over */
     if (x->nbytes) memcpy(out->data, x->data, x->nbytes);
     return own_strings(ctx, out);
 }

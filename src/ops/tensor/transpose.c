@@ -44,6 +44,17 @@ static lo_status transpose_run(lo_kernel_ctx *ctx) {
     int64_t dims[LO_MAX_RANK], strides[LO_MAX_RANK], *tables[LO_MAX_RANK];
     row_major_strides(r, x->dims, strides);
     for (int d = 0; d < r; d++) dims[d] = x->dims[perm[d]];
+    /* Moving only axes of size 1 keeps every element in place: a reshape,
+     * which may take the input's block (ViT's [1, 197, 192] -> [197, 1, 192]). */
+    int last = -1;
+    bool in_place = true;
+    for (int d = 0; d < r && in_place; d++) {
+        if (x->dims[perm[d]] == 1) continue;
+        in_place = perm[d] > last;
+        last = perm[d];
+    }
+    if (in_place) return copy_reshaped(ctx, 0, x, r, dims);
+    ctx->donor = NULL; /* a real transpose cannot write over its input */
     LO_TRY(lo_output(ctx, 0, x->dtype, r, dims));
     int64_t *block = alloc_tables(ctx, r, dims, tables);
     if (!block) return ctx->err->status;

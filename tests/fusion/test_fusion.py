@@ -1,0 +1,343 @@
+"""Fusion where intermediates are unsaved: tests/fusion/run.sh BUILD_DIR VENV_PYTHON.
+
+For each pattern the run loop fuses (Conv+activation, Conv+Add+Relu, MatMul/Gemm
++ bias, residual Add, Sigmoid x Mul, GELU's Div/Erf/Add/Mul/Mul, a Transpose
+folded into MatMul, reshapes taking their input's block, and chains whose
+broadcast the fused path refuses) a small model is built with onnx.helper and
+run three ways by `layerout generate`:
+
+  all      every tensor saved: nothing may be fused (the unfused reference);
+  outputs  only the graph outputs saved (--layers): the intermediates fuse;
+  some     the graph outputs and a few intermediates inside the chains saved.
+
+Checks: every tensor saved by `outputs` and `some` is bit for bit the one
+`all` saved; `all` agrees with ONNX Runtime on every tensor; the order of
+the saved names is `all`'s order filtered; and the profile's fusion line says
+the fused path was taken where expected (and never in `all`), so the test
+fails if fusion silently stops happening.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+BIN, WORK = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(16)
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what, flush=True)
+
+
+def init(name, arr):
+    return numpy_helper.from_array(np.asarray(arr, dtype=np.float32), name)
+
+
+def rand(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def model(name, nodes, inputs, outputs, inits, opset=17):
+    g = helper.make_graph(nodes, name,
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+
+    return m
+
+
+N = helper.make_node
+CASES = []
+
+
+def case(name, m, feeds, some, expect):
+    """expect: minimum (chains, folded, reshapes) of the `outputs` run; a
+    negative chains value means exactly 0 (a refused chain that must fall back)."""
+    CASES.append((name, m, feeds, some, expect))
+
+
+# Conv + Relu, Conv + Clip(0, 6) with bounds as inputs, Conv + LeakyRelu
+case("conv_activations", model("conv_act", [
+    N("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+    N("Relu", ["c1"], ["r1"]),
+    N("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+    N("Clip", ["c2", "lo", "hi"], ["k2"]),
+    N("Conv", ["k2", "w3"], ["c3"]),
+    N("LeakyRelu", ["c3"], ["y"], alpha=0.1),
+], [("x", [1, 16, 12, 12])], ["y"], [
+    init("w1", rand(32, 16, 3, 3, scale=0.2)), init("b1", rand(32)),
+    init("w2", rand(32, 32, 3, 3, scale=0.2)), init("b2", rand(32)),
+    init("lo", 0.0), init("hi", 6.0), init("w3", rand(16, 32, 1, 1, scale=0.3))]),
+    {"x": rand(1, 16, 12, 12)}, ["c1", "k2"], (3, 0, 0))
+
+# a ResNet block: Conv, Relu, Conv, Add(identity), Relu; the downsample's
+# Add reads a Conv that runs after the block's first Conv
+case("conv_residual", model("conv_res", [
+    N("Conv", ["x", "w1"], ["a1"], pads=[1, 1, 1, 1]),
+    N("Relu", ["a1"], ["r1"]),
+    N("Conv", ["r1", "w2"], ["a2"], pads=[1, 1, 1, 1]),
+    N("Add", ["a2", "x"], ["s1"]),
+    N("Relu", ["s1"], ["y1"]),
+    N("Conv", ["y1", "w3"], ["a3"], pads=[1, 1, 1, 1], strides=[2, 2]),
+    N("Conv", ["y1", "wd"], ["d3"], strides=[2, 2]),
+    N("Add", ["d3", "a3"], ["s3"]),
+    N("Relu", ["s3"], ["y"]),
+], [("x", [1, 16, 10, 10])], ["y"], [
+    init("w1", rand(16, 16, 3, 3, scale=0.2)), init("w2", rand(16, 16, 3, 3, scale=0.2)),
+    init("w3", rand(32, 16, 3, 3, scale=0.2)), init("wd", rand(32, 16, 1, 1, scale=0.3))]),
+    {"x": rand(1, 16, 10, 10)}, ["s1"], (4, 0, 0))
+
+# MatMul + bias, + Relu; Gemm + bias; MatMul + a residual of the same shape
+case("matmul_bias", model("mm_bias", [
+    N("MatMul", ["x", "w"], ["m"]),
+    N("Add", ["m", "b"], ["mb"]),
+    N("Relu", ["mb"], ["y1"]),
+    N("Gemm", ["g", "wg"], ["gm"], transB=1),
+    N("Add", ["bg", "gm"], ["y2"]),
+    N("MatMul", ["y1", "w2"], ["m2"]),
+    N("Add", ["m2", "res"], ["y3"]),
+], [("x", [2, 7, 24]), ("g", [5, 24]), ("res", [2, 7, 24])], ["y1", "y2", "y3"], [
+    init("w", rand(24, 40, scale=0.2)), init("b", rand(40)), init("wg", rand(40, 24, scale=0.2)),
+    init("bg", rand(1, 40)), init("w2", rand(40, 24, scale=0.2))]),
+    {"x": rand(2, 7, 24), "g": rand(5, 24), "res": rand(2, 7, 24)}, ["mb"], (4, 0, 0))
+
+# SiLU both ways round, over a graph input and over a MatMul's output
+case("silu", model("silu", [
+    N("Sigmoid", ["x"], ["s"]),
+    N("Mul", ["x", "s"], ["y1"]),
+    N("MatMul", ["x", "w"], ["m"]),
+    N("Sigmoid", ["m"], ["t"]),
+    N("Mul", ["t", "m"], ["y2"]),
+], [("x", [3, 50])], ["y1", "y2"], [init("w", rand(50, 50, scale=0.2))]),
+    {"x": rand(3, 50, scale=3)}, [], (3, 0, 0))
+
+# GELU as PyTorch's exporter writes it, after MatMul + bias (a value read twice
+# inside the chain), large enough for several blocks and threads
+case("gelu", model("gelu", [
+    N("MatMul", ["x", "w"], ["m"]),
+    N("Add", ["b", "m"], ["h"]),
+    N("Div", ["h", "sqrt2"], ["d"]),
+    N("Erf", ["d"], ["e"]),
+    N("Add", ["e", "one"], ["e1"]),
+    N("Mul", ["h", "e1"], ["p"]),
+    N("Mul", ["p", "half"], ["y"]),
+], [("x", [197, 64])], ["y"], [
+    init("w", rand(64, 384, scale=0.3)), init("b", rand(384)), init("sqrt2", np.sqrt(2.0)),
+    init("one", 1.0), init("half", 0.5)]),
+    {"x": rand(197, 64)}, ["e"], (6, 0, 0))
+
+# attention: K^T folded into Q.K^T; a 2-D weight transposed on B; A transposed;
+# a head-split perm that feeds a Reshape (not folded); seq-first heads
+# ([L, H, d] read as [H, L, d] and [H, d, L]: one sgemm per head)
+case("transpose_matmul", model("tmm", [
+    N("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+    N("MatMul", ["q", "kt"], ["s"]),
+    N("Softmax", ["s"], ["p"], axis=-1),
+    N("MatMul", ["p", "v"], ["o"]),
+    N("Transpose", ["o"], ["oh"], perm=[0, 2, 1, 3]),
+    N("Reshape", ["oh", "shape"], ["o2"]),
+    N("Transpose", ["wt"], ["w"], perm=[1, 0]),
+    N("MatMul", ["o2", "w"], ["y1"]),
+    N("Transpose", ["a"], ["at"], perm=[0, 2, 1]),
+    N("MatMul", ["at", "wa"], ["y2"]),
+    N("Transpose", ["q3"], ["q3t"], perm=[1, 0, 2]),
+    N("Transpose", ["k3"], ["k3t"], perm=[1, 2, 0]),
+    N("MatMul", ["q3t", "k3t"], ["y3"]),
+], [("q", [2, 3, 5, 8]), ("k", [2, 3, 5, 8]), ("v", [2, 3, 5, 8]), ("a", [2, 8, 5]), ("q3", [5, 3, 8]),
+    ("k3", [5, 3, 8])], ["y1", "y2", "y3"], [
+    numpy_helper.from_array(np.array([2, 5, 24], dtype=np.int64), "shape"),
+    init("wt", rand(10, 24, scale=0.3)), init("wa", rand(8, 6, scale=0.3))]),
+    {"q": rand(2, 3, 5, 8), "k": rand(2, 3, 5, 8), "v": rand(2, 3, 5, 8), "a": rand(2, 8, 5), "q3": rand(5, 3, 8),
+     "k3": rand(5, 3, 8)}, ["s"], (0, 5, 1))
+
+# reshapes that take their input's block; one input with a second reader
+# later; a Transpose that moves only an axis of size 1 (a reshape) and a real
+# one after it, which must not write over its input; Identity of a weight
+# and of a graph input, borrowed when unseen
+case("reshapes", model("reshape", [
+    N("Relu", ["x"], ["r"]),
+    N("Reshape", ["r", "s1"], ["a"]),
+    N("Flatten", ["a"], ["b"], axis=1),
+    N("Unsqueeze", ["b", "ax"], ["c"]),
+    N("Squeeze", ["c", "ax"], ["d"]),
+    N("Identity", ["d"], ["e"]),
+    N("Reshape", ["e", "s2"], ["f"]),
+    N("Add", ["f", "x"], ["y1"]),
+    N("Reshape", ["x", "s1"], ["g"]),
+    N("Neg", ["g"], ["y2"]),
+    N("Neg", ["z"], ["zn"]),
+    N("Transpose", ["zn"], ["zt"], perm=[1, 0, 2]),
+    N("Transpose", ["zt"], ["y3"], perm=[2, 1, 0]),
+    N("Identity", ["k"], ["ki"]),
+    N("Identity", ["z"], ["zi"]),
+    N("Mul", ["zi", "ki"], ["y4"]),
+], [("x", [2, 3, 4]), ("z", [1, 4, 6])], ["y1", "y2", "y3", "y4"], [
+    init("k", rand(6)),
+    numpy_helper.from_array(np.array([6, 4], dtype=np.int64), "s1"),
+    numpy_helper.from_array(np.array([0], dtype=np.int64), "ax"),
+    numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "s2")]),
+    {"x": rand(2, 3, 4), "z": rand(1, 4, 6)}, ["b", "d", "zt", "ki"], (0, 0, 8))
+
+# RMSNorm as exported: the chain over ReduceMean's [2, 5, 1] fuses up to
+# Reciprocal; the Mul that widens it back to [2, 5, 16] runs on its own
+case("rmsnorm_prefix", model("rms", [
+    N("Pow", ["x", "two"], ["p"]),
+    N("ReduceMean", ["p"], ["m"], axes=[-1], keepdims=1),
+    N("Add", ["m", "eps"], ["a"]),
+    N("Sqrt", ["a"], ["s"]),
+    N("Reciprocal", ["s"], ["r"]),
+    N("Mul", ["x", "r"], ["n"]),
+    N("Mul", ["w", "n"], ["y"]),
+], [("x", [2, 5, 16])], ["y"], [init("two", 2.0), init("eps", 1e-6), init("w", rand(16))]),
+    {"x": rand(2, 5, 16)}, ["n"], (3, 0, 0))
+
+# broadcasts the fused path refuses: a column ([4, 1]) and an Add that widens
+# the chain's shape; the nodes must then run one by one, unchanged
+case("refused_broadcasts", model("refused", [
+    N("MatMul", ["x", "w"], ["m"]),
+    N("Add", ["m", "col"], ["mc"]),
+    N("Relu", ["mc"], ["y1"]),
+    N("Sigmoid", ["v"], ["sv"]),
+    N("Add", ["sv", "wide"], ["y2"]),
+], [("x", [4, 6]), ("v", [6])], ["y1", "y2"], [
+    init("w", rand(6, 6)), init("col", rand(4, 1)), init("wide", rand(3, 6))]),
+    {"x": rand(4, 6), "v": rand(6)}, [], (-1, 0, 0))
+
+
+def stem(name):
+    return re.sub(r"\W+", "_", name)
+
+
+def run(m_path, feeds_dir, feeds, out, layers):
+    args = [BIN, "generate", m_path, "-o", out, "--overwrite", "--format", "npy", "--profile", "--threads", "2"]
+    for k in feeds:
+        args += ["-i", f"{k}={feeds_dir}/{k}.npy"]
+    if layers is not None:
+        args += ["--layers", layers]
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, None, p.stderr
+    saved = {}
+    d = os.path.join(out, "outputs", "layer_outputs_0")
+    for f in os.listdir(d):
+        saved[f[:-4]] = np.load(os.path.join(d, f))
+    with open(os.path.join(out, "layer_output_name_order.json")) as f:
+        order = json.load(f)["layer_output_names"]
+    fu = re.search(r"fusion per run: (\d+) nodes .*?, (\d+) Transposes .*?, (\d+) reshapes", p.stderr)
+    counts = tuple(int(x) for x in fu.groups()) if fu else None
+    return saved, order, counts
+
+
+os.makedirs(WORK, exist_ok=True)
+for name, m, feeds, some, expect in CASES:
+    d = os.path.join(WORK, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    for k, v in feeds.items():
+        np.save(os.path.join(d, f"{k}.npy"), v)
+    outs = [o.name for o in m.graph.output]
+    anchor = lambda names: "^(" + "|".join(re.escape(n) for n in names) + ")$"
+    runs = {}
+    for mode, layers in (("all", None), ("outputs", anchor(outs)), ("some", anchor(outs + some))):
+        saved, order, counts = run(path, d, feeds, os.path.join(d, mode), layers)
+        check(saved is not None, f"{name} {mode}: layerout failed: {counts}")
+        runs[mode] = (saved, order, counts)
+    if any(r[0] is None for r in runs.values()):
+        continue
+    ref, ref_order, ref_counts = runs["all"]
+    check(ref_counts is not None and ref_counts[0] == 0 and ref_counts[1] == 0,
+          f"{name}: with every tensor saved nothing may fuse (profile said {ref_counts})")
+    # the unfused run against ONNX Runtime, every node output
+    mo = onnx.load(path)
+    have = {o.name for o in mo.graph.output}
+    for n in mo.graph.node:
+        for o in n.output:
+            if o not in have:
+                mo.graph.output.append(helper.make_empty_tensor_value_info(o))
+                have.add(o)
+    sess = ort.InferenceSession(mo.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    for t, v in got.items():
+        a = ref.get(stem(t))
+        check(a is not None and a.shape == v.shape and np.allclose(a, v, rtol=1e-4, atol=1e-5),
+              f"{name}: {t} differs from ONNX Runtime" +
+              (f" (max diff {np.abs(a - v).max():g})" if a is not None and a.shape == v.shape else ""))
+    for mode in ("outputs", "some"):
+        saved, order, counts = runs[mode]
+        want = set(stem(n) for n in outs + (some if mode == "some" else []))
+        check(set(saved) == want, f"{name} {mode}: saved {sorted(saved)}, expected {sorted(want)}")
+        for k, v in saved.items():
+            check(k in ref and ref[k].dtype == v.dtype and ref[k].shape == v.shape and
+                  np.array_equal(ref[k].view(np.uint32), v.view(np.uint32)),
+                  f"{name} {mode}: {k} is not bit for bit the unfused value")
+        check(order == [n for n in ref_order if n in set(order)],
+              f"{name} {mode}: saved order {order} is not the unfused order")
+    counts = runs["outputs"][2]
+    chains, folded, reshapes = expect
+    ok = counts is not None and (counts[0] == 0 if chains < 0 else counts[0] >= chains) and \
+        counts[1] >= folded and counts[2] >= reshapes
+    check(ok, f"{name}: the fused path was not taken as expected: (chains, folded, reshapes) = {counts}, "
+              f"expected at least {expect}")
+    print(f"{name}: fused (chains, folded, reshapes) = {counts}", flush=True)
+
+# Under --encodings an encoded tensor inside a chain is quantized as always:
+# the GELU model with its bias Add output and its Erf output encoded, saved in
+# full and with only y saved, must give the same y, and one that differs from
+# the float model's (else the encodings did nothing and the check is void).
+gelu = next(c for c in CASES if c[0] == "gelu")
+d = os.path.join(WORK, "gelu")
+enc = os.path.join(d, "act.encodings")
+
+
+def grid(lo, hi):
+    scale = (hi - lo) / 255.0
+    return {"dtype": "INT", "bw": 8, "is_sym": False, "enc_type": "PER_TENSOR", "scale": [scale],
+            "offset": [float(np.round(lo / scale))]}
+
+
+with open(enc, "w") as f:
+    json.dump({"version": "1.0.0", "param_encodings": [],
+               "activation_encodings": [{"name": "h", **grid(-8.0, 8.0)}, {"name": "e", **grid(-1.0, 1.0)}]}, f)
+
+
+def run_enc(out, layers):
+    args = [BIN, "generate", os.path.join(d, "model.onnx"), "-o", out, "--overwrite", "--format", "npy",
+            "--profile", "--threads", "2", "-i", f"x={d}/x.npy", "--encodings", enc]
+    if layers:
+        args += ["--layers", layers]
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, p.stderr
+    fu = re.search(r"fusion per run: (\d+) nodes", p.stderr)
+    return np.load(os.path.join(out, "outputs", "layer_outputs_0", "y.npy")), int(fu.group(1)) if fu else None
+
+
+qa, _ = run_enc(os.path.join(d, "enc_all"), None)
+qy, chains = run_enc(os.path.join(d, "enc_outputs"), "^y$")
+plain = np.load(os.path.join(d, "all", "outputs", "layer_outputs_0", "y.npy"))
+check(qa is not None and qy is not None, "gelu under --encodings: layerout failed")
+if qa is not None and qy is not None:
+    check(np.array_equal(qa.view(np.uint32), qy.view(np.uint32)),
+          "gelu under --encodings: y with only y saved is not bit for bit y with everything saved")
+    check(not np.array_equal(qa, plain), "gelu under --encodings: the encodings changed nothing (void check)")
+    check(chains is not None and chains >= 1, f"gelu under --encodings: nothing fused ({chains})")
+    print(f"gelu under --encodings: y identical saved or not, {chains} nodes fused around the encoded ones")
+
+print(f"fusion: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
