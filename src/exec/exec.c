@@ -641,6 +641,7 @@ static void release_conv_weights(lo_session *s, int i) {
 void lo_session_options_init(lo_session_options *o) {
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
+    o->fusion = 1;
 }
 
 /* The default thread count: the cores we may run on, less those other
@@ -688,6 +689,8 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     s->max_memory = opt ? opt->max_memory : 0;
     s->subgraphs = opt && opt->subgraphs;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
+    /* the reference loops are for checking kernels one node at a time */
+    s->fusion = (!opt || opt->fusion) && s->kernels != LO_KERNELS_REFERENCE;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;
@@ -1251,7 +1254,7 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
     f.err = err;
     f.iteration = -1;
     lo_status st = frame_init(&f, g, err);
-    if (st == LO_OK && s->kernels != LO_KERNELS_REFERENCE && getenv("LAYEROUT_NO_FUSION") == NULL) {
+    if (st == LO_OK && s->fusion) {
         lo_plan *plan = &s->plans[observer ? 0 : 1];
         if (!plan->built) st = plan_build(s, plan, observer != NULL, err);
         if (st == LO_OK && !(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)))

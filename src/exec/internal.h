@@ -72,6 +72,7 @@ struct lo_session {
     int threads;
     bool subgraphs; /* show the observer tensors inside bodies too */
     lo_kernels kernels; /* which implementation every kernel runs */
+    bool fusion;        /* plan and run fused chains (lo_session_options.fusion) */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
     size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */
