@@ -9,7 +9,7 @@ bench/llm.py). layerout: `generate --input-list` of SAMPLES copies of the
 input, `--layers '^$' --profile`; its per-run kernel time over SAMPLES runs
 and over 1 run give the steady state (SAMPLES*t_N - t_1) / (SAMPLES - 1), the
 first run's set-up (oneDNN primitives, weight reorders) taken out. The same
-with LAYEROUT_NO_FUSION=1 is the engine without fusion. ONNX Runtime: one
+with --no-fusion is the engine without fusion. ONNX Runtime: one
 session (intra-op THREADS, inter-op 1), 3 warm-up runs, then the median of
 SAMPLES session.run calls on the same input. The three alternate, RUNS
 times; medians are printed with the load average before and after.
@@ -45,14 +45,10 @@ def loadavg():
 
 def kernels_ms(layerout, model, listfile, threads, fused):
     out = tempfile.mkdtemp(prefix="steady-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    env = dict(os.environ)
-    env.pop("LAYEROUT_NO_FUSION", None)
-    if not fused:
-        env["LAYEROUT_NO_FUSION"] = "1"
     try:
         p = subprocess.run([layerout, "generate", model, "--input-list", listfile, "-o", out, "--overwrite",
-                            "--layers", "^$", "--profile", "--threads", str(threads)],
-                           capture_output=True, text=True, env=env)
+                            "--layers", "^$", "--profile", "--threads", str(threads)] + ([] if fused else ["--no-fusion"]),
+                           capture_output=True, text=True)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     m = re.search(r"kernels ([0-9.]+) ms per run", p.stderr)
@@ -95,7 +91,7 @@ def main():
         print(f"{name}: layerout {med['fused']:.2f} ms (unfused {med['unfused']:.2f}), ORT {med['ort']:.2f} ms, "
               f"ratio {med['fused'] / med['ort']:.2f}; runs {res}; load {loadavg()}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n| model | layerout, fused | layerout, LAYEROUT_NO_FUSION=1 | ORT 1.x session.run | ratio (fused / ORT) "
+    print(f"\n| model | layerout, fused | layerout, --no-fusion | ORT 1.x session.run | ratio (fused / ORT) "
           f"| load after |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, med, load in rows:

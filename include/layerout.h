@@ -272,6 +272,10 @@ typedef struct lo_session_options {
     int reference_kernels; /* run every operator's plain reference loops instead of
                               its fast path (oneDNN, vectorised rows): slower, for
                               checking a fast kernel by comparing the two runs */
+    /* 1 (default, set by lo_session_options_init): fuse what no observer
+     * sees (README, "Fusion"); 0: run every node by itself, to compare or
+     * time the two. reference_kernels implies 0. */
+    int fusion;
 } lo_session_options;
 
 LO_API void lo_session_options_init(lo_session_options *options);
@@ -320,7 +324,8 @@ typedef struct lo_generator_options {
     lo_model_options model;     /* encodings to simulate */
     lo_session_options session; /* threads, profile (see lo_generator_profile), max_memory,
                                    subgraphs (--subgraphs: also save tensors inside
-                                   If/Loop/Scan and function bodies), reference_kernels */
+                                   If/Loop/Scan and function bodies), reference_kernels,
+                                   fusion (--no-fusion turns it off) */
     lo_naming naming;
     const char *name_map; /* JSON object: ONNX tensor name -> name to use; or NULL */
     int all_tensors;      /* pytorch scheme: keep tensors of no module under ONNX names */

@@ -119,7 +119,8 @@ class LoModelOptions(ctypes.Structure):
 
 class LoSessionOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_int), ("profile", ctypes.c_int),
-                ("max_memory", ctypes.c_size_t), ("subgraphs", ctypes.c_int), ("reference_kernels", ctypes.c_int)]
+                ("max_memory", ctypes.c_size_t), ("subgraphs", ctypes.c_int), ("reference_kernels", ctypes.c_int),
+                ("fusion", ctypes.c_int)]
 
 
 class LoGeneratorOptions(ctypes.Structure):

@@ -81,6 +81,8 @@ static const char usage[] =
     "                              Conv, ConvTranspose, Gemm and MatMul, to stderr\n"
     "      --reference-kernels     run every operator's plain reference loops instead of its\n"
     "                              fast path (slower): compare with a default run to check one\n"
+    "      --no-fusion             run every node by itself: no fused chains, no Transpose folded\n"
+    "                              into MatMul, no reshape reusing its input (README, fusion)\n"
     "  -q, --quiet                 print nothing but errors\n"
     "  -h, --help                  show this help\n"
     "\n"
@@ -151,6 +153,7 @@ int cli_generate(int argc, char **argv) {
         {"shard", required_argument, 0, 'K'},
         {"subgraphs", no_argument, 0, 'B'},
         {"reference-kernels", no_argument, 0, 'k'},
+        {"no-fusion", no_argument, 0, 'U'},
         {0, 0, 0, 0},
     };
     const char *out_dir = NULL;
@@ -209,6 +212,7 @@ int cli_generate(int argc, char **argv) {
         case 'P': opt.op_types = optarg; break;
         case 'O': opt.session.profile = 1; break;
         case 'k': opt.session.reference_kernels = 1; break;
+        case 'U': opt.session.fusion = 0; break;
         case 'Z': {
             char *end;
             errno = 0;

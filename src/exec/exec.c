@@ -350,252 +350,10 @@ const char *lo_model_output_name(const lo_model *m, int i) {
     return i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
 }
 
-/* ---- fusion ------------------------------------------------------------------- */
-/* A tensor no observer keeps, read by one node only, need not exist: the
- * run loop may then
- * - run a chain of elementwise nodes over its producer's output in
- *   cache-sized blocks, in place (Conv+Relu, MatMul+bias Add, Add+Relu,
- *   Sigmoid x Mul, GELU's Div/Erf/Add/Mul, ...): the head node runs as
- *   always, the links are evaluated right after it, and the chain's result
- *   is shown to the observer at the last link's place in the order, so the
- *   order of saved tensors does not change;
- * - let MatMul read an operand through the Transpose that made it (K^T in
- *   attention), which then never runs.
- * Independently of what is saved, a Reshape-like node that is the last
- * reader of its input takes the input's block instead of copying it.
- * Encoded tensors are never fused away (the quantization step must happen
- * on them), nor graph outputs, nor tensors a subgraph reads. */
-
-static void plan_free(lo_plan *p) {
-    free(p->role);
-    free(p->group);
-    free(p->fold);
-    free(p->donor);
-    free(p->alias);
-    free(p->groups);
-    memset(p, 0, sizeof *p);
-}
-
 void lo_session_set_saved(lo_session *s, lo_saved_fn saved, void *user) {
     s->saved = saved;
     s->saved_user = user;
-    plan_free(&s->plans[0]);
-}
-
-static bool is_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
-
-/* Whether value v of the top graph is seen by nobody but its readers:
- * no observer keeps it, it is no graph output and has no encoding. */
-static bool value_unseen(const lo_session *s, const lo_graph *g, int v, bool observing) {
-    const lo_value *val = &g->values[v];
-    if (val->kind != LO_VALUE_NODE || val->is_graph_output || val->producer < 0) return false;
-    const lo_quant *q = s->model->quant;
-    if (q && lo_quant_find(q, g, v)) return false;
-    if (!observing) return true;
-    const lo_node *producer = &g->nodes[val->producer];
-    if (is_op(producer, "Constant") || (q && lo_quant_hidden(q, g, v))) return true;
-    if (val->in_function && !s->subgraphs) return true; /* never reported */
-    if (!s->saved) return false;
-    lo_layer_output o;
-    memset(&o, 0, sizeof o);
-    o.name = val->name;
-    o.node_name = val->call_node ? val->call_node : producer->name;
-    o.op_type = val->call_op ? val->call_op : producer->op_type;
-    o.iteration = -1;
-    o.nested = val->in_function;
-    o.tensor.name = val->name;
-    o.tensor.rank = -1;
-    return !s->saved(s->saved_user, &o);
-}
-
-/* Occurrences of v among the explicit inputs of nodes[0..n). */
-static int reads_among(const lo_graph *g, const int *nodes, int n, int v) {
-    int c = 0;
-    for (int k = 0; k < n; k++) {
-        const lo_node *m = &g->nodes[nodes[k]];
-        for (int i = 0; i < m->n_inputs; i++) c += m->inputs[i] == v;
-    }
-    return c;
-}
-
-static bool has_subgraph(const lo_node *n) {
-    for (int a = 0; a < n->n_attrs; a++)
-        if (n->attrs[a].type == LO_ATTR_GRAPH || n->attrs[a].type == LO_ATTR_GRAPHS) return true;
-    return n->n_implicit > 0;
-}
-
-/* Grows the chain of elementwise nodes over head h's output; true when at
- * least one link stays after trimming to what may go unmaterialized. */
-/* The nodes reading each value: readers[start[v] .. start[v + 1]). */
-typedef struct reader_index {
-    int *start, *nodes;
-} reader_index;
-
-static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
-                       bool observing, int h, lo_fuse_group *grp) {
-    const lo_node *head = &g->nodes[h];
-    if (!head->def || head->n_outputs != 1 || head->outputs[0] < 0 || is_op(head, "Constant") || has_subgraph(head))
-        return false;
-    int v0 = head->outputs[0];
-    if (!value_unseen(s, g, v0, observing)) return false;
-    memset(grp, 0, sizeof *grp);
-    grp->head = h;
-    grp->values[0] = v0;
-    int n = 0;
-    while (n < LO_CHAIN_MAX) {
-        int best = -1;
-        int best_slot[3] = {0, 0, 0};
-        for (int r = 0; r <= n; r++)
-        for (int j = ri->start[grp->values[r]]; j < ri->start[grp->values[r] + 1]; j++) {
-            int c = ri->nodes[j];
-            const lo_node *m = &g->nodes[c];
-            if (p->role[c] != LO_ROLE_NONE || c == h || pos[c] <= pos[h] || (best >= 0 && pos[c] >= pos[best])) continue;
-            if (m->n_inputs > 3 || m->n_outputs != 1 || m->outputs[0] < 0 || !lo_ew_fusable(m)) continue;
-            bool linked = false, ok = true, taken = false;
-            for (int k = 0; k < n && !taken; k++) taken = grp->link[k] == c;
-            if (taken) continue;
-            int slot[3];
-            for (int i = 0; i < m->n_inputs && ok; i++) {
-                int v = m->inputs[i];
-                slot[i] = -1;
-                if (v < 0) {
-                    slot[i] = -2;
-                    ok = is_op(m, "Clip");
-                    continue;
-                }
-                for (int k = 0; k <= n; k++)
-                    if (grp->values[k] == v) slot[i] = k;
-                if (slot[i] >= 0) {
-                    linked = true;
-                    continue;
-                }
-                const lo_value *val = &g->values[v];
-                if (val->kind == LO_VALUE_NODE) ok = val->producer >= 0 && pos[val->producer] < pos[h];
-                else ok = val->kind == LO_VALUE_INITIALIZER || val->kind == LO_VALUE_INPUT;
-            }
-            if (!ok || !linked) continue;
-            best = c;
-            memcpy(best_slot, slot, sizeof slot);
-        }
-        if (best < 0) break;
-        grp->link[n] = best;
-        memcpy(grp->slot[n], best_slot, sizeof best_slot);
-        grp->values[n + 1] = g->nodes[best].outputs[0];
-        n++;
-    }
-    /* keep the longest prefix whose inner values (all but the last link's
-     * output) are unseen and read by its links only */
-    for (; n >= 1; n--) {
-        bool ok = true;
-        for (int k = 0; k < n && ok; k++) {
-            int v = grp->values[k];
-            ok = (k == 0 || value_unseen(s, g, v, observing)) &&
-                 reads_among(g, grp->link, n, v) == g->values[v].n_readers;
-        }
-        if (ok) break;
-    }
-    grp->n_links = n;
-    return n >= 1;
-}
-
-static lo_status plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {
-    const lo_graph *g = s->model->ir->graph;
-    int nn = g->n_nodes;
-    int *pos = calloc((size_t)nn + 1, sizeof *pos);
-    p->role = calloc((size_t)nn + 1, 1);
-    p->group = calloc((size_t)nn + 1, sizeof *p->group);
-    p->fold = calloc((size_t)nn + 1, sizeof *p->fold);
-    p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
-    p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
-    p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
-    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups) {
-        free(pos);
-        plan_free(p);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
-    }
-    for (int oi = 0; oi < nn; oi++) pos[g->order[oi]] = oi;
-    reader_index ri;
-    ri.start = calloc((size_t)g->n_values + 2, sizeof *ri.start);
-    int total = 0;
-    for (int i = 0; i < nn; i++) total += g->nodes[i].n_inputs;
-    ri.nodes = calloc((size_t)total + 1, sizeof *ri.nodes);
-    if (!ri.start || !ri.nodes) {
-        free(ri.start);
-        free(ri.nodes);
-        free(pos);
-        plan_free(p);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
-    }
-    for (int i = 0; i < nn; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            if (g->nodes[i].inputs[k] >= 0) ri.start[g->nodes[i].inputs[k] + 1]++;
-    for (int v = 0; v < g->n_values; v++) ri.start[v + 1] += ri.start[v];
-    {
-        int *fill = calloc((size_t)g->n_values + 1, sizeof *fill);
-        if (!fill) {
-            free(ri.start);
-            free(ri.nodes);
-            free(pos);
-            plan_free(p);
-            return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
-        }
-        for (int i = 0; i < nn; i++)
-            for (int k = 0; k < g->nodes[i].n_inputs; k++) {
-                int v = g->nodes[i].inputs[k];
-                if (v >= 0) ri.nodes[ri.start[v] + fill[v]++] = i;
-            }
-        free(fill);
-    }
-    const lo_quant *q = s->model->quant;
-    for (int i = 0; i < nn; i++) {
-        const lo_node *n = &g->nodes[i];
-        p->fold[i][0] = p->fold[i][1] = -1;
-        /* Transpose too: one that moves only axes of size 1 is a reshape */
-        bool reshape = is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") || is_op(n, "Unsqueeze") ||
-                       is_op(n, "Identity") || is_op(n, "Transpose");
-        if (reshape && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs == 1 && n->outputs[0] >= 0) {
-            int in = n->inputs[0], out = n->outputs[0];
-            bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;
-            for (int k = 1; k < n->n_inputs; k++) in_taken = in_taken && n->inputs[k] != in;
-            p->donor[i] = in_taken && !(q && lo_quant_find(q, g, out));
-            lo_value_kind kin = g->values[in].kind;
-            p->alias[i] = is_op(n, "Identity") && n->n_inputs == 1 &&
-                          (kin == LO_VALUE_INITIALIZER || kin == LO_VALUE_INPUT) && value_unseen(s, g, out, observing);
-        }
-    }
-    for (int i = 0; i < nn; i++) {
-        const lo_node *m = &g->nodes[i];
-        if (!is_op(m, "MatMul") || m->n_inputs != 2) continue;
-        for (int k = 0; k < 2; k++) {
-            int v = m->inputs[k];
-            if (v < 0 || m->inputs[1 - k] == v || g->values[v].kind != LO_VALUE_NODE) continue;
-            int t = g->values[v].producer;
-            const lo_node *tn = &g->nodes[t];
-            if (t < 0 || !is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
-                continue;
-            if (g->values[v].n_readers != 1 || !value_unseen(s, g, v, observing)) continue;
-            p->fold[i][k] = t;
-            p->role[t] = LO_ROLE_FOLDED;
-        }
-    }
-    for (int oi = 0; oi < nn; oi++) {
-        int h = g->order[oi];
-        if (p->role[h] != LO_ROLE_NONE) continue;
-        lo_fuse_group *grp = &p->groups[p->n_groups];
-        if (!plan_group(s, g, p, pos, &ri, observing, h, grp)) continue;
-        p->role[h] = LO_ROLE_HEAD;
-        p->group[h] = p->n_groups;
-        for (int k = 0; k < grp->n_links; k++) {
-            p->role[grp->link[k]] = LO_ROLE_LINK;
-            p->group[grp->link[k]] = p->n_groups;
-        }
-        p->n_groups++;
-    }
-    free(pos);
-    free(ri.start);
-    free(ri.nodes);
-    p->built = true;
-    return LO_OK;
+    lo_plan_free(&s->plans[0]);
 }
 
 /* ---- weights held once ---------------------------------------------------------- */
@@ -641,6 +399,7 @@ static void release_conv_weights(lo_session *s, int i) {
 void lo_session_options_init(lo_session_options *o) {
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
+    o->fusion = 1;
 }
 
 /* The default thread count: the cores we may run on, less those other
@@ -688,6 +447,8 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     s->max_memory = opt ? opt->max_memory : 0;
     s->subgraphs = opt && opt->subgraphs;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
+    /* the reference loops are for checking kernels one node at a time */
+    s->fusion = (!opt || opt->fusion) && s->kernels != LO_KERNELS_REFERENCE;
     if (opt && opt->profile) {
         int n = model->ir->graph->n_nodes;
         s->profile = true;
@@ -727,76 +488,6 @@ static double node_flops(const lo_node *n, const lo_tensor *const *in, lo_tensor
     return 0;
 }
 
-typedef struct op_total {
-    const char *op_type;
-    int count;
-    double seconds, flops, flop_seconds;
-} op_total;
-
-static int by_seconds(const void *a, const void *b) {
-    double x = ((const op_total *)a)->seconds, y = ((const op_total *)b)->seconds;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-char *lo_session_profile(const lo_session *s) {
-    if (!s->profile || !s->runs) return NULL;
-    const lo_graph *g = s->model->ir->graph;
-    op_total *ops = calloc((size_t)g->n_nodes + 1, sizeof *ops);
-    op_total *nodes = calloc((size_t)g->n_nodes + 1, sizeof *nodes);
-    size_t cap = 4096 + (size_t)g->n_nodes * 160;
-    char *out = malloc(cap);
-    if (!ops || !nodes || !out) {
-        free(ops);
-        free(nodes);
-        free(out);
-        return NULL;
-    }
-    int n_ops = 0;
-    double total = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const lo_node *n = &g->nodes[i];
-        total += s->node_seconds[i];
-        int k = 0;
-        while (k < n_ops && strcmp(ops[k].op_type, n->op_type)) k++;
-        if (k == n_ops) ops[n_ops++].op_type = n->op_type;
-        ops[k].count++;
-        ops[k].seconds += s->node_seconds[i];
-        if (s->node_flops[i] > 0) {
-            ops[k].flops += s->node_flops[i];
-            ops[k].flop_seconds += s->node_seconds[i];
-        }
-        nodes[i] = (op_total){n->name, i, s->node_seconds[i], s->node_flops[i], s->node_seconds[i]};
-    }
-    qsort(ops, (size_t)n_ops, sizeof *ops, by_seconds);
-    qsort(nodes, (size_t)g->n_nodes, sizeof *nodes, by_seconds);
-    size_t len = 0;
-#define EMIT(...) len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, __VA_ARGS__)
-    EMIT("profile: %d run%s, %d threads; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
-         s->runs == 1 ? "" : "s", s->threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
-    EMIT("fusion per run: %.0f nodes run inside chains (their time is their head's), %.0f Transposes folded "
-         "into MatMul, %.0f reshapes without a copy\n",
-         (double)s->fused_links / s->runs, (double)s->folded_transposes / s->runs,
-         (double)s->reshapes_in_place / s->runs);
-    EMIT("%-28s %6s %12s %7s %10s\n", "op type", "nodes", "ms per run", "share", "GFLOP/s");
-    for (int k = 0; k < n_ops; k++) {
-        char gf[32] = "";
-        if (ops[k].flops > 0 && ops[k].flop_seconds > 0) snprintf(gf, sizeof gf, "%.1f", ops[k].flops / ops[k].flop_seconds * 1e-9);
-        EMIT("%-28.28s %6d %12.3f %6.1f%% %10s\n", ops[k].op_type, ops[k].count, 1e3 * ops[k].seconds / s->runs,
-             total > 0 ? 100 * ops[k].seconds / total : 0, gf);
-    }
-    int top = g->n_nodes < 15 ? g->n_nodes : 15;
-    EMIT("slowest nodes:\n");
-    for (int k = 0; k < top; k++) {
-        const lo_node *n = &g->nodes[nodes[k].count];
-        char gf[32] = "";
-        if (nodes[k].flops > 0 && nodes[k].seconds > 0) snprintf(gf, sizeof gf, "%.1f GFLOP/s", nodes[k].flops / nodes[k].seconds * 1e-9);
-        EMIT("  %10.3f ms  %-16.16s %s %s\n", 1e3 * nodes[k].seconds / s->runs, n->op_type, n->name, gf);
-    }
-#undef EMIT
-    free(ops);
-    free(nodes);
-    return out;
-}
 
 void lo_session_free(lo_session *s) {
     if (!s) return;
@@ -808,7 +499,7 @@ void lo_session_free(lo_session *s) {
     free(s->node_flops);
     pool_free(&s->pool);
     free(s->scratch);
-    for (int k = 0; k < 2; k++) plan_free(&s->plans[k]);
+    for (int k = 0; k < 2; k++) lo_plan_free(&s->plans[k]);
     free(s);
 }
 
@@ -1251,9 +942,9 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
     f.err = err;
     f.iteration = -1;
     lo_status st = frame_init(&f, g, err);
-    if (st == LO_OK && s->kernels != LO_KERNELS_REFERENCE && getenv("LAYEROUT_NO_FUSION") == NULL) {
+    if (st == LO_OK && s->fusion) {
         lo_plan *plan = &s->plans[observer ? 0 : 1];
-        if (!plan->built) st = plan_build(s, plan, observer != NULL, err);
+        if (!plan->built) st = lo_plan_build(s, plan, observer != NULL, err);
         if (st == LO_OK && !(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)))
             st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (st == LO_OK) f.plan = plan;

@@ -35,7 +35,7 @@ typedef struct lo_held {
     bool dead; /* the run loop is done with it: the last release frees it */
 } lo_held;
 
-/* What the run loop fuses in the top graph (exec.c, "fusion"): built once
+/* What the run loop fuses in the top graph (fusion.c): built once
  * per session for each way of running (with an observer, or without). */
 typedef struct lo_fuse_group {
     int head;    /* the node whose output the chain starts from */
@@ -72,6 +72,7 @@ struct lo_session {
     int threads;
     bool subgraphs; /* show the observer tensors inside bodies too */
     lo_kernels kernels; /* which implementation every kernel runs */
+    bool fusion;        /* plan and run fused chains (lo_session_options.fusion) */
     pthread_mutex_t lock; /* guards pool and held: observers release from other threads */
     lo_pool pool;
     size_t arena_bytes; /* tensor blocks allocated: in use, pooled or held */
@@ -101,6 +102,11 @@ struct lo_session {
     long fused_links, folded_transposes, reshapes_in_place;
     bool weights_released; /* release_conv_weights ran */
 };
+
+/* fusion.c: the plan of session s for runs with or without an observer
+ * (what the observer keeps is s->saved's answer). */
+lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err);
+void lo_plan_free(lo_plan *p);
 
 /* One running graph: the top level, or a subgraph invocation. */
 typedef struct lo_frame {

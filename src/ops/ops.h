@@ -173,6 +173,7 @@ extern const lo_op_def lo_ops_slice[]; /* tensor/slice.c */
 extern const lo_op_def lo_ops_space_depth[]; /* tensor/space_depth.c */
 extern const lo_op_def lo_ops_transpose[]; /* tensor/transpose.c */
 extern const lo_op_def lo_ops_unique[]; /* tensor/unique.c */
+extern const lo_op_def lo_ops_tensor_where[]; /* tensor/where.c */
 extern const lo_op_def lo_ops_text_string_normalizer[]; /* text/string_normalizer.c */
 extern const lo_op_def lo_ops_text_strings[]; /* text/strings.c */
 extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.c */

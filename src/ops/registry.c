@@ -53,6 +53,7 @@ static const lo_op_def *const families[] = {
     lo_ops_space_depth,
     lo_ops_transpose,
     lo_ops_unique,
+    lo_ops_tensor_where,
     lo_ops_text_string_normalizer,
     lo_ops_text_strings,
     lo_ops_text_tfidf_vectorizer,

@@ -103,6 +103,18 @@ def reference_kernels_give_the_same_layers():
 
 
 @test
+def no_fusion_gives_the_same_layers():
+    # every node run by itself: the same files and values, within float32
+    # rounding of numpy's (tests/fusion checks the bits and the profile)
+    d = fresh("nofusion")
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "--no-fusion", "--quiet")
+    for n in EXPECTED:
+        got = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", n + ".raw"), np.float32).reshape(2, 3)
+        assert np.allclose(got, np.load(fx("ref_%s.npy" % n)), rtol=1e-6, atol=1e-7), n
+    assert "--no-fusion" in run("generate", "--help").stdout
+
+
+@test
 def inputs_by_name_pb_raw_and_npy_format():
     d = fresh("byname")
     run("generate", fx("two_inputs.onnx"), "-i", "y=" + fx("y.raw"), "-i", "x=" + fx("x.pb"), "-o", d,

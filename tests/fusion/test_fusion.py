@@ -4,17 +4,20 @@ For each pattern the run loop fuses (Conv+activation, Conv+Add+Relu, MatMul/Gemm
 + bias, residual Add, Sigmoid x Mul, GELU's Div/Erf/Add/Mul/Mul, a Transpose
 folded into MatMul, reshapes taking their input's block, and chains whose
 broadcast the fused path refuses) a small model is built with onnx.helper and
-run three ways by `layerout generate`:
+run these ways by `layerout generate`:
 
   all      every tensor saved: nothing may be fused (the unfused reference);
   outputs  only the graph outputs saved (--layers): the intermediates fuse;
-  some     the graph outputs and a few intermediates inside the chains saved.
+  some     the graph outputs and a few intermediates inside the chains saved;
+  nofuse   as outputs, with --no-fusion (and as outputs with
+           --reference-kernels, which implies it).
 
-Checks: every tensor saved by `outputs` and `some` is bit for bit the one
+Checks: every tensor saved by `outputs`, `some` and `nofuse` is bit for bit the one
 `all` saved; `all` agrees with ONNX Runtime on every tensor; the order of
 the saved names is `all`'s order filtered; and the profile's fusion line says
 the fused path was taken where expected (and never in `all`), so the test
-fails if fusion silently stops happening.
+fails if fusion silently stops happening, and says nothing fused (0, 0, 0)
+with --no-fusion and --reference-kernels.
 """
 
 import json
@@ -223,8 +226,9 @@ def stem(name):
     return re.sub(r"\W+", "_", name)
 
 
-def run(m_path, feeds_dir, feeds, out, layers):
+def run(m_path, feeds_dir, feeds, out, layers, extra=()):
     args = [BIN, "generate", m_path, "-o", out, "--overwrite", "--format", "npy", "--profile", "--threads", "2"]
+    args += list(extra)
     for k in feeds:
         args += ["-i", f"{k}={feeds_dir}/{k}.npy"]
     if layers is not None:
@@ -254,8 +258,12 @@ for name, m, feeds, some, expect in CASES:
     outs = [o.name for o in m.graph.output]
     anchor = lambda names: "^(" + "|".join(re.escape(n) for n in names) + ")$"
     runs = {}
-    for mode, layers in (("all", None), ("outputs", anchor(outs)), ("some", anchor(outs + some))):
-        saved, order, counts = run(path, d, feeds, os.path.join(d, mode), layers)
+    # nofuse: as outputs, with --no-fusion; reference: as outputs, with
+    # --reference-kernels, which implies it
+    for mode, layers, extra in (("all", None, ()), ("outputs", anchor(outs), ()), ("some", anchor(outs + some), ()),
+                                ("nofuse", anchor(outs), ("--no-fusion",)),
+                                ("reference", anchor(outs), ("--reference-kernels",))):
+        saved, order, counts = run(path, d, feeds, os.path.join(d, mode), layers, extra)
         check(saved is not None, f"{name} {mode}: layerout failed: {counts}")
         runs[mode] = (saved, order, counts)
     if any(r[0] is None for r in runs.values()):
@@ -278,7 +286,7 @@ for name, m, feeds, some, expect in CASES:
         check(a is not None and a.shape == v.shape and np.allclose(a, v, rtol=1e-4, atol=1e-5),
               f"{name}: {t} differs from ONNX Runtime" +
               (f" (max diff {np.abs(a - v).max():g})" if a is not None and a.shape == v.shape else ""))
-    for mode in ("outputs", "some"):
+    for mode in ("outputs", "some", "nofuse"):
         saved, order, counts = runs[mode]
         want = set(stem(n) for n in outs + (some if mode == "some" else []))
         check(set(saved) == want, f"{name} {mode}: saved {sorted(saved)}, expected {sorted(want)}")
@@ -288,6 +296,9 @@ for name, m, feeds, some, expect in CASES:
                   f"{name} {mode}: {k} is not bit for bit the unfused value")
         check(order == [n for n in ref_order if n in set(order)],
               f"{name} {mode}: saved order {order} is not the unfused order")
+    for mode in ("nofuse", "reference"):
+        c = runs[mode][2]
+        check(c == (0, 0, 0), f"{name} {mode}: nothing may fuse, the profile said {c}")
     counts = runs["outputs"][2]
     chains, folded, reshapes = expect
     ok = counts is not None and (counts[0] == 0 if chains < 0 else counts[0] >= chains) and \

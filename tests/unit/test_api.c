@@ -141,6 +141,33 @@ int main(void) {
     CHECK(st == LO_ERR_INTERRUPTED, "a run after an idle interrupt returned %s", lo_status_name(st));
     lo_session_free(session);
 
+    /* fusion: tiny_cnn run without an observer fuses its Conv+Relu chains
+     * by default, and with an older struct that lacks the field (its 0 is
+     * beyond struct_size: ignored); fusion = 0 and reference_kernels fuse
+     * nothing. Read from the profile's count of nodes run inside chains. */
+    for (int k = 0; k < 4; k++) {
+        lo_session_options_init(&so);
+        so.threads = 1;
+        so.profile = 1;
+        if (k == 1) {
+            so.fusion = 0;
+            so.struct_size = offsetof(lo_session_options, fusion);
+        }
+        if (k == 2) so.fusion = 0;
+        if (k == 3) so.reference_kernels = 1;
+        lo_session *fs = NULL;
+        st = lo_session_create(model, &so, &fs, &err);
+        lo_tensor_view in = {"input", LO_FLOAT, 4, dims, pixels, sizeof pixels};
+        if (st == LO_OK) st = lo_session_run(fs, &in, 1, NULL, NULL, &err);
+        CHECK(st == LO_OK, "fusion case %d: %s", k, err.message);
+        char *prof = st == LO_OK ? lo_session_profile(fs) : NULL;
+        const char *line = prof ? strstr(prof, "fusion per run: ") : NULL;
+        int chained = line ? atoi(line + strlen("fusion per run: ")) : -1;
+        CHECK(k < 2 ? chained > 0 : chained == 0, "fusion case %d: %d nodes ran inside chains", k, chained);
+        free(prof);
+        lo_session_free(fs);
+    }
+
     /* reference_kernels: the reference loops agree with the fast paths */
     lo_session_options_init(&so);
     so.threads = 2;

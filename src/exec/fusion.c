@@ -1,0 +1,248 @@
+/* Fusion planning for the run loop (exec.c runs the plan). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/math/fusion.h"
+#include "internal.h"
+
+/* ---- fusion ------------------------------------------------------------------- */
+/* A tensor no observer keeps, read by one node only, need not exist: the
+ * run loop may then
+ * - run a chain of elementwise nodes over its producer's output in
+ *   cache-sized blocks, in place (Conv+Relu, MatMul+bias Add, Add+Relu,
+ *   Sigmoid x Mul, GELU's Div/Erf/Add/Mul, ...): the head node runs as
+ *   always, the links are evaluated right after it, and the chain's result
+ *   is shown to the observer at the last link's place in the order, so the
+ *   order of saved tensors does not change;
+ * - let MatMul read an operand through the Transpose that made it (K^T in
+ *   attention), which then never runs.
+ * Independently of what is saved, a Reshape-like node that is the last
+ * reader of its input takes the input's block instead of copying it.
+ * Encoded tensors are never fused away (the quantization step must happen
+ * on them), nor graph outputs, nor tensors a subgraph reads. */
+
+void lo_plan_free(lo_plan *p) {
+    free(p->role);
+    free(p->group);
+    free(p->fold);
+    free(p->donor);
+    free(p->alias);
+    free(p->groups);
+    memset(p, 0, sizeof *p);
+}
+
+static bool is_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
+
+/* Whether value v of the top graph is seen by nobody but its readers:
+ * no observer keeps it, it is no graph output and has no encoding. */
+static bool value_unseen(const lo_session *s, const lo_graph *g, int v, bool observing) {
+    const lo_value *val = &g->values[v];
+    if (val->kind != LO_VALUE_NODE || val->is_graph_output || val->producer < 0) return false;
+    const lo_quant *q = s->model->quant;
+    if (q && lo_quant_find(q, g, v)) return false;
+    if (!observing) return true;
+    const lo_node *producer = &g->nodes[val->producer];
+    if (is_op(producer, "Constant") || (q && lo_quant_hidden(q, g, v))) return true;
+    if (val->in_function && !s->subgraphs) return true; /* never reported */
+    if (!s->saved) return false;
+    lo_layer_output o;
+    memset(&o, 0, sizeof o);
+    o.name = val->name;
+    o.node_name = val->call_node ? val->call_node : producer->name;
+    o.op_type = val->call_op ? val->call_op : producer->op_type;
+    o.iteration = -1;
+    o.nested = val->in_function;
+    o.tensor.name = val->name;
+    o.tensor.rank = -1;
+    return !s->saved(s->saved_user, &o);
+}
+
+/* Occurrences of v among the explicit inputs of nodes[0..n). */
+static int reads_among(const lo_graph *g, const int *nodes, int n, int v) {
+    int c = 0;
+    for (int k = 0; k < n; k++) {
+        const lo_node *m = &g->nodes[nodes[k]];
+        for (int i = 0; i < m->n_inputs; i++) c += m->inputs[i] == v;
+    }
+    return c;
+}
+
+static bool has_subgraph(const lo_node *n) {
+    for (int a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == LO_ATTR_GRAPH || n->attrs[a].type == LO_ATTR_GRAPHS) return true;
+    return n->n_implicit > 0;
+}
+
+/* Grows the chain of elementwise nodes over head h's output; true when at
+ * least one link stays after trimming to what may go unmaterialized. */
+/* The nodes reading each value: readers[start[v] .. start[v + 1]). */
+typedef struct reader_index {
+    int *start, *nodes;
+} reader_index;
+
+static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
+                       bool observing, int h, lo_fuse_group *grp) {
+    const lo_node *head = &g->nodes[h];
+    if (!head->def || head->n_outputs != 1 || head->outputs[0] < 0 || is_op(head, "Constant") || has_subgraph(head))
+        return false;
+    int v0 = head->outputs[0];
+    if (!value_unseen(s, g, v0, observing)) return false;
+    memset(grp, 0, sizeof *grp);
+    grp->head = h;
+    grp->values[0] = v0;
+    int n = 0;
+    while (n < LO_CHAIN_MAX) {
+        int best = -1;
+        int best_slot[3] = {0, 0, 0};
+        for (int r = 0; r <= n; r++)
+        for (int j = ri->start[grp->values[r]]; j < ri->start[grp->values[r] + 1]; j++) {
+            int c = ri->nodes[j];
+            const lo_node *m = &g->nodes[c];
+            if (p->role[c] != LO_ROLE_NONE || c == h || pos[c] <= pos[h] || (best >= 0 && pos[c] >= pos[best])) continue;
+            if (m->n_inputs > 3 || m->n_outputs != 1 || m->outputs[0] < 0 || !lo_ew_fusable(m)) continue;
+            bool linked = false, ok = true, taken = false;
+            for (int k = 0; k < n && !taken; k++) taken = grp->link[k] == c;
+            if (taken) continue;
+            int slot[3];
+            for (int i = 0; i < m->n_inputs && ok; i++) {
+                int v = m->inputs[i];
+                slot[i] = -1;
+                if (v < 0) {
+                    slot[i] = -2;
+                    ok = is_op(m, "Clip");
+                    continue;
+                }
+                for (int k = 0; k <= n; k++)
+                    if (grp->values[k] == v) slot[i] = k;
+                if (slot[i] >= 0) {
+                    linked = true;
+                    continue;
+                }
+                const lo_value *val = &g->values[v];
+                if (val->kind == LO_VALUE_NODE) ok = val->producer >= 0 && pos[val->producer] < pos[h];
+                else ok = val->kind == LO_VALUE_INITIALIZER || val->kind == LO_VALUE_INPUT;
+            }
+            if (!ok || !linked) continue;
+            best = c;
+            memcpy(best_slot, slot, sizeof slot);
+        }
+        if (best < 0) break;
+        grp->link[n] = best;
+        memcpy(grp->slot[n], best_slot, sizeof best_slot);
+        grp->values[n + 1] = g->nodes[best].outputs[0];
+        n++;
+    }
+    /* keep the longest prefix whose inner values (all but the last link's
+     * output) are unseen and read by its links only */
+    for (; n >= 1; n--) {
+        bool ok = true;
+        for (int k = 0; k < n && ok; k++) {
+            int v = grp->values[k];
+            ok = (k == 0 || value_unseen(s, g, v, observing)) &&
+                 reads_among(g, grp->link, n, v) == g->values[v].n_readers;
+        }
+        if (ok) break;
+    }
+    grp->n_links = n;
+    return n >= 1;
+}
+
+lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {
+    const lo_graph *g = s->model->ir->graph;
+    int nn = g->n_nodes;
+    int *pos = calloc((size_t)nn + 1, sizeof *pos);
+    p->role = calloc((size_t)nn + 1, 1);
+    p->group = calloc((size_t)nn + 1, sizeof *p->group);
+    p->fold = calloc((size_t)nn + 1, sizeof *p->fold);
+    p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
+    p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
+    p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
+    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups) {
+        free(pos);
+        lo_plan_free(p);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+    }
+    for (int oi = 0; oi < nn; oi++) pos[g->order[oi]] = oi;
+    reader_index ri;
+    ri.start = calloc((size_t)g->n_values + 2, sizeof *ri.start);
+    int total = 0;
+    for (int i = 0; i < nn; i++) total += g->nodes[i].n_inputs;
+    ri.nodes = calloc((size_t)total + 1, sizeof *ri.nodes);
+    if (!ri.start || !ri.nodes) {
+        free(ri.start);
+        free(ri.nodes);
+        free(pos);
+        lo_plan_free(p);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+    }
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0) ri.start[g->nodes[i].inputs[k] + 1]++;
+    for (int v = 0; v < g->n_values; v++) ri.start[v + 1] += ri.start[v];
+    {
+        int *fill = calloc((size_t)g->n_values + 1, sizeof *fill);
+        if (!fill) {
+            free(ri.start);
+            free(ri.nodes);
+            free(pos);
+            lo_plan_free(p);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
+        }
+        for (int i = 0; i < nn; i++)
+            for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+                int v = g->nodes[i].inputs[k];
+                if (v >= 0) ri.nodes[ri.start[v] + fill[v]++] = i;
+            }
+        free(fill);
+    }
+    const lo_quant *q = s->model->quant;
+    for (int i = 0; i < nn; i++) {
+        const lo_node *n = &g->nodes[i];
+        p->fold[i][0] = p->fold[i][1] = -1;
+        /* Transpose too: one that moves only axes of size 1 is a reshape */
+        bool reshape = is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") || is_op(n, "Unsqueeze") ||
+                       is_op(n, "Identity") || is_op(n, "Transpose");
+        if (reshape && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs == 1 && n->outputs[0] >= 0) {
+            int in = n->inputs[0], out = n->outputs[0];
+            bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;
+            for (int k = 1; k < n->n_inputs; k++) in_taken = in_taken && n->inputs[k] != in;
+            p->donor[i] = in_taken && !(q && lo_quant_find(q, g, out));
+            lo_value_kind kin = g->values[in].kind;
+            p->alias[i] = is_op(n, "Identity") && n->n_inputs == 1 &&
+                          (kin == LO_VALUE_INITIALIZER || kin == LO_VALUE_INPUT) && value_unseen(s, g, out, observing);
+        }
+    }
+    for (int i = 0; i < nn; i++) {
+        const lo_node *m = &g->nodes[i];
+        if (!is_op(m, "MatMul") || m->n_inputs != 2) continue;
+        for (int k = 0; k < 2; k++) {
+            int v = m->inputs[k];
+            if (v < 0 || m->inputs[1 - k] == v || g->values[v].kind != LO_VALUE_NODE) continue;
+            int t = g->values[v].producer;
+            const lo_node *tn = &g->nodes[t];
+            if (t < 0 || !is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
+                continue;
+            if (g->values[v].n_readers != 1 || !value_unseen(s, g, v, observing)) continue;
+            p->fold[i][k] = t;
+            p->role[t] = LO_ROLE_FOLDED;
+        }
+    }
+    for (int oi = 0; oi < nn; oi++) {
+        int h = g->order[oi];
+        if (p->role[h] != LO_ROLE_NONE) continue;
+        lo_fuse_group *grp = &p->groups[p->n_groups];
+        if (!plan_group(s, g, p, pos, &ri, observing, h, grp)) continue;
+        p->role[h] = LO_ROLE_HEAD;
+        p->group[h] = p->n_groups;
+        for (int k = 0; k < grp->n_links; k++) {
+            p->role[grp->link[k]] = LO_ROLE_LINK;
+            p->group[grp->link[k]] = p->n_groups;
+        }
+        p->n_groups++;
+    }
+    free(pos);
+    free(ri.start);
+    free(ri.nodes);
+    p->built = true;
+    return LO_OK;
+}
