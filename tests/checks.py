@@ -11,6 +11,30 @@ import time
 import traceback
 
 results = []
+
+
+class Tally:
+    """The pass/fail count of the suites that check values one by one
+    (compare, fusion, image): a failure is printed when it happens, the
+    count once at the end."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}", flush=True)
+
+    def line(self, label):
+        return f"{label}: {self.passed} passed, {self.failed} failed"
+
+    def finish(self, label):
+        print(self.line(label), flush=True)
+        sys.exit(1 if self.failed else 0)
+
 trace = False  # a suite sets it to print a failing check's traceback too
 
 

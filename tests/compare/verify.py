@@ -15,6 +15,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import Tally  # noqa: E402,F401  (the compare scripts import it from here)
+
 METRIC_COLUMNS = ["sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "max_abs_err_at", "max_abs_err_index",
                   "max_abs_err_sample", "rel_l2", "atol", "rtol", "elements", "finite", "nan_ref", "inf_ref",
                   "nan_test", "inf_test", "nonfinite_mismatch", "first_nan_ref_at", "first_inf_ref_at",
@@ -23,25 +26,6 @@ METRIC_COLUMNS = ["sqnr_db", "cosine", "mse", "mean_abs_err", "max_abs_err", "ma
 COLUMNS = ["index", "tensor", "ref_file", "test_file", "status", "shape", "shape_source", "layout", "sample",
            *METRIC_COLUMNS, "error"]
 
-
-
-class Tally:
-    """The pass/fail count every compare test script keeps; a failure is
-    printed when it happens, the count once at the end."""
-
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def check(self, cond, what):
-        if cond:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print(f"FAIL: {what}", flush=True)
-
-    def finish(self, label):
-        print(f"{label}: {self.passed} passed, {self.failed} failed")
-        sys.exit(1 if self.failed else 0)
 
 
 def fnum(v):

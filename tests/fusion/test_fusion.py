@@ -33,16 +33,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(16)
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import Tally  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
+tally = Tally()
+check = tally.check
 
 
 def init(name, arr):
@@ -350,5 +345,4 @@ if qa is not None and qy is not None:
     check(chains is not None and chains >= 1, f"gelu under --encodings: nothing fused ({chains})")
     print(f"gelu under --encodings: y identical saved or not, {chains} nodes fused around the encoded ones")
 
-print(f"fusion: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+tally.finish("fusion")

@@ -30,16 +30,11 @@ from PIL import Image
 build = os.path.abspath(sys.argv[1])
 runner = os.path.join(build, "lo_run_case")
 rng = np.random.default_rng(18)
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import Tally  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
+tally = Tally()
+check = tally.check
 
 
 def pil_bytes(img, fmt, **kw):
@@ -277,8 +272,8 @@ def main():
             line = lines.get(case, "")
             check((line.startswith("FAIL") or line.startswith("UNSUPPORTED")) and "ImageDecoder" in line,
                   "%s refused: %s" % (case, line or "no result"))
-    print("image: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print(tally.line("image"), flush=True)
+    return 1 if tally.failed else 0
 
 
 sys.exit(main())
