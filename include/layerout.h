@@ -167,6 +167,10 @@ LO_API void lo_hold_release(lo_hold *hold);
 typedef lo_status (*lo_observer_fn)(void *user, const lo_layer_output *output, lo_error *err);
 
 LO_API const char *lo_version(void);
+/* The thread count a session uses when its options leave threads 0: the
+ * cores this process may run on, less those other processes keep busy
+ * right now (README, --threads). */
+LO_API int lo_default_threads(void);
 LO_API const char *lo_status_name(lo_status status);
 LO_API const char *lo_dtype_name(lo_dtype dtype);
 /* Bytes of one element (1 for the 2-, 4- and 6-bit types, which are held unpacked;

@@ -210,6 +210,24 @@ def library_path() -> str:
     return _lib_path
 
 
+def _cores_busy():
+    """Whether other processes keep one of our cores busy, by the rule of
+    lo_default_threads (src/exec/exec.c), which cannot be called before the
+    library, and with it libgomp, is loaded: the smaller of the rounded
+    1-minute load average and the other runnable threads right now; never
+    on a machine where we are confined to fewer cores than it has."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        if cores <= 1 or cores != os.cpu_count():
+            return False
+        with open("/proc/loadavg") as f:
+            fields = f.read().split()
+        by_load, by_now = int(float(fields[0]) + 0.5), int(fields[3].split("/")[0]) - 1
+        return min(by_load, by_now) > 0
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def load():
     """Loads liblayerout once and declares the functions used."""
     global _lib, _lib_path
@@ -222,10 +240,11 @@ def load():
             continue
         try:
             # libgomp reads its barrier policy when it loads: a short spin
-            # keeps a busy second core from stalling every kernel (see
-            # src/cli/main.c); a policy the user set is kept
+            # when other processes keep a core busy, a long one on a quiet
+            # machine (measured in src/cli/main.c); a policy the user set is
+            # kept
             if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-                os.environ["GOMP_SPINCOUNT"] = "300"
+                os.environ["GOMP_SPINCOUNT"] = "300" if _cores_busy() else "20000"
             lib = ctypes.CDLL(path)
         except OSError as e:
             tried.append(f"{path} ({e})")

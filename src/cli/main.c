@@ -1,4 +1,5 @@
 /* layerout: the command. One file per subcommand; this one dispatches. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +7,6 @@
 
 #include "cli.h"
 
-#define LO_CLI_GOMP_SPINCOUNT "300"
 
 static const char usage[] =
     "layerout " LO_VERSION_STRING " - run an ONNX model and save the output of every layer\n"
@@ -30,20 +30,26 @@ static const char usage[] =
     "\n"
     "Exit status: 0 on success, 2 on any error (the message says what was wrong).\n";
 
-/* OpenMP threads that spin at barriers for long (libgomp's default) turn a
- * busy second core into a slowdown of 2-4x: a barrier then waits for a
- * thread the kernel has descheduled. Measured with one competing busy
- * process, kernel time of 30 samples, 2 threads (medians of 3): vit_small
- * 42.7 ms at GOMP_SPINCOUNT=20000, 15.1 at 2000, 19.7 at 300, 17.0 passive;
- * llama 30.8 / 14.2 / 8.8 / 6.6; resnet18 95.1 / 57.8 / 50.0 / 43.8.
- * libgomp reads its policy from the environment when it is initialised,
- * before main (and libc resets the environment after an executable's
- * preinit functions run, so setting it there is lost), so the command sets
- * a short spin and starts itself again, unless the user chose a policy:
- * about 5 ms. */
+/* How long an idle OpenMP thread spins before it sleeps decides how two
+ * threads fare, and the right answer depends on the machine's load. With
+ * one competing busy process, kernel time of 30 samples on 2 threads
+ * (medians of 3): vit_small 42.7 ms at GOMP_SPINCOUNT=20000 against 19.7 at
+ * 300, llama 30.8 against 8.8, resnet18 95.1 against 50.0: a barrier waits
+ * for a descheduled thread. On a quiet machine the short spin costs a
+ * wake-up at every parallel region instead: llama 6.6 ms at 300 against
+ * 3.4 at 20000, vit_small 9.5 against 6.5. So when other processes keep a
+ * core busy (the default thread count is below our cores) the spin is
+ * short, else long. libgomp reads it from the environment when it is
+ * initialised, before main (and libc resets the environment after an
+ * executable's preinit functions, so setting it there is lost): the command
+ * sets it and starts itself again (about 5 ms), unless the user chose a
+ * policy. */
 static void bound_openmp_spinning(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("GOMP_SPINCOUNT", LO_CLI_GOMP_SPINCOUNT, 1) != 0) return;
+    cpu_set_t mine;
+    int cores = sched_getaffinity(0, sizeof mine, &mine) == 0 ? CPU_COUNT(&mine) : 1;
+    const char *spin = lo_default_threads() < cores ? "300" : "20000";
+    if (setenv("GOMP_SPINCOUNT", spin, 1) != 0) return;
     execv("/proc/self/exe", argv); /* on failure, carry on as we are */
 }
 

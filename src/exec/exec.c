@@ -411,7 +411,7 @@ void lo_session_options_init(lo_session_options *o) {
  * snapshot alone catches a passing blip). When the machine has more cores
  * than we may use (a cpuset, a container) the load is someone else's and
  * all our cores are used. */
-static int default_threads(void) {
+int lo_default_threads(void) {
     int cores = omp_get_num_procs();
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores <= 1 || online != cores) return cores > 0 ? cores : 1;
@@ -443,7 +443,7 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     atomic_fetch_add(&model->sessions, 1);
     pthread_mutex_init(&s->lock, NULL);
     atomic_init(&s->interrupt, 0);
-    s->threads = opt && opt->threads > 0 ? opt->threads : default_threads();
+    s->threads = opt && opt->threads > 0 ? opt->threads : lo_default_threads();
     s->max_memory = opt ? opt->max_memory : 0;
     s->subgraphs = opt && opt->subgraphs;
     s->kernels = opt && opt->reference_kernels ? LO_KERNELS_REFERENCE : LO_KERNELS_FAST;
