@@ -519,7 +519,8 @@ bool lo_namer_stem(const lo_namer *nm, const char *name, int iteration, char **s
         if (!nm->all_tensors) return false;
         base = name;
     }
-    char *s = scheme_sanitize(nm->scheme, base);
+    /* a mapped name is the name to use: only AIMET's own ONNX names lose "_updated" */
+    char *s = mapped && nm->scheme == LO_NAMING_ONNX ? lo_sanitize_name(base) : scheme_sanitize(nm->scheme, base);
     if (!s) return false;
     if (suffix[0]) {
         char *t = malloc(strlen(s) + sizeof suffix);

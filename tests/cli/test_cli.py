@@ -90,6 +90,20 @@ def generate_two_inputs_layout_and_values():
 
 
 @test
+def name_map_names_are_kept_whole():
+    # --naming onnx drops "_updated" from ONNX names as aimet_onnx does, but a
+    # name the user mapped is the name to use, "_updated" included
+    d = fresh("namemap_updated")
+    m = os.path.join(WORK, "namemap_updated.json")
+    with open(m, "w") as f:
+        json.dump({"mul out": "mul_updated"}, f)
+    run("generate", fx("two_inputs.onnx"), "-i", fx("x.npy"), "-i", fx("y.npy"), "-o", d, "--name-map", m, "--quiet")
+    got = np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", "mul_updated.raw"), np.float32).reshape(2, 3)
+    assert np.allclose(got, np.load(fx("ref_mul_out.npy")), rtol=1e-6, atol=1e-7)
+    assert not os.path.exists(os.path.join(d, "outputs", "layer_outputs_0", "mul.raw"))
+
+
+@test
 def reference_kernels_give_the_same_layers():
     # the reference loops instead of the fast paths: same files, values within
     # float32 rounding of numpy's
