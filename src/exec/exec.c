@@ -782,6 +782,22 @@ static int run_chain(lo_frame *f, const lo_fuse_group *grp) {
     return n;
 }
 
+/* The Constants a group's links read that come after its head in the order
+ * (LO_ROLE_EARLY), run now unless they already ran for another group. */
+static lo_status run_early_constants(lo_frame *f, const lo_fuse_group *grp) {
+    const lo_graph *g = f->graph;
+    for (int l = 0; l < grp->n_links; l++) {
+        const lo_node *m = &g->nodes[grp->link[l]];
+        for (int j = 0; j < m->n_inputs; j++) {
+            int v = m->inputs[j];
+            if (grp->slot[l][j] != -1 || g->values[v].kind != LO_VALUE_NODE) continue;
+            int pr = g->values[v].producer;
+            if (f->plan->role[pr] == LO_ROLE_EARLY && !f->vals[v].data) LO_TRY(run_node(f, pr));
+        }
+    }
+    return LO_OK;
+}
+
 static lo_status run_nodes(lo_frame *f) {
     const lo_graph *g = f->graph;
     const lo_plan *plan = f->plan;
@@ -793,9 +809,12 @@ static lo_status run_nodes(lo_frame *f) {
         LO_TRY(observe_initializers(f, g, oi));
         int role = plan ? plan->role[i] : LO_ROLE_NONE;
         if (role == LO_ROLE_FOLDED) continue; /* its MatMul reads its input, and releases it */
-        if (role == LO_ROLE_HEAD) {
+        if (role == LO_ROLE_EARLY && f->vals[n->outputs[0]].data) {
+            /* ran with the chain's head */
+        } else if (role == LO_ROLE_HEAD) {
             const lo_fuse_group *grp = &plan->groups[plan->group[i]];
             LO_TRY(run_kernel(f, i));
+            LO_TRY(run_early_constants(f, grp));
             bool timed = f->session->profile;
             double t0 = timed ? now_seconds() : 0;
             int fused = f->fused[plan->group[i]] = run_chain(f, grp);

@@ -80,6 +80,13 @@ typedef struct reader_index {
     int *start, *nodes;
 } reader_index;
 
+/* A Constant node (no inputs, no subgraph) that may run ahead of its place. */
+static bool early_constant(const lo_graph *g, const lo_plan *p, int node) {
+    const lo_node *n = &g->nodes[node];
+    return is_op(n, "Constant") && n->n_inputs == 0 && n->n_outputs == 1 && !has_subgraph(n) &&
+           (p->role[node] == LO_ROLE_NONE || p->role[node] == LO_ROLE_EARLY);
+}
+
 static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
                        bool observing, int h, lo_fuse_group *grp) {
     const lo_node *head = &g->nodes[h];
@@ -119,7 +126,8 @@ static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const
                     continue;
                 }
                 const lo_value *val = &g->values[v];
-                if (val->kind == LO_VALUE_NODE) ok = val->producer >= 0 && pos[val->producer] < pos[h];
+                if (val->kind == LO_VALUE_NODE)
+                    ok = val->producer >= 0 && (pos[val->producer] < pos[h] || early_constant(g, p, val->producer));
                 else ok = val->kind == LO_VALUE_INITIALIZER || val->kind == LO_VALUE_INPUT;
             }
             if (!ok || !linked) continue;
@@ -235,8 +243,15 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
         p->role[h] = LO_ROLE_HEAD;
         p->group[h] = p->n_groups;
         for (int k = 0; k < grp->n_links; k++) {
+            const lo_node *m = &g->nodes[grp->link[k]];
             p->role[grp->link[k]] = LO_ROLE_LINK;
             p->group[grp->link[k]] = p->n_groups;
+            for (int j = 0; j < m->n_inputs; j++) {
+                int v = m->inputs[j];
+                if (grp->slot[k][j] != -1 || g->values[v].kind != LO_VALUE_NODE) continue;
+                int pr = g->values[v].producer;
+                if (pos[pr] > pos[h]) p->role[pr] = LO_ROLE_EARLY;
+            }
         }
         p->n_groups++;
     }

@@ -45,7 +45,10 @@ typedef struct lo_fuse_group {
     int values[13];  /* slot k's value: 0 the head's output, k link k-1's */
 } lo_fuse_group;
 
-enum { LO_ROLE_NONE, LO_ROLE_HEAD, LO_ROLE_LINK, LO_ROLE_FOLDED };
+/* LO_ROLE_EARLY: a Constant that a chain link reads but that comes after the
+ * chain's head in the order (exporters put Clip's bounds right before the
+ * Clip); it runs when the head does, so that the chain can use it. */
+enum { LO_ROLE_NONE, LO_ROLE_HEAD, LO_ROLE_LINK, LO_ROLE_FOLDED, LO_ROLE_EARLY };
 
 typedef struct lo_plan {
     bool built;

@@ -83,6 +83,26 @@ case("conv_activations", model("conv_act", [
     init("lo", 0.0), init("hi", 6.0), init("w3", rand(16, 32, 1, 1, scale=0.3))]),
     {"x": rand(1, 16, 12, 12)}, ["c1", "k2"], (3, 0, 0))
 
+# Clip's bounds from Constant nodes that come after the Conv (as PyTorch
+# exports ReLU6), one pair of them shared by two Clips: the Constants run with
+# the chain's head; a third Clip reads a bound made by a Relu after the head,
+# which cannot run early, so that chain must stay unfused
+case("clip_late_constants", model("clip_late", [
+    N("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+    N("Constant", [], ["lo"], value=helper.make_tensor("lo_v", TensorProto.FLOAT, [], [0.0])),
+    N("Constant", [], ["hi"], value=helper.make_tensor("hi_v", TensorProto.FLOAT, [], [6.0])),
+    N("Clip", ["c1", "lo", "hi"], ["k1"]),
+    N("Conv", ["k1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+    N("Clip", ["c2", "lo", "hi"], ["k2"]),
+    N("Conv", ["k2", "w3"], ["c3"]),
+    N("Relu", ["h0"], ["h1"]),
+    N("Clip", ["c3", "lo", "h1"], ["y"]),
+], [("x", [1, 8, 12, 12]), ("h0", [])], ["y"], [
+    init("w1", rand(16, 8, 3, 3, scale=0.3)), init("b1", rand(16)),
+    init("w2", rand(16, 16, 3, 3, scale=0.2)), init("b2", rand(16)),
+    init("w3", rand(8, 16, 1, 1, scale=0.3))]),
+    {"x": rand(1, 8, 12, 12, scale=3.0), "h0": np.array(2.5, np.float32)}, ["c1"], (2, 0, 0))
+
 # a ResNet block: Conv, Relu, Conv, Add(identity), Relu; the downsample's
 # Add reads a Conv that runs after the block's first Conv
 case("conv_residual", model("conv_res", [
@@ -271,7 +291,7 @@ for name, m, feeds, some, expect in CASES:
     have = {o.name for o in mo.graph.output}
     for n in mo.graph.node:
         for o in n.output:
-            if o not in have:
+            if o not in have and n.op_type != "Constant":  # Constant outputs are never saved
                 mo.graph.output.append(helper.make_empty_tensor_value_info(o))
                 have.add(o)
     sess = ort.InferenceSession(mo.SerializeToString(), providers=["CPUExecutionProvider"])
