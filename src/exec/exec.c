@@ -612,6 +612,7 @@ static lo_status frame_init(lo_frame *f, const lo_graph *g, lo_error *err) {
 
 static void frame_free(lo_frame *f) {
     free(f->fused);
+    free(f->blocked);
     if (f->vals)
         for (int v = 0; v < f->graph->n_values; v++)
             if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
@@ -688,6 +689,8 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
             ctx.n_fold_perm[k] = ctx.fold_perm[k] && np <= LO_MAX_RANK ? (int)np : 0;
             if (!ctx.fold_perm[k] || np > LO_MAX_RANK) ctx.fold_perm[k] = reversed;
         }
+        ctx.out_may_block = plan->blk_dst[node_index];
+        ctx.in_blocked = plan->blk_src[node_index] >= 0 && f->blocked[plan->blk_src[node_index]];
         int v = n->n_inputs ? n->inputs[0] : -1;
         if (plan->donor[node_index] && v >= 0 && f->owned[v] && f->remaining[v] == 1 && f->vals[v].capacity &&
             f->vals[v].kind == LO_KIND_TENSOR && f->vals[v].data) {
@@ -701,6 +704,10 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
     if (timed) {
         f->session->node_seconds[node_index] += now_seconds() - t0;
         if (st == LO_OK) f->session->node_flops[node_index] += node_flops(n, in, out);
+    }
+    if (plan && plan->blk_dst[node_index]) {
+        f->blocked[node_index] = st == LO_OK && ctx.out_blocked;
+        f->session->blocked_passes += f->blocked[node_index];
     }
     if (donor >= 0 && ctx.donor_taken) {
         f->owned[donor] = false; /* the block is the output's now */
@@ -964,7 +971,8 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
     if (st == LO_OK && s->fusion) {
         lo_plan *plan = &s->plans[observer ? 0 : 1];
         if (!plan->built) st = lo_plan_build(s, plan, observer != NULL, err);
-        if (st == LO_OK && !(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)))
+        if (st == LO_OK && (!(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)) ||
+                            !(f.blocked = calloc((size_t)g->n_nodes + 1, sizeof *f.blocked))))
             st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (st == LO_OK) f.plan = plan;
     }

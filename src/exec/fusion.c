@@ -28,6 +28,8 @@ void lo_plan_free(lo_plan *p) {
     free(p->donor);
     free(p->alias);
     free(p->groups);
+    free(p->blk_dst);
+    free(p->blk_src);
     memset(p, 0, sizeof *p);
 }
 
@@ -155,6 +157,56 @@ static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const
     return n >= 1;
 }
 
+/* Whether value v is known to hold a single element: an initializer or a
+ * Constant's output (any broadcast of it is indifferent to the layout). */
+static bool single_value(const lo_graph *g, int v) {
+    const lo_value *val = &g->values[v];
+    if (val->kind == LO_VALUE_INITIALIZER) return lo_numel(&val->init) == 1;
+    if (val->kind != LO_VALUE_NODE || val->producer < 0) return false;
+    const lo_node *c = &g->nodes[val->producer];
+    if (!is_op(c, "Constant") || c->n_attrs != 1) return false;
+    const lo_attr *a = &c->attrs[0];
+    if (a->type == LO_ATTR_TENSOR) return a->tensor && lo_numel(a->tensor) == 1;
+    return a->type == LO_ATTR_FLOAT || a->type == LO_ATTR_INT;
+}
+
+static void plan_blocked(const lo_session *s, const lo_graph *g, lo_plan *p, const reader_index *ri,
+                         bool observing) {
+    for (int i = 0; i < g->n_nodes; i++) p->blk_src[i] = -1;
+    for (int a = 0; a < g->n_nodes; a++) {
+        const lo_node *na = &g->nodes[a];
+        if (!is_op(na, "Conv") || na->n_outputs != 1 || na->outputs[0] < 0 || has_subgraph(na)) continue;
+        if (p->role[a] != LO_ROLE_NONE && p->role[a] != LO_ROLE_HEAD) continue;
+        int v = na->outputs[0];
+        if (!value_unseen(s, g, v, observing)) continue;
+        bool ok = true;
+        if (p->role[a] == LO_ROLE_HEAD) {
+            const lo_fuse_group *grp = &p->groups[p->group[a]];
+            for (int l = 0; l < grp->n_links && ok; l++) {
+                const lo_node *m = &g->nodes[grp->link[l]];
+                for (int j = 0; j < m->n_inputs && ok; j++)
+                    ok = grp->slot[l][j] != -1 || single_value(g, m->inputs[j]);
+            }
+            v = grp->values[grp->n_links];
+            ok = ok && value_unseen(s, g, v, observing);
+        }
+        /* read only as X, by Convs, and by nothing else (subgraphs included) */
+        int x_reads = 0;
+        for (int j = ri->start[v]; j < ri->start[v + 1] && ok; j++) {
+            const lo_node *m = &g->nodes[ri->nodes[j]];
+            ok = is_op(m, "Conv") && !has_subgraph(m) && p->role[ri->nodes[j]] != LO_ROLE_LINK;
+            for (int k = 0; k < m->n_inputs && ok; k++) {
+                if (m->inputs[k] != v) continue;
+                ok = k == 0;
+                x_reads++;
+            }
+        }
+        if (!ok || x_reads == 0 || x_reads != g->values[v].n_readers) continue;
+        p->blk_dst[a] = true;
+        for (int j = ri->start[v]; j < ri->start[v + 1]; j++) p->blk_src[ri->nodes[j]] = a;
+    }
+}
+
 lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {
     const lo_graph *g = s->model->ir->graph;
     int nn = g->n_nodes;
@@ -165,7 +217,10 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
     p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
     p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
     p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
-    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups) {
+    p->blk_dst = calloc((size_t)nn + 1, sizeof *p->blk_dst);
+    p->blk_src = malloc(((size_t)nn + 1) * sizeof *p->blk_src);
+    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups || !p->blk_dst ||
+        !p->blk_src) {
         free(pos);
         lo_plan_free(p);
         return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
@@ -255,6 +310,7 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
         }
         p->n_groups++;
     }
+    plan_blocked(s, g, p, &ri, observing);
     free(pos);
     free(ri.start);
     free(ri.nodes);

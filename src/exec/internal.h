@@ -59,6 +59,14 @@ typedef struct lo_plan {
     bool *alias;         /* per node: an Identity of a weight or input, output unseen */
     int n_groups;
     lo_fuse_group *groups;
+    /* Convolutions chained through a tensor nobody else sees may pass it in
+     * oneDNN's blocked layout (nChw16c) instead of converting it back to
+     * NCHW and forth again: per node, blk_dst marks a Conv whose output (or
+     * its fused chain's result: elementwise links whose other operands are
+     * single values, indifferent to the layout) is read only as X by Convs;
+     * blk_src names, for such a reader, that Conv (-1: none). */
+    bool *blk_dst;
+    int *blk_src;
 } lo_plan;
 
 struct lo_block {
@@ -102,7 +110,7 @@ struct lo_session {
     lo_plan plans[2];
     /* for the profile: nodes that ran fused into a chain, Transposes folded
      * into MatMul, reshapes that took their input's block (summed over runs) */
-    long fused_links, folded_transposes, reshapes_in_place;
+    long fused_links, folded_transposes, reshapes_in_place, blocked_passes;
     bool weights_released; /* release_conv_weights ran */
 };
 
@@ -128,6 +136,7 @@ typedef struct lo_frame {
     void *after_user;
     const lo_plan *plan; /* fusion in this frame; NULL for none */
     int *fused;          /* per plan group: how many of its links this run fused (0: none) */
+    bool *blocked;       /* per node: a blk_dst Conv wrote its output blocked this run */
 } lo_frame;
 
 #endif

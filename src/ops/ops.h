@@ -60,6 +60,10 @@ typedef struct lo_kernel_ctx {
      * (donor_taken set) when the sizes match, so the kernel copies nothing. */
     lo_tensor *donor;
     bool donor_taken;
+    /* Conv only (lo_plan's blk_dst/blk_src): in_blocked says X arrives in
+     * oneDNN's nChw16c layout; out_may_block lets the kernel write its
+     * output so, which it reports in out_blocked. */
+    bool in_blocked, out_may_block, out_blocked;
 } lo_kernel_ctx;
 
 /* Whether the kernel must take its reference path. */

@@ -103,6 +103,56 @@ case("clip_late_constants", model("clip_late", [
     init("w3", rand(8, 16, 1, 1, scale=0.3))]),
     {"x": rand(1, 8, 12, 12, scale=3.0), "h0": np.array(2.5, np.float32)}, ["c1"], (2, 0, 0))
 
+# Convolutions passing unsaved tensors in oneDNN's blocked layout: inverted
+# residual blocks (1x1 expand, ReLU6, depthwise 3x3 strided and not, ReLU6,
+# 1x1 project), batch 2; SiLU chains; a squeeze-excitation whose pooling reads
+# the depthwise output (that one must stay NCHW); 24 channels (no 16-channel
+# blocks); a 1-D convolution pair; a blocked output read by two convolutions;
+# a Conv whose chain adds a whole tensor (not a single value: stays NCHW)
+S = lambda name, v: init(name, np.float32(v))
+case("conv_blocked", model("conv_blk", [
+    N("Conv", ["x", "we"], ["e1"], pads=[0, 0, 0, 0]),
+    N("Clip", ["e1", "c0", "c6"], ["e2"]),
+    N("Conv", ["e2", "wd", "bd"], ["d1"], pads=[1, 1, 1, 1], strides=[2, 2], group=32),
+    N("Clip", ["d1", "c0", "c6"], ["d2"]),
+    N("Conv", ["d2", "wp"], ["p1"]),
+    N("Conv", ["p1", "we2"], ["f1"]),
+    N("Sigmoid", ["f1"], ["f2"]),
+    N("Mul", ["f1", "f2"], ["f3"]),
+    N("Conv", ["f3", "wd2"], ["g1"], pads=[1, 1, 1, 1], group=48),
+    N("Sigmoid", ["g1"], ["g2"]),
+    N("Mul", ["g1", "g2"], ["g3"]),
+    N("GlobalAveragePool", ["g3"], ["se1"]),
+    N("Conv", ["se1", "ws1"], ["se2"]),
+    N("Sigmoid", ["se2"], ["se3"]),
+    N("Mul", ["g3", "se3"], ["h1"]),
+    N("Conv", ["h1", "w24"], ["k1"]),
+    N("Relu", ["k1"], ["k2"]),
+    N("Conv", ["k2", "w24b"], ["k3"], pads=[1, 1, 1, 1]),
+    N("Conv", ["k3", "wa"], ["m1"]),
+    N("Conv", ["m1", "wb"], ["m2"], pads=[1, 1, 1, 1]),
+    N("Conv", ["m1", "wc"], ["m3"]),
+    N("Add", ["m2", "m3"], ["m4"]),
+    N("Conv", ["m4", "wr"], ["r1"]),
+    N("Add", ["r1", "m4"], ["r2"]),
+    N("Conv", ["r2", "wz"], ["y"]),
+    N("Reshape", ["y", "shp"], ["y1d"]),
+    N("Conv", ["y1d", "w1a"], ["q1"], pads=[1, 1]),
+    N("Relu", ["q1"], ["q2"]),
+    N("Conv", ["q2", "w1b"], ["y2"], pads=[1, 1], strides=[2]),
+], [("x", [2, 16, 14, 14])], ["y", "y2"], [
+    init("we", rand(32, 16, 1, 1, scale=0.25)), S("c0", 0.0), S("c6", 6.0),
+    init("wd", rand(32, 1, 3, 3, scale=0.333)), init("bd", rand(32)),
+    init("wp", rand(16, 32, 1, 1, scale=0.177)), init("we2", rand(48, 16, 1, 1, scale=0.25)),
+    init("wd2", rand(48, 1, 3, 3, scale=0.333)), init("ws1", rand(48, 48, 1, 1, scale=0.144)),
+    init("w24", rand(24, 48, 1, 1, scale=0.144)), init("w24b", rand(32, 24, 3, 3, scale=0.068)),
+    init("wa", rand(32, 32, 1, 1, scale=0.177)), init("wb", rand(32, 32, 3, 3, scale=0.059)),
+    init("wc", rand(32, 32, 1, 1, scale=0.177)), init("wr", rand(32, 32, 1, 1, scale=0.177)),
+    init("wz", rand(16, 32, 1, 1, scale=0.177)), numpy_helper.from_array(np.array([2, 16, 49], np.int64), "shp"),
+    init("w1a", rand(32, 16, 3, scale=0.144)), init("w1b", rand(16, 32, 3, scale=0.102))]),
+    {"x": rand(2, 16, 14, 14, scale=2.0)}, ["d1"], (8, 0, 0))
+BLOCKED_MIN = {"conv_activations": 2, "clip_late_constants": 2, "conv_blocked": 6}
+
 # a ResNet block: Conv, Relu, Conv, Add(identity), Relu; the downsample's
 # Add reads a Conv that runs after the block's first Conv
 case("conv_residual", model("conv_res", [
@@ -257,11 +307,14 @@ def run(m_path, feeds_dir, feeds, out, layers, extra=()):
         saved[f[:-4]] = np.load(os.path.join(d, f))
     with open(os.path.join(out, "layer_output_name_order.json")) as f:
         order = json.load(f)["layer_output_names"]
-    fu = re.search(r"fusion per run: (\d+) nodes .*?, (\d+) Transposes .*?, (\d+) reshapes", p.stderr)
-    counts = tuple(int(x) for x in fu.groups()) if fu else None
+    fu = re.search(r"fusion per run: (\d+) nodes .*?, (\d+) Transposes .*?, (\d+) reshapes .*?, (\d+) Conv outputs "
+                   r"passed on blocked", p.stderr)
+    counts = tuple(int(x) for x in fu.groups()[:3]) if fu else None
+    BLOCKED[out] = int(fu.group(4)) if fu else None
     return saved, order, counts
 
 
+BLOCKED = {}  # run folder -> Conv outputs passed on blocked, per run
 os.makedirs(WORK, exist_ok=True)
 for name, m, feeds, some, expect in CASES:
     d = os.path.join(WORK, name)
@@ -314,13 +367,19 @@ for name, m, feeds, some, expect in CASES:
     for mode in ("nofuse", "reference"):
         c = runs[mode][2]
         check(c == (0, 0, 0), f"{name} {mode}: nothing may fuse, the profile said {c}")
+    for mode in ("all", "nofuse", "reference"):
+        b = BLOCKED.get(os.path.join(d, mode))
+        check(b == 0, f"{name} {mode}: no Conv output may pass blocked, the profile said {b}")
+    b = BLOCKED.get(os.path.join(d, "outputs"))
+    check(b is not None and b >= BLOCKED_MIN.get(name, 0),
+          f"{name}: {b} Conv outputs passed on blocked, expected at least {BLOCKED_MIN.get(name, 0)}")
     counts = runs["outputs"][2]
     chains, folded, reshapes = expect
     ok = counts is not None and (counts[0] == 0 if chains < 0 else counts[0] >= chains) and \
         counts[1] >= folded and counts[2] >= reshapes
     check(ok, f"{name}: the fused path was not taken as expected: (chains, folded, reshapes) = {counts}, "
               f"expected at least {expect}")
-    print(f"{name}: fused (chains, folded, reshapes) = {counts}", flush=True)
+    print(f"{name}: fused (chains, folded, reshapes) = {counts}, Conv outputs passed on blocked {b}", flush=True)
 
 # Under --encodings an encoded tensor inside a chain is quantized as always:
 # the GELU model with its bias Add output and its Erf output encoded, saved in

@@ -350,24 +350,26 @@ DEFINE_CONV_TRANSPOSE_REFERENCE(conv_transpose_reference_f64, double, double)
 
 /* ---- oneDNN path -------------------------------------------------------- */
 
-static void cache_key(const lo_tensor *x, const lo_tensor *w, bool bias, int layout,
+/* blk: bit 0 X arrives, bit 1 Y leaves, in the blocked layout (nCx16c) */
+static void cache_key(const lo_tensor *x, const lo_tensor *w, bool bias, int layout, int blk,
                       int64_t *key) {
     memset(key, 0, sizeof(int64_t) * (2 * LO_MAX_RANK + 2));
     key[0] = x->rank * 16 + layout;
-    key[1] = bias;
+    key[1] = bias + 2 * blk;
     for (int d = 0; d < x->rank; d++) {
         key[2 + d] = x->dims[d];
         key[2 + LO_MAX_RANK + d] = w->dims[d];
     }
 }
 
+static const dnnl_format_tag_t blocked16[] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b};
 static const dnnl_format_tag_t plain_tags[] = {dnnl_format_tag_undef, dnnl_format_tag_undef,
                                                dnnl_format_tag_undef, dnnl_abc, dnnl_abcd,
                                                dnnl_abcde, dnnl_abcdef};
 
 /* Builds the primitive (and the reorders it needs) for one shape. Returns
  * false when oneDNN cannot do it; the caller then uses the reference. */
-static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool bias, int layout) {
+static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool bias, int layout, int blk) {
     dnnl_engine_t engine = dnnl_cpu_engine();
     if (!engine || g->nsp < 1 || g->nsp > 3) return false;
     int rank = g->nsp + 2;
@@ -417,7 +419,6 @@ static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool b
      * reference implementation behind it (250 ms for a grouped 3x3 layer
      * that takes 4 ms otherwise), the next is tried: its choice, then plain,
      * then our own reference loops. */
-    static const dnnl_format_tag_t blocked16[] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b};
     dnnl_format_tag_t candidates[3][2];
     int n_candidates = 0;
     if (layout == IMPL_BLOCKED) {
@@ -431,8 +432,12 @@ static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool b
     n_candidates++;
 
     dnnl_memory_desc_t wei_any_md, wei_user_md, bias_md, src_user_md, dst_user_md;
-    if (dnnl_memory_desc_init_by_tag(&src_user_md, rank, src_dims, dnnl_f32, plain_tags[rank]) ||
-        dnnl_memory_desc_init_by_tag(&dst_user_md, rank, dst_dims, dnnl_f32, plain_tags[rank]) ||
+    /* the tensors as the run loop holds them: NCHW, or blocked where the
+     * plan passes them so between two convolutions (blk) */
+    if (dnnl_memory_desc_init_by_tag(&src_user_md, rank, src_dims, dnnl_f32,
+                                     blk & 1 ? blocked16[g->nsp - 1] : plain_tags[rank]) ||
+        dnnl_memory_desc_init_by_tag(&dst_user_md, rank, dst_dims, dnnl_f32,
+                                     blk & 2 ? blocked16[g->nsp - 1] : plain_tags[rank]) ||
         dnnl_memory_desc_init_by_tag(&wei_any_md, wrank, wei_dims, dnnl_f32,
                                      dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&wei_user_md, wrank, wei_dims, dnnl_f32, wei_tag) ||
@@ -505,7 +510,7 @@ static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool b
                                       channels_last[g->nsp - 1]) == dnnl_success &&
          dnnl_memory_desc_init_by_tag(&dst_cl_md, rank, dst_dims, dnnl_f32,
                                       channels_last[g->nsp - 1]) == dnnl_success;
-    if (ok && !dnnl_memory_desc_equal(psrc_md, &src_user_md) &&
+    if (ok && !(blk & 1) && !dnnl_memory_desc_equal(psrc_md, &src_user_md) &&
         dnnl_memory_desc_equal(psrc_md, &src_cl_md)) {
         c->src_nhwc = true;
         c->src_bytes = dnnl_memory_desc_get_size(psrc_md);
@@ -519,7 +524,7 @@ static bool dnnl_build(dnnl_cache *c, const conv_geom *g, bool transpose, bool b
                        dnnl_success;
         c->src_bytes = dnnl_memory_desc_get_size(psrc_md);
     }
-    if (ok && !dnnl_memory_desc_equal(pdst_md, &dst_user_md) &&
+    if (ok && !(blk & 2) && !dnnl_memory_desc_equal(pdst_md, &dst_user_md) &&
         dnnl_memory_desc_equal(pdst_md, &dst_cl_md)) {
         c->dst_nhwc = true;
         c->dst_bytes = dnnl_memory_desc_get_size(pdst_md);
@@ -573,27 +578,28 @@ static void from_channels_last(const conv_geom *g, int64_t ch, const int64_t *sp
  * nothing) when oneDNN cannot do it. */
 /* Makes sure the cache holds a primitive for this shape; false when oneDNN
  * is not to be used or refuses the shape. */
+/* The layout a kernel choice runs in. oneDNN's blocked kernels plus two
+ * layout conversions beat its NCHW path (im2col + GEMM) everywhere but on
+ * unstrided 1x1 kernels, where the two were level (EfficientNet-B0 and
+ * MobileNetV2, whole models, 1 and 2 threads, within 5% either way); blocked
+ * there too, because a plan that passes tensors blocked between
+ * convolutions then drops the conversions, and a convolution computes the
+ * same bits whichever layout its input arrives in. */
+static int resolved_layout(int choice) {
+    return choice == IMPL_DEFAULT || choice == IMPL_PORTABLE ? IMPL_BLOCKED : choice;
+}
+
 static bool dnnl_conv_ready(dnnl_cache *c, const conv_geom *g, bool transpose, const lo_tensor *x,
-                            const lo_tensor *w, bool bias, int layout) {
+                            const lo_tensor *w, bool bias, int layout, int blk) {
     if (layout == IMPL_REFERENCE) return false;
-    /* Measured on this machine (one thread, ResNet/MobileNet layers): oneDNN
-     * on NCHW falls back to im2col+GEMM, which wins for 1x1 kernels (115 vs
-     * 101 GFLOP/s); elsewhere its blocked kernels plus two layout
-     * conversions win (3x3 on 64x56x56: 112 vs 81; depthwise 10x). */
-    if (layout == IMPL_DEFAULT || layout == IMPL_PORTABLE) {
-        /* ... but only unstrided: a strided 1x1 on NCHW ran at 2 GFLOP/s
-         * (ResNet's downsample), against ~100 blocked */
-        bool unit_stride = true;
-        for (int d = 0; d < g->nsp; d++) unit_stride = unit_stride && g->stride[d] == 1;
-        layout = g->group == 1 && g->kernel_size == 1 && unit_stride ? IMPL_PLAIN : IMPL_BLOCKED;
-    }
+    layout = resolved_layout(layout);
     int64_t key[2 * LO_MAX_RANK + 2];
-    cache_key(x, w, bias, layout, key);
+    cache_key(x, w, bias, layout, blk, key);
     if (!c->built || memcmp(key, c->key, sizeof key) != 0) {
         dnnl_cache_clear(c);
         memcpy(c->key, key, sizeof key);
         c->built = true;
-        if (!dnnl_build(c, g, transpose, bias, layout)) {
+        if (!dnnl_build(c, g, transpose, bias, layout, blk)) {
             dnnl_cache_clear(c);
             memcpy(c->key, key, sizeof key);
             c->built = true;
@@ -656,6 +662,17 @@ static bool dnnl_conv_exec(dnnl_cache *c, const conv_geom *g, const lo_tensor *w
     if (dnnl_stream_wait(c->stream) != dnnl_success) return false;
     if (c->dst_nhwc) from_channels_last(g, g->out_ch, g->out, dst_tmp, yd);
     return true;
+}
+
+/* NCHW from nCx16c (channels a multiple of 16, `plane` positions each). */
+static void unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst) {
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t cb = 0; cb < ch / 16; cb++) {
+            const float *s = src + (n * ch + cb * 16) * plane;
+            float *d = dst + (n * ch + cb * 16) * plane;
+            for (int64_t i = 0; i < plane; i++)
+                for (int l = 0; l < 16; l++) d[l * plane + i] = s[i * 16 + l];
+        }
 }
 
 /* ---- weights held once --------------------------------------------------- */
@@ -745,19 +762,21 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
             &g, x->data, w->data, b ? b->data : NULL, y->data);
         return LO_OK;
     }
+    /* X blocked: the plan's previous Conv wrote it so. Y blocked: when the
+     * plan lets it and the blocked kernels run (a float32 convolution whose
+     * output channels fill 16-channel blocks). */
+    int blk = ctx->in_blocked ? 1 : 0;
+    if (ctx->out_may_block && !transpose && x->dtype == LO_FLOAT && g.out_ch % 16 == 0 && g.nsp <= 3 &&
+        !p->no_blk && resolved_layout(conv_impl_choice(ctx)) == IMPL_BLOCKED)
+        blk |= 2;
     lo_tensor w_plain;
     if (!w->data && p->released) {
         /* the cached primitive reads its reordered copy; anything else (a
          * new shape rebuilds the cache, the reference loops) needs the plain
          * weights back first */
         int64_t key[2 * LO_MAX_RANK + 2];
-        int layout = conv_impl_choice(ctx);
-        if (layout == IMPL_DEFAULT || layout == IMPL_PORTABLE) {
-            bool unit_stride = true;
-            for (int d = 0; d < g.nsp; d++) unit_stride = unit_stride && g.stride[d] == 1;
-            layout = g.group == 1 && g.kernel_size == 1 && unit_stride ? IMPL_PLAIN : IMPL_BLOCKED;
-        }
-        cache_key(x, w, b != NULL, layout, key);
+        int layout = resolved_layout(conv_impl_choice(ctx));
+        cache_key(x, w, b != NULL, layout, blk, key);
         bool cached = layout != IMPL_REFERENCE && p->dnnl.built && !p->dnnl.refused &&
                       memcmp(key, p->dnnl.key, sizeof key) == 0 && x->dtype == LO_FLOAT;
         if (!cached || p->plain) {
@@ -770,7 +789,14 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
         }
     }
     bool use_dnnl = lo_numel(x) > 0 && lo_numel(w) > 0 &&
-                    dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL, conv_impl_choice(ctx));
+                    dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL, conv_impl_choice(ctx), blk);
+    if (!use_dnnl && (blk & 2)) {
+        /* never again for this node: a refused build would be retried every run */
+        p->no_blk = true;
+        blk &= 1;
+        use_dnnl = lo_numel(x) > 0 && lo_numel(w) > 0 &&
+                   dnnl_conv_ready(&p->dnnl, &g, transpose, x, w, b != NULL, conv_impl_choice(ctx), blk);
+    }
     bool widen = x->dtype != LO_FLOAT;
     size_t f = sizeof(float);
     size_t sizes[6] = {widen ? (size_t)lo_numel(x) * f : 0, widen ? (size_t)lo_numel(w) * f : 0,
@@ -788,12 +814,27 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
         if (b) to_float(b, bufs[2]);
         xd = bufs[0], wd = bufs[1], bd = b ? bufs[2] : NULL, yd = bufs[3];
     }
-    if (!use_dnnl || !dnnl_conv_exec(&p->dnnl, &g, w, lo_input_is_constant(ctx, 1), xd, wd, bd, yd, bufs[4], bufs[5])) {
+    bool done = use_dnnl &&
+                dnnl_conv_exec(&p->dnnl, &g, w, lo_input_is_constant(ctx, 1), xd, wd, bd, yd, bufs[4], bufs[5]);
+    ctx->out_blocked = done && (blk & 2);
+    if (!done) {
+        float *unblocked = NULL;
+        if (blk & 1) {
+            /* the reference loops read NCHW */
+            if (!(unblocked = malloc((size_t)lo_numel(x) * sizeof(float)))) {
+                lo_conv_scratch_release(&s);
+                return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for convolution scratch");
+            }
+            unblock16(g.batch, g.in_ch, g.in_size, xd, unblocked);
+            xd = unblocked;
+        }
         if (!wd && !(restore_plain(p, w) && (wd = p->plain) != NULL)) {
+            free(unblocked);
             lo_conv_scratch_release(&s);
             return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory restoring the weights of %s", ctx->node->name);
         }
         (transpose ? conv_transpose_reference_f32 : conv_reference_f32)(&g, xd, wd, bd, yd);
+        free(unblocked);
     }
     if (x->dtype != LO_FLOAT) from_float(yd, y);
     lo_conv_scratch_release(&s);

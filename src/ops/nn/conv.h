@@ -92,6 +92,7 @@ typedef struct conv_params {
      * loops); NULL until then. */
     bool released;
     float *plain;
+    bool no_blk; /* oneDNN refused this node a blocked output: it writes NCHW */
 } conv_params;
 
 /* Whether node's kernel holds its float32 weights w_data reordered for
