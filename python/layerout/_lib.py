@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import time
 
 import numpy as np
 
@@ -214,15 +215,24 @@ def _cores_busy():
     """Whether other processes keep one of our cores busy, by the rule of
     lo_default_threads (src/exec/exec.c), which cannot be called before the
     library, and with it libgomp, is loaded: the smaller of the rounded
-    1-minute load average and the other runnable threads right now; never
+    1-minute load average and the other runnable threads right now (the
+    least of up to 5 readings 2 ms apart); never
     on a machine where we are confined to fewer cores than it has."""
     try:
         cores = len(os.sched_getaffinity(0))
         if cores <= 1 or cores != os.cpu_count():
             return False
-        with open("/proc/loadavg") as f:
-            fields = f.read().split()
-        by_load, by_now = int(float(fields[0]) + 0.5), int(fields[3].split("/")[0]) - 1
+        by_now = None
+        for k in range(5):  # the least of up to 5 readings, 2 ms apart
+            if k:
+                time.sleep(0.002)
+            with open("/proc/loadavg") as f:
+                fields = f.read().split()
+            now = int(fields[3].split("/")[0]) - 1
+            by_now = now if by_now is None else min(by_now, now)
+            if by_now == 0:
+                break
+        by_load = int(float(fields[0]) + 0.5)
         return min(by_load, by_now) > 0
     except (OSError, ValueError, IndexError):
         return False
