@@ -191,12 +191,16 @@ static void reduce_ref(reduce_kind k, const lo_tensor *x, lo_tensor *y, const re
  * sample, took 1.2 ms on 1 thread, 0.3 ms after). The lanes' order differs
  * from the one-by-one sum by far less than float32's rounding. */
 #define ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-ROW_CLONES double lo_sum_f32(const float *x, int64_t n) {
+ROW_CLONES static double sum_f32(const float *x, int64_t n) {
     double acc = 0;
 #pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; i++) acc += x[i];
     return acc;
 }
+
+/* not cloned itself: clang 14 leaves an extern function's clones unresolved
+ * for callers in other files */
+double lo_sum_f32(const float *x, int64_t n) { return sum_f32(x, n); }
 
 ROW_CLONES static double sum_abs_f32(const float *x, int64_t n) {
     double acc = 0;
@@ -232,7 +236,7 @@ static void reduce_block_f32(reduce_kind k, const float *x, float *y, int64_t ou
             } else if (k == RED_L1) {
                 acc = sum_abs_f32(xr, n);
             } else {
-                acc = lo_sum_f32(xr, n);
+                acc = sum_f32(xr, n);
             }
             y[o] = (float)reduce_finish(k, acc, n);
         }
