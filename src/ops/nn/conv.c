@@ -574,14 +574,10 @@ static void from_channels_last(const conv_geom *g, int64_t ch, const int64_t *sp
         transpose_plane(src + n * ch * plane, dst + n * ch * plane, plane, ch);
 }
 
-/* Runs a float32 convolution through oneDNN. Returns false (having written
- * nothing) when oneDNN cannot do it. */
-/* Makes sure the cache holds a primitive for this shape; false when oneDNN
- * is not to be used or refuses the shape. */
 /* The layout a kernel choice runs in. oneDNN's blocked kernels plus two
  * layout conversions beat its NCHW path (im2col + GEMM) everywhere but on
  * unstrided 1x1 kernels, where the two were level (EfficientNet-B0 and
- * MobileNetV2, whole models, 1 and 2 threads, within 5% either way); blocked
+ * MobileNetV2, whole models, 1 and 2 threads, within 7% either way); blocked
  * there too, because a plan that passes tensors blocked between
  * convolutions then drops the conversions, and a convolution computes the
  * same bits whichever layout its input arrives in. */
@@ -589,6 +585,8 @@ static int resolved_layout(int choice) {
     return choice == IMPL_DEFAULT || choice == IMPL_PORTABLE ? IMPL_BLOCKED : choice;
 }
 
+/* Makes sure the cache holds a primitive for this shape and these layouts;
+ * false when oneDNN is not to be used or refuses the shape. */
 static bool dnnl_conv_ready(dnnl_cache *c, const conv_geom *g, bool transpose, const lo_tensor *x,
                             const lo_tensor *w, bool bias, int layout, int blk) {
     if (layout == IMPL_REFERENCE) return false;
