@@ -48,7 +48,7 @@ class Engine:
     def __init__(self, model_path, dir_path, *, naming="onnx", name_map=None, all_tensors=False,
                  encodings=None, rounding="half-away", strict=False, threads=0, format="raw",
                  mode="overwrite", layers=None, op_types=None, max_memory=0, subgraphs=False, workdir=None):
-        self._lib = _lib.load()
+        self._lib = _lib.load(saves_every_layer=dir_path is not None and layers is None and op_types is None)
         self._gen = None
         self._model = None
         self._session = None

@@ -238,8 +238,11 @@ def _cores_busy():
         return False
 
 
-def load():
-    """Loads liblayerout once and declares the functions used."""
+def load(saves_every_layer=False):
+    """Loads liblayerout once and declares the functions used.
+    saves_every_layer: the first caller will write every layer (the OpenMP
+    spin is then short, as the command chooses it for `generate` without
+    --layers/--op-types)."""
     global _lib, _lib_path
     if _lib is not None:
         return _lib
@@ -250,11 +253,12 @@ def load():
             continue
         try:
             # libgomp reads its barrier policy when it loads: a short spin
-            # when other processes keep a core busy, a long one on a quiet
-            # machine (measured in src/cli/main.c); a policy the user set is
-            # kept
+            # when other processes keep a core busy or every layer is
+            # written (the writer thread needs the core a spinning thread
+            # would hold), a long one otherwise (measured in src/cli/main.c);
+            # a policy the user set is kept
             if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-                os.environ["GOMP_SPINCOUNT"] = "300" if _cores_busy() else "20000"
+                os.environ["GOMP_SPINCOUNT"] = "300" if saves_every_layer or _cores_busy() else "20000"
             lib = ctypes.CDLL(path)
         except OSError as e:
             tried.append(f"{path} ({e})")
