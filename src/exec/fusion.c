@@ -15,7 +15,9 @@
  *   is shown to the observer at the last link's place in the order, so the
  *   order of saved tensors does not change;
  * - let MatMul read an operand through the Transpose that made it (K^T in
- *   attention), which then never runs.
+ *   attention), which then never runs;
+ * - let a Conv hand its output to the Convs that read it in oneDNN's blocked
+ *   layout (plan_blocked; docs/ARCHITECTURE.md, "The run plan").
  * Independently of what is saved, a Reshape-like node that is the last
  * reader of its input takes the input's block instead of copying it.
  * Encoded tensors are never fused away (the quantization step must happen
@@ -75,12 +77,36 @@ static bool has_subgraph(const lo_node *n) {
     return n->n_implicit > 0;
 }
 
-/* Grows the chain of elementwise nodes over head h's output; true when at
- * least one link stays after trimming to what may go unmaterialized. */
-/* The nodes reading each value: readers[start[v] .. start[v + 1]). */
+/* The nodes reading each value: nodes[start[v] .. start[v + 1]). */
 typedef struct reader_index {
     int *start, *nodes;
 } reader_index;
+
+/* Fills ri for graph g; false (nothing held) when out of memory. */
+static bool reader_index_build(const lo_graph *g, reader_index *ri) {
+    int total = 0;
+    for (int i = 0; i < g->n_nodes; i++) total += g->nodes[i].n_inputs;
+    ri->start = calloc((size_t)g->n_values + 2, sizeof *ri->start);
+    ri->nodes = calloc((size_t)total + 1, sizeof *ri->nodes);
+    int *fill = calloc((size_t)g->n_values + 1, sizeof *fill);
+    if (!ri->start || !ri->nodes || !fill) {
+        free(ri->start);
+        free(ri->nodes);
+        free(fill);
+        return false;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++)
+            if (g->nodes[i].inputs[k] >= 0) ri->start[g->nodes[i].inputs[k] + 1]++;
+    for (int v = 0; v < g->n_values; v++) ri->start[v + 1] += ri->start[v];
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+            int v = g->nodes[i].inputs[k];
+            if (v >= 0) ri->nodes[ri->start[v] + fill[v]++] = i;
+        }
+    free(fill);
+    return true;
+}
 
 /* A Constant node (no inputs, no subgraph) that may run ahead of its place. */
 static bool early_constant(const lo_graph *g, const lo_plan *p, int node) {
@@ -89,6 +115,8 @@ static bool early_constant(const lo_graph *g, const lo_plan *p, int node) {
            (p->role[node] == LO_ROLE_NONE || p->role[node] == LO_ROLE_EARLY);
 }
 
+/* Grows the chain of elementwise nodes over head h's output; true when at
+ * least one link stays after trimming to what may go unmaterialized. */
 static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
                        bool observing, int h, lo_fuse_group *grp) {
     const lo_node *head = &g->nodes[h];
@@ -219,45 +247,14 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
     p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
     p->blk_dst = calloc((size_t)nn + 1, sizeof *p->blk_dst);
     p->blk_src = malloc(((size_t)nn + 1) * sizeof *p->blk_src);
+    reader_index ri;
     if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups || !p->blk_dst ||
-        !p->blk_src) {
+        !p->blk_src || !reader_index_build(g, &ri)) {
         free(pos);
         lo_plan_free(p);
         return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
     }
     for (int oi = 0; oi < nn; oi++) pos[g->order[oi]] = oi;
-    reader_index ri;
-    ri.start = calloc((size_t)g->n_values + 2, sizeof *ri.start);
-    int total = 0;
-    for (int i = 0; i < nn; i++) total += g->nodes[i].n_inputs;
-    ri.nodes = calloc((size_t)total + 1, sizeof *ri.nodes);
-    if (!ri.start || !ri.nodes) {
-        free(ri.start);
-        free(ri.nodes);
-        free(pos);
-        lo_plan_free(p);
-        return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
-    }
-    for (int i = 0; i < nn; i++)
-        for (int k = 0; k < g->nodes[i].n_inputs; k++)
-            if (g->nodes[i].inputs[k] >= 0) ri.start[g->nodes[i].inputs[k] + 1]++;
-    for (int v = 0; v < g->n_values; v++) ri.start[v + 1] += ri.start[v];
-    {
-        int *fill = calloc((size_t)g->n_values + 1, sizeof *fill);
-        if (!fill) {
-            free(ri.start);
-            free(ri.nodes);
-            free(pos);
-            lo_plan_free(p);
-            return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");
-        }
-        for (int i = 0; i < nn; i++)
-            for (int k = 0; k < g->nodes[i].n_inputs; k++) {
-                int v = g->nodes[i].inputs[k];
-                if (v >= 0) ri.nodes[ri.start[v] + fill[v]++] = i;
-            }
-        free(fill);
-    }
     const lo_quant *q = s->model->quant;
     for (int i = 0; i < nn; i++) {
         const lo_node *n = &g->nodes[i];
