@@ -194,6 +194,28 @@ case("silu", model("silu", [
 ], [("x", [3, 50])], ["y1", "y2"], [init("w", rand(50, 50, scale=0.2))]),
     {"x": rand(3, 50, scale=3)}, [], (3, 0, 0))
 
+# SiLU inside longer chains: a Sigmoid that a later link reads again, a
+# Sigmoid squared (neither may take the one-pass SiLU), and a SiLU pair between
+# a bias Add and a residual Add; rows long enough for several blocks
+case("silu_in_chains", model("silu_chains", [
+    N("MatMul", ["x", "w1"], ["m"]),
+    N("Sigmoid", ["m"], ["t"]),
+    N("Mul", ["m", "t"], ["u"]),
+    N("Add", ["u", "t"], ["y1"]),
+    N("MatMul", ["x", "w2"], ["n"]),
+    N("Sigmoid", ["n"], ["s"]),
+    N("Mul", ["s", "s"], ["v"]),
+    N("Mul", ["v", "n"], ["y2"]),
+    N("MatMul", ["x", "w3"], ["p"]),
+    N("Add", ["p", "b"], ["q"]),
+    N("Sigmoid", ["q"], ["r"]),
+    N("Mul", ["q", "r"], ["z"]),
+    N("Add", ["z", "res"], ["y3"]),
+], [("x", [2, 40, 96]), ("res", [2, 40, 96])], ["y1", "y2", "y3"], [
+    init("w1", rand(96, 96, scale=0.3)), init("w2", rand(96, 96, scale=0.3)),
+    init("w3", rand(96, 96, scale=0.3)), init("b", rand(96))]),
+    {"x": rand(2, 40, 96, scale=2), "res": rand(2, 40, 96)}, ["t", "z"], (10, 0, 0))
+
 # GELU as PyTorch's exporter writes it, after MatMul + bias (a value read twice
 # inside the chain), large enough for several blocks and threads
 case("gelu", model("gelu", [

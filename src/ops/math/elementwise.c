@@ -464,12 +464,10 @@ static double unary_f64(ew_op op, double x, const ew_params *p) {
 }
 #undef T
 
-/* Compiled for AVX-512, AVX2 and baseline; the loader picks one at start-up. */
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 #define T float
 #define X(name, expr)                                                                            \
-    VECTOR_CLONES static void row32_##name(const float *xs, float *ys, int64_t n, const ew_params *p) {        \
+    LO_VECTOR_CLONES static void row32_##name(const float *xs, float *ys, int64_t n, const ew_params *p) {        \
         _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                    \
             float x = xs[i];                                                                     \
             ys[i] = (expr);                                                                      \
@@ -480,6 +478,16 @@ FLOAT_UNARY_OPS(X)
 #undef T
 
 typedef void (*row32_fn)(const float *xs, float *ys, int64_t n, const ew_params *p);
+
+/* x * sigmoid(x) in one pass: a chain's Sigmoid and the Mul that takes it
+ * back to x (SiLU), the product of the same two floats as the two links'. */
+LO_VECTOR_CLONES static void row32_silu(const float *xs, float *ys, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float x = xs[i], s = sigmoid_fast_f32(x);
+        ys[i] = x * s;
+    }
+}
 
 static row32_fn f32_unary_row(ew_op op) {
     switch (op) {
@@ -967,10 +975,15 @@ typedef struct chain_operand {
 /* One block [i0, i0 + len) of the chain; slot k's values are in slot[k]. A
  * BC_ROW operand has blocks that start on a row and hold whole rows. */
 static void chain_block(const lo_ew_link *links, int n, const chain_operand (*ops)[3], const ew_params *clip,
-                        float **slot, float *y, int64_t i0, int64_t len, int64_t row) {
+                        const bool *silu, float **slot, float *y, int64_t i0, int64_t len, int64_t row) {
     for (int l = 0; l < n; l++) {
         const lo_ew_link *k = &links[l];
         const ew_params *p = k->node->params;
+        if (silu[l]) {
+            row32_silu(slot[k->slot[0]], l + 1 == n - 1 ? y + i0 : slot[l + 2], len);
+            l++;
+            continue;
+        }
         float *out = l == n - 1 ? y + i0 : slot[l + 1];
         const float *in[3];
         int step[3];
@@ -1026,6 +1039,21 @@ bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, c
             }
         }
     }
+    /* a Sigmoid whose value only the next link reads, a Mul of it and the
+     * Sigmoid's own input: one pass (SiLU) */
+    bool silu[LO_CHAIN_MAX] = {0};
+    for (int l = 0; l + 1 < n; l++) {
+        const lo_ew_link *k = &links[l], *m = &links[l + 1];
+        if (k->node->def->run != run_unary || ((const ew_params *)k->node->params)->op != OP_SIGMOID || m->n_in != 2 ||
+            m->node->def->run != run_binary || ((const ew_params *)m->node->params)->op != OP_MUL)
+            continue;
+        int a = k->slot[0];
+        if (!((m->slot[0] == a && m->slot[1] == l + 1) || (m->slot[0] == l + 1 && m->slot[1] == a))) continue;
+        bool read_later = false;
+        for (int j = l + 2; j < n; j++)
+            for (int i = 0; i < links[j].n_in; i++) read_later = read_later || links[j].slot[i] == l + 1;
+        if (!read_later) silu[l++] = true;
+    }
     int64_t total = lo_numel_dims(rank, dims);
     /* blocks of about 2048 floats (8 KiB a slot: all of them stay in L1/L2),
      * whole rows when a bias row is broadcast */
@@ -1055,7 +1083,7 @@ bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, c
         slot[0] = (float *)x + b * block;
         for (int l = 1; l < n; l++) slot[l] = mine + (size_t)(l - 1) * (size_t)block;
         int64_t i0 = b * block, len = total - i0 < block ? total - i0 : block;
-        chain_block(links, n, (const chain_operand(*)[3])ops, clip, slot, y, i0, len, row);
+        chain_block(links, n, (const chain_operand(*)[3])ops, clip, silu, slot, y, i0, len, row);
     }
     free(buf);
     return true;

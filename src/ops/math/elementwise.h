@@ -40,11 +40,6 @@ static inline double sigmoid_f64(double x) {
     return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
 }
 
-static inline float sigmoid_fast_f32(float x) {
-    float e = exp_fast_f32(-fabs(x)); /* in (0, 1]: no overflow on either side */
-    float s = 1.0f / (1.0f + e);
-    return x >= 0 ? s : x != x ? x : e * s;
-}
 #define FLOAT_UNARY_OPS(X)                                                                   \
     X(ABS, fabs(x))                                                                          \
     X(NEG, -x)                                                                               \

@@ -110,11 +110,9 @@ static void softmax_ref(softmax_kind kind, const lo_tensor *x, lo_tensor *y, int
         }
 }
 
-/* Compiled for AVX-512, AVX2 and baseline; the loader picks one at start-up. */
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* One contiguous row of softmax or log-softmax. */
-VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, float *yr, int64_t n) {
+LO_VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, float *yr, int64_t n) {
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int64_t k = 0; k < n; k++) mx = xr[k] > mx ? xr[k] : mx;
@@ -295,7 +293,7 @@ static lo_status layernorm_prepare(const lo_node *node, void **params, lo_error 
 }
 
 /* One row of LayerNormalization: statistics accumulated in double lanes. */
-VECTOR_CLONES static void layernorm_row_f32(const float *xr, const float *scale, const float *bias, float *yr,
+LO_VECTOR_CLONES static void layernorm_row_f32(const float *xr, const float *scale, const float *bias, float *yr,
                                             int64_t cols, float epsilon, float *mean_out, float *inv_out) {
     double s = 0;
 #pragma omp simd reduction(+ : s)
@@ -672,7 +670,7 @@ static lo_status lpnorm_run(lo_kernel_ctx *ctx) {
 
 /* One row of RMSNormalization, the scale covering the whole row (Llama's
  * case); the sum of squares in double lanes. */
-VECTOR_CLONES static void rms_row_f32(const float *xr, const float *w, float *yr, int64_t n, float eps) {
+LO_VECTOR_CLONES static void rms_row_f32(const float *xr, const float *w, float *yr, int64_t n, float eps) {
     double ss = 0;
 #pragma omp simd reduction(+ : ss)
     for (int64_t k = 0; k < n; k++) ss += (double)xr[k] * xr[k];
