@@ -187,9 +187,10 @@ GENERIC_ROW(row_binary_generic, elem_binary)
 /* ---- float32 binary rows ---------------------------------------------------- */
 
 /* One loop per operand layout: both contiguous, one of them a row-constant
- * (scalar or per-channel after collapsing), or anything else strided. */
+ * (scalar or per-channel after collapsing), or anything else strided;
+ * compiled for each vector width (elementwise: the same bits in each). */
 #define F32_BINARY_ROW(name, OUT_T, EXPR)                                                        \
-    static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {                     \
+    LO_VECTOR_CLONES static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {                     \
         OUT_T *y = (OUT_T *)L->out + o;                                                          \
         const float *pa = (const float *)L->in[0] + off[0];                                      \
         const float *pb = (const float *)L->in[1] + off[1];                                      \
@@ -921,7 +922,7 @@ bool lo_ew_chain_fits(const lo_ew_link *links, int n, lo_dtype head_dtype, int r
 /* y[i] = a op b over n elements; sa/sb 0 for a repeated scalar. The same
  * expressions as the binary rows above, one loop per op, so the results
  * are bit for bit the kernels'. */
-static void chain_binary(ew_op op, const float *a, int sa, const float *b, int sb, float *y, int64_t n) {
+LO_VECTOR_CLONES static void chain_binary(ew_op op, const float *a, int sa, const float *b, int sb, float *y, int64_t n) {
 #define CHAIN_LOOP(EXPR)                                                                           \
     do {                                                                                           \
         if (sa && sb) {                                                                            \

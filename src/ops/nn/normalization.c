@@ -111,30 +111,56 @@ static void softmax_ref(softmax_kind kind, const lo_tensor *x, lo_tensor *y, int
 }
 
 
-/* One contiguous row of softmax or log-softmax. */
+/* One contiguous row of softmax or log-softmax. The max and the sum are
+ * kept in LANES explicit lanes (element k of the row's body in lane
+ * k % LANES), combined in lane order, the tail after them: a vector
+ * register's worth in every compiled version, so the same bits on each.
+ * (omp simd reductions spilled their lanes to the stack and summed them one
+ * by one twice a row: on attention's rows of 197 the row took 0.101 ms per
+ * 591 rows against 0.075 now, 1 thread.) */
+#define LANES 16
 LO_VECTOR_CLONES static void softmax_row_f32(bool log_softmax, const float *xr, float *yr, int64_t n) {
+    int64_t body = n - n % LANES;
+    float lane[LANES];
+    for (int j = 0; j < LANES; j++) lane[j] = -INFINITY;
+    for (int64_t k = 0; k < body; k += LANES)
+#pragma omp simd
+        for (int j = 0; j < LANES; j++) lane[j] = xr[k + j] > lane[j] ? xr[k + j] : lane[j];
     float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t k = 0; k < n; k++) mx = xr[k] > mx ? xr[k] : mx;
-    float sum = 0;
+    for (int j = 0; j < LANES; j++) mx = lane[j] > mx ? lane[j] : mx;
+    for (int64_t k = body; k < n; k++) mx = xr[k] > mx ? xr[k] : mx;
+    for (int j = 0; j < LANES; j++) lane[j] = 0;
     if (log_softmax) {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t k = 0; k < n; k++) sum += exp_fast_f32(xr[k] - mx);
+        for (int64_t k = 0; k < body; k += LANES)
+#pragma omp simd
+            for (int j = 0; j < LANES; j++) lane[j] += exp_fast_f32(xr[k + j] - mx);
+    } else {
+        for (int64_t k = 0; k < body; k += LANES)
+#pragma omp simd
+            for (int j = 0; j < LANES; j++) {
+                float e = exp_fast_f32(xr[k + j] - mx);
+                yr[k + j] = e;
+                lane[j] += e;
+            }
+    }
+    float sum = 0;
+    for (int j = 0; j < LANES; j++) sum += lane[j];
+    for (int64_t k = body; k < n; k++) {
+        float e = exp_fast_f32(xr[k] - mx);
+        if (!log_softmax) yr[k] = e;
+        sum += e;
+    }
+    if (log_softmax) {
         float ls = logf(sum);
 #pragma omp simd
         for (int64_t k = 0; k < n; k++) yr[k] = xr[k] - mx - ls;
         return;
     }
-#pragma omp simd reduction(+ : sum)
-    for (int64_t k = 0; k < n; k++) {
-        float e = exp_fast_f32(xr[k] - mx);
-        yr[k] = e;
-        sum += e;
-    }
     float inv = 1.0f / sum;
 #pragma omp simd
     for (int64_t k = 0; k < n; k++) yr[k] *= inv;
 }
+#undef LANES
 
 /* Rows contiguous in memory: the attention-scores and classifier case. */
 static void softmax_rows_f32(softmax_kind kind, const float *x, float *y, int64_t rows, int64_t n) {
