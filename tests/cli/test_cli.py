@@ -182,6 +182,49 @@ def dynamic_raw_input_needs_shape():
 
 
 @test
+def max_pool_fast_path_is_the_reference():
+    """Stride-2 max pooling (the fast path takes column maxima first): bit for
+    bit the --reference-kernels loops, over rows of several chunks, pads, ceil
+    mode, windows of 1 to 5, -inf and NaN (windows all NaN included); without
+    NaN also numpy's max over each window."""
+    import onnx
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(7)
+    for k, pad, ceil, h, w, nan in ((3, 1, 0, 30, 112, 0), (3, 1, 1, 9, 1101, 0.05), (2, 0, 0, 5, 600, 0),
+                                    (5, 2, 0, 9, 700, 0.3), (3, 0, 1, 7, 531, 1.0), (4, 1, 0, 16, 64, 0.02),
+                                    (1, 0, 0, 8, 40, 0.1)):
+        x = rng.standard_normal((1, 2, h, w)).astype(np.float32)
+        x[rng.random(x.shape) < nan] = np.nan
+        x[rng.random(x.shape) < 0.01] = -np.inf
+        g = helper.make_graph([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[k, k], strides=[2, 2],
+                                                pads=[pad] * 4, ceil_mode=ceil)], "pool",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        path = os.path.join(WORK, "pool.onnx")
+        onnx.save(m, path)
+        np.save(os.path.join(WORK, "pool_x.npy"), x)
+        got = []
+        for extra in ((), ("--reference-kernels",)):
+            d = fresh("pool")
+            run("generate", path, "-i", os.path.join(WORK, "pool_x.npy"), "-o", d, "--quiet", *extra)
+            got.append(np.fromfile(os.path.join(d, "outputs", "layer_outputs_0", "y.raw"), np.float32))
+        case = (k, pad, ceil, h, w, nan)
+        assert got[0].size == got[1].size > 0 and np.array_equal(got[0].view(np.uint32), got[1].view(np.uint32)), \
+            "%s: fast and reference max pooling differ" % (case,)
+        if nan == 0:
+            oh = (h + 2 * pad - k + (2 - 1 if ceil else 0)) // 2 + 1
+            ow = (w + 2 * pad - k + (2 - 1 if ceil else 0)) // 2 + 1
+            xp = np.pad(x, ((0, 0), (0, 0), (pad, pad + 2), (pad, pad + 2)), constant_values=-np.inf)
+            want = np.full((1, 2, oh, ow), -np.inf, np.float32)
+            for i in range(k):
+                for j in range(k):
+                    want = np.maximum(want, xp[:, :, i:i + 2 * oh:2, j:j + 2 * ow:2])
+            assert np.array_equal(got[0].reshape(want.shape), want), "%s: max pooling differs from numpy" % (case,)
+
+
+@test
 def bad_models():
     d = fresh("badmodels")
     bad(("generate", fx("missing.onnx"), "-i", fx("x.npy"), "-o", d), "missing.onnx", "No such file")
