@@ -702,6 +702,14 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
         }
         ctx.out_may_block = plan->blk_dst[node_index];
         ctx.in_blocked = plan->blk_src[node_index] >= 0 && f->blocked[plan->blk_src[node_index]];
+        if (ctx.in_blocked) {
+            /* the value the blocked producer left: its chain's result, if any */
+            int a = plan->blk_src[node_index];
+            int bv = plan->role[a] == LO_ROLE_HEAD ? plan->groups[plan->group[a]].values[plan->groups[plan->group[a]].n_links]
+                                                   : g->nodes[a].outputs[0];
+            for (int k = n->n_inputs - 1; k >= 0; k--)
+                if (n->inputs[k] == bv) ctx.blocked_arg = k;
+        }
         int v = n->n_inputs ? n->inputs[0] : -1;
         if (plan->donor[node_index] && v >= 0 && f->owned[v] && f->remaining[v] == 1 && f->vals[v].capacity &&
             f->vals[v].kind == LO_KIND_TENSOR && f->vals[v].data) {

@@ -17,7 +17,8 @@
  * - let MatMul read an operand through the Transpose that made it (K^T in
  *   attention), which then never runs;
  * - let a Conv hand its output to the Convs that read it in oneDNN's blocked
- *   layout (plan_blocked; docs/ARCHITECTURE.md, "The run plan").
+ *   layout, and a squeeze-excitation's pooling and gate Mul work on it so
+ *   (plan_blocked; docs/ARCHITECTURE.md, "The run plan").
  * Independently of what is saved, a Reshape-like node that is the last
  * reader of its input takes the input's block instead of copying it.
  * Encoded tensors are never fused away (the quantization step must happen
@@ -198,41 +199,94 @@ static bool single_value(const lo_graph *g, int v) {
     return a->type == LO_ATTR_FLOAT || a->type == LO_ATTR_INT;
 }
 
+/* Whether every reader of v is a Conv (not a chain link) reading it as X
+ * only, and there is at least one. */
+static bool read_as_x_by_convs(const lo_graph *g, const lo_plan *p, const reader_index *ri, int v) {
+    int x_reads = 0;
+    for (int j = ri->start[v]; j < ri->start[v + 1]; j++) {
+        const lo_node *m = &g->nodes[ri->nodes[j]];
+        if (!is_op(m, "Conv") || has_subgraph(m) || p->role[ri->nodes[j]] == LO_ROLE_LINK) return false;
+        for (int k = 0; k < m->n_inputs; k++) {
+            if (m->inputs[k] != v) continue;
+            if (k != 0) return false;
+            x_reads++;
+        }
+    }
+    return x_reads > 0 && x_reads == g->values[v].n_readers;
+}
+
+/* The value Conv a leaves for its readers, and whether it may be held
+ * blocked: unseen, and so are its chain's values; the chain's other
+ * operands single values (indifferent to the layout). -1 when not. */
+static int blockable_result(const lo_session *s, const lo_graph *g, const lo_plan *p, int a, bool observing) {
+    const lo_node *na = &g->nodes[a];
+    if (!is_op(na, "Conv") || na->n_outputs != 1 || na->outputs[0] < 0 || has_subgraph(na)) return -1;
+    if (p->role[a] != LO_ROLE_NONE && p->role[a] != LO_ROLE_HEAD) return -1;
+    int v = na->outputs[0];
+    if (!value_unseen(s, g, v, observing)) return -1;
+    if (p->role[a] == LO_ROLE_HEAD) {
+        const lo_fuse_group *grp = &p->groups[p->group[a]];
+        for (int l = 0; l < grp->n_links; l++) {
+            const lo_node *m = &g->nodes[grp->link[l]];
+            for (int j = 0; j < m->n_inputs; j++)
+                if (grp->slot[l][j] == -1 && !single_value(g, m->inputs[j])) return -1;
+        }
+        v = grp->values[grp->n_links];
+        if (!value_unseen(s, g, v, observing)) return -1;
+    }
+    return v;
+}
+
+/* Whether node r is the last link of its chain: the gate's Mul, planned
+ * into the gate's chain (Conv, Sigmoid, Mul), which widens the chain's
+ * [N, C, 1, 1] to the feature map's shape and so runs by itself at its
+ * place (were the map [N, C, 1, 1] too, the two layouts would coincide). */
+static bool widening_last_link(const lo_plan *p, int r) {
+    if (p->role[r] != LO_ROLE_LINK) return false;
+    const lo_fuse_group *grp = &p->groups[p->group[r]];
+    return grp->link[grp->n_links - 1] == r;
+}
+
+/* A squeeze-excitation (EfficientNet, MobileNetV3): Conv a's result v is
+ * read by one GlobalAveragePool and by one Mul with a per-channel gate,
+ * whose unseen product only Convs read as X. Then v and the product stay
+ * blocked: the pooling sums the blocked channels in the same order as
+ * NCHW's, the Mul scales them in place (both fall back to NCHW at run time
+ * when the shapes are not the expected ones). */
+static void plan_squeeze_excitation(const lo_session *s, const lo_graph *g, lo_plan *p, const reader_index *ri,
+                                    bool observing, int a) {
+    if (p->blk_dst[a]) return;
+    int v = blockable_result(s, g, p, a, observing);
+    if (v < 0 || g->values[v].n_readers != 2 || ri->start[v + 1] - ri->start[v] != 2) return;
+    int pool = -1, mul = -1;
+    for (int j = ri->start[v]; j < ri->start[v + 1]; j++) {
+        int r = ri->nodes[j];
+        const lo_node *m = &g->nodes[r];
+        if (has_subgraph(m) || m->n_outputs != 1 || m->outputs[0] < 0) return;
+        if (is_op(m, "GlobalAveragePool") && m->n_inputs == 1 && p->role[r] == LO_ROLE_NONE) pool = r;
+        else if (is_op(m, "Mul") && m->n_inputs == 2 && (m->inputs[0] == v) != (m->inputs[1] == v) &&
+                 (p->role[r] == LO_ROLE_NONE || widening_last_link(p, r))) mul = r;
+    }
+    if (pool < 0 || mul < 0) return;
+    int u = g->nodes[mul].outputs[0];
+    if (!value_unseen(s, g, u, observing) || !read_as_x_by_convs(g, p, ri, u)) return;
+    p->blk_dst[a] = true;
+    p->blk_src[pool] = a;
+    p->blk_src[mul] = a;
+    p->blk_dst[mul] = true;
+    for (int j = ri->start[u]; j < ri->start[u + 1]; j++) p->blk_src[ri->nodes[j]] = mul;
+}
+
 static void plan_blocked(const lo_session *s, const lo_graph *g, lo_plan *p, const reader_index *ri,
                          bool observing) {
     for (int i = 0; i < g->n_nodes; i++) p->blk_src[i] = -1;
     for (int a = 0; a < g->n_nodes; a++) {
-        const lo_node *na = &g->nodes[a];
-        if (!is_op(na, "Conv") || na->n_outputs != 1 || na->outputs[0] < 0 || has_subgraph(na)) continue;
-        if (p->role[a] != LO_ROLE_NONE && p->role[a] != LO_ROLE_HEAD) continue;
-        int v = na->outputs[0];
-        if (!value_unseen(s, g, v, observing)) continue;
-        bool ok = true;
-        if (p->role[a] == LO_ROLE_HEAD) {
-            const lo_fuse_group *grp = &p->groups[p->group[a]];
-            for (int l = 0; l < grp->n_links && ok; l++) {
-                const lo_node *m = &g->nodes[grp->link[l]];
-                for (int j = 0; j < m->n_inputs && ok; j++)
-                    ok = grp->slot[l][j] != -1 || single_value(g, m->inputs[j]);
-            }
-            v = grp->values[grp->n_links];
-            ok = ok && value_unseen(s, g, v, observing);
-        }
-        /* read only as X, by Convs, and by nothing else (subgraphs included) */
-        int x_reads = 0;
-        for (int j = ri->start[v]; j < ri->start[v + 1] && ok; j++) {
-            const lo_node *m = &g->nodes[ri->nodes[j]];
-            ok = is_op(m, "Conv") && !has_subgraph(m) && p->role[ri->nodes[j]] != LO_ROLE_LINK;
-            for (int k = 0; k < m->n_inputs && ok; k++) {
-                if (m->inputs[k] != v) continue;
-                ok = k == 0;
-                x_reads++;
-            }
-        }
-        if (!ok || x_reads == 0 || x_reads != g->values[v].n_readers) continue;
+        int v = blockable_result(s, g, p, a, observing);
+        if (v < 0 || !read_as_x_by_convs(g, p, ri, v)) continue;
         p->blk_dst[a] = true;
         for (int j = ri->start[v]; j < ri->start[v + 1]; j++) p->blk_src[ri->nodes[j]] = a;
     }
+    for (int a = 0; a < g->n_nodes; a++) plan_squeeze_excitation(s, g, p, ri, observing, a);
 }
 
 lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {

@@ -63,8 +63,10 @@ typedef struct lo_plan {
      * oneDNN's blocked layout (nChw16c) instead of converting it back to
      * NCHW and forth again: per node, blk_dst marks a Conv whose output (or
      * its fused chain's result: elementwise links whose other operands are
-     * single values, indifferent to the layout) is read only as X by Convs;
-     * blk_src names, for such a reader, that Conv (-1: none). */
+     * single values, indifferent to the layout) is read only as X by Convs,
+     * or by a squeeze-excitation's GlobalAveragePool and gate Mul (the Mul
+     * then blk_dst too, its product read only as X by Convs); blk_src
+     * names, for such a reader, that producer (-1: none). */
     bool *blk_dst;
     int *blk_src;
 } lo_plan;

@@ -53,7 +53,7 @@ char *lo_session_profile(const lo_session *s) {
     EMIT("profile: %d run%s, %d threads; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
          s->runs == 1 ? "" : "s", s->threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
     EMIT("fusion per run: %.0f nodes run inside chains (their time is their head's), %.0f Transposes folded "
-         "into MatMul, %.0f reshapes without a copy, %.0f Conv outputs passed on blocked\n",
+         "into MatMul, %.0f reshapes without a copy, %.0f outputs passed on blocked\n",
          (double)s->fused_links / s->runs, (double)s->folded_transposes / s->runs,
          (double)s->reshapes_in_place / s->runs, (double)s->blocked_passes / s->runs);
     EMIT("%-28s %6s %12s %7s %10s\n", "op type", "nodes", "ms per run", "share", "GFLOP/s");

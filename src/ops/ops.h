@@ -60,10 +60,13 @@ typedef struct lo_kernel_ctx {
      * (donor_taken set) when the sizes match, so the kernel copies nothing. */
     lo_tensor *donor;
     bool donor_taken;
-    /* Conv only (lo_plan's blk_dst/blk_src): in_blocked says X arrives in
-     * oneDNN's nChw16c layout; out_may_block lets the kernel write its
-     * output so, which it reports in out_blocked. */
+    /* Conv, and the pooling and channel Mul of a squeeze-excitation
+     * (lo_plan's blk_dst/blk_src): in_blocked says an input arrives in
+     * oneDNN's nChw16c layout; out_may_block lets the kernel write its output so,
+     * which it reports in out_blocked. blocked_arg: which input is (X for
+     * Conv and pooling; the Mul's either). */
     bool in_blocked, out_may_block, out_blocked;
+    int blocked_arg;
 } lo_kernel_ctx;
 
 /* Whether the kernel must take its reference path. */
@@ -182,7 +185,13 @@ extern const lo_op_def lo_ops_text_string_normalizer[]; /* text/string_normalize
 extern const lo_op_def lo_ops_text_strings[]; /* text/strings.c */
 extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.c */
 
-/* The sum of n float32 values in double, vectorized (reduce.c; GlobalAveragePool's too). */
+/* The sum of n float32 values in double, vectorized in a fixed lane order
+ * (reduce.c; GlobalAveragePool's too), and the same sums of 16 channels
+ * held interleaved in oneDNN's nCx16c layout, bit for bit. */
 double lo_sum_f32(const float *x, int64_t n);
+void lo_sum16_f32(const float *x, int64_t n, double *out);
+/* NCHW from nCx16c: `ch` channels (a multiple of 16), `plane` positions
+ * each (conv.c). */
+void lo_unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst);
 
 #endif

@@ -105,8 +105,8 @@ case("clip_late_constants", model("clip_late", [
 
 # Convolutions passing unsaved tensors in oneDNN's blocked layout: inverted
 # residual blocks (1x1 expand, ReLU6, depthwise 3x3 strided and not, ReLU6,
-# 1x1 project), batch 2; SiLU chains; a squeeze-excitation whose pooling reads
-# the depthwise output (that one must stay NCHW); 24 channels (no 16-channel
+# 1x1 project), batch 2; SiLU chains; a squeeze-excitation (its pooling and
+# gate Mul read the depthwise output blocked); 24 channels (no 16-channel
 # blocks); a 1-D convolution pair; a blocked output read by two convolutions;
 # a Conv whose chain adds a whole tensor (not a single value: stays NCHW)
 S = lambda name, v: init(name, np.float32(v))
@@ -151,7 +151,49 @@ case("conv_blocked", model("conv_blk", [
     init("wz", rand(16, 32, 1, 1, scale=0.177)), numpy_helper.from_array(np.array([2, 16, 49], np.int64), "shp"),
     init("w1a", rand(32, 16, 3, scale=0.144)), init("w1b", rand(16, 32, 3, scale=0.102))]),
     {"x": rand(2, 16, 14, 14, scale=2.0)}, ["d1"], (8, 0, 0))
-BLOCKED_MIN = {"conv_activations": 2, "clip_late_constants": 2, "conv_blocked": 6}
+
+# Squeeze-excitations held blocked: the pooling sums the blocked channels
+# (49 and 196 positions: lane tails) in NCHW's order, the gate Mul scales
+# them; the gate first or second, per sample ([2, C, 1, 1]) or shared (an
+# initializer [C, 1, 1]); a Mul whose "gate" is a spatial map must fall back
+# to NCHW at run time; the pooled values and the gate saved in `some`
+case("squeeze_excitation", model("se", [
+    N("Conv", ["x", "we"], ["e1"]),
+    N("Sigmoid", ["e1"], ["e2"]),
+    N("Mul", ["e1", "e2"], ["e3"]),
+    N("Conv", ["e3", "wd"], ["d1"], pads=[1, 1, 1, 1], group=32),
+    N("Sigmoid", ["d1"], ["d2"]),
+    N("Mul", ["d1", "d2"], ["d3"]),
+    N("GlobalAveragePool", ["d3"], ["p"]),
+    N("Conv", ["p", "w1", "b1"], ["s1"]),
+    N("Relu", ["s1"], ["s2"]),
+    N("Conv", ["s2", "w2", "b2"], ["s3"]),
+    N("Sigmoid", ["s3"], ["gate"]),
+    N("Mul", ["gate", "d3"], ["m"]),
+    N("Conv", ["m", "wp"], ["y1"]),
+    N("Conv", ["y1", "wf"], ["f1"]),
+    N("Relu", ["f1"], ["f2"]),
+    N("Conv", ["f2", "wfd"], ["f3"], pads=[1, 1, 1, 1], strides=[2, 2], group=48),
+    N("GlobalAveragePool", ["f3"], ["q"]),
+    N("Mul", ["f3", "gi"], ["m2"]),
+    N("Conv", ["m2", "wq"], ["y2"]),
+    N("Conv", ["y2", "wg"], ["g1"]),
+    N("Relu", ["g1"], ["g2"]),
+    N("GlobalAveragePool", ["g2"], ["y4"]),
+    N("Mul", ["g2", "sp"], ["m3"]),
+    N("Conv", ["m3", "wz"], ["y5"]),
+], [("x", [2, 16, 14, 14]), ("sp", [2, 1, 7, 7])], ["q", "y4", "y5"], [
+    init("we", rand(32, 16, 1, 1, scale=0.25)), init("wd", rand(32, 1, 3, 3, scale=0.333)),
+    init("w1", rand(8, 32, 1, 1, scale=0.177)), init("b1", rand(8)),
+    init("w2", rand(32, 8, 1, 1, scale=0.35)), init("b2", rand(32)),
+    init("wp", rand(16, 32, 1, 1, scale=0.177)), init("wf", rand(48, 16, 1, 1, scale=0.25)),
+    init("wfd", rand(48, 1, 3, 3, scale=0.333)), init("gi", rand(48, 1, 1)),
+    init("wq", rand(16, 48, 1, 1, scale=0.144)), init("wg", rand(32, 16, 1, 1, scale=0.25)),
+    init("wz", rand(16, 32, 1, 1, scale=0.177))]),
+    {"x": rand(2, 16, 14, 14, scale=2.0), "sp": rand(2, 1, 7, 7)}, ["p", "s3"], (6, 0, 0))
+# e3, d3 and m (the first block), y1, f2, f3 and m2 (the second), y2 and g2
+# (the third, whose Mul falls back)
+BLOCKED_MIN = {"conv_activations": 2, "clip_late_constants": 2, "conv_blocked": 9, "squeeze_excitation": 9}
 
 # a ResNet block: Conv, Relu, Conv, Add(identity), Relu; the downsample's
 # Add reads a Conv that runs after the block's first Conv
@@ -329,14 +371,14 @@ def run(m_path, feeds_dir, feeds, out, layers, extra=()):
         saved[f[:-4]] = np.load(os.path.join(d, f))
     with open(os.path.join(out, "layer_output_name_order.json")) as f:
         order = json.load(f)["layer_output_names"]
-    fu = re.search(r"fusion per run: (\d+) nodes .*?, (\d+) Transposes .*?, (\d+) reshapes .*?, (\d+) Conv outputs "
+    fu = re.search(r"fusion per run: (\d+) nodes .*?, (\d+) Transposes .*?, (\d+) reshapes .*?, (\d+) outputs "
                    r"passed on blocked", p.stderr)
     counts = tuple(int(x) for x in fu.groups()[:3]) if fu else None
     BLOCKED[out] = int(fu.group(4)) if fu else None
     return saved, order, counts
 
 
-BLOCKED = {}  # run folder -> Conv outputs passed on blocked, per run
+BLOCKED = {}  # run folder -> outputs passed on blocked, per run
 os.makedirs(WORK, exist_ok=True)
 for name, m, feeds, some, expect in CASES:
     d = os.path.join(WORK, name)
@@ -391,17 +433,17 @@ for name, m, feeds, some, expect in CASES:
         check(c == (0, 0, 0), f"{name} {mode}: nothing may fuse, the profile said {c}")
     for mode in ("all", "nofuse", "reference"):
         b = BLOCKED.get(os.path.join(d, mode))
-        check(b == 0, f"{name} {mode}: no Conv output may pass blocked, the profile said {b}")
+        check(b == 0, f"{name} {mode}: no output may pass blocked, the profile said {b}")
     b = BLOCKED.get(os.path.join(d, "outputs"))
     check(b is not None and b >= BLOCKED_MIN.get(name, 0),
-          f"{name}: {b} Conv outputs passed on blocked, expected at least {BLOCKED_MIN.get(name, 0)}")
+          f"{name}: {b} outputs passed on blocked, expected at least {BLOCKED_MIN.get(name, 0)}")
     counts = runs["outputs"][2]
     chains, folded, reshapes = expect
     ok = counts is not None and (counts[0] == 0 if chains < 0 else counts[0] >= chains) and \
         counts[1] >= folded and counts[2] >= reshapes
     check(ok, f"{name}: the fused path was not taken as expected: (chains, folded, reshapes) = {counts}, "
               f"expected at least {expect}")
-    print(f"{name}: fused (chains, folded, reshapes) = {counts}, Conv outputs passed on blocked {b}", flush=True)
+    print(f"{name}: fused (chains, folded, reshapes) = {counts}, outputs passed on blocked {b}", flush=True)
 
 # Under --encodings an encoded tensor inside a chain is quantized as always:
 # the GELU model with its bias Add output and its Erf output encoded, saved in

@@ -344,6 +344,38 @@ static lo_status legacy_view(lo_kernel_ctx *ctx, const ew_params *p, const lo_te
     return LO_OK;
 }
 
+/* For a channel Mul whose X arrives in oneDNN's nCx16c (lo_plan: a
+ * squeeze-excitation between a depthwise Conv and the projecting one): the
+ * gate's offset for each batch (0 when it has no batch dimension), or false
+ * when `gate` is not [N or 1, C, 1, ...] against the output's dims. */
+static bool channel_gate(const lo_tensor *gate, int rank, const int64_t *dims, bool *per_batch) {
+    if (gate->dtype != LO_FLOAT || rank < 3 || gate->rank < rank - 1 || gate->rank > rank) return false;
+    int lead = rank - gate->rank; /* gate dims are right-aligned */
+    for (int d = 2; d < rank; d++)
+        if (gate->dims[d - lead] != 1) return false;
+    if (gate->dims[1 - lead] != dims[1]) return false;
+    *per_batch = lead == 0 && gate->dims[0] == dims[0] && dims[0] != 1;
+    return lead == 1 || gate->dims[0] == 1 || gate->dims[0] == dims[0];
+}
+
+/* y = x * gate per channel, x and y in nCx16c: C / 16 groups of 16
+ * channels, `plane` positions each, one product per element (the bits of
+ * the NCHW Mul). */
+LO_VECTOR_CLONES static void channel_mul16(const float *x, const float *gate, float *y, int64_t batch, int64_t ch,
+                                           int64_t plane, bool per_batch, int threads) {
+    int64_t groups = batch * (ch / 16);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && groups * plane * 16 > PARALLEL_MIN_CHEAP)
+    for (int64_t gi = 0; gi < groups; gi++) {
+        int64_t n = gi / (ch / 16), cb = gi % (ch / 16);
+        const float *gv = gate + (per_batch ? n * ch : 0) + cb * 16;
+        const float *xs = x + gi * plane * 16;
+        float *ys = y + gi * plane * 16;
+        for (int64_t k = 0; k < plane; k++)
+#pragma omp simd
+            for (int l = 0; l < 16; l++) ys[k * 16 + l] = xs[k * 16 + l] * gv[l];
+    }
+}
+
 static lo_status run_binary(lo_kernel_ctx *ctx) {
     const ew_params *p = ctx->params;
     LO_CHECK(ctx, input_ok(ctx, 0) && input_ok(ctx, 1), "needs two tensor inputs");
@@ -366,6 +398,38 @@ static lo_status run_binary(lo_kernel_ctx *ctx) {
         LO_CHECK(ctx, same, "slope does not broadcast to the shape of X");
     }
     if (!output_wanted(ctx)) return LO_OK;
+    if (ctx->in_blocked) {
+        /* input blocked_arg arrives in nCx16c; the other is the gate */
+        const lo_tensor *x = ctx->blocked_arg == 0 ? a : b, *gate = x == a ? b : a;
+        bool per_batch = false;
+        int64_t plane = rank >= 2 ? lo_numel_dims(rank - 2, dims + 2) : 0;
+        bool x_full = x->rank == rank && !memcmp(x->dims, dims, (size_t)rank * sizeof dims[0]);
+        if (p->op == OP_MUL && out_type == LO_FLOAT && x_full && rank >= 3 && dims[1] % 16 == 0 &&
+            channel_gate(gate, rank, dims, &per_batch)) {
+            LO_TRY(lo_output(ctx, 0, out_type, rank, dims));
+            channel_mul16(x->data, gate->data, ctx->out[0]->data, dims[0], dims[1], plane, per_batch, thread_count(ctx));
+            if (ctx->out_may_block) {
+                ctx->out_blocked = true;
+                return LO_OK;
+            }
+            lo_tensor *y = ctx->out[0];
+            float *tmp = malloc((size_t)lo_numel(y) * sizeof(float) + 1);
+            if (!tmp) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
+            lo_unblock16(dims[0], dims[1], plane, y->data, tmp);
+            memcpy(y->data, tmp, (size_t)lo_numel(y) * sizeof(float));
+            free(tmp);
+            return LO_OK;
+        }
+        /* anything else: NCHW first (x is float32 and nCx16c: the Conv wrote it) */
+        lo_tensor plain = *x;
+        plain.data = malloc((size_t)lo_numel(x) * sizeof(float) + 1);
+        if (!plain.data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
+        lo_unblock16(x->dims[0], x->dims[1], lo_numel_dims(x->rank - 2, x->dims + 2), x->data, plain.data);
+        lo_status st = lo_output(ctx, 0, out_type, rank, dims);
+        if (st == LO_OK) binary_compute(ctx, p, p->op, x == a ? &plain : a, x == b ? &plain : b, ctx->out[0]);
+        free(plain.data);
+        return st;
+    }
     LO_TRY(lo_output(ctx, 0, out_type, rank, dims));
     binary_compute(ctx, p, p->op, a, b, ctx->out[0]);
     return LO_OK;

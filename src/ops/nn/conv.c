@@ -663,7 +663,7 @@ static bool dnnl_conv_exec(dnnl_cache *c, const conv_geom *g, const lo_tensor *w
 }
 
 /* NCHW from nCx16c (channels a multiple of 16, `plane` positions each). */
-static void unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst) {
+void lo_unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst) {
     for (int64_t n = 0; n < batch; n++)
         for (int64_t cb = 0; cb < ch / 16; cb++) {
             const float *s = src + (n * ch + cb * 16) * plane;
@@ -823,7 +823,7 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
                 lo_conv_scratch_release(&s);
                 return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory for convolution scratch");
             }
-            unblock16(g.batch, g.in_ch, g.in_size, xd, unblocked);
+            lo_unblock16(g.batch, g.in_ch, g.in_size, xd, unblocked);
             xd = unblocked;
         }
         if (!wd && !(restore_plain(p, w) && (wd = p->plain) != NULL)) {

@@ -501,6 +501,30 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
     if (planes == 0) return LO_OK;
     LO_CHECK(ctx, size > 0 || kind != POOL_MAX, "global max pooling of an empty plane");
     const lo_dtype t = x->dtype;
+    lo_tensor plain_x;
+    float *plain = NULL;
+    if (ctx->in_blocked) {
+        /* X in oneDNN's nCx16c (a squeeze-excitation's depthwise output):
+         * averages from the same lanes as NCHW's, so the same bits */
+        if (t == LO_FLOAT && kind == POOL_AVG && x->dims[1] % 16 == 0) {
+            const int64_t groups = x->dims[0] * (x->dims[1] / 16);
+            const float *xd = x->data;
+            void *yd = y->data;
+#pragma omp parallel for schedule(static) if (planes * size > 100000)
+            for (int64_t gi = 0; gi < groups; gi++) {
+                double sums[16];
+                lo_sum16_f32(xd + gi * 16 * size, size, sums);
+                for (int l = 0; l < 16; l++) store(yd, t, gi * 16 + l, size ? sums[l] / (double)size : 0.0);
+            }
+            return LO_OK;
+        }
+        plain = malloc((size_t)(planes * size) * sizeof(float) + 1);
+        if (!plain) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
+        lo_unblock16(x->dims[0], x->dims[1], size, x->data, plain);
+        plain_x = *x;
+        plain_x.data = plain;
+        x = &plain_x;
+    }
 #pragma omp parallel for schedule(static) if (planes * size > 100000)
     for (int64_t pl = 0; pl < planes; pl++) {
         double acc = 0, best = 0;
@@ -531,6 +555,7 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
                                         : pow(acc, 1.0 / pw);
         store(y->data, t, pl, out);
     }
+    free(plain);
     return LO_OK;
 }
 

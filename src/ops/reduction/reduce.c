@@ -185,22 +185,52 @@ static void reduce_ref(reduce_kind k, const lo_tensor *x, lo_tensor *y, const re
     }
 }
 
-/* Sums of a float32 row in double, in vector lanes (omp simd): the
- * one-by-one loop is a chain of dependent double additions, 4 cycles an
- * element (efficientnet_b0's 17 squeeze-excitation poolings, 3 M elements a
- * sample, took 1.2 ms on 1 thread, 0.3 ms after). The lanes' order differs
- * from the one-by-one sum by far less than float32's rounding. */
+/* Sums of a float32 row in double, in SUM_LANES explicit lanes: element k
+ * goes to lane k % SUM_LANES (the tail's too), the lanes are added in
+ * order. The one-by-one loop is a chain of dependent double additions, 4
+ * cycles an element (efficientnet_b0's 17 squeeze-excitation poolings, 3 M
+ * elements a sample, took 1.2 ms on 1 thread, 0.3 ms in lanes). The order
+ * is fixed, not the vector width's, so a row held in oneDNN's blocked layout
+ * (sum16_f32) sums to the same bits, and every compiled version agrees; it
+ * differs from the one-by-one sum by far less than float32's rounding. */
 #define ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define SUM_LANES 16
 ROW_CLONES static double sum_f32(const float *x, int64_t n) {
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += x[i];
-    return acc;
+    double lane[SUM_LANES] = {0};
+    int64_t body = n - n % SUM_LANES;
+    for (int64_t k = 0; k < body; k += SUM_LANES)
+#pragma omp simd
+        for (int j = 0; j < SUM_LANES; j++) lane[j] += x[k + j];
+    for (int64_t k = body; k < n; k++) lane[k - body] += x[k];
+    double sum = 0;
+    for (int j = 0; j < SUM_LANES; j++) sum += lane[j];
+    return sum;
 }
 
-/* not cloned itself: clang 14 leaves an extern function's clones unresolved
- * for callers in other files */
+/* sum_f32 of each of 16 channels held interleaved (nCx16c: position k of
+ * channel l at x[k * 16 + l]), n positions: the same lanes, the same order,
+ * so the same bits as sum_f32 over the channel's row in NCHW. */
+ROW_CLONES static void sum16_f32(const float *x, int64_t n, double *out) {
+    double lane[SUM_LANES][16] = {{0}};
+    int64_t body = n - n % SUM_LANES;
+    for (int64_t k = 0; k < body; k += SUM_LANES)
+        for (int j = 0; j < SUM_LANES; j++)
+#pragma omp simd
+            for (int l = 0; l < 16; l++) lane[j][l] += x[(k + j) * 16 + l];
+    for (int64_t k = body; k < n; k++)
+#pragma omp simd
+        for (int l = 0; l < 16; l++) lane[k - body][l] += x[k * 16 + l];
+    for (int l = 0; l < 16; l++) {
+        double sum = 0;
+        for (int j = 0; j < SUM_LANES; j++) sum += lane[j][l];
+        out[l] = sum;
+    }
+}
+
+/* not cloned themselves: clang 14 leaves an extern function's clones
+ * unresolved for callers in other files */
 double lo_sum_f32(const float *x, int64_t n) { return sum_f32(x, n); }
+void lo_sum16_f32(const float *x, int64_t n, double *out) { sum16_f32(x, n, out); }
 
 ROW_CLONES static double sum_abs_f32(const float *x, int64_t n) {
     double acc = 0;
