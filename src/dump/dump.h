@@ -143,6 +143,9 @@ void lo_writer_container(lo_writer *w, lo_st_writer *st);
 lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o, lo_error *err);
 /* Waits until everything queued is written; the first write error, if any. */
 lo_status lo_writer_finish(lo_writer *w, lo_error *err);
+/* Seconds spent writing files so far, summed over the threads that did
+ * (the writer's, and producers that write when it lags). */
+double lo_writer_seconds(lo_writer *w);
 void lo_writer_free(lo_writer *w);
 
 /* ---- generators driven by another run ------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dump.h"
@@ -40,7 +41,14 @@ struct lo_writer {
     lo_st_writer *st;
     bool failed;
     lo_error error;
+    double writing; /* seconds spent writing files, summed over the threads that did */
 };
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
                              const lo_tensor_view *t, lo_error *err) {
@@ -148,8 +156,11 @@ static void help(lo_writer *w) {
     pthread_mutex_unlock(&w->mu);
     lo_status st;
     lo_error e;
+    double t0 = seconds_now();
     run_job(w, &j, skip, &st, &e);
+    double dt = seconds_now() - t0;
     pthread_mutex_lock(&w->mu);
+    w->writing += dt;
     job_done(w, &j, st, &e);
 }
 
@@ -231,7 +242,14 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     }
     if (!hold) {
         pthread_mutex_unlock(&w->mu);
-        return w->st ? lo_st_write(w->st, at, t, err) : lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
+        double t0 = seconds_now();
+        lo_status st = w->st ? lo_st_write(w->st, at, t, err)
+                             : lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
+        double dt = seconds_now() - t0;
+        pthread_mutex_lock(&w->mu);
+        w->writing += dt;
+        pthread_mutex_unlock(&w->mu);
+        return st;
     }
     while (w->n == w->cap || w->bytes + t->nbytes > w->bound) {
         if (w->n) {
@@ -270,6 +288,13 @@ static void drain(lo_writer *w) {
         pthread_cond_wait(&w->room, &w->mu);
         w->waiting--;
     }
+}
+
+double lo_writer_seconds(lo_writer *w) {
+    pthread_mutex_lock(&w->mu);
+    double s = w->writing;
+    pthread_mutex_unlock(&w->mu);
+    return s;
 }
 
 lo_status lo_writer_finish(lo_writer *w, lo_error *err) {

@@ -350,6 +350,22 @@ const char *lo_model_output_name(const lo_model *m, int i) {
     return i >= 0 && i < g->n_outputs ? g->values[g->outputs[i]].name : NULL;
 }
 
+int lo_session_threads(const lo_session *s) { return s->threads; }
+
+void lo_session_set_threads(lo_session *s, int threads) {
+    if (threads < 1 || threads == s->threads) return;
+    if (s->n_thread_changes < 4) {
+        if (s->n_thread_changes == 0) {
+            s->thread_change_run[0] = 0;
+            s->thread_change_to[0] = s->threads;
+            s->n_thread_changes = 1;
+        }
+        s->thread_change_run[s->n_thread_changes] = s->runs;
+        s->thread_change_to[s->n_thread_changes++] = threads;
+    }
+    s->threads = threads;
+}
+
 void lo_session_set_saved(lo_session *s, lo_saved_fn saved, void *user) {
     s->saved = saved;
     s->saved_user = user;

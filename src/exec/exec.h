@@ -48,6 +48,12 @@ lo_status lo_session_run_isolated(lo_session *flt, lo_session *quant, const lo_t
 typedef bool (*lo_saved_fn)(void *user, const lo_layer_output *output);
 void lo_session_set_saved(lo_session *session, lo_saved_fn saved, void *user);
 
+/* The session's kernel threads, and a new count for its next runs (the
+ * oneDNN primitives are built again for it: their caches are keyed by the
+ * thread count). */
+int lo_session_threads(const lo_session *session);
+void lo_session_set_threads(lo_session *session, int threads);
+
 /* The graph of a loaded model, for stages that read it (naming, reports). */
 const lo_model_ir *lo_model_graph(const lo_model *model);
 

@@ -83,6 +83,8 @@ struct lo_hold {
 struct lo_session {
     lo_model *model;
     int threads;
+    int n_thread_changes; /* lo_session_set_threads: from run thread_change_run[k], thread_change_to[k] threads */
+    int thread_change_run[4], thread_change_to[4];
     bool subgraphs; /* show the observer tensors inside bodies too */
     lo_kernels kernels; /* which implementation every kernel runs */
     bool fusion;        /* plan and run fused chains (lo_session_options.fusion) */

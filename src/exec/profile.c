@@ -50,8 +50,23 @@ char *lo_session_profile(const lo_session *s) {
     qsort(nodes, (size_t)g->n_nodes, sizeof *nodes, by_seconds);
     size_t len = 0;
 #define EMIT(...) len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, __VA_ARGS__)
-    EMIT("profile: %d run%s, %d threads; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
-         s->runs == 1 ? "" : "s", s->threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
+    char threads[160];
+    if (s->n_thread_changes > 1) {
+        /* lo_session_set_threads: "threads 2 for runs 1-3, 1 for runs 4-6, 2 from run 7" */
+        size_t n = (size_t)snprintf(threads, sizeof threads, "threads");
+        for (int k = 0; k < s->n_thread_changes && n < sizeof threads; k++) {
+            int from = s->thread_change_run[k] + 1;
+            if (k + 1 < s->n_thread_changes)
+                n += (size_t)snprintf(threads + n, sizeof threads - n, "%s %d for runs %d-%d", k ? "," : "",
+                                      s->thread_change_to[k], from, s->thread_change_run[k + 1]);
+            else
+                n += (size_t)snprintf(threads + n, sizeof threads - n, ", %d from run %d", s->thread_change_to[k], from);
+        }
+    } else {
+        snprintf(threads, sizeof threads, "%d threads", s->threads);
+    }
+    EMIT("profile: %d run%s, %s; kernels %.3f ms per run, observer (saving) %.3f ms per run\n", s->runs,
+         s->runs == 1 ? "" : "s", threads, 1e3 * total / s->runs, 1e3 * s->observer_seconds / s->runs);
     EMIT("fusion per run: %.0f nodes run inside chains (their time is their head's), %.0f Transposes folded "
          "into MatMul, %.0f reshapes without a copy, %.0f outputs passed on blocked\n",
          (double)s->fused_links / s->runs, (double)s->folded_transposes / s->runs,

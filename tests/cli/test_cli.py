@@ -182,6 +182,49 @@ def dynamic_raw_input_needs_shape():
 
 
 @test
+def many_samples_with_the_default_threads():
+    """A list of 9 samples with the default thread count: a run that spends
+    most of its time writing (here 1x1 convolutions over 2 MB maps, every
+    layer saved) tries one thread less from the fourth sample and keeps the
+    faster count, the oneDNN kernels built again for each. Every file is bit
+    for bit the one --threads 1 writes, whichever count ran it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(9)
+    w = lambda name, o, i: numpy_helper.from_array((rng.standard_normal((o, i, 1, 1)) * 0.25).astype(np.float32), name)
+    g = helper.make_graph([
+        helper.make_node("Conv", ["x", "w1"], ["c1"]), helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"]), helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3"], ["y"])], "wide",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 128, 128])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w("w1", 32, 16), w("w2", 32, 32), w("w3", 16, 32)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = os.path.join(WORK, "wide.onnx")
+    onnx.save(m, model)
+    lst = os.path.join(WORK, "many.txt")
+    with open(lst, "w") as f:
+        for k in range(9):
+            p = os.path.join(WORK, "many_%d.npy" % k)
+            np.save(p, rng.standard_normal((1, 16, 128, 128)).astype(np.float32))
+            f.write(p + "\n")
+    dumps = []
+    for extra in (("--profile",), ("--threads", "1")):
+        d = fresh("many" + "".join(extra))
+        p = run("generate", model, "--input-list", lst, "-o", d, "--quiet", *extra)
+        if extra[0] == "--profile":
+            print("    " + p.stderr.splitlines()[0])
+        dumps.append(d)
+    a, b = (tree(os.path.join(d, "outputs")) for d in dumps)
+    assert a == b and len([p for p in a if p.endswith(".raw")]) == 9 * 6, (a[:5], b[:5])
+    for p in a:
+        if p.endswith(".raw"):
+            x, y = (open(os.path.join(d, "outputs", p), "rb").read() for d in dumps)
+            assert x == y, "%s differs from the --threads 1 run" % p
+
+
+@test
 def max_pool_fast_path_is_the_reference():
     """Stride-2 max pooling (the fast path takes column maxima first): bit for
     bit the --reference-kernels loops, over rows of several chunks, pads, ceil

@@ -346,7 +346,8 @@ static bool matmul_dnnl(matmul_params *p, const batch_shape *s, const lo_tensor 
                         const int64_t *sa, const int64_t *sb, lo_tensor *Y) {
     if (!p || A->rank < 2 || B->rank < 2) return false;
     int64_t key[MM_KEY] = {0};
-    key[0] = A->rank, key[1] = B->rank;
+    /* with the thread count: the primitive splits its work for it */
+    key[0] = A->rank + 64 * (int64_t)omp_get_max_threads(), key[1] = B->rank;
     for (int d = 0; d < A->rank; d++) key[2 + d] = A->dims[d];
     for (int d = 0; d < B->rank; d++) key[2 + LO_MAX_RANK + d] = B->dims[d];
     /* strides + 1, so that row-major (0) differs from any given stride */

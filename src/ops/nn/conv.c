@@ -350,12 +350,14 @@ DEFINE_CONV_TRANSPOSE_REFERENCE(conv_transpose_reference_f64, double, double)
 
 /* ---- oneDNN path -------------------------------------------------------- */
 
-/* blk: bit 0 X arrives, bit 1 Y leaves, in the blocked layout (nCx16c) */
+/* blk: bit 0 X arrives, bit 1 Y leaves, in the blocked layout (nCx16c).
+ * The thread count is in the key: a primitive splits its work for the
+ * count it was built with (lo_session_set_threads). */
 static void cache_key(const lo_tensor *x, const lo_tensor *w, bool bias, int layout, int blk,
                       int64_t *key) {
     memset(key, 0, sizeof(int64_t) * (2 * LO_MAX_RANK + 2));
     key[0] = x->rank * 16 + layout;
-    key[1] = bias + 2 * blk;
+    key[1] = bias + 2 * blk + 8 * (int64_t)omp_get_max_threads();
     for (int d = 0; d < x->rank; d++) {
         key[2 + d] = x->dims[d];
         key[2 + LO_MAX_RANK + d] = w->dims[d];
@@ -815,6 +817,12 @@ static lo_status conv_like_run(lo_kernel_ctx *ctx, bool transpose) {
     bool done = use_dnnl &&
                 dnnl_conv_exec(&p->dnnl, &g, w, lo_input_is_constant(ctx, 1), xd, wd, bd, yd, bufs[4], bufs[5]);
     ctx->out_blocked = done && (blk & 2);
+    if (done && p->released && p->plain && p->dnnl.wei_reorder && p->dnnl.wei_ready) {
+        /* weights restored to build the cache again (a new shape or thread
+         * count) are in its reordered copy now: held once, as before */
+        free(p->plain);
+        p->plain = NULL;
+    }
     if (!done) {
         float *unblocked = NULL;
         if (blk & 1) {
