@@ -11,7 +11,8 @@ llm.py leave them) it writes SAMPLES distinct inputs (the sample's input plus
 seeded noise; integer ids rotated) and an input list, then measures:
 
 - capture, whole process, for each list length, on the disk (WORK) and on
-  tmpfs (/dev/shm): layerout generate --input-list, every layer saved,
+  tmpfs (/dev/shm): layerout generate --input-list, every layer saved, with
+  its default thread count (the other cases force 2 or 1),
   against a Python process that loads ONNX Runtime with every tensor a graph
   output (capture.onnx, made here when missing), runs the samples in one
   session and writes each output with numpy's tofile in AIMET's layout; on
@@ -320,8 +321,10 @@ def main():
                             shutil.rmtree(out, ignore_errors=True)
                             os.sync()
                             if tool.startswith("lo"):
+                                # the default thread count, as users run it (with every layer
+                                # saved a writer-bound list keeps one thread less: README --threads)
                                 cmd = [lo, "generate", model, "--input-list", lst, "-o", out, "--overwrite", "--quiet",
-                                       "--threads", str(THREADS), "--format", "safetensors" if tool == "lo_st" else a.format]
+                                       "--format", "safetensors" if tool == "lo_st" else a.format]
                             else:
                                 cmd = [py, "-c", ORT_LOOP, "capture", cap, lst, out]
                             wall, rss, code, err = timed_own(cmd, 3600)
@@ -424,8 +427,8 @@ def report(a, rows_cap, rows_skip, rows_steady, rows_busy, rows_floor, rows_rate
     ns = ", ".join(str(n) for n in a.samples)
     L.append(f"## Dataset runs ({ns} samples through an input list)\n")
     L.append(f"Measured by `bench/dataset.py` ({'smoke' if a.smoke else f'median of {a.runs}'}; "
-             f"{minutes:.0f} min) with layerout `--threads {THREADS}` and ONNX Runtime intra-op "
-             f"{THREADS} / inter-op 1. Load average (1/5/15 min) {' / '.join(load0)} at the start, "
+             f"{minutes:.0f} min) with layerout `--threads {THREADS}` (the captures: its default count, as "
+             f"users run it) and ONNX Runtime intra-op {THREADS} / inter-op 1. Load average (1/5/15 min) {' / '.join(load0)} at the start, "
              f"{' / '.join(load1)} at the end: the machine is shared, so every figure carries other users' load; "
              f"the ratios, taken in the same run with the tools alternating, are what to read.\n")
     layout = "AIMET's layout" if a.format == "raw" else f"`--format {a.format}`"
