@@ -190,6 +190,10 @@ extern const lo_op_def lo_ops_text_tfidf_vectorizer[]; /* text/tfidf_vectorizer.
  * held interleaved in oneDNN's nCx16c layout, bit for bit. */
 double lo_sum_f32(const float *x, int64_t n);
 void lo_sum16_f32(const float *x, int64_t n, double *out);
+/* The same lanes over (double)x * x, and over the float deviation x - m
+ * squared in double (LayerNormalization's and RMSNormalization's rows). */
+double lo_sum_squares_f32(const float *x, int64_t n);
+double lo_sum_deviations_f32(const float *x, int64_t n, float m);
 /* NCHW from nCx16c: `ch` channels (a multiple of 16), `plane` positions
  * each (conv.c). */
 void lo_unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst);

@@ -322,19 +322,13 @@ static lo_status layernorm_prepare(const lo_node *node, void **params, lo_error 
     return LO_OK;
 }
 
-/* One row of LayerNormalization: statistics accumulated in double lanes. */
+/* One row of LayerNormalization: statistics accumulated in double, in the
+ * explicit lanes of the row sums (reduce.c; omp simd reductions spilled
+ * their lanes and added them one by one on every row). */
 LO_VECTOR_CLONES static void layernorm_row_f32(const float *xr, const float *scale, const float *bias, float *yr,
                                             int64_t cols, float epsilon, float *mean_out, float *inv_out) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t k = 0; k < cols; k++) s += xr[k];
-    float m = (float)(s / (double)cols);
-    double ss = 0;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t k = 0; k < cols; k++) {
-        float d = xr[k] - m;
-        ss += (double)d * d;
-    }
+    float m = (float)(lo_sum_f32(xr, cols) / (double)cols);
+    double ss = lo_sum_deviations_f32(xr, cols, m);
     float inv = (float)(1.0 / sqrt(ss / (double)cols + epsilon));
     if (bias) {
 #pragma omp simd
@@ -701,9 +695,7 @@ static lo_status lpnorm_run(lo_kernel_ctx *ctx) {
 /* One row of RMSNormalization, the scale covering the whole row (Llama's
  * case); the sum of squares in double lanes. */
 LO_VECTOR_CLONES static void rms_row_f32(const float *xr, const float *w, float *yr, int64_t n, float eps) {
-    double ss = 0;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t k = 0; k < n; k++) ss += (double)xr[k] * xr[k];
+    double ss = lo_sum_squares_f32(xr, n);
     float r = (float)(1.0 / sqrt(ss / (double)n + eps));
 #pragma omp simd
     for (int64_t k = 0; k < n; k++) yr[k] = xr[k] * r * w[k];

@@ -195,17 +195,30 @@ static void reduce_ref(reduce_kind k, const lo_tensor *x, lo_tensor *y, const re
  * differs from the one-by-one sum by far less than float32's rounding. */
 #define ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define SUM_LANES 16
-ROW_CLONES static double sum_f32(const float *x, int64_t n) {
-    double lane[SUM_LANES] = {0};
-    int64_t body = n - n % SUM_LANES;
-    for (int64_t k = 0; k < body; k += SUM_LANES)
-#pragma omp simd
-        for (int j = 0; j < SUM_LANES; j++) lane[j] += x[k + j];
-    for (int64_t k = body; k < n; k++) lane[k - body] += x[k];
-    double sum = 0;
-    for (int j = 0; j < SUM_LANES; j++) sum += lane[j];
-    return sum;
-}
+/* name(x, n, m): the sum of TERM(x[k], m) over the row, in SUM_LANES lanes */
+#define LANE_SUM(name, TERM)                                                                     \
+    ROW_CLONES static double name(const float *x, int64_t n, float m) {                          \
+        (void)m;                                                                                 \
+        double lane[SUM_LANES] = {0};                                                            \
+        int64_t body = n - n % SUM_LANES;                                                        \
+        for (int64_t k = 0; k < body; k += SUM_LANES)                                            \
+            _Pragma("omp simd") for (int j = 0; j < SUM_LANES; j++) lane[j] += TERM(x[k + j], m); \
+        for (int64_t k = body; k < n; k++) lane[k - body] += TERM(x[k], m);                      \
+        double sum = 0;                                                                          \
+        for (int j = 0; j < SUM_LANES; j++) sum += lane[j];                                      \
+        return sum;                                                                              \
+    }
+#define TERM_VALUE(v, m) (double)(v)
+#define TERM_ABS(v, m) (double)fabsf(v)
+#define TERM_SQUARE(v, m) ((double)(v) * (v))
+#define TERM_DEVIATION(v, m) ((double)((v) - (m)) * (double)((v) - (m)))
+LANE_SUM(sum_f32_lanes, TERM_VALUE)
+LANE_SUM(sum_abs_f32_lanes, TERM_ABS)
+LANE_SUM(sum_squares_f32_lanes, TERM_SQUARE)
+LANE_SUM(sum_deviations_f32_lanes, TERM_DEVIATION)
+static double sum_f32(const float *x, int64_t n) { return sum_f32_lanes(x, n, 0); }
+static double sum_abs_f32(const float *x, int64_t n) { return sum_abs_f32_lanes(x, n, 0); }
+static double sum_squares_f32(const float *x, int64_t n) { return sum_squares_f32_lanes(x, n, 0); }
 
 /* sum_f32 of each of 16 channels held interleaved (nCx16c: position k of
  * channel l at x[k * 16 + l]), n positions: the same lanes, the same order,
@@ -231,20 +244,9 @@ ROW_CLONES static void sum16_f32(const float *x, int64_t n, double *out) {
  * unresolved for callers in other files */
 double lo_sum_f32(const float *x, int64_t n) { return sum_f32(x, n); }
 void lo_sum16_f32(const float *x, int64_t n, double *out) { sum16_f32(x, n, out); }
+double lo_sum_squares_f32(const float *x, int64_t n) { return sum_squares_f32(x, n); }
+double lo_sum_deviations_f32(const float *x, int64_t n, float m) { return sum_deviations_f32_lanes(x, n, m); }
 
-ROW_CLONES static double sum_abs_f32(const float *x, int64_t n) {
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += fabsf(x[i]);
-    return acc;
-}
-
-ROW_CLONES static double sum_squares_f32(const float *x, int64_t n) {
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
-    return acc;
-}
 
 /* float32 over one contiguous block of axes. inner == 1 (the last axes) reads
  * rows; otherwise each output row of `inner` values accumulates plane by plane. */
