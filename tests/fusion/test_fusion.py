@@ -273,6 +273,36 @@ case("gelu", model("gelu", [
     init("one", 1.0), init("half", 0.5)]),
     {"x": rand(197, 64)}, ["e"], (6, 0, 0))
 
+# GELU's other forms: x times 1/sqrt(2) (Mul, the constant first) and the
+# Add, Mul and Mul operands the other way round, with a scale that is not a
+# power of two, in one pass; a GELU whose Erf value a later link reads again,
+# and one that divides the constant by x, must run link by link
+case("gelu_forms", model("gelu_forms", [
+    N("MatMul", ["x", "w"], ["m"]),
+    N("Mul", ["rsqrt2", "m"], ["d"]),
+    N("Erf", ["d"], ["e"]),
+    N("Add", ["one", "e"], ["e1"]),
+    N("Mul", ["e1", "m"], ["p"]),
+    N("Mul", ["third", "p"], ["y1"]),
+    N("MatMul", ["x", "w2"], ["n"]),
+    N("Div", ["n", "sqrt2"], ["nd"]),
+    N("Erf", ["nd"], ["ne"]),
+    N("Add", ["ne", "one"], ["ne1"]),
+    N("Mul", ["n", "ne1"], ["np_"]),
+    N("Mul", ["np_", "half"], ["nq"]),
+    N("Add", ["nq", "ne"], ["y2"]),
+    N("MatMul", ["x", "w3"], ["r"]),
+    N("Div", ["sqrt2", "r"], ["rd"]),
+    N("Erf", ["rd"], ["re"]),
+    N("Add", ["re", "one"], ["re1"]),
+    N("Mul", ["r", "re1"], ["rp"]),
+    N("Mul", ["rp", "half"], ["y3"]),
+], [("x", [97, 64])], ["y1", "y2", "y3"], [
+    init("w", rand(64, 96, scale=0.3)), init("w2", rand(64, 96, scale=0.3)), init("w3", rand(64, 96, scale=0.3)),
+    init("rsqrt2", 1 / np.sqrt(2.0)), init("sqrt2", np.sqrt(2.0)), init("one", 1.0), init("half", 0.5),
+    init("third", 1 / 3)]),
+    {"x": rand(97, 64)}, ["e", "np_"], (15, 0, 0))
+
 # attention: K^T folded into Q.K^T; a 2-D weight transposed on B; A transposed;
 # a head-split perm that feeds a Reshape (not folded); seq-first heads
 # ([L, H, d] read as [H, L, d] and [H, d, L]: one sgemm per head)

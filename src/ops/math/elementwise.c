@@ -554,6 +554,26 @@ LO_VECTOR_CLONES static void row32_silu(const float *xs, float *ys, int64_t n) {
     }
 }
 
+/* GELU as PyTorch exports it, Div (or Mul) by c1, Erf, Add c2, Mul by x,
+ * Mul by c3, in one pass: the same float operations in the same order as
+ * the five links (Add and Mul commute exactly). */
+LO_VECTOR_CLONES static void row32_gelu_erf(const float *xs, float *ys, int64_t n, bool divide, float c1, float c2,
+                                            float c3) {
+    if (divide) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float x = xs[i];
+            ys[i] = (x * (erf_fast_f32(x / c1) + c2)) * c3;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float x = xs[i];
+            ys[i] = (x * (erf_fast_f32(x * c1) + c2)) * c3;
+        }
+    }
+}
+
 static row32_fn f32_unary_row(ew_op op) {
     switch (op) {
 #define X(name, expr)                                                                            \
@@ -1032,6 +1052,15 @@ LO_VECTOR_CLONES static void chain_binary(ew_op op, const float *a, int sa, cons
 #undef CHAIN_LOOP
 }
 
+/* Links a chain evaluates in one pass: from link l, FUSED_SILU covers l and
+ * l + 1, FUSED_GELU l to l + 4 (their constants in c). */
+enum { FUSED_NONE, FUSED_SILU, FUSED_GELU };
+typedef struct chain_fused {
+    int kind;
+    bool divide;
+    float c[3];
+} chain_fused;
+
 typedef struct chain_operand {
     int kind; /* BC_*, or -1 for a chain slot */
     const float *data;
@@ -1040,13 +1069,20 @@ typedef struct chain_operand {
 /* One block [i0, i0 + len) of the chain; slot k's values are in slot[k]. A
  * BC_ROW operand has blocks that start on a row and hold whole rows. */
 static void chain_block(const lo_ew_link *links, int n, const chain_operand (*ops)[3], const ew_params *clip,
-                        const bool *silu, float **slot, float *y, int64_t i0, int64_t len, int64_t row) {
+                        const chain_fused *fused, float **slot, float *y, int64_t i0, int64_t len, int64_t row) {
     for (int l = 0; l < n; l++) {
         const lo_ew_link *k = &links[l];
         const ew_params *p = k->node->params;
-        if (silu[l]) {
+        if (fused[l].kind == FUSED_SILU) {
             row32_silu(slot[k->slot[0]], l + 1 == n - 1 ? y + i0 : slot[l + 2], len);
             l++;
+            continue;
+        }
+        if (fused[l].kind == FUSED_GELU) {
+            const chain_fused *f = &fused[l];
+            row32_gelu_erf(slot[k->slot[0] >= 0 ? k->slot[0] : k->slot[1]], l + 4 == n - 1 ? y + i0 : slot[l + 5], len, f->divide, f->c[0], f->c[1],
+                           f->c[2]);
+            l += 4;
             continue;
         }
         float *out = l == n - 1 ? y + i0 : slot[l + 1];
@@ -1079,6 +1115,69 @@ static void chain_block(const lo_ew_link *links, int n, const chain_operand (*op
     }
 }
 
+static ew_op link_op(const lo_ew_link *k) { return ((const ew_params *)k->node->params)->op; }
+
+static bool is_binary_link(const lo_ew_link *k, ew_op op) {
+    return k->n_in == 2 && k->node->def->run == run_binary && link_op(k) == op;
+}
+
+/* The single value a binary link takes besides chain slot `s` (either
+ * side; only the second for a Div), or false. */
+static bool slot_and_scalar(const lo_ew_link *k, const chain_operand *ops, int s, bool second_only, float *c) {
+    for (int i = second_only ? 1 : 0; i < 2; i++)
+        if (ops[i].kind == BC_SCALAR && k->slot[i] < 0 && k->slot[1 - i] == s) {
+            *c = *ops[i].data;
+            return true;
+        }
+    return false;
+}
+
+/* Whether a link from `from` on reads chain slot s. */
+static bool slot_read_from(const lo_ew_link *links, int n, int from, int s) {
+    for (int j = from; j < n; j++)
+        for (int i = 0; i < links[j].n_in; i++)
+            if (links[j].slot[i] == s) return true;
+    return false;
+}
+
+/* Marks the link runs a chain evaluates in one pass, their inner values
+ * read by nobody after them:
+ * - SiLU: a Sigmoid and the Mul that takes it back to its own input;
+ * - GELU (PyTorch's export): Div (or Mul) of x by a single value, Erf, Add
+ *   of a single value, Mul by x, Mul by a single value. */
+static void find_fused(const lo_ew_link *links, int n, const chain_operand (*ops)[3], chain_fused *fused) {
+    for (int l = 0; l < n; l++) {
+        const lo_ew_link *k = &links[l];
+        int a = k->slot[0];
+        if (l + 1 < n && k->node->def->run == run_unary && link_op(k) == OP_SIGMOID &&
+            is_binary_link(&links[l + 1], OP_MUL)) {
+            const lo_ew_link *m = &links[l + 1];
+            if (((m->slot[0] == a && m->slot[1] == l + 1) || (m->slot[0] == l + 1 && m->slot[1] == a)) &&
+                !slot_read_from(links, n, l + 2, l + 1)) {
+                fused[l].kind = FUSED_SILU;
+                l += 1;
+                continue;
+            }
+        }
+        chain_fused g = {.kind = FUSED_GELU, .divide = is_binary_link(k, OP_DIV)};
+        if (k->n_in == 2 && a < 0) a = k->slot[1]; /* Mul(constant, x) */
+        if (l + 4 < n && a >= 0 && (g.divide || is_binary_link(k, OP_MUL)) && slot_and_scalar(k, ops[l], a, g.divide, &g.c[0]) &&
+            links[l + 1].node->def->run == run_unary && link_op(&links[l + 1]) == OP_ERF && links[l + 1].slot[0] == l + 1 &&
+            is_binary_link(&links[l + 2], OP_ADD) && slot_and_scalar(&links[l + 2], ops[l + 2], l + 2, false, &g.c[1]) &&
+            is_binary_link(&links[l + 3], OP_MUL) &&
+            ((links[l + 3].slot[0] == a && links[l + 3].slot[1] == l + 3) ||
+             (links[l + 3].slot[0] == l + 3 && links[l + 3].slot[1] == a)) &&
+            is_binary_link(&links[l + 4], OP_MUL) && slot_and_scalar(&links[l + 4], ops[l + 4], l + 4, false, &g.c[2])) {
+            bool inner_read = false;
+            for (int s = l + 1; s <= l + 4; s++) inner_read = inner_read || slot_read_from(links, n, l + 5, s);
+            if (!inner_read) {
+                fused[l] = g;
+                l += 4;
+            }
+        }
+    }
+}
+
 bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, const float *x, int rank,
                      const int64_t *dims, float *y) {
     if (!lo_ew_chain_fits(links, n, LO_FLOAT, rank, dims)) return false;
@@ -1104,21 +1203,9 @@ bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, c
             }
         }
     }
-    /* a Sigmoid whose value only the next link reads, a Mul of it and the
-     * Sigmoid's own input: one pass (SiLU) */
-    bool silu[LO_CHAIN_MAX] = {0};
-    for (int l = 0; l + 1 < n; l++) {
-        const lo_ew_link *k = &links[l], *m = &links[l + 1];
-        if (k->node->def->run != run_unary || ((const ew_params *)k->node->params)->op != OP_SIGMOID || m->n_in != 2 ||
-            m->node->def->run != run_binary || ((const ew_params *)m->node->params)->op != OP_MUL)
-            continue;
-        int a = k->slot[0];
-        if (!((m->slot[0] == a && m->slot[1] == l + 1) || (m->slot[0] == l + 1 && m->slot[1] == a))) continue;
-        bool read_later = false;
-        for (int j = l + 2; j < n; j++)
-            for (int i = 0; i < links[j].n_in; i++) read_later = read_later || links[j].slot[i] == l + 1;
-        if (!read_later) silu[l++] = true;
-    }
+    chain_fused fused[LO_CHAIN_MAX];
+    memset(fused, 0, sizeof fused);
+    find_fused(links, n, (const chain_operand(*)[3])ops, fused);
     int64_t total = lo_numel_dims(rank, dims);
     /* blocks of about 2048 floats (8 KiB a slot: all of them stay in L1/L2),
      * whole rows when a bias row is broadcast */
@@ -1148,7 +1235,7 @@ bool lo_ew_chain_run(const lo_kernel_ctx *ctx, const lo_ew_link *links, int n, c
         slot[0] = (float *)x + b * block;
         for (int l = 1; l < n; l++) slot[l] = mine + (size_t)(l - 1) * (size_t)block;
         int64_t i0 = b * block, len = total - i0 < block ? total - i0 : block;
-        chain_block(links, n, (const chain_operand(*)[3])ops, clip, silu, slot, y, i0, len, row);
+        chain_block(links, n, (const chain_operand(*)[3])ops, clip, fused, slot, y, i0, len, row);
     }
     free(buf);
     return true;
