@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../exec/exec.h"
+#include "../util/util.h"
 #include "dump.h"
 
 static bool would_save(void *user, const lo_layer_output *o);
@@ -105,12 +105,6 @@ static void adapt_threads(lo_generator *g, double sample_seconds, double writing
         if (g->seconds_fewer >= g->seconds_default) lo_session_set_threads(g->session, threads + 1);
         g->timed_samples = -1;
     }
-}
-
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* The most tensor bytes the background writer holds at once: the memory a
@@ -1130,9 +1124,9 @@ static lo_status generate_sample(lo_generator *g, const lo_tensor_view *inputs, 
 
 lo_status lo_generator_generate_run(lo_generator *g, const lo_tensor_view *inputs, int n_inputs, lo_run_fn run,
                                     void *run_user, lo_error *err) {
-    double t0 = seconds_now(), w0 = lo_writer_seconds(g->writer);
+    double t0 = lo_seconds_now(), w0 = lo_writer_seconds(g->writer);
     lo_status st = generate_sample(g, inputs, n_inputs, run, run_user, err);
-    if (st == LO_OK) adapt_threads(g, seconds_now() - t0, lo_writer_seconds(g->writer) - w0);
+    if (st == LO_OK) adapt_threads(g, lo_seconds_now() - t0, lo_writer_seconds(g->writer) - w0);
     return st;
 }
 

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../util/util.h"
 #include "dump.h"
 
 typedef struct job {
@@ -44,11 +44,6 @@ struct lo_writer {
     double writing; /* seconds spent writing files, summed over the threads that did */
 };
 
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 lo_status lo_write_tensor_at(int dirfd, const char *dirpath, const char *file, lo_format format,
                              const lo_tensor_view *t, lo_error *err) {
@@ -156,9 +151,9 @@ static void help(lo_writer *w) {
     pthread_mutex_unlock(&w->mu);
     lo_status st;
     lo_error e;
-    double t0 = seconds_now();
+    double t0 = lo_seconds_now();
     run_job(w, &j, skip, &st, &e);
-    double dt = seconds_now() - t0;
+    double dt = lo_seconds_now() - t0;
     pthread_mutex_lock(&w->mu);
     w->writing += dt;
     job_done(w, &j, st, &e);
@@ -242,10 +237,10 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     }
     if (!hold) {
         pthread_mutex_unlock(&w->mu);
-        double t0 = seconds_now();
+        double t0 = lo_seconds_now();
         lo_status st = w->st ? lo_st_write(w->st, at, t, err)
                              : lo_write_tensor_at(w->dirfd, w->dirpath, file, w->format, t, err);
-        double dt = seconds_now() - t0;
+        double dt = lo_seconds_now() - t0;
         pthread_mutex_lock(&w->mu);
         w->writing += dt;
         pthread_mutex_unlock(&w->mu);

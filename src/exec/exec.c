@@ -14,6 +14,7 @@
 #include "../onnx/onnx.h"
 #include "../ops/math/fusion.h"
 #include "../ops/nn/conv.h"
+#include "../util/util.h"
 #include "exec.h"
 #include "internal.h"
 
@@ -490,12 +491,6 @@ lo_status lo_session_create(lo_model *model, const lo_session_options *given, lo
     return LO_OK;
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* Multiply-adds ×2 of the ops whose speed the profile reports. */
 static double node_flops(const lo_node *n, const lo_tensor *const *in, lo_tensor *const *out) {
     if (n->domain[0] || n->n_inputs < 2 || !in[0] || !in[1] || !out[0] || out[0]->kind != LO_KIND_TENSOR) return 0;
@@ -602,13 +597,13 @@ static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node
     if (!f->parent && f->owned[value] && t->capacity && t->dtype != LO_STRING) out.block = &block;
     lo_error sub;
     sub.message[0] = 0;
-    double t0 = f->session->profile ? now_seconds() : 0;
+    double t0 = f->session->profile ? lo_seconds_now() : 0;
     /* the observer is the caller's code: it sees the caller's OpenMP state */
     int ours = omp_get_max_threads();
     omp_set_num_threads(f->session->caller_threads);
     lo_status st = f->observer(f->user, &out, &sub);
     omp_set_num_threads(ours);
-    if (f->session->profile) f->session->observer_seconds += now_seconds() - t0;
+    if (f->session->profile) f->session->observer_seconds += lo_seconds_now() - t0;
     if (st != LO_OK) return lo_fail(f->err, st, "%s", sub.message[0] ? sub.message : "stopped by the observer");
     return LO_OK;
 }
@@ -734,10 +729,10 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
         }
     }
     bool timed = f->session->profile && !f->parent && f->session->model->ir->graph == g;
-    double t0 = timed ? now_seconds() : 0;
+    double t0 = timed ? lo_seconds_now() : 0;
     lo_status st = n->def->run(&ctx);
     if (timed) {
-        f->session->node_seconds[node_index] += now_seconds() - t0;
+        f->session->node_seconds[node_index] += lo_seconds_now() - t0;
         if (st == LO_OK) f->session->node_flops[node_index] += node_flops(n, in, out);
     }
     if (plan && plan->blk_dst[node_index]) {
@@ -858,10 +853,10 @@ static lo_status run_nodes(lo_frame *f) {
             LO_TRY(run_kernel(f, i));
             LO_TRY(run_early_constants(f, grp));
             bool timed = f->session->profile;
-            double t0 = timed ? now_seconds() : 0;
+            double t0 = timed ? lo_seconds_now() : 0;
             int fused = f->fused[plan->group[i]] = run_chain(f, grp);
             f->session->fused_links += fused;
-            if (timed) f->session->node_seconds[i] += now_seconds() - t0;
+            if (timed) f->session->node_seconds[i] += lo_seconds_now() - t0;
             if (!fused) LO_TRY(finish_node(f, i));
         } else if (role == LO_ROLE_LINK) {
             const lo_fuse_group *grp = &plan->groups[plan->group[i]];

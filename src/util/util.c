@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -34,4 +35,10 @@ static void utf8_locale_init(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.U
 locale_t lo_utf8_locale(void) {
     pthread_once(&utf8_once, utf8_locale_init);
     return utf8_locale;
+}
+
+double lo_seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

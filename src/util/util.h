@@ -1,5 +1,5 @@
 /* Small helpers more than one part of the library needs: string hashing,
- * UTF-8 decoding and the UTF-8 character-class locale. */
+ * UTF-8 decoding, the UTF-8 character-class locale and a monotonic clock. */
 #ifndef LO_UTIL_H
 #define LO_UTIL_H
 
@@ -19,5 +19,9 @@ int lo_utf8_decode(const unsigned char *s, unsigned *cp);
  * system lacks it. Created once, on first use from any thread, and kept for
  * the life of the process. */
 locale_t lo_utf8_locale(void);
+
+/* Seconds on the monotonic clock (for intervals: profiles, the writer's
+ * time, a generator's thread trial). */
+double lo_seconds_now(void);
 
 #endif
