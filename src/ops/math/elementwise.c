@@ -190,7 +190,7 @@ GENERIC_ROW(row_binary_generic, elem_binary)
  * (scalar or per-channel after collapsing), or anything else strided;
  * compiled for each vector width (elementwise: the same bits in each). */
 #define F32_BINARY_ROW(name, OUT_T, EXPR)                                                        \
-    LO_VECTOR_CLONES static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {                     \
+    LO_VECTOR_CLONES static void name(ew_loop *L, int64_t o, const int64_t *off, int64_t n) {    \
         OUT_T *y = (OUT_T *)L->out + o;                                                          \
         const float *pa = (const float *)L->in[0] + off[0];                                      \
         const float *pb = (const float *)L->in[1] + off[1];                                      \
@@ -404,20 +404,12 @@ static lo_status run_binary(lo_kernel_ctx *ctx) {
         bool per_batch = false;
         int64_t plane = rank >= 2 ? lo_numel_dims(rank - 2, dims + 2) : 0;
         bool x_full = x->rank == rank && !memcmp(x->dims, dims, (size_t)rank * sizeof dims[0]);
-        if (p->op == OP_MUL && out_type == LO_FLOAT && x_full && rank >= 3 && dims[1] % 16 == 0 &&
-            channel_gate(gate, rank, dims, &per_batch)) {
+        if (ctx->out_may_block && p->op == OP_MUL && out_type == LO_FLOAT && x_full && rank >= 3 &&
+            dims[1] % 16 == 0 && channel_gate(gate, rank, dims, &per_batch)) {
             LO_TRY(lo_output(ctx, 0, out_type, rank, dims));
-            channel_mul16(x->data, gate->data, ctx->out[0]->data, dims[0], dims[1], plane, per_batch, thread_count(ctx));
-            if (ctx->out_may_block) {
-                ctx->out_blocked = true;
-                return LO_OK;
-            }
-            lo_tensor *y = ctx->out[0];
-            float *tmp = malloc((size_t)lo_numel(y) * sizeof(float) + 1);
-            if (!tmp) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
-            lo_unblock16(dims[0], dims[1], plane, y->data, tmp);
-            memcpy(y->data, tmp, (size_t)lo_numel(y) * sizeof(float));
-            free(tmp);
+            channel_mul16(x->data, gate->data, ctx->out[0]->data, dims[0], dims[1], plane, per_batch,
+                          thread_count(ctx));
+            ctx->out_blocked = true;
             return LO_OK;
         }
         /* anything else: NCHW first (x is float32 and nCx16c: the Conv wrote it) */
@@ -529,10 +521,9 @@ static double unary_f64(ew_op op, double x, const ew_params *p) {
 }
 #undef T
 
-
 #define T float
 #define X(name, expr)                                                                            \
-    LO_VECTOR_CLONES static void row32_##name(const float *xs, float *ys, int64_t n, const ew_params *p) {        \
+    LO_VECTOR_CLONES static void row32_##name(const float *xs, float *ys, int64_t n, const ew_params *p) { \
         _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                    \
             float x = xs[i];                                                                     \
             ys[i] = (expr);                                                                      \
@@ -1053,10 +1044,11 @@ LO_VECTOR_CLONES static void chain_binary(ew_op op, const float *a, int sa, cons
 }
 
 /* Links a chain evaluates in one pass: from link l, FUSED_SILU covers l and
- * l + 1, FUSED_GELU l to l + 4 (their constants in c). */
+ * l + 1, FUSED_GELU l to l + 4; x is in chain slot `in`, GELU's constants in
+ * c. */
 enum { FUSED_NONE, FUSED_SILU, FUSED_GELU };
 typedef struct chain_fused {
-    int kind;
+    int kind, in;
     bool divide;
     float c[3];
 } chain_fused;
@@ -1073,15 +1065,14 @@ static void chain_block(const lo_ew_link *links, int n, const chain_operand (*op
     for (int l = 0; l < n; l++) {
         const lo_ew_link *k = &links[l];
         const ew_params *p = k->node->params;
-        if (fused[l].kind == FUSED_SILU) {
-            row32_silu(slot[k->slot[0]], l + 1 == n - 1 ? y + i0 : slot[l + 2], len);
+        const chain_fused *f = &fused[l];
+        if (f->kind == FUSED_SILU) {
+            row32_silu(slot[f->in], l + 1 == n - 1 ? y + i0 : slot[l + 2], len);
             l++;
             continue;
         }
-        if (fused[l].kind == FUSED_GELU) {
-            const chain_fused *f = &fused[l];
-            row32_gelu_erf(slot[k->slot[0] >= 0 ? k->slot[0] : k->slot[1]], l + 4 == n - 1 ? y + i0 : slot[l + 5], len, f->divide, f->c[0], f->c[1],
-                           f->c[2]);
+        if (f->kind == FUSED_GELU) {
+            row32_gelu_erf(slot[f->in], l + 4 == n - 1 ? y + i0 : slot[l + 5], len, f->divide, f->c[0], f->c[1], f->c[2]);
             l += 4;
             continue;
         }
@@ -1154,14 +1145,15 @@ static void find_fused(const lo_ew_link *links, int n, const chain_operand (*ops
             const lo_ew_link *m = &links[l + 1];
             if (((m->slot[0] == a && m->slot[1] == l + 1) || (m->slot[0] == l + 1 && m->slot[1] == a)) &&
                 !slot_read_from(links, n, l + 2, l + 1)) {
-                fused[l].kind = FUSED_SILU;
+                fused[l] = (chain_fused){.kind = FUSED_SILU, .in = a};
                 l += 1;
                 continue;
             }
         }
-        chain_fused g = {.kind = FUSED_GELU, .divide = is_binary_link(k, OP_DIV)};
         if (k->n_in == 2 && a < 0) a = k->slot[1]; /* Mul(constant, x) */
-        if (l + 4 < n && a >= 0 && (g.divide || is_binary_link(k, OP_MUL)) && slot_and_scalar(k, ops[l], a, g.divide, &g.c[0]) &&
+        chain_fused g = {.kind = FUSED_GELU, .in = a, .divide = is_binary_link(k, OP_DIV)};
+        if (l + 4 < n && a >= 0 && (g.divide || is_binary_link(k, OP_MUL)) &&
+            slot_and_scalar(k, ops[l], a, g.divide, &g.c[0]) &&
             links[l + 1].node->def->run == run_unary && link_op(&links[l + 1]) == OP_ERF && links[l + 1].slot[0] == l + 1 &&
             is_binary_link(&links[l + 2], OP_ADD) && slot_and_scalar(&links[l + 2], ops[l + 2], l + 2, false, &g.c[1]) &&
             is_binary_link(&links[l + 3], OP_MUL) &&
