@@ -181,6 +181,36 @@ def dynamic_raw_input_needs_shape():
     assert np.array_equal(r, np.maximum(np.load(fx("x.npy")), 0).ravel())
 
 
+
+@test
+def manifest_follows_each_sample_of_a_list():
+    """The index after every sample: samples of the same shapes only count
+    up (the manifest is rewritten from the last one's text), a later sample
+    of a new shape gives its shape, and both files always parse as what a
+    fresh dump of the same samples would hold."""
+    d = fresh("dynlist")
+    xs = [np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5, np.ones((2, 3), np.float32),
+          np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3), -np.ones((2, 3), np.float32)]
+    lst = os.path.join(WORK, "dynlist.txt")
+    with open(lst, "w") as f:
+        for k, x in enumerate(xs):
+            np.save(os.path.join(WORK, "dynlist_%d.npy" % k), x)
+            f.write(os.path.join(WORK, "dynlist_%d.npy" % k) + "\n")
+    for n in range(1, len(xs) + 1):
+        with open(lst + ".head", "w") as f:
+            f.writelines(open(lst).readlines()[:n])
+        run("generate", fx("dynamic.onnx"), "--input-list", lst + ".head", "-o", d, "--overwrite", "-q")
+        m = json.load(open(os.path.join(d, "manifest.json")))
+        order = json.load(open(os.path.join(d, "layer_output_name_order.json")))
+        assert m["samples"] == n, m["samples"]
+        assert order == {"layer_output_names": ["x", "r"]}, order
+        shapes = {t["name"]: t["shape"] for t in m["tensors"]}
+        assert shapes == {"x": list(xs[n - 1].shape), "r": list(xs[n - 1].shape)}, (n, shapes)
+        for k in range(n):
+            r = np.fromfile(os.path.join(d, "outputs", "layer_outputs_%d" % k, "r.raw"), np.float32)
+            assert np.array_equal(r, np.maximum(xs[k], 0).ravel()), k
+        check_no_partial(d)
+
 @test
 def many_samples_with_the_default_threads():
     """A list of 9 samples with the default thread count: a run that spends
