@@ -525,6 +525,23 @@ void lo_session_free(lo_session *s) {
     free(s);
 }
 
+/* Whether value v is held blocked in bytes that differ from NCHW's (a
+ * plane of one element, [N, C, 1, 1], is the same bytes either way). */
+static bool held_blocked(const lo_frame *f, int v) {
+    if (!f->vblocked || v < 0 || !f->vblocked[v]) return false;
+    const lo_tensor *t = &f->vals[v];
+    return t->kind == LO_KIND_TENSOR && t->rank >= 3 && lo_numel_dims(t->rank - 2, t->dims + 2) > 1;
+}
+
+/* An NCHW copy of t, held in nCx16c. */
+static bool unblocked_copy(const lo_tensor *t, lo_tensor *plain) {
+    *plain = *t;
+    plain->data = malloc(t->nbytes + 1);
+    if (!plain->data) return false;
+    lo_unblock16(t->dims[0], t->dims[1], lo_numel_dims(t->rank - 2, t->dims + 2), t->data, plain->data);
+    return true;
+}
+
 static void view_of(const lo_tensor *t, const char *name, lo_tensor_view *v) {
     v->name = name;
     v->dtype = t->dtype;
@@ -590,11 +607,11 @@ static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node
     out.nested = nested;
     out.is_graph_input = producer == NULL && g->values[value].kind == LO_VALUE_INPUT;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
-    view_of(t, out.name, &out.tensor);
     /* Only top-level blocks of the run loop's own can outlive the call:
      * those are freed through tensor_release, which respects holds. */
     lo_block block = {f->session, t->data};
     if (!f->parent && f->owned[value] && t->capacity && t->dtype != LO_STRING) out.block = &block;
+    view_of(t, out.name, &out.tensor);
     lo_error sub;
     sub.message[0] = 0;
     double t0 = f->session->profile ? lo_seconds_now() : 0;
@@ -611,6 +628,7 @@ static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node
 static void release(lo_frame *f, int v) {
     if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
     f->owned[v] = false;
+    if (f->vblocked) f->vblocked[v] = false;
     memset(&f->vals[v], 0, sizeof f->vals[v]);
 }
 
@@ -634,13 +652,75 @@ static lo_status frame_init(lo_frame *f, const lo_graph *g, lo_error *err) {
 
 static void frame_free(lo_frame *f) {
     free(f->fused);
-    free(f->blocked);
+    free(f->vblocked);
     if (f->vals)
         for (int v = 0; v < f->graph->n_values; v++)
             if (f->owned[v]) tensor_release(f->session, &f->vals[v]);
     free(f->vals);
     free(f->owned);
     free(f->remaining);
+}
+
+static bool is_std_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
+
+/* How node n reads its inputs held blocked (the plan's vblk; each run's
+ * vblocked): a Conv its X, average pooling its input, as they are (the
+ * kernel told by in_blocked); an elementwise node whose other operands are
+ * single values or blocked alike leaves its output blocked too, the kernel
+ * unaware (*ew_blocked); a Mul with a per-channel gate on the other side
+ * scales the blocks (in_blocked, blocked_arg). Anything else reads NCHW
+ * copies, made here into *plain (freed by the caller). false: out of
+ * memory. */
+static bool blocked_inputs(lo_frame *f, const lo_node *n, const lo_tensor **in, lo_kernel_ctx *ctx,
+                           bool *ew_blocked, lo_tensor **plain) {
+    int blocked = 0, other = 0, first = -1;
+    bool alike = true;
+    const lo_tensor *ref = NULL;
+    for (int k = 0; k < n->n_inputs; k++) {
+        int v = n->inputs[k];
+        if (v < 0 || !in[k]) continue;
+        if (held_blocked(f, v)) {
+            blocked++;
+            if (first < 0) first = k;
+            if (ref && (ref->rank != in[k]->rank || memcmp(ref->dims, in[k]->dims, (size_t)ref->rank * sizeof ref->dims[0])))
+                alike = false;
+            ref = in[k];
+        } else if (!(in[k]->kind == LO_KIND_TENSOR && lo_numel(in[k]) == 1)) {
+            other++;
+        }
+    }
+    if (!blocked) return true;
+    /* single values of a higher rank would widen the output's shape */
+    for (int k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k] >= 0 && in[k] && !held_blocked(f, n->inputs[k]) && in[k]->rank > ref->rank) alike = false;
+    if (is_std_op(n, "Conv") && blocked == 1 && first == 0) {
+        ctx->in_blocked = true;
+        ctx->blocked_arg = 0;
+        return true;
+    }
+    if (is_std_op(n, "GlobalAveragePool") && first == 0) {
+        ctx->in_blocked = true;
+        ctx->blocked_arg = 0;
+        return true;
+    }
+    if (ctx->out_may_block && lo_ew_fusable(n) && other == 0 && alike && ref->dtype == LO_FLOAT) {
+        *ew_blocked = true;
+        return true;
+    }
+    if (is_std_op(n, "Mul") && n->n_inputs == 2 && blocked == 1 && other == 1) {
+        ctx->in_blocked = true;
+        ctx->blocked_arg = first;
+        return true;
+    }
+    *plain = calloc((size_t)n->n_inputs, sizeof **plain);
+    if (!*plain) return false;
+    for (int k = 0; k < n->n_inputs; k++) {
+        if (n->inputs[k] < 0 || !in[k] || !held_blocked(f, n->inputs[k])) continue;
+        if (!unblocked_copy(in[k], &(*plain)[k])) return false;
+        in[k] = &(*plain)[k];
+    }
+    ctx->out_may_block = false;
+    return true;
 }
 
 /* Runs one node's kernel on f->vals (run_node's first half). */
@@ -697,6 +777,8 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
     };
     const lo_plan *plan = f->plan;
     int donor = -1;
+    bool ew_blocked = false;
+    lo_tensor *plain = NULL;
     if (plan) {
         for (int k = 0; k < 2; k++) {
             int t = plan->fold[node_index][k];
@@ -711,18 +793,17 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
             ctx.n_fold_perm[k] = ctx.fold_perm[k] && np <= LO_MAX_RANK ? (int)np : 0;
             if (!ctx.fold_perm[k] || np > LO_MAX_RANK) ctx.fold_perm[k] = reversed;
         }
-        ctx.out_may_block = plan->blk_dst[node_index];
-        ctx.in_blocked = plan->blk_src[node_index] >= 0 && f->blocked[plan->blk_src[node_index]];
-        if (ctx.in_blocked) {
-            /* the value the blocked producer left: its chain's result, if any */
-            int a = plan->blk_src[node_index];
-            int bv = plan->role[a] == LO_ROLE_HEAD ? plan->groups[plan->group[a]].values[plan->groups[plan->group[a]].n_links]
-                                                   : g->nodes[a].outputs[0];
-            for (int k = n->n_inputs - 1; k >= 0; k--)
-                if (n->inputs[k] == bv) ctx.blocked_arg = k;
+        int vo = n->n_outputs == 1 ? n->outputs[0] : -1;
+        ctx.out_may_block = vo >= 0 && plan->vblk[vo];
+        if (!blocked_inputs(f, n, in, &ctx, &ew_blocked, &plain)) {
+            for (int k = 0; plain && k < n->n_inputs; k++) free(plain[k].data);
+            free(plain);
+            if (in != in_buf) free(in);
+            if (out != out_buf) free(out);
+            return lo_fail(err, LO_ERR_NOMEM, "out of memory");
         }
         int v = n->n_inputs ? n->inputs[0] : -1;
-        if (plan->donor[node_index] && v >= 0 && f->owned[v] && f->remaining[v] == 1 && f->vals[v].capacity &&
+        if (plan->donor[node_index] && v >= 0 && !f->vblocked[v] && f->owned[v] && f->remaining[v] == 1 && f->vals[v].capacity &&
             f->vals[v].kind == LO_KIND_TENSOR && f->vals[v].data) {
             ctx.donor = &f->vals[v];
             donor = v;
@@ -735,9 +816,14 @@ static lo_status run_kernel(lo_frame *f, int node_index) {
         f->session->node_seconds[node_index] += lo_seconds_now() - t0;
         if (st == LO_OK) f->session->node_flops[node_index] += node_flops(n, in, out);
     }
-    if (plan && plan->blk_dst[node_index]) {
-        f->blocked[node_index] = st == LO_OK && ctx.out_blocked;
-        f->session->blocked_passes += f->blocked[node_index];
+    if (plain) {
+        for (int k = 0; k < n->n_inputs; k++) free(plain[k].data);
+        free(plain);
+    }
+    if (plan && n->n_outputs == 1 && n->outputs[0] >= 0) {
+        bool b = st == LO_OK && (ew_blocked || (ctx.out_may_block && ctx.out_blocked));
+        f->vblocked[n->outputs[0]] = b;
+        f->session->blocked_passes += b;
     }
     if (donor >= 0 && ctx.donor_taken) {
         f->owned[donor] = false; /* the block is the output's now */
@@ -808,6 +894,18 @@ static int run_chain(lo_frame *f, const lo_fuse_group *grp) {
     }
     int n = grp->n_links;
     while (n > 0 && !lo_ew_chain_fits(links, n, x->dtype, x->rank, x->dims)) n--;
+    /* over a blocked head output only single values may join in, and a
+     * blocked operand joins no chain: the links from there run by
+     * themselves, each taking its inputs as it can */
+    bool x_blocked = held_blocked(f, v0);
+    for (int l = 0; l < n; l++)
+        for (int i = 0; i < links[l].n_in; i++) {
+            const lo_tensor *e = links[l].ext[i];
+            if (!e) continue;
+            bool e_blocked = held_blocked(f, g->nodes[grp->link[l]].inputs[i]);
+            bool alike = e_blocked && e->rank == x->rank && !memcmp(e->dims, x->dims, (size_t)x->rank * sizeof x->dims[0]);
+            if (x_blocked ? !(lo_numel(e) == 1 || alike) : e_blocked) n = l;
+        }
     if (n == 0) return 0;
     lo_kernel_ctx ctx = {.err = f->err, .frame = f, .threads = f->session->threads, .kernels = f->session->kernels};
     if (!lo_ew_chain_run(&ctx, links, n, x->data, x->rank, x->dims, x->data)) return 0;
@@ -816,6 +914,10 @@ static int run_chain(lo_frame *f, const lo_fuse_group *grp) {
     f->owned[vf] = true;
     memset(x, 0, sizeof *x);
     f->owned[v0] = false;
+    if (f->vblocked) {
+        f->vblocked[vf] = f->vblocked[v0];
+        f->vblocked[v0] = false;
+    }
     return n;
 }
 
@@ -1002,7 +1104,7 @@ static lo_status run_graph(lo_session *s, const lo_tensor *inputs, lo_observer_f
         lo_plan *plan = &s->plans[observer ? 0 : 1];
         if (!plan->built) st = lo_plan_build(s, plan, observer != NULL, err);
         if (st == LO_OK && (!(f.fused = calloc((size_t)plan->n_groups + 1, sizeof *f.fused)) ||
-                            !(f.blocked = calloc((size_t)g->n_nodes + 1, sizeof *f.blocked))))
+                            !(f.vblocked = calloc((size_t)g->n_values + 1, sizeof *f.vblocked))))
             st = lo_fail(err, LO_ERR_NOMEM, "out of memory");
         if (st == LO_OK) f.plan = plan;
     }

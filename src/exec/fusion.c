@@ -16,8 +16,8 @@
  *   order of saved tensors does not change;
  * - let MatMul read an operand through the Transpose that made it (K^T in
  *   attention), which then never runs;
- * - let a Conv hand its output to the Convs that read it in oneDNN's blocked
- *   layout, and a squeeze-excitation's pooling and gate Mul work on it so
+ * - hold a Conv's output in oneDNN's blocked layout up to the Convs that
+ *   read it, through the elementwise nodes, pooling and gate Muls between
  *   (plan_blocked; docs/ARCHITECTURE.md, "The run plan").
  * Independently of what is saved, a Reshape-like node that is the last
  * reader of its input takes the input's block instead of copying it.
@@ -31,8 +31,7 @@ void lo_plan_free(lo_plan *p) {
     free(p->donor);
     free(p->alias);
     free(p->groups);
-    free(p->blk_dst);
-    free(p->blk_src);
+    free(p->vblk);
     memset(p, 0, sizeof *p);
 }
 
@@ -199,94 +198,131 @@ static bool single_value(const lo_graph *g, int v) {
     return a->type == LO_ATTR_FLOAT || a->type == LO_ATTR_INT;
 }
 
-/* Whether every reader of v is a Conv (not a chain link) reading it as X
- * only, and there is at least one. */
-static bool read_as_x_by_convs(const lo_graph *g, const lo_plan *p, const reader_index *ri, int v) {
-    int x_reads = 0;
-    for (int j = ri->start[v]; j < ri->start[v + 1]; j++) {
-        const lo_node *m = &g->nodes[ri->nodes[j]];
-        if (!is_op(m, "Conv") || has_subgraph(m) || p->role[ri->nodes[j]] == LO_ROLE_LINK) return false;
-        for (int k = 0; k < m->n_inputs; k++) {
-            if (m->inputs[k] != v) continue;
-            if (k != 0) return false;
-            x_reads++;
-        }
-    }
-    return x_reads > 0 && x_reads == g->values[v].n_readers;
+/* ---- values held blocked ------------------------------------------------------ */
+/* A Conv's output in oneDNN's nCx16c layout is turned back to NCHW only
+ * where something needs NCHW: the next Conv reads it blocked, and so do the
+ * nodes between that do not care where a channel's values lie (an
+ * elementwise node whose operands are all blocked alike or single values:
+ * Relu, Clip, SiLU's Sigmoid and Mul, a residual Add), average pooling (the
+ * same lanes as NCHW's row sums) and a squeeze-excitation's per-channel
+ * gate Mul. Only values nobody sees are so held: no saved tensor, graph
+ * output or encoded tensor. (Saving one would cost the writer a pass to put
+ * it in NCHW order, measured to cost what the reorders it spares do: every
+ * saved value needs one transposition either way.) Whether a value is
+ * blocked in a run is decided as it is made (a Conv blocks only where its
+ * kernels do; exec.c). */
+
+/* Whether value v may be held blocked at all, whoever reads it. */
+static bool may_hold_blocked(const lo_session *s, const lo_graph *g, int v, bool observing) {
+    const lo_value *val = &g->values[v];
+    if (val->kind != LO_VALUE_NODE || val->is_graph_output || val->producer < 0 || val->in_function) return false;
+    const lo_quant *q = s->model->quant;
+    if (q && (lo_quant_find(q, g, v) || lo_quant_hidden(q, g, v))) return false;
+    return value_unseen(s, g, v, observing);
 }
 
-/* The value Conv a leaves for its readers, and whether it may be held
- * blocked: unseen, and so are its chain's values; the chain's other
- * operands single values (indifferent to the layout). -1 when not. */
-static int blockable_result(const lo_session *s, const lo_graph *g, const lo_plan *p, int a, bool observing) {
-    const lo_node *na = &g->nodes[a];
-    if (!is_op(na, "Conv") || na->n_outputs != 1 || na->outputs[0] < 0 || has_subgraph(na)) return -1;
-    if (p->role[a] != LO_ROLE_NONE && p->role[a] != LO_ROLE_HEAD) return -1;
-    int v = na->outputs[0];
-    if (!value_unseen(s, g, v, observing)) return -1;
-    if (p->role[a] == LO_ROLE_HEAD) {
-        const lo_fuse_group *grp = &p->groups[p->group[a]];
-        for (int l = 0; l < grp->n_links; l++) {
-            const lo_node *m = &g->nodes[grp->link[l]];
-            for (int j = 0; j < m->n_inputs; j++)
-                if (grp->slot[l][j] == -1 && !single_value(g, m->inputs[j])) return -1;
-        }
-        v = grp->values[grp->n_links];
-        if (!value_unseen(s, g, v, observing)) return -1;
+/* An elementwise node indifferent to the layout when its operands are
+ * blocked alike or single values. */
+static bool layout_free(const lo_node *m) { return lo_ew_fusable(m) && m->outputs[0] >= 0 && !has_subgraph(m); }
+
+/* Whether node a's group (a is its head or a link) may evaluate over
+ * blocked values as a whole: what its links read from outside is single
+ * values or values held blocked too (a residual Add's other branch, a
+ * gate's feature map; were one in NCHW, the chain would mix layouts). */
+static bool unit_group(const lo_graph *g, const lo_plan *p, int a) {
+    const lo_fuse_group *grp = &p->groups[p->group[a]];
+    for (int l = 0; l < grp->n_links; l++) {
+        const lo_node *m = &g->nodes[grp->link[l]];
+        for (int j = 0; j < m->n_inputs; j++)
+            if (grp->slot[l][j] == -1 && !single_value(g, m->inputs[j]) && !p->vblk[m->inputs[j]]) return false;
     }
-    return v;
+    return true;
 }
 
-/* Whether node r is the last link of its chain: the gate's Mul, planned
- * into the gate's chain (Conv, Sigmoid, Mul), which widens the chain's
- * [N, C, 1, 1] to the feature map's shape and so runs by itself at its
- * place (were the map [N, C, 1, 1] too, the two layouts would coincide). */
-static bool widening_last_link(const lo_plan *p, int r) {
-    if (p->role[r] != LO_ROLE_LINK) return false;
-    const lo_fuse_group *grp = &p->groups[p->group[r]];
-    return grp->link[grp->n_links - 1] == r;
+/* The value node a's group leaves: its last link's output. */
+static int group_result(const lo_plan *p, int a) {
+    const lo_fuse_group *grp = &p->groups[p->group[a]];
+    return grp->values[grp->n_links];
 }
 
-/* A squeeze-excitation (EfficientNet, MobileNetV3): Conv a's result v is
- * read by one GlobalAveragePool and by one Mul with a per-channel gate,
- * whose unseen product only Convs read as X. Then v and the product stay
- * blocked: the pooling sums the blocked channels in the same order as
- * NCHW's, the Mul scales them in place (both fall back to NCHW at run time
- * when the shapes are not the expected ones). */
-static void plan_squeeze_excitation(const lo_session *s, const lo_graph *g, lo_plan *p, const reader_index *ri,
-                                    bool observing, int a) {
-    if (p->blk_dst[a]) return;
-    int v = blockable_result(s, g, p, a, observing);
-    if (v < 0 || g->values[v].n_readers != 2 || ri->start[v + 1] - ri->start[v] != 2) return;
-    int pool = -1, mul = -1;
-    for (int j = ri->start[v]; j < ri->start[v + 1]; j++) {
-        int r = ri->nodes[j];
-        const lo_node *m = &g->nodes[r];
-        if (has_subgraph(m) || m->n_outputs != 1 || m->outputs[0] < 0) return;
-        if (is_op(m, "GlobalAveragePool") && m->n_inputs == 1 && p->role[r] == LO_ROLE_NONE) pool = r;
-        else if (is_op(m, "Mul") && m->n_inputs == 2 && (m->inputs[0] == v) != (m->inputs[1] == v) &&
-                 (p->role[r] == LO_ROLE_NONE || widening_last_link(p, r))) mul = r;
+static bool blockable_op(const lo_node *m) {
+    return m->n_outputs == 1 && m->outputs[0] >= 0 && !has_subgraph(m) &&
+           (is_op(m, "Conv") || layout_free(m) || is_op(m, "Mul"));
+}
+
+/* Whether node a (run by its own kernel) can leave its output blocked,
+ * its inputs as vblk holds them: a Conv always may; an elementwise node
+ * when its operands are blocked alike or single values; a Mul with one
+ * blocked side (the other a per-channel gate, checked as it runs). */
+static bool makes_blocked(const lo_graph *g, const lo_plan *p, int a) {
+    const lo_node *m = &g->nodes[a];
+    if (is_op(m, "Conv")) return true;
+    int blocked = 0, other = 0;
+    for (int k = 0; k < m->n_inputs; k++) {
+        int v = m->inputs[k];
+        if (v < 0 || single_value(g, v)) continue;
+        if (p->vblk[v]) blocked++;
+        else other++;
     }
-    if (pool < 0 || mul < 0) return;
-    int u = g->nodes[mul].outputs[0];
-    if (!value_unseen(s, g, u, observing) || !read_as_x_by_convs(g, p, ri, u)) return;
-    p->blk_dst[a] = true;
-    p->blk_src[pool] = a;
-    p->blk_src[mul] = a;
-    p->blk_dst[mul] = true;
-    for (int j = ri->start[u]; j < ri->start[u + 1]; j++) p->blk_src[ri->nodes[j]] = mul;
+    return blocked > 0 && (other == 0 || (is_op(m, "Mul") && m->n_inputs == 2 && other == 1));
+}
+
+/* Whether node r can read value v blocked, under the current vblk. */
+static bool takes_blocked(const lo_graph *g, const lo_plan *p, int r, int v) {
+    const lo_node *m = &g->nodes[r];
+    if (!blockable_op(m) && !is_op(m, "GlobalAveragePool")) return false;
+    int role = p->role[r];
+    if (role == LO_ROLE_LINK) return unit_group(g, p, r) && p->vblk[group_result(p, r)];
+    if (role != LO_ROLE_NONE && role != LO_ROLE_HEAD) return false;
+    if (is_op(m, "Conv")) {
+        for (int k = 1; k < m->n_inputs; k++)
+            if (m->inputs[k] == v) return false;
+        return true;
+    }
+    if (is_op(m, "GlobalAveragePool")) return m->n_inputs == 1;
+    if (role == LO_ROLE_HEAD) return unit_group(g, p, r) && p->vblk[group_result(p, r)];
+    return p->vblk[m->outputs[0]];
+}
+
+/* Whether vblk[v] still holds: its maker can make it blocked and each of
+ * its readers can take it so. */
+static bool stays_blocked(const lo_graph *g, const lo_plan *p, const reader_index *ri, int v) {
+    int a = g->values[v].producer;
+    bool ok;
+    if (p->role[a] == LO_ROLE_NONE) ok = makes_blocked(g, p, a);
+    else if (p->role[a] == LO_ROLE_LINK && group_result(p, a) == v)
+        ok = unit_group(g, p, a) && makes_blocked(g, p, p->groups[p->group[a]].head);
+    else ok = false;
+    int takers = 0;
+    for (int j = ri->start[v]; j < ri->start[v + 1] && ok; j++, takers++) ok = takes_blocked(g, p, ri->nodes[j], v);
+    return ok && takers == g->values[v].n_readers;
 }
 
 static void plan_blocked(const lo_session *s, const lo_graph *g, lo_plan *p, const reader_index *ri,
                          bool observing) {
-    for (int i = 0; i < g->n_nodes; i++) p->blk_src[i] = -1;
+    /* every value that might, then away with those that cannot until none
+     * changes: a value goes when a reader cannot take it blocked, or when
+     * its maker can no longer make it so */
     for (int a = 0; a < g->n_nodes; a++) {
-        int v = blockable_result(s, g, p, a, observing);
-        if (v < 0 || !read_as_x_by_convs(g, p, ri, v)) continue;
-        p->blk_dst[a] = true;
-        for (int j = ri->start[v]; j < ri->start[v + 1]; j++) p->blk_src[ri->nodes[j]] = a;
+        const lo_node *m = &g->nodes[a];
+        if (!blockable_op(m) || (p->role[a] != LO_ROLE_NONE && p->role[a] != LO_ROLE_HEAD)) continue;
+        int out = p->role[a] == LO_ROLE_HEAD ? group_result(p, a) : m->outputs[0];
+        if (may_hold_blocked(s, g, out, observing)) p->vblk[out] = true;
     }
-    for (int a = 0; a < g->n_nodes; a++) plan_squeeze_excitation(s, g, p, ri, observing, a);
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int v = 0; v < g->n_values; v++)
+            if (p->vblk[v] && !stays_blocked(g, p, ri, v)) {
+                p->vblk[v] = false;
+                changed = true;
+            }
+    }
+    /* a whole group's inner values are blocked with its result */
+    for (int k = 0; k < p->n_groups; k++) {
+        const lo_fuse_group *grp = &p->groups[k];
+        if (!unit_group(g, p, grp->head) || !p->vblk[grp->values[grp->n_links]]) continue;
+        for (int j = 0; j < grp->n_links; j++) p->vblk[grp->values[j]] = true;
+    }
 }
 
 lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_error *err) {
@@ -299,11 +335,10 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
     p->donor = calloc((size_t)nn + 1, sizeof *p->donor);
     p->alias = calloc((size_t)nn + 1, sizeof *p->alias);
     p->groups = calloc((size_t)nn + 1, sizeof *p->groups);
-    p->blk_dst = calloc((size_t)nn + 1, sizeof *p->blk_dst);
-    p->blk_src = malloc(((size_t)nn + 1) * sizeof *p->blk_src);
+    p->vblk = calloc((size_t)g->n_values + 1, sizeof *p->vblk);
     reader_index ri;
-    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups || !p->blk_dst ||
-        !p->blk_src || !reader_index_build(g, &ri)) {
+    if (!pos || !p->role || !p->group || !p->fold || !p->donor || !p->alias || !p->groups || !p->vblk ||
+        !reader_index_build(g, &ri)) {
         free(pos);
         lo_plan_free(p);
         return lo_fail(err, LO_ERR_NOMEM, "out of memory planning fusion");

@@ -59,16 +59,12 @@ typedef struct lo_plan {
     bool *alias;         /* per node: an Identity of a weight or input, output unseen */
     int n_groups;
     lo_fuse_group *groups;
-    /* Convolutions chained through a tensor nobody else sees may pass it in
-     * oneDNN's blocked layout (nChw16c) instead of converting it back to
-     * NCHW and forth again: per node, blk_dst marks a Conv whose output (or
-     * its fused chain's result: elementwise links whose other operands are
-     * single values, indifferent to the layout) is read only as X by Convs,
-     * or by a squeeze-excitation's GlobalAveragePool and gate Mul (the Mul
-     * then blk_dst too, its product read only as X by Convs); blk_src
-     * names, for such a reader, that producer (-1: none). */
-    bool *blk_dst;
-    int *blk_src;
+    /* Per value: may be held in oneDNN's blocked layout (nCx16c) instead of
+     * NCHW, from the Conv that makes it to the Convs that read it, through
+     * the nodes between that take it so (fusion.c, "values held blocked";
+     * docs/ARCHITECTURE.md, "The run plan"). Whether it is, each run
+     * decides as it makes it (lo_frame.vblocked). */
+    bool *vblk;
 } lo_plan;
 
 struct lo_block {
@@ -140,7 +136,7 @@ typedef struct lo_frame {
     void *after_user;
     const lo_plan *plan; /* fusion in this frame; NULL for none */
     int *fused;          /* per plan group: how many of its links this run fused (0: none) */
-    bool *blocked;       /* per node: a blk_dst Conv wrote its output blocked this run */
+    bool *vblocked;      /* per value: held blocked (nCx16c) in this run */
 } lo_frame;
 
 #endif

@@ -60,11 +60,11 @@ typedef struct lo_kernel_ctx {
      * (donor_taken set) when the sizes match, so the kernel copies nothing. */
     lo_tensor *donor;
     bool donor_taken;
-    /* Conv, and the pooling and channel Mul of a squeeze-excitation
-     * (lo_plan's blk_dst/blk_src): in_blocked says an input arrives in
-     * oneDNN's nChw16c layout; out_may_block lets the kernel write its output so,
-     * which it reports in out_blocked. blocked_arg: which input is (X for
-     * Conv and pooling; the Mul's either). */
+    /* Conv, GlobalAveragePool and a Mul by a per-channel gate, where the
+     * run loop holds a value in oneDNN's nCx16c layout (lo_plan's vblk):
+     * in_blocked says input blocked_arg arrives so (X for Conv and
+     * pooling; the Mul's either); out_may_block lets a Conv or that Mul
+     * write its output so, which it reports in out_blocked. */
     bool in_blocked, out_may_block, out_blocked;
     int blocked_arg;
 } lo_kernel_ctx;

@@ -193,7 +193,64 @@ case("squeeze_excitation", model("se", [
     {"x": rand(2, 16, 14, 14, scale=2.0), "sp": rand(2, 1, 7, 7)}, ["p", "s3"], (6, 0, 0))
 # e3, d3 and m (the first block), y1, f2, f3 and m2 (the second), y2 and g2
 # (the third, whose Mul falls back)
-BLOCKED_MIN = {"conv_activations": 2, "clip_late_constants": 2, "conv_blocked": 9, "squeeze_excitation": 9}
+
+# Elementwise nodes between Convs on blocked values: chains whose Add reads
+# the other branch blocked (a residual block's identity, a Mul by a single
+# value, a 1-D pair), a Sigmoid and a Sub of it, pooling of a blocked Sub;
+# nodes that run by themselves on blocked operands (an Add of two Conv
+# outputs each read again elsewhere, a Sigmoid of it); an Add of a graph
+# input (NCHW) keeps its Conv in NCHW; 24 channels mixed in (no 16-channel
+# blocks: that Add reads NCHW); in `some` two of the blocked values are
+# saved, so they must stay NCHW
+case("elementwise_blocked", model("ew_blk", [
+    N("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]),
+    N("Relu", ["c0"], ["r0"]),
+    N("Conv", ["r0", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+    N("Relu", ["c1"], ["r1"]),
+    N("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+    N("Add", ["c2", "r0"], ["a2"]),
+    N("Relu", ["a2"], ["r2"]),
+    N("Conv", ["r2", "w3"], ["c3"]),
+    N("Mul", ["c3", "half"], ["m3"]),
+    N("Conv", ["r2", "w3b"], ["c3b"]),
+    N("Add", ["m3", "c3b"], ["a3"]),
+    N("Sigmoid", ["a3"], ["s3"]),
+    N("Sub", ["a3", "s3"], ["t3"]),
+    N("Conv", ["t3", "w4"], ["y"]),
+    N("GlobalAveragePool", ["t3"], ["yp"]),
+    N("Conv", ["r2", "w5"], ["c5"]),
+    N("Add", ["c5", "xin"], ["y5"]),
+    N("Conv", ["r2", "w6"], ["c6"]),
+    N("Relu", ["c6"], ["r6"]),
+    N("Conv", ["r6", "w7"], ["c7"]),
+    N("Add", ["c7", "r6"], ["y7"]),
+    N("Conv", ["z", "v0"], ["z0"], pads=[1, 1]),
+    N("Conv", ["z", "v1"], ["z1"], pads=[1, 1]),
+    N("Add", ["z0", "z1"], ["z2"]),
+    N("Clip", ["z2", "lo", "hi"], ["z3"]),
+    N("Conv", ["z3", "v2"], ["yz"]),
+    N("Conv", ["r2", "w8"], ["c8"]),
+    N("Conv", ["r2", "w9"], ["c9"]),
+    N("Add", ["c8", "c9"], ["a8"]),
+    N("Conv", ["c8", "w10"], ["y8"]),
+    N("Conv", ["c9", "w10"], ["y9"]),
+    N("Conv", ["a8", "w10"], ["y10"]),
+    N("Sigmoid", ["a8"], ["sg"]),
+    N("Conv", ["sg", "w10"], ["y11"]),
+], [("x", [2, 16, 10, 10]), ("xin", [2, 16, 10, 10]), ("z", [1, 16, 20])],
+    ["y", "yp", "y5", "y7", "yz", "y8", "y9", "y10", "y11"], [
+    init("w8", rand(32, 32, 1, 1, scale=0.177)), init("w9", rand(32, 32, 1, 1, scale=0.177)),
+    init("w10", rand(16, 32, 1, 1, scale=0.177)),
+    init("w0", rand(32, 16, 3, 3, scale=0.083)), init("w1", rand(32, 32, 3, 3, scale=0.059)),
+    init("w2", rand(32, 32, 3, 3, scale=0.059)), init("w3", rand(32, 32, 1, 1, scale=0.177)),
+    init("half", 0.5), init("w3b", rand(32, 32, 1, 1, scale=0.177)), init("w4", rand(16, 32, 1, 1, scale=0.177)),
+    init("w5", rand(16, 32, 1, 1, scale=0.177)), init("w6", rand(24, 32, 1, 1, scale=0.177)),
+    init("w7", rand(24, 24, 1, 1, scale=0.2)), init("v0", rand(32, 16, 3, scale=0.144)),
+    init("v1", rand(32, 16, 3, scale=0.144)), init("lo", -1.0), init("hi", 1.5),
+    init("v2", rand(16, 32, 1, scale=0.177))]),
+    {"x": rand(2, 16, 10, 10, scale=2.0), "xin": rand(2, 16, 10, 10), "z": rand(1, 16, 20)}, ["r2", "s3"], (4, 0, 0))
+BLOCKED_MIN = {"conv_activations": 2, "clip_late_constants": 2, "conv_blocked": 9, "squeeze_excitation": 9,
+               "elementwise_blocked": 11}
 
 # a ResNet block: Conv, Relu, Conv, Add(identity), Relu; the downsample's
 # Add reads a Conv that runs after the block's first Conv
