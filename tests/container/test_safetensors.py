@@ -417,25 +417,36 @@ def complete_prefix(d):
 
 @test
 def a_killed_writer_leaves_whole_samples_and_append_finishes():
+    total = 3000
     big = w("list_big.txt")
     with open(big, "w") as f:
-        f.writelines(w("inputs/%d.raw" % (k % N)) + "\n" for k in range(400))
-    for delay, sig in ((0.15, signal.SIGKILL), (0.3, signal.SIGINT)):
+        f.writelines(w("inputs/%d.raw" % (k % N)) + "\n" for k in range(total))
+    # the signal comes once the run is under way (some samples whole), not
+    # after a fixed delay, which a faster run could outlast
+    for first, sig in ((2, signal.SIGKILL), (5, signal.SIGINT)):
         d = w("st_kill_%d" % sig)
         p = subprocess.Popen([LAYEROUT, "generate", MODEL, "--input-list", big, "-o", d, "--format",
                               "safetensors", "-q"], stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
+        start = time.monotonic()
+        while p.poll() is None and time.monotonic() - start < 60:
+            try:
+                m = json.load(open(os.path.join(d, "manifest.json")))
+                if m["samples"] >= first:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.002)
         p.send_signal(sig)
         _, err = p.communicate()
         assert p.returncode in (-9, 0, 130, 2), (p.returncode, err)
         done = complete_prefix(d)
-        print("    signal %d after %.2f s: %d samples whole" % (sig, delay, done))
-        assert done < 400, "the run finished before the signal: nothing tested"
+        print("    signal %d after %d or more samples: %d samples whole" % (sig, first, done))
+        assert first <= done < total, "the run finished before the signal: nothing tested"
         # --append finishes from where the dump stands
         run("generate", MODEL, "--input-list", big, "-o", d, "--format", "safetensors", "--append", "-q")
-        assert complete_prefix(d) == 400
+        assert complete_prefix(d) == total
         assert not [n for n in os.listdir(os.path.join(d, "outputs")) if n.endswith(".partial")]
-        for k in (0, done, 399):
+        for k in (0, done, total - 1):
             check_against_ort(d, k, k % N)
 
 
