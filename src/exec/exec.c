@@ -707,7 +707,7 @@ static bool blocked_inputs(lo_frame *f, const lo_node *n, const lo_tensor **in, 
         *ew_blocked = true;
         return true;
     }
-    if (is_std_op(n, "Mul") && n->n_inputs == 2 && blocked == 1 && other == 1) {
+    if (is_std_op(n, "Mul") && lo_ew_fusable(n) && blocked == 1 && other == 1) {
         ctx->in_blocked = true;
         ctx->blocked_arg = first;
         return true;

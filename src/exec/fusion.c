@@ -245,9 +245,9 @@ static int group_result(const lo_plan *p, int a) {
     return grp->values[grp->n_links];
 }
 
+/* A Conv, or an elementwise node (a Mul among them: a gate's too). */
 static bool blockable_op(const lo_node *m) {
-    return m->n_outputs == 1 && m->outputs[0] >= 0 && !has_subgraph(m) &&
-           (is_op(m, "Conv") || layout_free(m) || is_op(m, "Mul"));
+    return m->n_outputs == 1 && m->outputs[0] >= 0 && !has_subgraph(m) && (is_op(m, "Conv") || layout_free(m));
 }
 
 /* Whether node a (run by its own kernel) can leave its output blocked,
