@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <omp.h>
 #include <openssl/evp.h>
 #include <regex.h>
 #include <stddef.h>
@@ -23,6 +24,8 @@
 #include "dump.h"
 
 static bool would_save(void *user, const lo_layer_output *o);
+
+enum { TRIAL_NONE, TRIAL_FEWER, TRIAL_DEFER }; /* adapt_threads */
 
 /* The run loop's public side is all the generator needs. */
 
@@ -69,8 +72,11 @@ struct lo_generator {
     int *sample_order; /* this sample's saved entries, in the order first seen */
     int n_sample_order;
     int timed_samples;                    /* samples adapt_threads has seen; -1 once it decided */
-    double seconds_default, seconds_fewer; /* its timed samples, per thread count */
-    double seconds_writing;                /* the writing in the default count's timed samples */
+    int trial;                            /* what it tries: TRIAL_* */
+    double seconds_default, seconds_trial; /* its timed samples, as the run started and in the trial */
+    double seconds_writing;                /* the writing in the first timed samples */
+    bool defer;                           /* the writer waits while a sample runs (lo_writer_defer) */
+    int deferred_from;                    /* the first sample of those written so, kept; -1: none */
     /* The manifest as write_index last wrote it, without its sample count
      * (ending in "\n}"), while nothing it lists has changed since: a sample
      * that only adds one to the count rewrites the manifest from it instead
@@ -89,36 +95,56 @@ static void index_changed(lo_generator *g) {
     g->index_text = NULL;
 }
 
-/* With the default thread count, a run of many samples that spends most of
- * its time writing tries one kernel thread less and keeps whichever count
- * is faster, whole samples timed (kernels, saving, waiting for the
- * writer): while every layer is saved, the writer thread needs a core, and
- * a kernel team as wide as the machine fights it for one (each member it
- * displaces holds up every barrier). Samples 1-2 are timed with the
- * default count; when writing took at least half their time, 4-5 are timed
- * with one thread less (sample 0 builds the kernels, sample 3 builds them
- * again for the new count: their caches are keyed by it), and the count
- * with the lower sum stays. 32 samples, every layer saved, tmpfs, 2 cores,
- * --threads 1 against 2: mobilenet_v2 0.57-0.61 against 0.68-0.79 s,
- * vit_small 0.48-0.50 against 0.52-0.54, llama_small 0.25-0.26 against
- * 0.31-0.40, efficientnet_b0 0.93-0.95 against 0.98-1.01; resnet18, which
- * writes a third of its time, 1.06-1.14 against 0.96-1.02. */
+/* A list of samples tries how it is written fastest, whole samples timed
+ * (kernels, saving, waiting for the writer), and keeps the faster way.
+ * Samples 1-2 are timed as the run starts: the writer thread writing beside
+ * the kernels. Then one trial, on the next samples:
+ * - with the default thread count, when writing took at least half their
+ *   time, one kernel thread less (samples 4-5; sample 3 builds the kernels
+ *   again for the new count: their caches are keyed by it). While every
+ *   layer is saved the writer thread needs a core, and a kernel team as wide
+ *   as the machine fights it for one: each member it displaces holds up
+ *   every barrier. 32 samples, every layer saved, tmpfs, 2 cores, --threads
+ *   1 against 2: mobilenet_v2 0.57-0.61 against 0.68-0.79 s, vit_small
+ *   0.48-0.50 against 0.52-0.54, llama_small 0.25-0.26 against 0.31-0.40,
+ *   efficientnet_b0 0.93-0.95 against 0.98-1.01;
+ * - else, when the kernels take every core, the writer thread waiting while
+ *   a sample runs and writing its files after it with the thread that ran
+ *   it (lo_writer_defer; samples 3-4): the kernels keep their cores, and the
+ *   writing no longer overlaps them. resnet18, which writes a third of its
+ *   time, with 2 threads: 0.89-0.98 s against 0.98-1.13, the kernels 20.2
+ *   ms a sample against 30.2; vit_small with --threads 2 it would slow down
+ *   (0.73 s against 0.50: the writing, 15 ms a sample, does not split over
+ *   two threads), so the trial keeps it off there. */
 static void adapt_threads(lo_generator *g, double sample_seconds, double writing_seconds) {
-    if (g->timed_samples < 0 || g->opt.session.threads > 0) return;
+    if (g->timed_samples < 0) return;
     int k = g->timed_samples++;
+    bool forced = g->opt.session.threads > 0;
     if (k == 1 || k == 2) {
         g->seconds_default += sample_seconds;
         g->seconds_writing += writing_seconds;
     }
-    if (k == 4 || k == 5) g->seconds_fewer += sample_seconds;
     int threads = lo_session_threads(g->session);
     if (k == 2) {
-        if (threads > 1 && g->seconds_writing >= 0.5 * g->seconds_default)
+        if (!forced && threads > 1 && g->seconds_writing >= 0.5 * g->seconds_default) {
             lo_session_set_threads(g->session, threads - 1);
-        else
+            g->trial = TRIAL_FEWER;
+        } else if (threads >= 2 && threads >= omp_get_num_procs() && g->seconds_writing > 0) {
+            g->defer = true;
+            g->trial = TRIAL_DEFER;
+        } else {
             g->timed_samples = -1;
-    } else if (k == 5) {
-        if (g->seconds_fewer >= g->seconds_default) lo_session_set_threads(g->session, threads + 1);
+        }
+        return;
+    }
+    if (g->trial == TRIAL_FEWER && (k == 4 || k == 5)) g->seconds_trial += sample_seconds;
+    if (g->trial == TRIAL_DEFER && (k == 3 || k == 4)) g->seconds_trial += sample_seconds;
+    if (g->trial == TRIAL_FEWER && k == 5) {
+        if (g->seconds_trial >= g->seconds_default) lo_session_set_threads(g->session, threads + 1);
+        g->timed_samples = -1;
+    } else if (g->trial == TRIAL_DEFER && k == 4) {
+        if (g->seconds_trial >= g->seconds_default) g->defer = false;
+        else g->deferred_from = g->generated - 2; /* the trial's first sample */
         g->timed_samples = -1;
     }
 }
@@ -736,6 +762,7 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     *out = NULL;
     if (!model_path || !dir || !*dir) return lo_fail(err, LO_ERR_ARGUMENT, "a model path and a folder are required");
     lo_generator *g = calloc(1, sizeof *g);
+    if (g) g->deferred_from = -1;
     if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
     lo_generator_options_init(&g->opt);
     if (opt) {
@@ -806,9 +833,12 @@ char *lo_generator_profile(const lo_generator *g) {
     char *p = lo_session_profile(g->session);
     char *nl = p ? strchr(p, '\n') : NULL;
     int runs = g->generated > 0 ? g->generated : 1;
-    char line[160];
+    char line[256];
+    char when[96] = "";
+    if (g->deferred_from >= 0)
+        snprintf(when, sizeof when, "; from sample %d on, after each sample's kernels", g->deferred_from + 1);
     int n = snprintf(line, sizeof line, "writing files: %.3f ms per sample (the writer thread and the threads that "
-                     "helped it)\n", 1e3 * lo_writer_seconds(g->writer) / runs);
+                     "helped it%s)\n", 1e3 * lo_writer_seconds(g->writer) / runs, when);
     char *out = nl ? malloc(strlen(p) + (size_t)n + 1) : NULL;
     if (!out) return p;
     size_t head = (size_t)(nl + 1 - p);
@@ -1146,6 +1176,7 @@ static lo_status generate_sample(lo_generator *g, const lo_tensor_view *inputs, 
         ordered[i] = inputs[order[i]];
         ordered[i].name = lo_model_input_name(g->model, i);
     }
+    lo_writer_defer(g->writer, g->defer);
     lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format);
     if (stw) lo_writer_container(g->writer, stw);
     lo_status st = run ? run(run_user, g->session, ordered, n_inputs, on_tensor, g, err)

@@ -35,6 +35,8 @@ struct lo_writer {
     int waiting; /* threads waiting on room */
     bool idle;   /* the writer thread waits on work */
     bool quit;
+    bool defer;   /* lo_writer_defer: the writer thread waits while a sample runs */
+    bool running; /* between lo_writer_begin and lo_writer_finish */
     int dirfd;
     char dirpath[4200];
     lo_format format;
@@ -159,11 +161,15 @@ static void help(lo_writer *w) {
     job_done(w, &j, st, &e);
 }
 
+/* Lock held. Whether the writer thread leaves the queue alone for now:
+ * deferred while the sample runs, until half the bound is queued. */
+static bool held_back(const lo_writer *w) { return w->defer && w->running && w->bytes < w->bound / 2; }
+
 static void *writer_main(void *arg) {
     lo_writer *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->n && !w->quit) {
+        while ((!w->n || held_back(w)) && !w->quit) {
             w->idle = true;
             pthread_cond_wait(&w->work, &w->mu);
             w->idle = false;
@@ -209,6 +215,13 @@ void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format for
     w->format = format;
     w->st = NULL;
     w->failed = false;
+    w->running = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void lo_writer_defer(lo_writer *w, bool defer) {
+    pthread_mutex_lock(&w->mu);
+    w->defer = defer;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -266,7 +279,7 @@ lo_status lo_writer_put(lo_writer *w, const char *file, const lo_layer_output *o
     j->at = at;
     w->n++;
     w->bytes += t->nbytes;
-    if (w->idle) pthread_cond_signal(&w->work);
+    if (w->idle && !held_back(w)) pthread_cond_signal(&w->work);
     pthread_mutex_unlock(&w->mu);
     return LO_OK;
 }
@@ -294,6 +307,8 @@ double lo_writer_seconds(lo_writer *w) {
 
 lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
     pthread_mutex_lock(&w->mu);
+    w->running = false;
+    if (w->idle && w->n) pthread_cond_signal(&w->work);
     drain(w);
     lo_status st = LO_OK;
     if (w->failed) {
@@ -310,6 +325,8 @@ lo_status lo_writer_finish(lo_writer *w, lo_error *err) {
 void lo_writer_free(lo_writer *w) {
     if (!w) return;
     pthread_mutex_lock(&w->mu);
+    w->running = false; /* nothing held back: what is queued gets written */
+    if (w->idle && w->n) pthread_cond_signal(&w->work);
     while (w->n || w->active) {
         w->waiting++;
         pthread_cond_wait(&w->room, &w->mu);
