@@ -533,15 +533,6 @@ static bool held_blocked(const lo_frame *f, int v) {
     return t->kind == LO_KIND_TENSOR && t->rank >= 3 && lo_numel_dims(t->rank - 2, t->dims + 2) > 1;
 }
 
-/* An NCHW copy of t, held in nCx16c. */
-static bool unblocked_copy(const lo_tensor *t, lo_tensor *plain) {
-    *plain = *t;
-    plain->data = malloc(t->nbytes + 1);
-    if (!plain->data) return false;
-    lo_unblock16(t->dims[0], t->dims[1], lo_numel_dims(t->rank - 2, t->dims + 2), t->data, plain->data);
-    return true;
-}
-
 static void view_of(const lo_tensor *t, const char *name, lo_tensor_view *v) {
     v->name = name;
     v->dtype = t->dtype;
@@ -607,11 +598,11 @@ static lo_status report(lo_frame *f, const lo_graph *g, int value, const lo_node
     out.nested = nested;
     out.is_graph_input = producer == NULL && g->values[value].kind == LO_VALUE_INPUT;
     out.encoding = enc ? lo_encoding_describe(enc, desc, sizeof desc) : NULL;
+    view_of(t, out.name, &out.tensor);
     /* Only top-level blocks of the run loop's own can outlive the call:
      * those are freed through tensor_release, which respects holds. */
     lo_block block = {f->session, t->data};
     if (!f->parent && f->owned[value] && t->capacity && t->dtype != LO_STRING) out.block = &block;
-    view_of(t, out.name, &out.tensor);
     lo_error sub;
     sub.message[0] = 0;
     double t0 = f->session->profile ? lo_seconds_now() : 0;
@@ -661,8 +652,6 @@ static void frame_free(lo_frame *f) {
     free(f->remaining);
 }
 
-static bool is_std_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
-
 /* How node n reads its inputs held blocked (the plan's vblk; each run's
  * vblocked): a Conv its X, average pooling its input, as they are (the
  * kernel told by in_blocked); an elementwise node whose other operands are
@@ -693,12 +682,12 @@ static bool blocked_inputs(lo_frame *f, const lo_node *n, const lo_tensor **in, 
     /* single values of a higher rank would widen the output's shape */
     for (int k = 0; k < n->n_inputs; k++)
         if (n->inputs[k] >= 0 && in[k] && !held_blocked(f, n->inputs[k]) && in[k]->rank > ref->rank) alike = false;
-    if (is_std_op(n, "Conv") && blocked == 1 && first == 0) {
+    if (lo_is_op(n, "Conv") && blocked == 1 && first == 0) {
         ctx->in_blocked = true;
         ctx->blocked_arg = 0;
         return true;
     }
-    if (is_std_op(n, "GlobalAveragePool") && first == 0) {
+    if (lo_is_op(n, "GlobalAveragePool") && first == 0) {
         ctx->in_blocked = true;
         ctx->blocked_arg = 0;
         return true;
@@ -707,7 +696,7 @@ static bool blocked_inputs(lo_frame *f, const lo_node *n, const lo_tensor **in, 
         *ew_blocked = true;
         return true;
     }
-    if (is_std_op(n, "Mul") && lo_ew_fusable(n) && blocked == 1 && other == 1) {
+    if (lo_is_op(n, "Mul") && lo_ew_fusable(n) && blocked == 1 && other == 1) {
         ctx->in_blocked = true;
         ctx->blocked_arg = first;
         return true;
@@ -716,7 +705,7 @@ static bool blocked_inputs(lo_frame *f, const lo_node *n, const lo_tensor **in, 
     if (!*plain) return false;
     for (int k = 0; k < n->n_inputs; k++) {
         if (n->inputs[k] < 0 || !in[k] || !held_blocked(f, n->inputs[k])) continue;
-        if (!unblocked_copy(in[k], &(*plain)[k])) return false;
+        if (!lo_unblocked_copy(in[k], &(*plain)[k])) return false;
         in[k] = &(*plain)[k];
     }
     ctx->out_may_block = false;
@@ -841,7 +830,7 @@ static lo_status finish_node(lo_frame *f, int node_index) {
     const lo_graph *g = f->graph;
     const lo_node *n = &g->nodes[node_index];
     lo_error *err = f->err;
-    bool is_constant = strcmp(n->op_type, "Constant") == 0 && n->domain[0] == 0;
+    bool is_constant = lo_is_op(n, "Constant");
     for (int k = 0; k < n->n_outputs; k++) {
         int v = n->outputs[k];
         if (v < 0) continue;

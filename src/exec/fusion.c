@@ -35,8 +35,6 @@ void lo_plan_free(lo_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-static bool is_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
-
 /* Whether value v of the top graph is seen by nobody but its readers:
  * no observer keeps it, it is no graph output and has no encoding. */
 static bool value_unseen(const lo_session *s, const lo_graph *g, int v, bool observing) {
@@ -46,7 +44,7 @@ static bool value_unseen(const lo_session *s, const lo_graph *g, int v, bool obs
     if (q && lo_quant_find(q, g, v)) return false;
     if (!observing) return true;
     const lo_node *producer = &g->nodes[val->producer];
-    if (is_op(producer, "Constant") || (q && lo_quant_hidden(q, g, v))) return true;
+    if (lo_is_op(producer, "Constant") || (q && lo_quant_hidden(q, g, v))) return true;
     if (val->in_function && !s->subgraphs) return true; /* never reported */
     if (!s->saved) return false;
     lo_layer_output o;
@@ -111,7 +109,7 @@ static bool reader_index_build(const lo_graph *g, reader_index *ri) {
 /* A Constant node (no inputs, no subgraph) that may run ahead of its place. */
 static bool early_constant(const lo_graph *g, const lo_plan *p, int node) {
     const lo_node *n = &g->nodes[node];
-    return is_op(n, "Constant") && n->n_inputs == 0 && n->n_outputs == 1 && !has_subgraph(n) &&
+    return lo_is_op(n, "Constant") && n->n_inputs == 0 && n->n_outputs == 1 && !has_subgraph(n) &&
            (p->role[node] == LO_ROLE_NONE || p->role[node] == LO_ROLE_EARLY);
 }
 
@@ -120,7 +118,7 @@ static bool early_constant(const lo_graph *g, const lo_plan *p, int node) {
 static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const int *pos, const reader_index *ri,
                        bool observing, int h, lo_fuse_group *grp) {
     const lo_node *head = &g->nodes[h];
-    if (!head->def || head->n_outputs != 1 || head->outputs[0] < 0 || is_op(head, "Constant") || has_subgraph(head))
+    if (!head->def || head->n_outputs != 1 || head->outputs[0] < 0 || lo_is_op(head, "Constant") || has_subgraph(head))
         return false;
     int v0 = head->outputs[0];
     if (!value_unseen(s, g, v0, observing)) return false;
@@ -146,7 +144,7 @@ static bool plan_group(const lo_session *s, const lo_graph *g, lo_plan *p, const
                 slot[i] = -1;
                 if (v < 0) {
                     slot[i] = -2;
-                    ok = is_op(m, "Clip");
+                    ok = lo_is_op(m, "Clip");
                     continue;
                 }
                 for (int k = 0; k <= n; k++)
@@ -192,7 +190,7 @@ static bool single_value(const lo_graph *g, int v) {
     if (val->kind == LO_VALUE_INITIALIZER) return lo_numel(&val->init) == 1;
     if (val->kind != LO_VALUE_NODE || val->producer < 0) return false;
     const lo_node *c = &g->nodes[val->producer];
-    if (!is_op(c, "Constant") || c->n_attrs != 1) return false;
+    if (!lo_is_op(c, "Constant") || c->n_attrs != 1) return false;
     const lo_attr *a = &c->attrs[0];
     if (a->type == LO_ATTR_TENSOR) return a->tensor && lo_numel(a->tensor) == 1;
     return a->type == LO_ATTR_FLOAT || a->type == LO_ATTR_INT;
@@ -214,11 +212,8 @@ static bool single_value(const lo_graph *g, int v) {
 
 /* Whether value v may be held blocked at all, whoever reads it. */
 static bool may_hold_blocked(const lo_session *s, const lo_graph *g, int v, bool observing) {
-    const lo_value *val = &g->values[v];
-    if (val->kind != LO_VALUE_NODE || val->is_graph_output || val->producer < 0 || val->in_function) return false;
     const lo_quant *q = s->model->quant;
-    if (q && (lo_quant_find(q, g, v) || lo_quant_hidden(q, g, v))) return false;
-    return value_unseen(s, g, v, observing);
+    return !g->values[v].in_function && !(q && lo_quant_hidden(q, g, v)) && value_unseen(s, g, v, observing);
 }
 
 /* An elementwise node indifferent to the layout when its operands are
@@ -247,7 +242,7 @@ static int group_result(const lo_plan *p, int a) {
 
 /* A Conv, or an elementwise node (a Mul among them: a gate's too). */
 static bool blockable_op(const lo_node *m) {
-    return m->n_outputs == 1 && m->outputs[0] >= 0 && !has_subgraph(m) && (is_op(m, "Conv") || layout_free(m));
+    return m->n_outputs == 1 && m->outputs[0] >= 0 && !has_subgraph(m) && (lo_is_op(m, "Conv") || layout_free(m));
 }
 
 /* Whether node a (run by its own kernel) can leave its output blocked,
@@ -256,7 +251,7 @@ static bool blockable_op(const lo_node *m) {
  * blocked side (the other a per-channel gate, checked as it runs). */
 static bool makes_blocked(const lo_graph *g, const lo_plan *p, int a) {
     const lo_node *m = &g->nodes[a];
-    if (is_op(m, "Conv")) return true;
+    if (lo_is_op(m, "Conv")) return true;
     int blocked = 0, other = 0;
     for (int k = 0; k < m->n_inputs; k++) {
         int v = m->inputs[k];
@@ -264,22 +259,22 @@ static bool makes_blocked(const lo_graph *g, const lo_plan *p, int a) {
         if (p->vblk[v]) blocked++;
         else other++;
     }
-    return blocked > 0 && (other == 0 || (is_op(m, "Mul") && m->n_inputs == 2 && other == 1));
+    return blocked > 0 && (other == 0 || (lo_is_op(m, "Mul") && m->n_inputs == 2 && other == 1));
 }
 
 /* Whether node r can read value v blocked, under the current vblk. */
 static bool takes_blocked(const lo_graph *g, const lo_plan *p, int r, int v) {
     const lo_node *m = &g->nodes[r];
-    if (!blockable_op(m) && !is_op(m, "GlobalAveragePool")) return false;
+    if (!blockable_op(m) && !lo_is_op(m, "GlobalAveragePool")) return false;
     int role = p->role[r];
     if (role == LO_ROLE_LINK) return unit_group(g, p, r) && p->vblk[group_result(p, r)];
     if (role != LO_ROLE_NONE && role != LO_ROLE_HEAD) return false;
-    if (is_op(m, "Conv")) {
+    if (lo_is_op(m, "Conv")) {
         for (int k = 1; k < m->n_inputs; k++)
             if (m->inputs[k] == v) return false;
         return true;
     }
-    if (is_op(m, "GlobalAveragePool")) return m->n_inputs == 1;
+    if (lo_is_op(m, "GlobalAveragePool")) return m->n_inputs == 1;
     if (role == LO_ROLE_HEAD) return unit_group(g, p, r) && p->vblk[group_result(p, r)];
     return p->vblk[m->outputs[0]];
 }
@@ -349,27 +344,27 @@ lo_status lo_plan_build(const lo_session *s, lo_plan *p, bool observing, lo_erro
         const lo_node *n = &g->nodes[i];
         p->fold[i][0] = p->fold[i][1] = -1;
         /* Transpose too: one that moves only axes of size 1 is a reshape */
-        bool reshape = is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") || is_op(n, "Unsqueeze") ||
-                       is_op(n, "Identity") || is_op(n, "Transpose");
+        bool reshape = lo_is_op(n, "Reshape") || lo_is_op(n, "Flatten") || lo_is_op(n, "Squeeze") || lo_is_op(n, "Unsqueeze") ||
+                       lo_is_op(n, "Identity") || lo_is_op(n, "Transpose");
         if (reshape && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs == 1 && n->outputs[0] >= 0) {
             int in = n->inputs[0], out = n->outputs[0];
             bool in_taken = g->values[in].kind == LO_VALUE_NODE && !g->values[in].is_graph_output;
             for (int k = 1; k < n->n_inputs; k++) in_taken = in_taken && n->inputs[k] != in;
             p->donor[i] = in_taken && !(q && lo_quant_find(q, g, out));
             lo_value_kind kin = g->values[in].kind;
-            p->alias[i] = is_op(n, "Identity") && n->n_inputs == 1 &&
+            p->alias[i] = lo_is_op(n, "Identity") && n->n_inputs == 1 &&
                           (kin == LO_VALUE_INITIALIZER || kin == LO_VALUE_INPUT) && value_unseen(s, g, out, observing);
         }
     }
     for (int i = 0; i < nn; i++) {
         const lo_node *m = &g->nodes[i];
-        if (!is_op(m, "MatMul") || m->n_inputs != 2) continue;
+        if (!lo_is_op(m, "MatMul") || m->n_inputs != 2) continue;
         for (int k = 0; k < 2; k++) {
             int v = m->inputs[k];
             if (v < 0 || m->inputs[1 - k] == v || g->values[v].kind != LO_VALUE_NODE) continue;
             int t = g->values[v].producer;
             const lo_node *tn = &g->nodes[t];
-            if (t < 0 || !is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
+            if (t < 0 || !lo_is_op(tn, "Transpose") || p->role[t] != LO_ROLE_NONE || tn->n_inputs < 1 || tn->inputs[0] < 0)
                 continue;
             if (g->values[v].n_readers != 1 || !value_unseen(s, g, v, observing)) continue;
             p->fold[i][k] = t;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "exec.h"
 
@@ -44,6 +45,9 @@ typedef struct lo_fuse_group {
     int slot[12][3]; /* per link input: chain slot, -1 outside value, -2 omitted */
     int values[13];  /* slot k's value: 0 the head's output, k link k-1's */
 } lo_fuse_group;
+
+/* Whether node n is the standard-domain operator op. */
+static inline bool lo_is_op(const lo_node *n, const char *op) { return n->domain[0] == 0 && strcmp(n->op_type, op) == 0; }
 
 /* LO_ROLE_EARLY: a Constant that a chain link reads but that comes after the
  * chain's head in the order (exporters put Clip's bounds right before the

@@ -197,5 +197,9 @@ double lo_sum_deviations_f32(const float *x, int64_t n, float m);
 /* NCHW from nCx16c: `ch` channels (a multiple of 16), `plane` positions
  * each (conv.c). */
 void lo_unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, float *dst);
+/* *plain = t (float32, rank >= 3, held in nCx16c) with its data copied in
+ * NCHW order into a buffer of its own (the caller frees plain->data); false
+ * when out of memory. */
+bool lo_unblocked_copy(const lo_tensor *t, lo_tensor *plain);
 
 #endif

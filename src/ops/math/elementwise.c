@@ -413,10 +413,8 @@ static lo_status run_binary(lo_kernel_ctx *ctx) {
             return LO_OK;
         }
         /* anything else: NCHW first (x is float32 and nCx16c: the Conv wrote it) */
-        lo_tensor plain = *x;
-        plain.data = malloc((size_t)lo_numel(x) * sizeof(float) + 1);
-        if (!plain.data) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
-        lo_unblock16(x->dims[0], x->dims[1], lo_numel_dims(x->rank - 2, x->dims + 2), x->data, plain.data);
+        lo_tensor plain;
+        if (!lo_unblocked_copy(x, &plain)) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
         lo_status st = lo_output(ctx, 0, out_type, rank, dims);
         if (st == LO_OK) binary_compute(ctx, p, p->op, x == a ? &plain : a, x == b ? &plain : b, ctx->out[0]);
         free(plain.data);

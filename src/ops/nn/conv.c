@@ -675,6 +675,14 @@ void lo_unblock16(int64_t batch, int64_t ch, int64_t plane, const float *src, fl
         }
 }
 
+bool lo_unblocked_copy(const lo_tensor *t, lo_tensor *plain) {
+    *plain = *t;
+    plain->data = malloc(t->nbytes + 1);
+    if (!plain->data) return false;
+    lo_unblock16(t->dims[0], t->dims[1], lo_numel_dims(t->rank - 2, t->dims + 2), t->data, plain->data);
+    return true;
+}
+
 /* ---- weights held once --------------------------------------------------- */
 
 bool lo_conv_take_weights(lo_node *node, const void *w_data) {

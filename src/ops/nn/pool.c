@@ -501,8 +501,7 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
     if (planes == 0) return LO_OK;
     LO_CHECK(ctx, size > 0 || kind != POOL_MAX, "global max pooling of an empty plane");
     const lo_dtype t = x->dtype;
-    lo_tensor plain_x;
-    float *plain = NULL;
+    lo_tensor plain_x = {0};
     if (ctx->in_blocked) {
         /* X in oneDNN's nCx16c (a squeeze-excitation's depthwise output):
          * averages from the same lanes as NCHW's, so the same bits */
@@ -518,11 +517,7 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
             }
             return LO_OK;
         }
-        plain = malloc((size_t)(planes * size) * sizeof(float) + 1);
-        if (!plain) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
-        lo_unblock16(x->dims[0], x->dims[1], size, x->data, plain);
-        plain_x = *x;
-        plain_x.data = plain;
+        if (!lo_unblocked_copy(x, &plain_x)) return lo_kernel_fail(ctx, LO_ERR_NOMEM, "out of memory");
         x = &plain_x;
     }
 #pragma omp parallel for schedule(static) if (planes * size > 100000)
@@ -555,7 +550,7 @@ static lo_status global_pool(lo_kernel_ctx *ctx, pool_kind kind, double pw) {
                                         : pow(acc, 1.0 / pw);
         store(y->data, t, pl, out);
     }
-    free(plain);
+    free(plain_x.data);
     return LO_OK;
 }
 
