@@ -134,13 +134,13 @@ typedef struct lo_writer lo_writer;
 
 /* bound: the most tensor bytes held for writing at once. */
 lo_status lo_writer_create(size_t bound, lo_writer **writer, lo_error *err);
-/* Starts a sample: files go to dirfd (dirpath names it in messages). */
-void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format);
-/* Whether the writer thread waits while a sample runs (until lo_writer_finish,
- * or half the bound queued), the sample's files then written by it and the
- * finishing thread together: where the kernels take every core, a writer
- * writing beside them displaces a member of their team at every barrier. */
-void lo_writer_defer(lo_writer *w, bool defer);
+/* Starts a sample: files go to dirfd (dirpath names it in messages).
+ * defer: the writer thread waits while the sample runs (until
+ * lo_writer_finish, or half the bound queued), the sample's files then
+ * written by it and the finishing thread together: where the kernels take
+ * every core, a writer writing beside them displaces a member of their team
+ * at every barrier. */
+void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format, bool defer);
 /* With the safetensors format, after lo_writer_begin: the sample's tensors
  * go into st (keyed by their file names) until lo_writer_finish. */
 void lo_writer_container(lo_writer *w, lo_st_writer *st);

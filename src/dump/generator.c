@@ -75,7 +75,7 @@ struct lo_generator {
     int trial;                            /* what it tries: TRIAL_* */
     double seconds_default, seconds_trial; /* its timed samples, as the run started and in the trial */
     double seconds_writing;                /* the writing in the first timed samples */
-    bool defer;                           /* the writer waits while a sample runs (lo_writer_defer) */
+    bool defer;                           /* the writer waits while a sample runs (lo_writer_begin) */
     int deferred_from;                    /* the first sample of those written so, kept; -1: none */
     /* The manifest as write_index last wrote it, without its sample count
      * (ending in "\n}"), while nothing it lists has changed since: a sample
@@ -110,7 +110,7 @@ static void index_changed(lo_generator *g) {
  *   efficientnet_b0 0.93-0.95 against 0.98-1.01;
  * - else, when the kernels take every core, the writer thread waiting while
  *   a sample runs and writing its files after it with the thread that ran
- *   it (lo_writer_defer; samples 3-4): the kernels keep their cores, and the
+ *   it (lo_writer_begin's defer; samples 3-4): the kernels keep their cores, and the
  *   writing no longer overlaps them. resnet18, which writes a third of its
  *   time, with 2 threads: 0.89-0.98 s against 0.98-1.13, the kernels 20.2
  *   ms a sample against 30.2; vit_small with --threads 2 it would slow down
@@ -281,15 +281,22 @@ static json_t *dims_json(int rank, const int64_t *dims) {
  * staged before either is moved, so once the name-order file is replaced a
  * complete manifest is waiting beside it: a run killed between the two
  * renames is finished by the next one (recover_index). */
+static lo_status stage_text(const char *dir, const char *name, char *text, lo_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.tmp", dir, name);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* the file ends in a newline; the string is given back as it was */
+    lo_status st = lo_write_file_atomic(path, text, len + 1, err);
+    text[len] = 0;
+    return st;
+}
+
+/* stage_text of root's dump (root is consumed). */
 static lo_status stage_json(const char *dir, const char *name, json_t *root, lo_error *err) {
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory writing %s", name);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.tmp", dir, name);
-    size_t len = strlen(text);
-    text[len] = '\n';
-    lo_status st = lo_write_file_atomic(path, text, len + 1, err);
+    lo_status st = stage_text(dir, name, text, err);
     free(text);
     return st;
 }
@@ -365,15 +372,24 @@ static json_t *tensor_json(const lo_generator *g, const saved_tensor *s) {
     return e;
 }
 
-lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err) {
-    lo_status st = stage_json(dir, LO_DUMP_ORDER, order, err);
-    if (st != LO_OK) {
-        json_decref(manifest);
-        return st;
-    }
-    LO_TRY(stage_json(dir, LO_DUMP_MANIFEST, manifest, err));
+/* Both index files: order (consumed) and the manifest's dumped text. */
+static lo_status write_index_files(const char *dir, json_t *order, char *manifest, lo_error *err) {
+    LO_TRY(stage_json(dir, LO_DUMP_ORDER, order, err));
+    LO_TRY(stage_text(dir, LO_DUMP_MANIFEST, manifest, err));
     LO_TRY(commit_json(dir, LO_DUMP_ORDER, err));
     return commit_json(dir, LO_DUMP_MANIFEST, err);
+}
+
+lo_status lo_dump_write_index(const char *dir, json_t *order, json_t *manifest, lo_error *err) {
+    char *text = json_dumps(manifest, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(manifest);
+    if (!text) {
+        json_decref(order);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory writing %s", LO_DUMP_MANIFEST);
+    }
+    lo_status st = write_index_files(dir, order, text, err);
+    free(text);
+    return st;
 }
 
 /* The manifest's text for g->samples samples from the cached index: the
@@ -389,10 +405,10 @@ static char *manifest_with_count(const lo_generator *g, size_t *len) {
 }
 
 static lo_status write_index(lo_generator *g, lo_error *err) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" LO_DUMP_MANIFEST, g->dir);
     if (g->index_text) {
         /* only the count changed: the manifest alone, atomically */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/" LO_DUMP_MANIFEST, g->dir);
         size_t len;
         char *text = manifest_with_count(g, &len);
         if (!text) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
@@ -415,12 +431,19 @@ static lo_status write_index(lo_generator *g, lo_error *err) {
             }
     json_object_set_new(order, "layer_output_names", names);
     json_object_set_new(m, "tensors", tensors);
+    /* the manifest without its count (the cache), then with it (the file) */
     char *head = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     json_object_set_new(m, "samples", json_integer(g->samples));
-    char *full = head ? json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-    lo_status st = lo_dump_write_index(g->dir, order, m, err);
+    char *full = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    if (!full) {
+        free(head);
+        json_decref(order);
+        return lo_fail(err, LO_ERR_NOMEM, "out of memory writing %s", LO_DUMP_MANIFEST);
+    }
+    lo_status st = write_index_files(g->dir, order, full, err);
     size_t hl = head ? strlen(head) : 0;
-    if (st == LO_OK && full && hl >= 2 && !strcmp(head + hl - 2, "\n}")) {
+    if (st == LO_OK && hl >= 2 && !strcmp(head + hl - 2, "\n}")) {
         g->index_text = head;
         g->index_len = hl;
         size_t len;
@@ -762,8 +785,8 @@ lo_status lo_generator_create(const char *model_path, const char *dir, const lo_
     *out = NULL;
     if (!model_path || !dir || !*dir) return lo_fail(err, LO_ERR_ARGUMENT, "a model path and a folder are required");
     lo_generator *g = calloc(1, sizeof *g);
-    if (g) g->deferred_from = -1;
     if (!g) return lo_fail(err, LO_ERR_NOMEM, "out of memory");
+    g->deferred_from = -1;
     lo_generator_options_init(&g->opt);
     if (opt) {
         static const size_t off[] = {offsetof(lo_generator_options, model), offsetof(lo_generator_options, session)};
@@ -836,7 +859,7 @@ char *lo_generator_profile(const lo_generator *g) {
     char line[256];
     char when[96] = "";
     if (g->deferred_from >= 0)
-        snprintf(when, sizeof when, "; from sample %d on, after each sample's kernels", g->deferred_from + 1);
+        snprintf(when, sizeof when, "; from run %d on, after each run's kernels", g->deferred_from + 1);
     int n = snprintf(line, sizeof line, "writing files: %.3f ms per sample (the writer thread and the threads that "
                      "helped it%s)\n", 1e3 * lo_writer_seconds(g->writer) / runs, when);
     char *out = nl ? malloc(strlen(p) + (size_t)n + 1) : NULL;
@@ -1176,8 +1199,7 @@ static lo_status generate_sample(lo_generator *g, const lo_tensor_view *inputs, 
         ordered[i] = inputs[order[i]];
         ordered[i].name = lo_model_input_name(g->model, i);
     }
-    lo_writer_defer(g->writer, g->defer);
-    lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format);
+    lo_writer_begin(g->writer, g->dirfd, partial, g->opt.format, g->defer);
     if (stw) lo_writer_container(g->writer, stw);
     lo_status st = run ? run(run_user, g->session, ordered, n_inputs, on_tensor, g, err)
                        : lo_session_run(g->session, ordered, n_inputs, on_tensor, g, err);

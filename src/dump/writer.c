@@ -35,7 +35,7 @@ struct lo_writer {
     int waiting; /* threads waiting on room */
     bool idle;   /* the writer thread waits on work */
     bool quit;
-    bool defer;   /* lo_writer_defer: the writer thread waits while a sample runs */
+    bool defer;   /* lo_writer_begin's defer: the writer thread waits while the sample runs */
     bool running; /* between lo_writer_begin and lo_writer_finish */
     int dirfd;
     char dirpath[4200];
@@ -208,7 +208,7 @@ lo_status lo_writer_create(size_t bound, lo_writer **out, lo_error *err) {
     return LO_OK;
 }
 
-void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format) {
+void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format format, bool defer) {
     pthread_mutex_lock(&w->mu);
     w->dirfd = dirfd;
     snprintf(w->dirpath, sizeof w->dirpath, "%s", dirpath);
@@ -216,11 +216,6 @@ void lo_writer_begin(lo_writer *w, int dirfd, const char *dirpath, lo_format for
     w->st = NULL;
     w->failed = false;
     w->running = true;
-    pthread_mutex_unlock(&w->mu);
-}
-
-void lo_writer_defer(lo_writer *w, bool defer) {
-    pthread_mutex_lock(&w->mu);
     w->defer = defer;
     pthread_mutex_unlock(&w->mu);
 }
